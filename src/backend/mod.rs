@@ -1,0 +1,316 @@
+//! KV I/O. A small async trait ([`KvBackend`]) that raw stores implement — in memory, Workers
+//! KV, the simulator — and [`Kv`], the one place where KV's limits are enforced, expirations
+//! are clamped to KV's 60-second floor and operations are counted.
+
+use std::sync::{
+    atomic::{AtomicU64, Ordering},
+    Arc,
+};
+
+use serde::Serialize;
+
+use crate::{
+    clock::{system_clock, SharedClock},
+    error::{Error, LimitError, Result},
+};
+
+mod memory;
+#[cfg(all(feature = "worker", target_arch = "wasm32"))]
+mod workers;
+
+pub use memory::MemoryKv;
+#[cfg(all(feature = "worker", target_arch = "wasm32"))]
+pub use workers::WorkersKv;
+
+/// Longest key KV accepts, in bytes.
+pub const MAX_KEY_BYTES: usize = 512;
+/// Largest value KV accepts, in bytes (25 MiB).
+pub const MAX_VALUE_BYTES: usize = 25 * 1024 * 1024;
+/// Largest serialized metadata KV accepts, in bytes.
+pub const MAX_METADATA_BYTES: usize = 1024;
+/// KV rejects expirations less than 60 s in the future.
+pub const MIN_EXPIRATION_SECS: u64 = 60;
+/// Margin added to the floor so clock skew between us and KV never turns into a 400.
+pub const EXPIRATION_SKEW_SECS: u64 = 5;
+/// Most keys one `list` call returns.
+pub const MAX_LIST_LIMIT: u32 = 1000;
+
+/// `Send + Sync` natively, nothing on wasm32 (Workers' JS handles are neither).
+#[cfg(not(target_arch = "wasm32"))]
+pub trait MaybeSendSync: Send + Sync {}
+#[cfg(not(target_arch = "wasm32"))]
+impl<T: Send + Sync + ?Sized> MaybeSendSync for T {}
+/// `Send + Sync` natively, nothing on wasm32 (Workers' JS handles are neither).
+#[cfg(target_arch = "wasm32")]
+pub trait MaybeSendSync {}
+#[cfg(target_arch = "wasm32")]
+impl<T: ?Sized> MaybeSendSync for T {}
+
+/// A value read from KV with its metadata (serialized JSON, if any).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    /// The value bytes.
+    pub value: Vec<u8>,
+    /// The metadata as serialized JSON.
+    pub metadata: Option<String>,
+}
+
+/// Options of a raw write. `expiration` is already clamped by [`Kv`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteOptions {
+    /// Absolute expiration in seconds since the epoch (KV's `expiration`).
+    pub expiration: Option<u64>,
+    /// Metadata as serialized JSON (≤ 1024 bytes).
+    pub metadata: Option<String>,
+}
+
+/// One key of a `list` page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ListKey {
+    /// Key name.
+    pub name: String,
+    /// Absolute KV expiration in seconds, if any.
+    pub expiration: Option<u64>,
+    /// Metadata as serialized JSON.
+    pub metadata: Option<String>,
+}
+
+/// One page of a `list`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListPage {
+    /// Keys of this page (may be empty even when more follow).
+    pub keys: Vec<ListKey>,
+    /// Cursor for the next page.
+    pub cursor: Option<String>,
+    /// True when there is nothing more.
+    pub list_complete: bool,
+}
+
+/// A raw KV store. Implementations do I/O only; limits, clamping and counting live in [`Kv`].
+#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
+#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+pub trait KvBackend: MaybeSendSync {
+    /// Read a value and its metadata.
+    async fn get(&self, key: &str) -> Result<Option<Stored>>;
+    /// Write a value.
+    async fn put(&self, key: &str, value: &[u8], options: &WriteOptions) -> Result<()>;
+    /// Delete a key (no error when missing).
+    async fn delete(&self, key: &str) -> Result<()>;
+    /// List keys starting with `prefix`, `limit` ≤ 1000, continuing from `cursor`.
+    async fn list(&self, prefix: &str, cursor: Option<&str>, limit: u32) -> Result<ListPage>;
+}
+
+/// Counts of KV operations, shared by every [`Kv`] handle cloned from one another (or handed the
+/// same counters).
+#[derive(Debug, Default)]
+pub struct OpCounters {
+    reads: AtomicU64,
+    writes: AtomicU64,
+    deletes: AtomicU64,
+    lists: AtomicU64,
+    rate_limited: AtomicU64,
+}
+
+/// A snapshot of [`OpCounters`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct OpCounts {
+    /// `get` calls.
+    pub kv_reads: u64,
+    /// `put` calls.
+    pub kv_writes: u64,
+    /// `delete` calls.
+    pub kv_deletes: u64,
+    /// `list` calls (pages).
+    pub kv_lists: u64,
+    /// Writes refused with 429.
+    pub kv_rate_limited: u64,
+}
+
+impl OpCounters {
+    /// Current counts.
+    pub fn snapshot(&self) -> OpCounts {
+        OpCounts {
+            kv_reads: self.reads.load(Ordering::Relaxed),
+            kv_writes: self.writes.load(Ordering::Relaxed),
+            kv_deletes: self.deletes.load(Ordering::Relaxed),
+            kv_lists: self.lists.load(Ordering::Relaxed),
+            kv_rate_limited: self.rate_limited.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Check a key against KV's rules. The single place where keys are judged.
+pub fn check_key(key: &str) -> Result<(), LimitError> {
+    if key.is_empty() {
+        return Err(LimitError::EmptyKey);
+    }
+    if key == "." || key == ".." {
+        return Err(LimitError::ReservedKey);
+    }
+    if key.len() > MAX_KEY_BYTES {
+        return Err(LimitError::KeyTooLong {
+            len: key.len(),
+            max: MAX_KEY_BYTES,
+        });
+    }
+    Ok(())
+}
+
+/// The KV `expiration` (seconds) for an envelope expiring at `expires_at_ms`, raised to KV's
+/// floor of 60 s (+ skew margin) from `now_ms`. The envelope keeps the exact time; reads enforce
+/// it, so a value that KV keeps a little longer is still never served late.
+pub fn clamp_expiration(expires_at_ms: u64, now_ms: u64) -> Result<u64, LimitError> {
+    if expires_at_ms <= now_ms {
+        return Err(LimitError::AlreadyExpired);
+    }
+    let wanted = expires_at_ms.div_ceil(1000);
+    let floor = now_ms.div_ceil(1000) + MIN_EXPIRATION_SECS + EXPIRATION_SKEW_SECS;
+    Ok(wanted.max(floor))
+}
+
+/// A KV namespace handle: a backend plus the rules every call must obey. Cheap to clone.
+#[derive(Clone)]
+pub struct Kv {
+    backend: Arc<dyn KvBackend>,
+    clock: SharedClock,
+    counters: Arc<OpCounters>,
+}
+
+impl std::fmt::Debug for Kv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Kv")
+            .field("counters", &self.counters.snapshot())
+            .finish()
+    }
+}
+
+impl Kv {
+    /// Wrap a backend, with the system clock and fresh counters.
+    pub fn new(backend: impl KvBackend + 'static) -> Self {
+        Self::from_arc(Arc::new(backend))
+    }
+
+    /// Wrap a shared backend.
+    pub fn from_arc(backend: Arc<dyn KvBackend>) -> Self {
+        Self {
+            backend,
+            clock: system_clock(),
+            counters: Arc::new(OpCounters::default()),
+        }
+    }
+
+    /// Use this clock for expiration clamping.
+    #[must_use]
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Count into these counters (e.g. isolate-wide ones).
+    #[must_use]
+    pub fn with_counters(mut self, counters: Arc<OpCounters>) -> Self {
+        self.counters = counters;
+        self
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
+    /// Operation counters.
+    pub fn counters(&self) -> &Arc<OpCounters> {
+        &self.counters
+    }
+
+    /// Current time from the clock.
+    pub fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
+    }
+
+    /// Read a key. An invalid key is a [`LimitError`], checked before any I/O.
+    pub async fn get(&self, key: &str) -> Result<Option<Stored>> {
+        check_key(key)?;
+        self.counters.reads.fetch_add(1, Ordering::Relaxed);
+        self.backend.get(key).await
+    }
+
+    /// Write a key. `expires_at_ms` is the exact envelope expiry; KV gets it clamped to its
+    /// 60-second floor. `metadata` is serialized JSON.
+    pub async fn put(
+        &self,
+        key: &str,
+        value: &[u8],
+        expires_at_ms: Option<u64>,
+        metadata: Option<String>,
+    ) -> Result<()> {
+        check_key(key)?;
+        if value.len() > MAX_VALUE_BYTES {
+            return Err(LimitError::ValueTooLarge {
+                len: value.len(),
+                max: MAX_VALUE_BYTES,
+            }
+            .into());
+        }
+        if let Some(m) = &metadata {
+            if m.len() > MAX_METADATA_BYTES {
+                return Err(LimitError::MetadataTooLarge {
+                    len: m.len(),
+                    max: MAX_METADATA_BYTES,
+                }
+                .into());
+            }
+        }
+        let expiration = match expires_at_ms {
+            Some(ms) => Some(clamp_expiration(ms, self.clock.now_ms())?),
+            None => None,
+        };
+        self.counters.writes.fetch_add(1, Ordering::Relaxed);
+        let result = self
+            .backend
+            .put(
+                key,
+                value,
+                &WriteOptions {
+                    expiration,
+                    metadata,
+                },
+            )
+            .await;
+        if matches!(result, Err(Error::RateLimited)) {
+            self.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
+        }
+        result
+    }
+
+    /// Delete a key.
+    pub async fn delete(&self, key: &str) -> Result<()> {
+        check_key(key)?;
+        self.counters.deletes.fetch_add(1, Ordering::Relaxed);
+        self.backend.delete(key).await
+    }
+
+    /// One page of keys under `prefix`.
+    pub async fn list(&self, prefix: &str, cursor: Option<&str>, limit: u32) -> Result<ListPage> {
+        self.counters.lists.fetch_add(1, Ordering::Relaxed);
+        self.backend
+            .list(prefix, cursor, limit.clamp(1, MAX_LIST_LIMIT))
+            .await
+    }
+
+    /// Every key under `prefix`, following cursors until KV says the list is complete (KV can
+    /// return empty pages before that). Stops after `max_pages` pages as a safety net.
+    pub async fn list_all(&self, prefix: &str, max_pages: usize) -> Result<Vec<ListKey>> {
+        let mut keys = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..max_pages {
+            let page = self.list(prefix, cursor.as_deref(), MAX_LIST_LIMIT).await?;
+            keys.extend(page.keys);
+            if page.list_complete || page.cursor.is_none() {
+                return Ok(keys);
+            }
+            cursor = page.cursor;
+        }
+        Ok(keys)
+    }
+}

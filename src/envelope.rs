@@ -1,0 +1,355 @@
+//! The wire format: every value in KV is an envelope around a typed payload.
+//!
+//! Two codecs share one decoder, which recognises the codec from the first byte:
+//!
+//! * JSON (`{`): `{"kv":1,"type":"<name>","v":<version>,"exp":<ms or null>,"data":<payload>}`.
+//!   Readable by any JSON library; the header fields are always written first and in this
+//!   order, which lets [`peek_header`] read them without touching the payload. Readers accept
+//!   any key order and ignore unknown keys (slower path).
+//! * Binary frame (`0xC5`): `C5 01 <codec tag>`, then a postcard-encoded header
+//!   `(type: str, version: varint u32, expires_at: Option<varint u64>)`, then the payload in
+//!   the tagged codec. Tag `01` is postcard; other tags are [`Error::UnknownCodec`].
+//!
+//! Versions start at 1. `expires_at` is absolute, in milliseconds since the Unix epoch; absent
+//! (`null` / `None`) means the value never expires.
+
+use std::{borrow::Cow, fmt};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{describe_json_error, describe_postcard_error, Error, Result};
+
+/// First byte of a binary frame. Not valid as the first byte of UTF-8 JSON, so the two
+/// codecs can never be confused.
+pub const FRAME_MAGIC: u8 = 0xC5;
+/// Version of the binary frame layout.
+pub const FRAME_FORMAT: u8 = 0x01;
+/// Codec tag of postcard inside a binary frame.
+pub const TAG_POSTCARD: u8 = 0x01;
+/// Version of the JSON envelope layout (the `kv` field).
+pub const JSON_FORMAT: u64 = 1;
+
+/// The payload codec of an envelope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Codec {
+    /// serde_json, readable by other services.
+    #[default]
+    Json,
+    /// postcard inside a binary frame: compact and fast.
+    Postcard,
+}
+
+impl Codec {
+    /// Stable lowercase name (`json`, `postcard`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Codec::Json => "json",
+            Codec::Postcard => "postcard",
+        }
+    }
+}
+
+impl fmt::Display for Codec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The envelope header: everything needed to decide what to do with a value before touching
+/// its payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header<'a> {
+    /// Codec of the payload.
+    pub codec: Codec,
+    /// Stable type name the value was written as.
+    pub type_name: Cow<'a, str>,
+    /// Schema version of the payload (≥ 1).
+    pub version: u32,
+    /// Absolute expiry in ms since the epoch; `None` never expires.
+    pub expires_at: Option<u64>,
+}
+
+impl Header<'_> {
+    /// True when the value is past its `expires_at` at `now_ms`.
+    pub fn is_expired(&self, now_ms: u64) -> bool {
+        matches!(self.expires_at, Some(exp) if exp <= now_ms)
+    }
+
+    /// An owned copy.
+    pub fn into_owned(self) -> Header<'static> {
+        Header {
+            codec: self.codec,
+            type_name: Cow::Owned(self.type_name.into_owned()),
+            version: self.version,
+            expires_at: self.expires_at,
+        }
+    }
+
+    /// The compact copy stored as KV metadata, so `list` can report versions and expiries
+    /// without reading values: `{"t":"session","v":3,"c":"json","e":1764000000000}`.
+    pub fn to_metadata(&self) -> String {
+        let meta = Metadata {
+            t: Cow::Borrowed(&self.type_name),
+            v: self.version,
+            c: self.codec,
+            e: self.expires_at,
+        };
+        // Serializing a struct of plain fields to a String cannot fail.
+        serde_json::to_string(&meta).unwrap_or_default()
+    }
+
+    /// Parse the metadata written by [`Header::to_metadata`]. `None` when it is not ours.
+    pub fn from_metadata(meta: &str) -> Option<Header<'static>> {
+        let m: Metadata<'_> = serde_json::from_str(meta).ok()?;
+        Some(Header {
+            codec: m.c,
+            type_name: Cow::Owned(m.t.into_owned()),
+            version: m.v,
+            expires_at: m.e,
+        })
+    }
+}
+
+/// KV metadata form of the header (short keys: metadata is limited to 1024 bytes).
+#[derive(Serialize, Deserialize)]
+struct Metadata<'a> {
+    #[serde(borrow)]
+    t: Cow<'a, str>,
+    v: u32,
+    c: Codec,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    e: Option<u64>,
+}
+
+/// The payload bytes of an envelope, still in their codec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Payload<'a> {
+    /// JSON text of the `data` field.
+    Json(&'a [u8]),
+    /// postcard bytes.
+    Postcard(&'a [u8]),
+}
+
+impl Payload<'_> {
+    /// The codec of the payload.
+    pub fn codec(&self) -> Codec {
+        match self {
+            Payload::Json(_) => Codec::Json,
+            Payload::Postcard(_) => Codec::Postcard,
+        }
+    }
+}
+
+/// A decoded envelope frame: the header and the undecoded payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawEnvelope<'a> {
+    /// The header.
+    pub header: Header<'a>,
+    /// The payload, still encoded.
+    pub payload: Payload<'a>,
+}
+
+fn envelope_err(codec: Codec, reason: impl Into<String>) -> Error {
+    Error::Envelope {
+        codec,
+        reason: reason.into(),
+    }
+}
+
+/// Read only the header. For values written by this crate this never looks at the payload
+/// (a few tens of nanoseconds); JSON written by others in another key order takes a full scan.
+pub fn peek_header(bytes: &[u8]) -> Result<Header<'_>> {
+    match first_byte(bytes)? {
+        FRAME_MAGIC => decode_frame(bytes).map(|e| e.header),
+        b'{' => match json_fast(bytes) {
+            Some((header, _)) => Ok(header),
+            None => json_slow(bytes).map(|e| e.header),
+        },
+        tag => Err(Error::UnknownCodec { tag }),
+    }
+}
+
+/// Split an envelope into header and payload, checking the frame but not decoding the payload.
+pub fn decode(bytes: &[u8]) -> Result<RawEnvelope<'_>> {
+    match first_byte(bytes)? {
+        FRAME_MAGIC => decode_frame(bytes),
+        b'{' => match json_fast(bytes) {
+            Some((header, payload)) => Ok(RawEnvelope {
+                header,
+                payload: Payload::Json(payload),
+            }),
+            None => json_slow(bytes),
+        },
+        tag => Err(Error::UnknownCodec { tag }),
+    }
+}
+
+/// Re-read a JSON envelope with the tolerant parser. Used when the fast path produced a payload
+/// slice that does not parse (e.g. unknown keys after `data`).
+pub(crate) fn decode_json_tolerant(bytes: &[u8]) -> Result<RawEnvelope<'_>> {
+    json_slow(bytes)
+}
+
+fn first_byte(bytes: &[u8]) -> Result<u8> {
+    // JSON written by other tools may start with whitespace.
+    let skipped = bytes
+        .iter()
+        .position(|b| !matches!(b, b' ' | b'\n' | b'\r' | b'\t'));
+    match skipped {
+        None if bytes.is_empty() => Err(envelope_err(Codec::Json, "empty value")),
+        None => Err(envelope_err(Codec::Json, "value is only whitespace")),
+        Some(0) => Ok(bytes[0]),
+        Some(i) if bytes[i] == b'{' => Ok(b'{'),
+        Some(i) => Err(Error::UnknownCodec { tag: bytes[i] }),
+    }
+}
+
+fn decode_frame(bytes: &[u8]) -> Result<RawEnvelope<'_>> {
+    let codec = Codec::Postcard;
+    if bytes.len() < 3 {
+        return Err(envelope_err(
+            codec,
+            "frame shorter than its 3-byte preamble",
+        ));
+    }
+    if bytes[1] != FRAME_FORMAT {
+        return Err(envelope_err(
+            codec,
+            format!("unsupported frame format {}", bytes[1]),
+        ));
+    }
+    if bytes[2] != TAG_POSTCARD {
+        return Err(Error::UnknownCodec { tag: bytes[2] });
+    }
+    let ((type_name, version, expires_at), body) =
+        postcard::take_from_bytes::<(&str, u32, Option<u64>)>(&bytes[3..])
+            .map_err(|e| envelope_err(codec, format!("header: {}", describe_postcard_error(&e))))?;
+    Ok(RawEnvelope {
+        header: Header {
+            codec,
+            type_name: Cow::Borrowed(type_name),
+            version,
+            expires_at,
+        },
+        payload: Payload::Postcard(body),
+    })
+}
+
+/// Fast path for the canonical layout this crate writes. `None` means "not canonical", and
+/// the caller falls back to the tolerant parser (which also produces the precise error).
+fn json_fast(bytes: &[u8]) -> Option<(Header<'_>, &[u8])> {
+    let rest = bytes.strip_prefix(b"{\"kv\":1,\"type\":\"")?;
+    let end = rest.iter().position(|&b| b == b'"' || b == b'\\')?;
+    if rest[end] != b'"' {
+        return None;
+    }
+    let type_name = std::str::from_utf8(&rest[..end]).ok()?;
+    let rest = rest[end + 1..].strip_prefix(b",\"v\":")?;
+    let (version, rest) = take_u64(rest)?;
+    let version = u32::try_from(version).ok()?;
+    let rest = rest.strip_prefix(b",\"exp\":")?;
+    let (expires_at, rest) = if let Some(r) = rest.strip_prefix(b"null") {
+        (None, r)
+    } else {
+        let (e, r) = take_u64(rest)?;
+        (Some(e), r)
+    };
+    let rest = rest.strip_prefix(b",\"data\":")?;
+    let trimmed = rest.trim_ascii_end();
+    let payload = trimmed.strip_suffix(b"}")?;
+    if payload.is_empty() {
+        return None;
+    }
+    Some((
+        Header {
+            codec: Codec::Json,
+            type_name: Cow::Borrowed(type_name),
+            version,
+            expires_at,
+        },
+        payload,
+    ))
+}
+
+fn take_u64(bytes: &[u8]) -> Option<(u64, &[u8])> {
+    let digits = bytes.iter().take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 || digits > 20 || (digits > 1 && bytes[0] == b'0') {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for &d in &bytes[..digits] {
+        n = n.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+    }
+    Some((n, &bytes[digits..]))
+}
+
+#[derive(Deserialize)]
+struct JsonFrame<'a> {
+    kv: u64,
+    #[serde(rename = "type", borrow)]
+    type_name: Cow<'a, str>,
+    v: u32,
+    #[serde(default)]
+    exp: Option<u64>,
+    #[serde(borrow)]
+    data: &'a serde_json::value::RawValue,
+}
+
+fn json_slow(bytes: &[u8]) -> Result<RawEnvelope<'_>> {
+    let frame: JsonFrame<'_> = serde_json::from_slice(bytes)
+        .map_err(|e| envelope_err(Codec::Json, describe_json_error(&e)))?;
+    if frame.kv != JSON_FORMAT {
+        return Err(envelope_err(
+            Codec::Json,
+            format!("unsupported envelope format kv={}", frame.kv),
+        ));
+    }
+    Ok(RawEnvelope {
+        header: Header {
+            codec: Codec::Json,
+            type_name: frame.type_name,
+            version: frame.v,
+            expires_at: frame.exp,
+        },
+        payload: Payload::Json(frame.data.get().as_bytes()),
+    })
+}
+
+/// Encode `value` in an envelope with the given header fields.
+pub fn encode<T: Serialize + ?Sized>(
+    codec: Codec,
+    type_name: &'static str,
+    version: u32,
+    expires_at: Option<u64>,
+    value: &T,
+) -> Result<Vec<u8>> {
+    let encode_err = |reason: String| Error::Encode { type_name, reason };
+    match codec {
+        Codec::Json => {
+            let mut out = Vec::with_capacity(128);
+            out.extend_from_slice(b"{\"kv\":1,\"type\":");
+            serde_json::to_writer(&mut out, type_name)
+                .map_err(|e| encode_err(describe_json_error(&e)))?;
+            out.extend_from_slice(b",\"v\":");
+            out.extend_from_slice(version.to_string().as_bytes());
+            out.extend_from_slice(b",\"exp\":");
+            match expires_at {
+                Some(e) => out.extend_from_slice(e.to_string().as_bytes()),
+                None => out.extend_from_slice(b"null"),
+            }
+            out.extend_from_slice(b",\"data\":");
+            serde_json::to_writer(&mut out, value)
+                .map_err(|e| encode_err(describe_json_error(&e)))?;
+            out.push(b'}');
+            Ok(out)
+        }
+        Codec::Postcard => {
+            let mut out = Vec::with_capacity(64);
+            out.extend_from_slice(&[FRAME_MAGIC, FRAME_FORMAT, TAG_POSTCARD]);
+            let out = postcard::to_extend(&(type_name, version, expires_at), out)
+                .map_err(|e| encode_err(describe_postcard_error(&e)))?;
+            postcard::to_extend(value, out).map_err(|e| encode_err(describe_postcard_error(&e)))
+        }
+    }
+}

@@ -1,0 +1,270 @@
+//! The one error type of the crate.
+//!
+//! Every variant is something a caller can act on. No variant ever carries a payload value, a
+//! session token or a raw key from a request: messages are built from positions, lengths, JSON
+//! paths and names that come from our own schemas.
+
+use std::fmt;
+
+use crate::envelope::Codec;
+
+/// Result alias used throughout the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong reading or writing an envelope value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The KV backend failed (network, runtime, quota). `retryable` is a hint.
+    #[error("kv backend error during {op}: {message}")]
+    Backend {
+        /// The operation that failed (`get`, `put`, `delete`, `list`).
+        op: &'static str,
+        /// Backend message (never contains the value written).
+        message: String,
+        /// Whether retrying later may succeed.
+        retryable: bool,
+    },
+    /// KV refused a write because the key was written less than a second ago (HTTP 429).
+    #[error("kv rate limit: more than one write per second to the same key")]
+    RateLimited,
+    /// A KV limit would be exceeded; the call was refused before reaching KV.
+    #[error("kv limit exceeded: {0}")]
+    Limit(#[from] LimitError),
+    /// The bytes start with no known envelope marker.
+    #[error("unknown codec: first byte 0x{tag:02x} is not a known envelope marker")]
+    UnknownCodec {
+        /// The byte that was found.
+        tag: u8,
+    },
+    /// The envelope frame or header is malformed (truncated, wrong magic, bad field).
+    #[error("malformed {codec} envelope: {reason}")]
+    Envelope {
+        /// Codec the bytes were recognised as.
+        codec: Codec,
+        /// What is wrong, without echoing bytes.
+        reason: String,
+    },
+    /// The payload could not be decoded into the type of its declared version.
+    #[error("{codec} payload of {type_name} v{version} does not decode: {reason}")]
+    Codec {
+        /// Codec of the envelope.
+        codec: Codec,
+        /// Stable type name.
+        type_name: &'static str,
+        /// Version the value declares.
+        version: u32,
+        /// Category and position of the failure (never the offending value).
+        reason: String,
+    },
+    /// The envelope holds a value of another type (key collision or wrong store).
+    #[error("envelope holds type {found:?}, expected {expected:?}")]
+    TypeMismatch {
+        /// Type name the store expects.
+        expected: &'static str,
+        /// Type name found in the envelope (truncated to 64 bytes).
+        found: String,
+    },
+    /// Version 0 or another version the chain does not define.
+    #[error("{type_name} has no schema version {version}")]
+    UnknownVersion {
+        /// Stable type name.
+        type_name: &'static str,
+        /// The version found.
+        version: u32,
+    },
+    /// The value was written by newer code. It is never overwritten.
+    #[error("{type_name} value has schema version {found}, newer than this code's {known}")]
+    FutureVersion {
+        /// Stable type name.
+        type_name: &'static str,
+        /// Version found in the envelope.
+        found: u32,
+        /// Newest version this code knows.
+        known: u32,
+    },
+    /// The payload does not match the JSON Schema of its declared version.
+    #[error("{type_name} v{version} fails its schema: {}", summarize(.issues))]
+    Validation {
+        /// Stable type name.
+        type_name: &'static str,
+        /// Version the payload was validated against.
+        version: u32,
+        /// One entry per violation (at most 16 kept).
+        issues: Vec<ValidationIssue>,
+    },
+    /// A migration step refused the old value.
+    #[error("migrating {type_name} from v{from} to v{to} failed: {reason}")]
+    Migration {
+        /// Stable type name.
+        type_name: &'static str,
+        /// Source version of the failed step.
+        from: u32,
+        /// Target version of the failed step.
+        to: u32,
+        /// The step's error message.
+        reason: String,
+    },
+    /// A value could not be encoded (should not happen for well-formed types).
+    #[error("encoding {type_name} failed: {reason}")]
+    Encode {
+        /// Stable type name.
+        type_name: &'static str,
+        /// Category of the failure.
+        reason: String,
+    },
+    /// A JSON Schema could not be compiled (a bug in a type's schema, found at warm-up).
+    #[error("schema of {type_name} v{version} does not compile: {reason}")]
+    Schema {
+        /// Stable type name.
+        type_name: &'static str,
+        /// Version.
+        version: u32,
+        /// Compiler message.
+        reason: String,
+    },
+}
+
+impl Error {
+    /// True when the stored bytes are unusable by this code (corrupt, invalid, other type):
+    /// a cache treats these as a miss. [`Error::FutureVersion`] is *not* corrupt: it is valid
+    /// data this code is too old to read, and it must never be overwritten.
+    pub fn is_corrupt(&self) -> bool {
+        matches!(
+            self,
+            Error::UnknownCodec { .. }
+                | Error::Envelope { .. }
+                | Error::Codec { .. }
+                | Error::TypeMismatch { .. }
+                | Error::UnknownVersion { .. }
+                | Error::Validation { .. }
+                | Error::Migration { .. }
+        )
+    }
+
+    /// True when the stored value must not be overwritten by this code: it is newer, or it
+    /// could not be decoded (a human should look at it; see the crate's "never lose data" rule).
+    pub fn protects_stored_value(&self) -> bool {
+        matches!(self, Error::FutureVersion { .. }) || self.is_corrupt()
+    }
+
+    /// A short stable name of the variant, for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Backend { .. } => "backend",
+            Error::RateLimited => "rate_limited",
+            Error::Limit(_) => "limit",
+            Error::UnknownCodec { .. } => "unknown_codec",
+            Error::Envelope { .. } => "envelope",
+            Error::Codec { .. } => "codec",
+            Error::TypeMismatch { .. } => "type_mismatch",
+            Error::UnknownVersion { .. } => "unknown_version",
+            Error::FutureVersion { .. } => "future_version",
+            Error::Validation { .. } => "validation",
+            Error::Migration { .. } => "migration",
+            Error::Encode { .. } => "encode",
+            Error::Schema { .. } => "schema",
+        }
+    }
+}
+
+/// One schema violation: where in the payload, which schema keyword, and a message with every
+/// instance value masked.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ValidationIssue {
+    /// JSON Pointer into the payload (`/email`).
+    pub instance_path: String,
+    /// JSON Pointer into the schema (`/properties/email/format`).
+    pub schema_path: String,
+    /// Human message; instance values are replaced by `value`.
+    pub message: String,
+}
+
+impl fmt::Display for ValidationIssue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let path = if self.instance_path.is_empty() {
+            "/"
+        } else {
+            &self.instance_path
+        };
+        write!(f, "at {path}: {}", self.message)
+    }
+}
+
+fn summarize(issues: &[ValidationIssue]) -> String {
+    let mut out = String::new();
+    for (i, issue) in issues.iter().enumerate() {
+        if i > 0 {
+            out.push_str("; ");
+        }
+        out.push_str(&issue.to_string());
+    }
+    out
+}
+
+/// A Workers KV limit that a call would exceed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LimitError {
+    /// Keys must not be empty.
+    #[error("key is empty")]
+    EmptyKey,
+    /// `.` and `..` are not allowed as keys.
+    #[error("key must not be \".\" or \"..\"")]
+    ReservedKey,
+    /// Keys are at most 512 bytes.
+    #[error("key is {len} bytes, the limit is {max}")]
+    KeyTooLong {
+        /// Key length in bytes.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// Values are at most 25 MiB.
+    #[error("value is {len} bytes, the limit is {max}")]
+    ValueTooLarge {
+        /// Value length in bytes.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// Metadata is at most 1024 bytes of serialized JSON.
+    #[error("metadata is {len} bytes, the limit is {max}")]
+    MetadataTooLarge {
+        /// Serialized metadata length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The expiration is already in the past: writing it would be a no-op delete.
+    #[error("expiration is in the past")]
+    AlreadyExpired,
+    /// More than 1000 KV operations in one invocation.
+    #[error("more than {max} kv operations in one invocation")]
+    TooManyOperations {
+        /// The limit.
+        max: u64,
+    },
+}
+
+/// Describe a serde_json error by category and position only: serde_json's own messages can
+/// quote the offending value (`invalid type: string "hunter2"`), which may be a secret.
+pub(crate) fn describe_json_error(e: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    let what = match e.classify() {
+        Category::Io => "i/o error",
+        Category::Syntax => "syntax error",
+        Category::Data => "value does not fit the type",
+        Category::Eof => "unexpected end of input",
+    };
+    if e.line() == 0 {
+        what.to_string()
+    } else {
+        format!("{what} at line {} column {}", e.line(), e.column())
+    }
+}
+
+/// Describe a postcard error. postcard's messages never quote input bytes.
+pub(crate) fn describe_postcard_error(e: &postcard::Error) -> String {
+    e.to_string()
+}

@@ -1,0 +1,37 @@
+//! kv-envelope: typed, versioned, validated and migrating values in Cloudflare Workers KV.
+//!
+//! Layers, each depending only on the ones above it in this list:
+//! [`envelope`] (wire format) → [`schema`] and [`migrate`] (meaning of a version) →
+//! [`backend`] (KV I/O, limits enforced once) → [`store`], [`session`] and cache (products).
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod backend;
+pub mod clock;
+pub mod envelope;
+mod error;
+pub mod migrate;
+pub mod schema;
+pub mod session;
+pub mod store;
+
+#[doc(inline)]
+pub use crate::{
+    backend::{Kv, KvBackend, MemoryKv},
+    clock::{Clock, ManualClock, SystemClock},
+    envelope::{Codec, Header, Payload},
+    error::{Error, LimitError, Result, ValidationIssue},
+    migrate::{decode_value, encode_value, Decoded, Versioned},
+    store::{Overwrite, TypedStore},
+};
+
+/// Items used by the [`versioned!`] macro expansion. Not public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use serde_json::Value;
+
+    pub use crate::{
+        migrate::{decode_step, step_validator},
+        schema::{schema_of, ValidatorCell},
+    };
+}

@@ -1,0 +1,322 @@
+//! Versioned types and their migration chains.
+//!
+//! A type's history is a list of plain structs, one per schema version, each convertible into
+//! the next with `From` (or `TryFrom` when a step can refuse). [`versioned!`](crate::versioned)
+//! turns that list into a [`Versioned`] implementation on the newest struct: decoding a payload
+//! of any known version, validating it against that version's schema and walking it up the
+//! chain.
+
+use serde::{de::DeserializeOwned, Serialize};
+use serde_json::Value;
+
+use crate::{
+    envelope::{Codec, Payload},
+    error::{describe_json_error, describe_postcard_error, Error, Result},
+    schema::{self, ValidatorCell},
+};
+
+/// A type stored in KV under a stable name, with a schema version and a migration chain from
+/// every older version. Implement it with [`versioned!`](crate::versioned).
+pub trait Versioned: Serialize + DeserializeOwned + Sized + 'static {
+    /// Stable name: used in key prefixes, in envelopes and in schema file names.
+    const NAME: &'static str;
+    /// The newest version (this type). Versions count from 1.
+    const VERSION: u32;
+    /// Whether postcard payloads are validated against their schema (JSON always is).
+    /// Opting out saves a conversion to a JSON value on every postcard read.
+    const VALIDATE_POSTCARD: bool = true;
+
+    /// Decode `payload` written at `version` (1..=`VERSION`), validate it when `validate` is
+    /// set, and migrate it to the current version.
+    fn decode_payload(version: u32, payload: Payload<'_>, validate: bool) -> Result<Self>;
+
+    /// JSON Schema of `version`, `None` outside `1..=VERSION`.
+    fn schema(version: u32) -> Option<Value>;
+
+    /// The process-wide validator slot of `version`.
+    #[doc(hidden)]
+    fn validator_cell(version: u32) -> Option<&'static ValidatorCell>;
+
+    /// The compiled validator of `version`, compiled on first use and then reused.
+    fn validator(version: u32) -> Result<&'static jsonschema::Validator> {
+        let unknown = || Error::UnknownVersion {
+            type_name: Self::NAME,
+            version,
+        };
+        let cell = Self::validator_cell(version).ok_or_else(unknown)?;
+        cell.get_or_init(|| {
+            let schema = Self::schema(version).ok_or_else(unknown)?;
+            schema::compile(Self::NAME, version, &schema)
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+    }
+
+    /// Compile every version's validator now (call at isolate start-up so no request pays it).
+    fn warm_up() -> Result<()> {
+        for v in 1..=Self::VERSION {
+            Self::validator(v)?;
+        }
+        Ok(())
+    }
+}
+
+/// Decode one version's payload into its own struct. Used by [`versioned!`].
+#[doc(hidden)]
+pub fn decode_step<V: Serialize + DeserializeOwned>(
+    type_name: &'static str,
+    version: u32,
+    payload: Payload<'_>,
+    validator: Option<&jsonschema::Validator>,
+) -> Result<V> {
+    let codec_err = |codec: Codec, reason: String| Error::Codec {
+        codec,
+        type_name,
+        version,
+        reason,
+    };
+    match (payload, validator) {
+        (Payload::Json(bytes), None) => serde_json::from_slice(bytes)
+            .map_err(|e| codec_err(Codec::Json, describe_json_error(&e))),
+        (Payload::Json(bytes), Some(validator)) => {
+            let value: Value = serde_json::from_slice(bytes)
+                .map_err(|e| codec_err(Codec::Json, describe_json_error(&e)))?;
+            schema::validate(validator, type_name, version, &value)?;
+            V::deserialize(&value).map_err(|e| codec_err(Codec::Json, describe_json_error(&e)))
+        }
+        (Payload::Postcard(bytes), validator) => {
+            let (v, rest) = postcard::take_from_bytes::<V>(bytes)
+                .map_err(|e| codec_err(Codec::Postcard, describe_postcard_error(&e)))?;
+            if !rest.is_empty() {
+                return Err(codec_err(
+                    Codec::Postcard,
+                    format!("{} trailing bytes after the payload", rest.len()),
+                ));
+            }
+            if let Some(validator) = validator {
+                let value = serde_json::to_value(&v)
+                    .map_err(|e| codec_err(Codec::Postcard, describe_json_error(&e)))?;
+                schema::validate(validator, type_name, version, &value)?;
+            }
+            Ok(v)
+        }
+    }
+}
+
+/// Pick the validator for one step, honouring `validate` and `VALIDATE_POSTCARD`.
+#[doc(hidden)]
+pub fn step_validator<T: Versioned>(
+    version: u32,
+    payload: &Payload<'_>,
+    validate: bool,
+) -> Result<Option<&'static jsonschema::Validator>> {
+    let wanted = validate && (matches!(payload, Payload::Json(_)) || T::VALIDATE_POSTCARD);
+    if wanted {
+        T::validator(version).map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
+/// Declare a type's version history and implement [`Versioned`] on its newest struct.
+///
+/// ```
+/// use serde::{Deserialize, Serialize};
+/// use schemars::JsonSchema;
+///
+/// #[derive(Serialize, Deserialize, JsonSchema)]
+/// struct NoteV1 { text: String }
+/// #[derive(Serialize, Deserialize, JsonSchema)]
+/// struct Note { text: String, pinned: bool }
+///
+/// impl From<NoteV1> for Note {
+///     fn from(v1: NoteV1) -> Self { Note { text: v1.text, pinned: false } }
+/// }
+///
+/// kv_envelope::versioned! {
+///     name: "note",
+///     versions: [NoteV1, Note],
+/// }
+///
+/// use kv_envelope::Versioned;
+/// assert_eq!(Note::VERSION, 2);
+/// ```
+///
+/// Versions are numbered by position from 1; each step is `TryFrom<Previous>` (so `From`
+/// works). Add `validate_postcard: false` to skip schema validation of postcard payloads.
+#[macro_export]
+macro_rules! versioned {
+    (
+        name: $name:literal,
+        versions: [$($ty:ty),+ $(,)?]
+        $(, validate_postcard: $vp:expr)?
+        $(,)?
+    ) => {
+        $crate::versioned!(@impl $name, [$($vp)?], [$($ty),+], [$($ty),+]);
+    };
+
+    (@impl $name:literal, [$($vp:expr)?], [$($all:ty),+], [$last:ty]) => {
+        impl $crate::Versioned for $last {
+            const NAME: &'static str = $name;
+            const VERSION: u32 = <[()]>::len(&[$($crate::versioned!(@unit $all)),+]) as u32;
+            $(const VALIDATE_POSTCARD: bool = $vp;)?
+
+            fn decode_payload(
+                version: u32,
+                payload: $crate::Payload<'_>,
+                validate: bool,
+            ) -> $crate::Result<Self> {
+                $crate::versioned!(@dispatch $last, version, payload, validate, $name, (1u32), [$($all),+]);
+                ::core::result::Result::Err($crate::Error::UnknownVersion { type_name: $name, version })
+            }
+
+            fn schema(version: u32) -> ::core::option::Option<$crate::__private::Value> {
+                $crate::versioned!(@schema version, (1u32), [$($all),+]);
+                ::core::option::Option::None
+            }
+
+            fn validator_cell(version: u32) -> ::core::option::Option<&'static $crate::__private::ValidatorCell> {
+                static CELLS: [$crate::__private::ValidatorCell; <[()]>::len(&[$($crate::versioned!(@unit $all)),+])] =
+                    [const { $crate::__private::ValidatorCell::new() }; <[()]>::len(&[$($crate::versioned!(@unit $all)),+])];
+                let index = usize::try_from(version).ok()?.checked_sub(1)?;
+                CELLS.get(index)
+            }
+        }
+    };
+    (@impl $name:literal, [$($vp:expr)?], [$($all:ty),+], [$head:ty, $($tail:ty),+]) => {
+        $crate::versioned!(@impl $name, [$($vp)?], [$($all),+], [$($tail),+]);
+    };
+
+    (@unit $t:ty) => { () };
+
+    (@dispatch $cur:ty, $version:ident, $payload:ident, $validate:ident, $name:literal, ($n:expr), [$head:ty $(, $tail:ty)*]) => {
+        if $version == $n {
+            let validator = $crate::__private::step_validator::<$cur>($n, &$payload, $validate)?;
+            let value: $head = $crate::__private::decode_step::<$head>($name, $n, $payload, validator)?;
+            return ::core::result::Result::Ok($crate::versioned!(@upgrade value, $name, ($n), [$($tail),*]));
+        }
+        $crate::versioned!(@dispatch $cur, $version, $payload, $validate, $name, ($n + 1u32), [$($tail),*]);
+    };
+    (@dispatch $cur:ty, $version:ident, $payload:ident, $validate:ident, $name:literal, ($n:expr), []) => {};
+
+    (@upgrade $val:ident, $name:literal, ($n:expr), [$next:ty $(, $tail:ty)*]) => {{
+        let next: $next = <$next as ::core::convert::TryFrom<_>>::try_from($val).map_err(|e| {
+            $crate::Error::Migration {
+                type_name: $name,
+                from: $n,
+                to: $n + 1u32,
+                reason: ::std::string::ToString::to_string(&e),
+            }
+        })?;
+        $crate::versioned!(@upgrade next, $name, ($n + 1u32), [$($tail),*])
+    }};
+    (@upgrade $val:ident, $name:literal, ($n:expr), []) => { $val };
+
+    (@schema $version:ident, ($n:expr), [$head:ty $(, $tail:ty)*]) => {
+        if $version == $n {
+            return ::core::option::Option::Some($crate::__private::schema_of::<$head>());
+        }
+        $crate::versioned!(@schema $version, ($n + 1u32), [$($tail),*]);
+    };
+    (@schema $version:ident, ($n:expr), []) => {};
+}
+
+/// A value read from an envelope and brought to the current version.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decoded<T> {
+    /// The value, at the current version.
+    pub value: T,
+    /// Codec it was stored with.
+    pub codec: Codec,
+    /// Version it was stored at.
+    pub stored_version: u32,
+    /// Exact expiry from the envelope.
+    pub expires_at: Option<u64>,
+}
+
+impl<T: Versioned> Decoded<T> {
+    /// True when the stored version is older than the current one.
+    pub fn migrated(&self) -> bool {
+        self.stored_version < T::VERSION
+    }
+}
+
+/// Check a header against `T` without touching the payload: the right type, a known version,
+/// not expired. `Ok(false)` means expired.
+pub fn check_header<T: Versioned>(
+    header: &crate::envelope::Header<'_>,
+    now_ms: u64,
+) -> Result<bool> {
+    if header.type_name != T::NAME {
+        return Err(Error::TypeMismatch {
+            expected: T::NAME,
+            found: header.type_name.chars().take(64).collect(),
+        });
+    }
+    if header.version == 0 {
+        return Err(Error::UnknownVersion {
+            type_name: T::NAME,
+            version: 0,
+        });
+    }
+    if header.version > T::VERSION {
+        return Err(Error::FutureVersion {
+            type_name: T::NAME,
+            found: header.version,
+            known: T::VERSION,
+        });
+    }
+    Ok(!header.is_expired(now_ms))
+}
+
+/// Decode envelope bytes as `T`: header checks first (type, version, expiry at `now_ms`), then
+/// the payload of the stored version, validated when `validate` is set, migrated to the current
+/// version. `Ok(None)` means expired. Never panics on any input.
+pub fn decode_value<T: Versioned>(
+    bytes: &[u8],
+    now_ms: u64,
+    validate: bool,
+) -> Result<Option<Decoded<T>>> {
+    let raw = crate::envelope::decode(bytes)?;
+    if !check_header::<T>(&raw.header, now_ms)? {
+        return Ok(None);
+    }
+    let version = raw.header.version;
+    let expires_at = raw.header.expires_at;
+    let codec = raw.header.codec;
+    let value = match T::decode_payload(version, raw.payload, validate) {
+        Ok(v) => v,
+        // The fast JSON path cut the payload at the last `}`; a writer that put other keys
+        // after `data` needs the tolerant parser.
+        Err(
+            Error::Codec {
+                codec: Codec::Json, ..
+            }
+            | Error::Validation { .. },
+        ) if codec == Codec::Json => {
+            let tolerant = crate::envelope::decode_json_tolerant(bytes)?;
+            if tolerant.payload == raw.payload {
+                T::decode_payload(version, raw.payload, validate)?
+            } else {
+                check_header::<T>(&tolerant.header, now_ms)?;
+                T::decode_payload(tolerant.header.version, tolerant.payload, validate)?
+            }
+        }
+        Err(e) => return Err(e),
+    };
+    Ok(Some(Decoded {
+        value,
+        codec,
+        stored_version: version,
+        expires_at,
+    }))
+}
+
+/// Encode `value` as the current version of `T`.
+pub fn encode_value<T: Versioned>(
+    value: &T,
+    codec: Codec,
+    expires_at: Option<u64>,
+) -> Result<Vec<u8>> {
+    crate::envelope::encode(codec, T::NAME, T::VERSION, expires_at, value)
+}

@@ -1,0 +1,189 @@
+//! A typed handle over a KV namespace for one [`Versioned`] type.
+
+use std::{marker::PhantomData, time::Duration};
+
+use crate::{
+    backend::Kv,
+    envelope::{self, Codec, Header},
+    error::{Error, Result},
+    migrate::{check_header, decode_value, encode_value, Decoded, Versioned},
+};
+
+/// Whether a write may replace what is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overwrite {
+    /// Refuse to replace a value with a newer schema version or one that does not decode
+    /// (the default: never lose data).
+    Safe,
+    /// Replace corrupt values (caches, whose data can be recomputed) but still never a value
+    /// with a newer schema version.
+    AllowCorrupt,
+}
+
+/// Typed store: `put`, `get`, `delete` of `T` values under `<prefix>:<id>` keys.
+#[derive(Debug, Clone)]
+pub struct TypedStore<T> {
+    kv: Kv,
+    prefix: String,
+    codec: Codec,
+    validate: bool,
+    write_back: bool,
+    _type: PhantomData<fn() -> T>,
+}
+
+impl<T: Versioned> TypedStore<T> {
+    /// A store on `kv` with prefix `T::NAME`, the JSON codec, validation on, write-back off.
+    pub fn new(kv: Kv) -> Self {
+        Self {
+            kv,
+            prefix: T::NAME.to_string(),
+            codec: Codec::Json,
+            validate: true,
+            write_back: false,
+            _type: PhantomData,
+        }
+    }
+
+    /// Use `prefix` instead of the type name (keys are `<prefix>:<id>`).
+    #[must_use]
+    pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Write with `codec` (reads accept both).
+    #[must_use]
+    pub fn with_codec(mut self, codec: Codec) -> Self {
+        self.codec = codec;
+        self
+    }
+
+    /// Write migrated values back on read (keeps their expiry; never over a newer version).
+    #[must_use]
+    pub fn with_write_back(mut self, on: bool) -> Self {
+        self.write_back = on;
+        self
+    }
+
+    /// Skip schema validation on read (for measurements; not recommended).
+    #[must_use]
+    pub fn with_validation(mut self, on: bool) -> Self {
+        self.validate = on;
+        self
+    }
+
+    /// The underlying KV handle.
+    pub fn kv(&self) -> &Kv {
+        &self.kv
+    }
+
+    /// The codec used for writes.
+    pub fn codec(&self) -> Codec {
+        self.codec
+    }
+
+    /// The full KV key of `id`.
+    pub fn key(&self, id: &str) -> String {
+        let mut k = String::with_capacity(self.prefix.len() + 1 + id.len());
+        k.push_str(&self.prefix);
+        k.push(':');
+        k.push_str(id);
+        k
+    }
+
+    /// Read `id`: decode, check expiry, validate, migrate. Expired or missing → `None`.
+    pub async fn get(&self, id: &str) -> Result<Option<T>> {
+        Ok(self.get_entry(id).await?.map(|d| d.value))
+    }
+
+    /// Like [`get`](Self::get), with the stored version, codec and expiry.
+    pub async fn get_entry(&self, id: &str) -> Result<Option<Decoded<T>>> {
+        let key = self.key(id);
+        let Some(stored) = self.kv.get(&key).await? else {
+            return Ok(None);
+        };
+        let now = self.kv.now_ms();
+        let Some(decoded) = decode_value::<T>(&stored.value, now, self.validate)? else {
+            return Ok(None);
+        };
+        if self.write_back && decoded.migrated() {
+            // Best effort: a failed write-back (429, quota) leaves the old value, still readable.
+            let _ = self.write(&key, &decoded.value, decoded.expires_at).await;
+        }
+        Ok(Some(decoded))
+    }
+
+    /// Write `value` under `id` for `ttl` (`None`: never expires). Refuses to replace a stored
+    /// value with a newer schema version or one that does not decode ([`Overwrite::Safe`]).
+    pub async fn put(&self, id: &str, value: &T, ttl: Option<Duration>) -> Result<()> {
+        let expires_at = ttl.map(|t| self.expires_in(t));
+        self.put_until(id, value, expires_at, Overwrite::Safe).await
+    }
+
+    /// Write with an absolute expiry and an overwrite policy.
+    pub async fn put_until(
+        &self,
+        id: &str,
+        value: &T,
+        expires_at: Option<u64>,
+        overwrite: Overwrite,
+    ) -> Result<()> {
+        let key = self.key(id);
+        self.guard(&key, overwrite).await?;
+        self.write(&key, value, expires_at).await
+    }
+
+    /// Write without reading first. Only for keys that cannot hold anything yet, such as ids the
+    /// caller just drew from a CSPRNG: it skips the newer-version guard.
+    pub async fn insert_new(&self, id: &str, value: &T, expires_at: Option<u64>) -> Result<()> {
+        self.write(&self.key(id), value, expires_at).await
+    }
+
+    /// Delete `id`.
+    pub async fn delete(&self, id: &str) -> Result<()> {
+        self.kv.delete(&self.key(id)).await
+    }
+
+    /// `now + ttl` in ms on the store's clock.
+    pub fn expires_in(&self, ttl: Duration) -> u64 {
+        let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+        self.kv.now_ms().saturating_add(ms)
+    }
+
+    /// Check what is stored under `key` before replacing it.
+    async fn guard(&self, key: &str, overwrite: Overwrite) -> Result<()> {
+        let Some(stored) = self.kv.get(key).await? else {
+            return Ok(());
+        };
+        let now = self.kv.now_ms();
+        match decode_value::<T>(&stored.value, now, self.validate) {
+            Ok(_) => Ok(()),
+            Err(e @ Error::FutureVersion { .. }) => Err(e),
+            Err(e) if e.is_corrupt() => match overwrite {
+                Overwrite::Safe => Err(e),
+                Overwrite::AllowCorrupt => Ok(()),
+            },
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn write(&self, key: &str, value: &T, expires_at: Option<u64>) -> Result<()> {
+        let bytes = encode_value(value, self.codec, expires_at)?;
+        let header = Header {
+            codec: self.codec,
+            type_name: T::NAME.into(),
+            version: T::VERSION,
+            expires_at,
+        };
+        self.kv
+            .put(key, &bytes, expires_at, Some(header.to_metadata()))
+            .await
+    }
+}
+
+/// Peek at the header of stored bytes and check it against `T` (type, version, expiry).
+/// `Ok(false)` means expired. Does not look at the payload.
+pub fn check_stored<T: Versioned>(bytes: &[u8], now_ms: u64) -> Result<bool> {
+    let header = envelope::peek_header(bytes)?;
+    check_header::<T>(&header, now_ms)
+}

@@ -1,0 +1,168 @@
+//! Wire format: golden bytes for each codec, header peeking, migration from every version.
+
+use kv_envelope::{
+    decode_value,
+    envelope::{self, Codec, Header},
+    session::{Session, SessionV1, SessionV2},
+    Error, Versioned,
+};
+
+const NOW: u64 = 1_764_000_000_000;
+
+fn v1() -> SessionV1 {
+    SessionV1 {
+        user_id: "u1".into(),
+        email: "a@example.com".into(),
+        created_at: NOW,
+        expires_at: NOW + 1000,
+    }
+}
+
+/// Encode a value as if it were the current version of another era's code.
+fn encode_at<T: serde::Serialize>(
+    codec: Codec,
+    version: u32,
+    exp: Option<u64>,
+    value: &T,
+) -> Vec<u8> {
+    envelope::encode(codec, "session", version, exp, value).unwrap()
+}
+
+#[test]
+fn golden_json_v1() {
+    let bytes = encode_at(Codec::Json, 1, Some(NOW + 1000), &v1());
+    assert_eq!(
+        std::str::from_utf8(&bytes).unwrap(),
+        r#"{"kv":1,"type":"session","v":1,"exp":1764000001000,"data":{"userId":"u1","email":"a@example.com","createdAt":1764000000000,"expiresAt":1764000001000}}"#
+    );
+}
+
+#[test]
+fn golden_json_never_expires() {
+    let bytes = encode_at(Codec::Json, 1, None, &v1());
+    assert!(std::str::from_utf8(&bytes)
+        .unwrap()
+        .starts_with(r#"{"kv":1,"type":"session","v":1,"exp":null,"data":{"#));
+}
+
+#[test]
+fn golden_postcard_v1() {
+    let bytes = encode_at(Codec::Postcard, 1, Some(NOW + 1000), &v1());
+    let expected: Vec<u8> = [
+        &[0xC5, 0x01, 0x01][..],
+        // header: "session", v1, Some(exp)
+        &[7],
+        b"session",
+        &[1],
+        &[1, 0xE8, 0xD7, 0xDF, 0xB4, 0xAB, 0x33],
+        // payload: "u1", "a@example.com", created, expires
+        &[2],
+        b"u1",
+        &[13],
+        b"a@example.com",
+        &[0x80, 0xD0, 0xDF, 0xB4, 0xAB, 0x33],
+        &[0xE8, 0xD7, 0xDF, 0xB4, 0xAB, 0x33],
+    ]
+    .concat();
+    assert_eq!(bytes, expected, "{bytes:02x?}");
+}
+
+#[test]
+fn peek_header_both_codecs() {
+    for codec in [Codec::Json, Codec::Postcard] {
+        let bytes = encode_at(codec, 2, Some(5), &v1());
+        let h = envelope::peek_header(&bytes).unwrap();
+        assert_eq!(
+            h,
+            Header {
+                codec,
+                type_name: "session".into(),
+                version: 2,
+                expires_at: Some(5)
+            }
+        );
+    }
+}
+
+#[test]
+fn v1_reads_as_current_in_both_codecs() {
+    for codec in [Codec::Json, Codec::Postcard] {
+        let bytes = encode_at(codec, 1, Some(NOW + 1000), &v1());
+        let d = decode_value::<Session>(&bytes, NOW, true).unwrap().unwrap();
+        assert_eq!(d.stored_version, 1);
+        assert!(d.migrated());
+        assert_eq!(d.value.user_id, "u1");
+        assert_eq!(
+            d.value.absolute_expires_at,
+            NOW + kv_envelope::session::DEFAULT_ABSOLUTE_LIFETIME_MS
+        );
+        assert_eq!(d.value.refreshed_at, NOW);
+        assert!(d.value.roles.is_empty());
+    }
+}
+
+#[test]
+fn v2_reads_as_current() {
+    let v2 = SessionV2::from(v1());
+    for codec in [Codec::Json, Codec::Postcard] {
+        let bytes = encode_at(codec, 2, None, &v2);
+        let d = decode_value::<Session>(&bytes, NOW, true).unwrap().unwrap();
+        assert_eq!(d.value, Session::from(v2.clone()));
+    }
+}
+
+#[test]
+fn future_version_is_typed_error() {
+    for codec in [Codec::Json, Codec::Postcard] {
+        let bytes = encode_at(codec, Session::VERSION + 1, None, &v1());
+        let e = decode_value::<Session>(&bytes, NOW, true).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::FutureVersion {
+                    found: 4,
+                    known: 3,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+    }
+}
+
+#[test]
+fn expired_is_none_without_payload() {
+    // payload is garbage, but the header says expired: no decode happens.
+    let mut bytes = br#"{"kv":1,"type":"session","v":1,"exp":5,"data":"#.to_vec();
+    bytes.extend_from_slice(b"not json at all}");
+    assert!(decode_value::<Session>(&bytes, NOW, true)
+        .unwrap()
+        .is_none());
+}
+
+#[test]
+fn validation_reports_path_without_value() {
+    let mut bad = v1();
+    bad.email = "hunter2-secret".into();
+    let bytes = encode_at(Codec::Json, 1, None, &bad);
+    let e = decode_value::<Session>(&bytes, NOW, true).unwrap_err();
+    let Error::Validation { issues, .. } = &e else {
+        panic!("{e:?}")
+    };
+    assert_eq!(issues[0].instance_path, "/email");
+    assert!(!e.to_string().contains("hunter2"), "{e}");
+}
+
+#[test]
+fn json_other_key_order_and_extra_keys() {
+    let s = r#"{"data":{"userId":"u","email":"a@b.co","createdAt":1,"expiresAt":2},"v":1,"type":"session","kv":1,"exp":null,"note":"x"}"#;
+    let d = decode_value::<Session>(s.as_bytes(), NOW, true)
+        .unwrap()
+        .unwrap();
+    assert_eq!(d.value.user_id, "u");
+    let s = r#"{"kv":1,"type":"session","v":1,"exp":null,"data":{"userId":"u","email":"a@b.co","createdAt":1,"expiresAt":2},"note":{}}"#;
+    let d = decode_value::<Session>(s.as_bytes(), NOW, true)
+        .unwrap()
+        .unwrap();
+    assert_eq!(d.value.user_id, "u");
+}
