@@ -7,6 +7,10 @@
 #![deny(missing_docs)]
 
 pub mod backend;
+pub mod background;
+pub mod cache;
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod clock;
 pub mod envelope;
 mod error;

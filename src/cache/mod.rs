@@ -1,0 +1,1 @@
+//! Cache-aside on KV: TTL presets, namespace invalidation, stampede defences.
