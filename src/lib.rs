@@ -18,6 +18,8 @@ pub mod migrate;
 pub mod schema;
 pub mod session;
 pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 #[doc(inline)]
 pub use crate::{
@@ -38,4 +40,16 @@ pub mod __private {
         migrate::{decode_step, step_validator},
         schema::{schema_of, ValidatorCell},
     };
+}
+
+/// Every schema file the crate ships in `schemas/`: the envelope's and each version of each
+/// shipped type's, as (file name, schema). `make schemas` writes them; a test checks the
+/// committed files match.
+pub fn shipped_schema_files() -> Vec<(String, serde_json::Value)> {
+    let mut files = vec![(
+        "envelope.schema.json".to_string(),
+        schema::envelope_schema(),
+    )];
+    files.extend(schema::schemas_of::<session::Session>());
+    files
 }
