@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Builds examples/worker in release mode with worker-build (cargo -> wasm-bindgen -> wasm-opt -Oz ->
+# esbuild), using only local tools (see scripts/worker-env.sh), and prints the final .wasm size.
+# Output: examples/worker/build/ (index.js, index_bg.wasm, worker/shim.mjs = wrangler's main).
+# Run scripts/setup-worker-toolchain.sh first (scripts/demo.sh and scripts/with-worker.sh do).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/worker-env.sh"
+
+for tool in "$TOOLS_DIR/bin/worker-build" "$WASM_BINDGEN_BIN" "$ESBUILD_BIN" "$WASM_OPT_BIN"; do
+    [[ -x "$tool" ]] || die "$tool missing: run scripts/setup-worker-toolchain.sh"
+done
+
+cd "$WORKER_DIR"
+log "worker-build --release in $WORKER_DIR"
+start=$SECONDS
+# --locked: never rewrite the committed Cargo.lock behind the CLI version check's back.
+"$TOOLS_DIR/bin/worker-build" --release --locked
+log "built in $((SECONDS - start)) s"
+
+wasm=$(find "$WORKER_DIR/build" -maxdepth 1 -name '*.wasm' | head -n 1)
+[[ -n "$wasm" ]] || die "no .wasm in $WORKER_DIR/build"
+size_report "$wasm"

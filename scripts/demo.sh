@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Sets up the toolchain, builds the example worker and serves it with `wrangler dev` on workerd,
+# with local KV persisted under .wrangler/state (override with WRANGLER_PERSIST_DIR).
+#   PORT=8787 scripts/demo.sh
+#   curl http://127.0.0.1:8787/healthz
+#   curl -X PUT --data-binary @file http://127.0.0.1:8787/kv/some-key
+#   curl http://127.0.0.1:8787/kv/some-key
+# wrangler reloads the worker when scripts/build-worker.sh rewrites build/ (wrangler.toml has no
+# build command, so wrangler itself never runs worker-build or fetches anything).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/worker-env.sh"
+
+"$REPO_ROOT/scripts/setup-worker-toolchain.sh"
+"$REPO_ROOT/scripts/build-worker.sh"
+
+mkdir -p "$WRANGLER_PERSIST_DIR"
+cd "$WORKER_DIR"
+log "serving on http://127.0.0.1:${PORT:-8787} (KV persisted in $WRANGLER_PERSIST_DIR); Ctrl-C stops"
+exec "$NODE_BIN/wrangler" dev --local --ip 127.0.0.1 --port "${PORT:-8787}" \
+    --persist-to "$WRANGLER_PERSIST_DIR"

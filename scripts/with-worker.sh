@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# Runs a command against the example worker served by `wrangler dev` on workerd:
+#   scripts/with-worker.sh [--no-build] [--] COMMAND [ARGS...]
+# Builds the worker (unless --no-build), starts wrangler dev on a free loopback port in its own
+# process group, waits for GET /healthz to answer 200, runs COMMAND with these variables exported,
+# and on exit (normal, error, INT or TERM) kills the whole group: wrangler, its esbuild service
+# and the workerd children. Exits with COMMAND's status.
+#   WORKER_URL            e.g. http://127.0.0.1:38123
+#   WRANGLER_PERSIST_DIR  the worker's local KV state; seed it while the worker runs with
+#                         scripts/worker-kv.sh put KEY --path FILE   (binary safe)
+#   WORKER_DIR, REPO_ROOT
+# Environment knobs:
+#   WRANGLER_PERSIST_DIR  reuse this state dir (kept afterwards); default: a fresh one under
+#                         .wrangler/tmp/, removed on exit unless KEEP_WORKER_STATE=1
+#   WORKER_START_TIMEOUT  seconds to wait for /healthz (default 60)
+#   PORT                  port to use instead of a free one
+set -euo pipefail
+persist_from_env="${WRANGLER_PERSIST_DIR:-}"
+source "$(dirname "${BASH_SOURCE[0]}")/worker-env.sh"
+
+build=1
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --no-build) build=0; shift ;;
+        --) shift; break ;;
+        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+        *) break ;;
+    esac
+done
+[[ $# -gt 0 ]] || die "usage: $0 [--no-build] [--] COMMAND [ARGS...]"
+
+if [[ $build == 1 ]]; then
+    "$REPO_ROOT/scripts/build-worker.sh"
+fi
+[[ -f "$WORKER_DIR/build/worker/shim.mjs" ]] || die "worker not built: run scripts/build-worker.sh"
+[[ -x "$NODE_BIN/wrangler" ]] || die "wrangler missing: run scripts/setup-worker-toolchain.sh"
+
+mkdir -p "$REPO_ROOT/.wrangler/tmp"
+remove_state=""
+if [[ -z "$persist_from_env" ]]; then
+    WRANGLER_PERSIST_DIR=$(mktemp -d "$REPO_ROOT/.wrangler/tmp/state.XXXXXX")
+    [[ "${KEEP_WORKER_STATE:-0}" == 1 ]] || remove_state=$WRANGLER_PERSIST_DIR
+fi
+export WRANGLER_PERSIST_DIR
+
+free_port() {
+    node -e 'const s = require("net").createServer();
+             s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });'
+}
+port="${PORT:-$(free_port)}"
+export WORKER_URL="http://127.0.0.1:$port"
+export WORKER_DIR REPO_ROOT
+logfile=$(mktemp "$REPO_ROOT/.wrangler/tmp/wrangler-dev.XXXXXX.log")
+
+wrangler_pgid=""
+cleanup() {
+    local status=$?
+    trap - EXIT INT TERM
+    if [[ -n "$wrangler_pgid" ]]; then
+        # SIGTERM the whole group first (wrangler shuts workerd down cleanly), then SIGKILL leftovers.
+        kill -TERM -- "-$wrangler_pgid" 2>/dev/null || true
+        for _ in $(seq 50); do
+            pgrep -g "$wrangler_pgid" >/dev/null || break
+            sleep 0.1
+        done
+        if pgrep -g "$wrangler_pgid" >/dev/null; then
+            log "wrangler group $wrangler_pgid still alive after 5 s: SIGKILL"
+            kill -KILL -- "-$wrangler_pgid" 2>/dev/null || true
+        fi
+    fi
+    [[ -z "$remove_state" ]] || rm -rf "$remove_state"
+    rm -f "$logfile"
+    exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+cd "$WORKER_DIR"
+# setsid: wrangler and everything it spawns (a second node process, esbuild, two workerd) get their
+# own process group, killed as one by cleanup(); killing only wrangler's pid would orphan workerd.
+# No fork happens (a background job of a non-interactive shell is not a group leader), so $! is the
+# group id. The small bash wrapper is a watchdog: if this script dies without running its trap
+# (SIGKILL), or wrangler exits by itself, it takes the whole group down.
+setsid bash -c '
+    parent=$1; shift
+    "$@" &
+    child=$!
+    while kill -0 "$parent" 2>/dev/null && kill -0 "$child" 2>/dev/null; do sleep 1; done
+    kill -TERM -- "-$$" 2>/dev/null
+' with-worker-watchdog "$$" \
+    "$NODE_BIN/wrangler" dev --local --ip 127.0.0.1 --port "$port" \
+    --persist-to "$WRANGLER_PERSIST_DIR" --show-interactive-dev-session=false \
+    </dev/null >"$logfile" 2>&1 &
+wrangler_pid=$!
+wrangler_pgid=$(ps -o pgid= -p "$wrangler_pid" | tr -d ' ') || wrangler_pgid=$wrangler_pid
+cd "$REPO_ROOT"
+
+timeout="${WORKER_START_TIMEOUT:-60}"
+deadline=$((SECONDS + timeout))
+until [[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$WORKER_URL/healthz" || true)" == 200 ]]; do
+    if ! kill -0 "$wrangler_pid" 2>/dev/null; then
+        log "wrangler dev exited before /healthz answered; its log:"
+        cat "$logfile" >&2
+        exit 1
+    fi
+    if ((SECONDS >= deadline)); then
+        log "no 200 from $WORKER_URL/healthz after $timeout s; wrangler log:"
+        cat "$logfile" >&2
+        exit 1
+    fi
+    sleep 0.5
+done
+log "worker up at $WORKER_URL (pgid $wrangler_pgid, KV state $WRANGLER_PERSIST_DIR)"
+
+set +e
+"$@"
+status=$?
+set -e
+if [[ $status != 0 && "${WORKER_LOG_ON_FAILURE:-1}" == 1 ]]; then
+    log "command failed ($status); wrangler log:"
+    cat "$logfile" >&2
+fi
+exit "$status"

@@ -1,0 +1,46 @@
+# shellcheck shell=bash
+# Sourced by the scripts/*worker* scripts: paths and environment for building and running the
+# example worker (examples/worker) without any download outside the package registries.
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+WORKER_DIR="$REPO_ROOT/examples/worker"
+# Project-local installs (cargo install --root), gitignored.
+TOOLS_DIR="${KV_TOOLS_DIR:-$REPO_ROOT/.tools}"
+NODE_BIN="$REPO_ROOT/node_modules/.bin"
+
+# worker-build's minor version must equal the `worker` crate's minor version (it refuses others).
+WORKER_BUILD_VERSION="${WORKER_BUILD_VERSION:-0.8.7}"
+
+# worker-build looks up each external tool in <NAME>_BIN first, then in its cache, then downloads
+# it from GitHub (unreachable here). Point all three at local installs.
+export WASM_BINDGEN_BIN="$TOOLS_DIR/bin/wasm-bindgen"
+export ESBUILD_BIN="$NODE_BIN/esbuild"
+export WASM_OPT_BIN="$NODE_BIN/wasm-opt"
+
+export WRANGLER_SEND_METRICS=false
+# Keep wrangler's own logs and config under the repo instead of ~/.wrangler or ~/.config.
+export WRANGLER_LOG_PATH="${WRANGLER_LOG_PATH:-$REPO_ROOT/.wrangler/logs}"
+# Default local persistence dir shared by `wrangler dev` and `wrangler kv ... --local`.
+WRANGLER_PERSIST_DIR="${WRANGLER_PERSIST_DIR:-$REPO_ROOT/.wrangler/state}"
+
+export PATH="$TOOLS_DIR/bin:$HOME/.cargo/bin:$PATH"
+
+log() { printf '[%s] %s\n' "$(basename "$0")" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# The wasm-bindgen version locked in examples/worker/Cargo.lock; the CLI must match it exactly.
+locked_version() {
+    awk -v name="$1" '
+        $0 == "name = \"" name "\"" { found = 1; next }
+        found && /^version = / { gsub(/^version = "|"$/, ""); print; exit }
+    ' "$WORKER_DIR/Cargo.lock"
+}
+
+# Prints "<raw bytes> raw, <gzip bytes> gzip" for a file.
+size_report() {
+    local raw gz
+    raw=$(wc -c <"$1")
+    gz=$(gzip -9 -c "$1" | wc -c)
+    printf '%s: %d bytes raw, %d bytes gzip -9 (%d KiB / %d KiB)\n' \
+        "${1#"$REPO_ROOT"/}" "$raw" "$gz" $((raw / 1024)) $((gz / 1024))
+}
