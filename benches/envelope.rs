@@ -1,1 +1,168 @@
-fn main() {}
+//! Envelope overhead, codecs, validation, migration and header-only rejection.
+//! `make bench` runs this and writes the figures into BENCHMARKS.md.
+
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use kv_envelope::{
+    decode_value, encode_value,
+    envelope::{self, Codec},
+    migrate::check_header,
+    session::{Session, SessionV1},
+    Versioned,
+};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+const NOW: u64 = 1_764_000_000_000;
+
+/// A ~2 KB cache value: the shape of a "popular items" query result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+struct Popular {
+    generated_at: u64,
+    items: Vec<Item>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+struct Item {
+    id: u32,
+    title: String,
+    score: f64,
+    tags: Vec<String>,
+}
+
+kv_envelope::versioned! { name: "popular", versions: [Popular] }
+
+fn session() -> Session {
+    Session {
+        user_id: "user_8f14e45fceea167a5a36dedd4bea2543".into(),
+        email: "ada.lovelace@analytical-engine.example.com".into(),
+        created_at: NOW,
+        expires_at: NOW + 7 * 86_400_000,
+        absolute_expires_at: NOW + 30 * 86_400_000,
+        refreshed_at: NOW,
+        roles: vec!["admin".into(), "billing".into(), "support".into()],
+    }
+}
+
+fn popular() -> Popular {
+    Popular {
+        generated_at: NOW,
+        items: (0..20)
+            .map(|i| Item {
+                id: i,
+                title: format!("Popular item number {i} with a title"),
+                score: f64::from(i) * 1.25,
+                tags: vec!["kv".into(), "workers".into()],
+            })
+            .collect(),
+    }
+}
+
+fn read_group<T>(c: &mut Criterion, name: &str, value: &T)
+where
+    T: Versioned + Clone,
+{
+    T::warm_up().unwrap();
+    let raw_json = serde_json::to_vec(value).unwrap();
+    let env_json = encode_value(value, Codec::Json, Some(NOW + 60_000)).unwrap();
+    let env_pc = encode_value(value, Codec::Postcard, Some(NOW + 60_000)).unwrap();
+    eprintln!(
+        "size {name}: raw_json={} envelope_json={} envelope_postcard={}",
+        raw_json.len(),
+        env_json.len(),
+        env_pc.len()
+    );
+    let mut g = c.benchmark_group(format!("read/{name}"));
+    g.bench_function("raw_serde_json", |b| {
+        b.iter(|| serde_json::from_slice::<T>(black_box(&raw_json)).unwrap())
+    });
+    g.bench_function("json_unvalidated", |b| {
+        b.iter(|| decode_value::<T>(black_box(&env_json), NOW, false).unwrap())
+    });
+    g.bench_function("json_validated", |b| {
+        b.iter(|| decode_value::<T>(black_box(&env_json), NOW, true).unwrap())
+    });
+    g.bench_function("postcard_unvalidated", |b| {
+        b.iter(|| decode_value::<T>(black_box(&env_pc), NOW, false).unwrap())
+    });
+    g.bench_function("postcard_validated", |b| {
+        b.iter(|| decode_value::<T>(black_box(&env_pc), NOW, true).unwrap())
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group(format!("write/{name}"));
+    g.bench_function("raw_serde_json", |b| {
+        b.iter(|| serde_json::to_vec(black_box(value)).unwrap())
+    });
+    g.bench_function("json", |b| {
+        b.iter(|| encode_value(black_box(value), Codec::Json, Some(NOW)).unwrap())
+    });
+    g.bench_function("postcard", |b| {
+        b.iter(|| encode_value(black_box(value), Codec::Postcard, Some(NOW)).unwrap())
+    });
+    g.finish();
+}
+
+fn reads(c: &mut Criterion) {
+    read_group(c, "session", &session());
+    read_group(c, "cache_2k", &popular());
+}
+
+fn header_rejection(c: &mut Criterion) {
+    let mut g = c.benchmark_group("reject");
+    let big = popular();
+    for codec in [Codec::Json, Codec::Postcard] {
+        let expired = envelope::encode(codec, "session", 3, Some(NOW - 1), &big).unwrap();
+        let future = envelope::encode(codec, "session", 9, None, &big).unwrap();
+        g.bench_with_input(BenchmarkId::new("expired", codec), &expired, |b, bytes| {
+            b.iter(|| {
+                let h = envelope::peek_header(black_box(bytes)).unwrap();
+                assert!(!check_header::<Session>(&h, NOW).unwrap());
+            })
+        });
+        g.bench_with_input(
+            BenchmarkId::new("future_version", codec),
+            &future,
+            |b, bytes| {
+                b.iter(|| {
+                    let h = envelope::peek_header(black_box(bytes)).unwrap();
+                    assert!(check_header::<Session>(&h, NOW).is_err());
+                })
+            },
+        );
+    }
+    g.finish();
+}
+
+fn migration(c: &mut Criterion) {
+    Session::warm_up().unwrap();
+    let v1 = SessionV1 {
+        user_id: "user_8f14e45fceea167a5a36dedd4bea2543".into(),
+        email: "ada.lovelace@analytical-engine.example.com".into(),
+        created_at: NOW,
+        expires_at: NOW + 7 * 86_400_000,
+    };
+    let mut g = c.benchmark_group("migrate");
+    for codec in [Codec::Json, Codec::Postcard] {
+        let old = envelope::encode(codec, "session", 1, None, &v1).unwrap();
+        let cur = encode_value(&session(), codec, None).unwrap();
+        g.bench_with_input(BenchmarkId::new("v1_to_v3", codec), &old, |b, bytes| {
+            b.iter(|| decode_value::<Session>(black_box(bytes), NOW, true).unwrap())
+        });
+        g.bench_with_input(BenchmarkId::new("current_v3", codec), &cur, |b, bytes| {
+            b.iter(|| decode_value::<Session>(black_box(bytes), NOW, true).unwrap())
+        });
+    }
+    g.finish();
+}
+
+fn schema_compile(c: &mut Criterion) {
+    let schema = Session::schema(3).unwrap();
+    c.bench_function("schema_compile/session_v3", |b| {
+        b.iter(|| jsonschema::validator_for(black_box(&schema)).unwrap())
+    });
+}
+
+criterion_group!(benches, reads, header_rejection, migration, schema_compile);
+criterion_main!(benches);

@@ -1,8 +1,4 @@
-//! kv-envelope: typed, versioned, validated and migrating values in Cloudflare Workers KV.
-//!
-//! Layers, each depending only on the ones above it in this list:
-//! [`envelope`] (wire format) → [`schema`] and [`migrate`] (meaning of a version) →
-//! [`backend`] (KV I/O, limits enforced once) → [`store`], [`session`] and cache (products).
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

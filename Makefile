@@ -1,0 +1,55 @@
+# kv-envelope — the two commands a newcomer needs:
+#   make demo   run the demo worker on real workerd (wrangler dev) with local KV
+#   make test   run every test (what CI runs)
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+CARGO ?= cargo
+WASM_TARGET := wasm32-unknown-unknown
+NATIVE_FEATURES := testing,cli
+
+.PHONY: demo test fmt-check clippy clippy-native clippy-wasm test-native build-wasm \
+        fuzz-smoke fuzz e2e schemas bench setup-rust
+
+## The demo worker on 127.0.0.1:$${PORT:-8787} with local persisted KV.
+demo:
+	bash scripts/demo.sh
+
+## Every test. Order: cheap static checks first, then native tests, wasm32, fuzz smoke, e2e.
+test: fmt-check clippy test-native build-wasm fuzz-smoke e2e
+	@echo "make test: all suites passed"
+
+fmt-check:
+	$(CARGO) fmt --all -- --check
+
+clippy: clippy-native clippy-wasm
+
+clippy-native:
+	$(CARGO) clippy --all-targets --features $(NATIVE_FEATURES) -- -D warnings
+
+clippy-wasm:
+	$(CARGO) clippy --target $(WASM_TARGET) --features worker -- -D warnings
+
+test-native:
+	$(CARGO) test --features $(NATIVE_FEATURES)
+
+## The library (worker feature) builds for Workers.
+build-wasm:
+	$(CARGO) build --target $(WASM_TARGET) --features worker
+
+fuzz-smoke:
+	bash scripts/fuzz.sh smoke
+
+## Long fuzz run; records executions and crashes in RELIABILITY.md.
+fuzz:
+	bash scripts/fuzz.sh long
+
+e2e:
+	bash scripts/e2e.sh
+
+## Regenerate the committed JSON Schemas in schemas/.
+schemas:
+	UPDATE_SCHEMAS=1 $(CARGO) test --test schemas
+
+## Benchmarks → BENCHMARKS.md (not part of `make test`).
+bench:
+	bash scripts/bench.sh
