@@ -1,0 +1,278 @@
+//! `census`: versions, codecs and expiries of a namespace from `wrangler kv key list` output.
+//! Every `TypedStore` write carries the envelope header as KV metadata, so listing keys is
+//! enough: no value is read.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::json;
+
+use super::{
+    input::{self, Fail, Source},
+    time::rfc3339_ms,
+    write_err, CensusArgs, Ctx, EXIT_INVALID, EXIT_OK,
+};
+use crate::envelope::Header;
+
+/// Expiry buckets, by time left from the run's clock (upper bounds in ms, inclusive).
+const BUCKETS: [(&str, u64); 5] = [
+    ("1h", 3_600_000),
+    ("1d", 86_400_000),
+    ("7d", 7 * 86_400_000),
+    ("30d", 30 * 86_400_000),
+    ("365d", 365 * 86_400_000),
+];
+
+/// Tallies of one (type, prefix).
+#[derive(Debug, Default, Serialize)]
+struct Group {
+    keys: u64,
+    /// Keys per stored schema version.
+    versions: BTreeMap<u32, u64>,
+    /// Keys per codec.
+    codecs: BTreeMap<&'static str, u64>,
+    /// Keys per expiry bucket: `expired`, `<=1h` … `<=365d`, `later`, `never`.
+    expires: BTreeMap<String, u64>,
+    /// Live keys below the current version (what `migrate` would rewrite).
+    needs_migration: u64,
+    /// Keys above the current version (written by newer code).
+    future: u64,
+    /// Envelope has an expiry but KV has none: KV never deletes these keys.
+    no_kv_expiration: u64,
+    /// KV expires the key before the envelope does: the value disappears early.
+    kv_expires_first: u64,
+}
+
+/// Classification of one listed key.
+enum Kind {
+    /// Our metadata, registered type: (type name, current version).
+    Typed(String, u32),
+    /// Our metadata, a type this CLI does not know.
+    Unregistered(String),
+    /// No kv-envelope metadata.
+    Unknown,
+}
+
+pub(crate) fn census(ctx: &mut Ctx<'_>, args: &CensusArgs) -> Result<u8, Fail> {
+    let source = Source::new(Some(&args.input));
+    let bytes = source.read_all(ctx.stdin)?;
+    let keys = input::parse_key_list(&source, &bytes)?;
+    let now = ctx.now_ms;
+
+    // (kind rank, type, prefix) → tallies; the rank orders typed, then unregistered, then unknown.
+    let mut groups: BTreeMap<(u8, String, String), (Option<u32>, Group)> = BTreeMap::new();
+    for k in &keys {
+        let header = k
+            .metadata
+            .as_ref()
+            .and_then(|m| Header::from_metadata(&m.to_string()));
+        let prefix = match k.name.split_once(args.separator.as_str()) {
+            Some((p, _)) if !args.separator.is_empty() => p.to_string(),
+            _ => String::new(),
+        };
+        let kind = match &header {
+            Some(h) => match ctx.registry.get(&h.type_name) {
+                Some(t) => Kind::Typed(h.type_name.to_string(), t.current_version()),
+                None => Kind::Unregistered(h.type_name.to_string()),
+            },
+            None => Kind::Unknown,
+        };
+        let (rank, type_name, current) = match kind {
+            Kind::Typed(t, v) => (0, t, Some(v)),
+            Kind::Unregistered(t) => (1, t, None),
+            Kind::Unknown => (2, String::new(), None),
+        };
+        let (_, g) = groups
+            .entry((rank, type_name, prefix))
+            .or_insert_with(|| (current, Group::default()));
+        g.keys += 1;
+        // The envelope's exact expiry when known, else KV's (whole seconds).
+        let envelope_exp = header.as_ref().and_then(|h| h.expires_at);
+        let kv_exp_ms = k.expiration.map(|s| s.saturating_mul(1000));
+        let expires_at = envelope_exp.or(kv_exp_ms);
+        *g.expires.entry(bucket(expires_at, now)).or_default() += 1;
+        let Some(h) = header else { continue };
+        *g.versions.entry(h.version).or_default() += 1;
+        *g.codecs.entry(h.codec.as_str()).or_default() += 1;
+        let live = !h.is_expired(now);
+        if let Some(cur) = current {
+            if h.version < cur && live {
+                g.needs_migration += 1;
+            }
+            if h.version > cur {
+                g.future += 1;
+            }
+        }
+        match (envelope_exp, kv_exp_ms) {
+            (Some(_), None) => g.no_kv_expiration += 1,
+            (Some(e), Some(kv)) if kv < e => g.kv_expires_first += 1,
+            _ => {}
+        }
+    }
+
+    let total_old: u64 = groups.values().map(|(_, g)| g.needs_migration).sum();
+    if args.json {
+        print_json(ctx, &groups, keys.len())?;
+    } else {
+        print_text(ctx, &groups, keys.len())?;
+    }
+    Ok(if args.fail_on_old && total_old > 0 {
+        EXIT_INVALID
+    } else {
+        EXIT_OK
+    })
+}
+
+fn bucket(expires_at: Option<u64>, now: u64) -> String {
+    let Some(e) = expires_at else {
+        return "never".into();
+    };
+    if e <= now {
+        return "expired".into();
+    }
+    let left = e - now;
+    BUCKETS
+        .iter()
+        .find(|(_, max)| left <= *max)
+        .map_or_else(|| "later".into(), |(name, _)| format!("<={name}"))
+}
+
+/// Buckets in time order, for text output.
+fn bucket_order() -> Vec<String> {
+    let mut order = vec!["expired".to_string()];
+    order.extend(BUCKETS.iter().map(|(n, _)| format!("<={n}")));
+    order.push("later".into());
+    order.push("never".into());
+    order
+}
+
+type Groups = BTreeMap<(u8, String, String), (Option<u32>, Group)>;
+
+fn print_text(ctx: &mut Ctx<'_>, groups: &Groups, total: usize) -> Result<(), Fail> {
+    let out = &mut *ctx.out;
+    writeln!(
+        out,
+        "census of {total} keys at {} (from KV metadata; no values read)",
+        rfc3339_ms(ctx.now_ms)
+    )
+    .map_err(write_err)?;
+    let order = bucket_order();
+    let (mut typed, mut old, mut future, mut unregistered, mut unknown) = (0, 0, 0, 0, 0);
+    for ((rank, type_name, prefix), (current, g)) in groups {
+        let prefix_label = if prefix.is_empty() {
+            "(no prefix)".to_string()
+        } else {
+            format!("prefix {prefix:?}")
+        };
+        writeln!(out).map_err(write_err)?;
+        match (rank, current) {
+            (0, Some(cur)) => {
+                typed += g.keys;
+                old += g.needs_migration;
+                future += g.future;
+                writeln!(
+                    out,
+                    "{type_name} (current v{cur}), {prefix_label}: {} keys",
+                    g.keys
+                )
+                .map_err(write_err)?;
+            }
+            (1, _) => {
+                unregistered += g.keys;
+                writeln!(
+                    out,
+                    "{type_name} (not registered here), {prefix_label}: {} keys",
+                    g.keys
+                )
+                .map_err(write_err)?;
+            }
+            _ => {
+                unknown += g.keys;
+                writeln!(
+                    out,
+                    "no kv-envelope metadata, {prefix_label}: {} keys",
+                    g.keys
+                )
+                .map_err(write_err)?;
+            }
+        }
+        if !g.versions.is_empty() {
+            let versions: Vec<String> = g
+                .versions
+                .iter()
+                .map(|(v, n)| {
+                    let note = match current {
+                        Some(cur) if v < cur => " (old)",
+                        Some(cur) if v > cur => " (future)",
+                        _ => "",
+                    };
+                    format!("v{v}: {n}{note}")
+                })
+                .collect();
+            writeln!(out, "  versions  {}", versions.join("  ")).map_err(write_err)?;
+            let codecs: Vec<String> = g.codecs.iter().map(|(c, n)| format!("{c}: {n}")).collect();
+            writeln!(out, "  codecs    {}", codecs.join("  ")).map_err(write_err)?;
+        }
+        let expires: Vec<String> = order
+            .iter()
+            .filter_map(|b| g.expires.get(b).map(|n| format!("{b}: {n}")))
+            .collect();
+        writeln!(out, "  expires   {}", expires.join("  ")).map_err(write_err)?;
+        if g.no_kv_expiration > 0 {
+            writeln!(
+                out,
+                "  warning   {} keys expire in their envelope but have no KV expiration: KV never deletes them",
+                g.no_kv_expiration
+            )
+            .map_err(write_err)?;
+        }
+        if g.kv_expires_first > 0 {
+            writeln!(
+                out,
+                "  warning   {} keys have a KV expiration before their envelope expiry: they vanish early",
+                g.kv_expires_first
+            )
+            .map_err(write_err)?;
+        }
+    }
+    writeln!(out).map_err(write_err)?;
+    writeln!(
+        out,
+        "summary: {typed} keys of registered types, {old} need migration, {future} future, {unregistered} of unregistered types, {unknown} without kv-envelope metadata"
+    )
+    .map_err(write_err)?;
+    Ok(())
+}
+
+fn print_json(ctx: &mut Ctx<'_>, groups: &Groups, total: usize) -> Result<(), Fail> {
+    let mut entries = Vec::new();
+    let (mut old, mut future, mut unknown) = (0, 0, 0);
+    for ((rank, type_name, prefix), (current, g)) in groups {
+        old += g.needs_migration;
+        future += g.future;
+        if *rank == 2 {
+            unknown += g.keys;
+        }
+        entries.push(json!({
+            "type": if *rank == 2 { None } else { Some(type_name) },
+            "registered": *rank == 0,
+            "current_version": current,
+            "prefix": prefix,
+            "tally": g,
+        }));
+    }
+    let doc = json!({
+        "now": ctx.now_ms,
+        "keys": total,
+        "needs_migration": old,
+        "future": future,
+        "unknown": unknown,
+        "groups": entries,
+    });
+    writeln!(
+        ctx.out,
+        "{}",
+        serde_json::to_string_pretty(&doc).unwrap_or_default()
+    )
+    .map_err(write_err)
+}

@@ -1,0 +1,253 @@
+//! The types a CLI knows: each registered [`Versioned`] type, type-erased behind plain function
+//! pointers so the commands can work on bytes without knowing the Rust type.
+
+use std::any::TypeId;
+
+use serde_json::Value;
+
+use crate::{
+    envelope::{self, Codec, Header},
+    error::{Error, Result, ValidationIssue},
+    migrate::{decode_value, encode_value, Versioned},
+    schema,
+};
+
+/// The set of versioned types the command line knows, by their stable name.
+///
+/// ```
+/// use kv_envelope::cli::Registry;
+/// use kv_envelope::session::Session;
+///
+/// let mut registry = Registry::new();
+/// registry.register::<Session>();
+/// assert_eq!(registry.get("session").map(|t| t.current_version()), Some(3));
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Registry {
+    types: Vec<RegisteredType>,
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A registry holding every type this crate ships (see [`Registry::register_shipped`]).
+    pub fn with_shipped() -> Self {
+        let mut registry = Self::new();
+        registry.register_shipped();
+        registry
+    }
+
+    /// Register the types this crate ships, so a user's CLI also handles the values the crate's
+    /// own products (sessions, …) write into the same namespace.
+    pub fn register_shipped(&mut self) -> &mut Self {
+        // One line per shipped type: this is the list `kv-envelope` (the crate's binary) knows.
+        self.register::<crate::session::Session>();
+        self
+    }
+
+    /// Register `T` under `T::NAME`. Registering the same type twice is a no-op.
+    ///
+    /// # Panics
+    ///
+    /// When a *different* type is already registered under the same name: two types sharing a
+    /// name would make every envelope of that name ambiguous, which is a bug in the program
+    /// that builds the registry (not something input data can cause).
+    pub fn register<T: Versioned>(&mut self) -> &mut Self {
+        let entry = RegisteredType::of::<T>();
+        if let Some(existing) = self.types.iter().find(|t| t.name == entry.name) {
+            assert!(
+                existing.type_id == entry.type_id,
+                "kv-envelope cli: type name {:?} registered twice, by {} and by {}",
+                entry.name,
+                existing.rust_type,
+                entry.rust_type,
+            );
+            return self;
+        }
+        self.types.push(entry);
+        self
+    }
+
+    /// Builder form of [`Registry::register`].
+    #[must_use]
+    pub fn with<T: Versioned>(mut self) -> Self {
+        self.register::<T>();
+        self
+    }
+
+    /// The registered type named `name`.
+    pub fn get(&self, name: &str) -> Option<&RegisteredType> {
+        self.types.iter().find(|t| t.name == name)
+    }
+
+    /// Every registered type, in registration order.
+    pub fn types(&self) -> impl ExactSizeIterator<Item = &RegisteredType> {
+        self.types.iter()
+    }
+
+    /// True when nothing is registered.
+    pub fn is_empty(&self) -> bool {
+        self.types.is_empty()
+    }
+}
+
+/// One registered type: its name, current version, schemas, and type-erased decode/re-encode.
+#[derive(Debug, Clone)]
+pub struct RegisteredType {
+    name: &'static str,
+    version: u32,
+    type_id: TypeId,
+    rust_type: &'static str,
+    schema: fn(u32) -> Option<Value>,
+    inspect: fn(&[u8]) -> Result<Inspected>,
+    reencode: fn(&[u8], Option<Codec>) -> Result<Reencoded>,
+}
+
+/// A stored value decoded, validated and migrated, as JSON.
+pub(crate) struct Inspected {
+    /// The value at the current version.
+    pub value: Value,
+    /// Violations of the *current* schema by the migrated value (empty: valid). A non-empty list
+    /// means a migration step produced data its own target schema rejects.
+    pub current_issues: Vec<ValidationIssue>,
+}
+
+/// A stored value rewritten at the current version.
+pub(crate) struct Reencoded {
+    /// The new envelope bytes.
+    pub bytes: Vec<u8>,
+    /// The header of the new envelope (its metadata is what KV should store).
+    pub header: Header<'static>,
+}
+
+impl RegisteredType {
+    fn of<T: Versioned>() -> Self {
+        Self {
+            name: T::NAME,
+            version: T::VERSION,
+            type_id: TypeId::of::<T>(),
+            rust_type: std::any::type_name::<T>(),
+            schema: T::schema,
+            inspect: inspect_erased::<T>,
+            reencode: reencode_erased::<T>,
+        }
+    }
+
+    /// The stable type name (`T::NAME`).
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The current schema version (`T::VERSION`).
+    pub fn current_version(&self) -> u32 {
+        self.version
+    }
+
+    /// The Rust type registered (for messages; not stable across compiler versions).
+    pub fn rust_type(&self) -> &'static str {
+        self.rust_type
+    }
+
+    /// JSON Schema of `version`, `None` outside `1..=current_version()`.
+    pub fn schema(&self, version: u32) -> Option<Value> {
+        (self.schema)(version)
+    }
+
+    /// Every (file name, schema) of versions `1..=current_version()`, named like
+    /// [`schema::schema_file_name`].
+    pub fn schema_files(&self) -> Vec<(String, Value)> {
+        (1..=self.version)
+            .filter_map(|v| {
+                self.schema(v)
+                    .map(|s| (schema::schema_file_name(self.name, v), s))
+            })
+            .collect()
+    }
+
+    pub(crate) fn inspect(&self, bytes: &[u8]) -> Result<Inspected> {
+        (self.inspect)(bytes)
+    }
+
+    pub(crate) fn reencode(&self, bytes: &[u8], codec: Option<Codec>) -> Result<Reencoded> {
+        (self.reencode)(bytes, codec)
+    }
+}
+
+/// Decode at any time: the CLI reports expiry itself, it never hides an expired value.
+fn decode_any_time<T: Versioned>(bytes: &[u8]) -> Result<crate::migrate::Decoded<T>> {
+    // `now = 0` disables the expiry check for every real timestamp.
+    if let Some(decoded) = decode_value::<T>(bytes, 0, true)? {
+        return Ok(decoded);
+    }
+    // Only `exp: 0` lands here; decode it the long way rather than pretend it is absent.
+    let raw = envelope::decode(bytes)?;
+    let value = T::decode_payload(raw.header.version, raw.payload, true)?;
+    Ok(crate::migrate::Decoded {
+        value,
+        codec: raw.header.codec,
+        stored_version: raw.header.version,
+        expires_at: raw.header.expires_at,
+    })
+}
+
+fn current_issues<T: Versioned>(json: &Value) -> Result<Vec<ValidationIssue>> {
+    let validator = T::validator(T::VERSION)?;
+    match schema::validate(validator, T::NAME, T::VERSION, json) {
+        Ok(()) => Ok(Vec::new()),
+        Err(Error::Validation { issues, .. }) => Ok(issues),
+        Err(e) => Err(e),
+    }
+}
+
+fn to_json<T: Versioned>(value: &T) -> Result<Value> {
+    serde_json::to_value(value).map_err(|e| Error::Encode {
+        type_name: T::NAME,
+        reason: crate::error::describe_json_error(&e),
+    })
+}
+
+fn inspect_erased<T: Versioned>(bytes: &[u8]) -> Result<Inspected> {
+    let decoded = decode_any_time::<T>(bytes)?;
+    let value = to_json(&decoded.value)?;
+    let current_issues = current_issues::<T>(&value)?;
+    Ok(Inspected {
+        value,
+        current_issues,
+    })
+}
+
+fn reencode_erased<T: Versioned>(bytes: &[u8], codec: Option<Codec>) -> Result<Reencoded> {
+    let decoded = decode_any_time::<T>(bytes)?;
+    // A migration step that produces data its own target schema rejects would make every
+    // worker read of the rewritten value fail: refuse it here, before anything is written.
+    let issues = current_issues::<T>(&to_json(&decoded.value)?)?;
+    if !issues.is_empty() {
+        return Err(Error::Validation {
+            type_name: T::NAME,
+            version: T::VERSION,
+            issues,
+        });
+    }
+    let codec = codec.unwrap_or(decoded.codec);
+    let out = encode_value(&decoded.value, codec, decoded.expires_at)?;
+    // Read back what we are about to write, exactly as a worker will.
+    let again = decode_any_time::<T>(&out)?;
+    if again.stored_version != T::VERSION || again.expires_at != decoded.expires_at {
+        return Err(Error::Encode {
+            type_name: T::NAME,
+            reason: "re-encoded value does not read back with the same header".into(),
+        });
+    }
+    Ok(Reencoded {
+        bytes: out,
+        header: Header {
+            codec,
+            type_name: T::NAME.into(),
+            version: T::VERSION,
+            expires_at: decoded.expires_at,
+        },
+    })
+}
