@@ -166,3 +166,32 @@ fn json_other_key_order_and_extra_keys() {
         .unwrap();
     assert_eq!(d.value.user_id, "u");
 }
+
+#[test]
+fn email_format_accepts_real_addresses_and_refuses_junk() {
+    use kv_envelope::schema::is_plausible_email as ok;
+    for good in [
+        "a@b.co",
+        "ada.lovelace+kv@mail.example.com",
+        "x_y-z@sub-1.example.io",
+    ] {
+        assert!(ok(good), "{good}");
+    }
+    for bad in [
+        "",
+        "a",
+        "@b.co",
+        "a@",
+        "a@b",
+        "a..b@c.com",
+        ".a@b.com",
+        "a.@b.com",
+        "a@-b.com",
+        "a@b-.com",
+        "a b@c.com",
+        "a@b..com",
+        "a@@b.com",
+    ] {
+        assert!(!ok(bad), "{bad}");
+    }
+}
