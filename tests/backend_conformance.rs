@@ -1,0 +1,444 @@
+//! One suite of behaviours every [`KvBackend`] must have, run against each backend: the
+//! in-memory map, the simulator in a strongly consistent configuration, and the simulator with
+//! KV's lazy expiry and empty list pages at a single location.
+//!
+//! Writes to one key are spaced by a second of simulated time because KV (and the simulator)
+//! refuse more than one write per second per key; the suite describes what works on real KV.
+
+use std::{sync::Arc, time::Duration};
+
+use futures::executor::block_on;
+use kv_envelope::{
+    backend::{
+        sim::{SimConfig, SimKv},
+        KvBackend, ListKey, Stored, WriteOptions, MAX_KEY_BYTES, MAX_METADATA_BYTES,
+        MAX_VALUE_BYTES,
+    },
+    Error, Kv, LimitError, ManualClock, MemoryKv,
+};
+
+const T0: u64 = 1_764_000_000_000;
+
+/// A backend under test and the clock that drives it.
+struct Fixture {
+    backend: Arc<dyn KvBackend>,
+    clock: ManualClock,
+    /// Longest time after its KV expiration that a value may still be listed.
+    list_linger: Duration,
+}
+
+impl Fixture {
+    fn kv(&self) -> Kv {
+        Kv::from_arc(self.backend.clone()).with_clock(Arc::new(self.clock.clone()))
+    }
+
+    fn put(&self, key: &str, value: &[u8], options: WriteOptions) {
+        block_on(self.backend.put(key, value, &options)).expect("put");
+        // Next write to any key is legal under KV's one-write-per-second rule.
+        self.clock.advance(Duration::from_secs(1));
+    }
+
+    fn get(&self, key: &str) -> Option<Stored> {
+        block_on(self.backend.get(key)).expect("get")
+    }
+
+    /// Every key under `prefix`, following cursors through empty pages.
+    fn list_all(&self, prefix: &str, limit: u32) -> Vec<ListKey> {
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..10_000 {
+            let page = block_on(self.backend.list(prefix, cursor.as_deref(), limit)).expect("list");
+            assert!(page.keys.len() <= limit as usize, "page over limit");
+            out.extend(page.keys);
+            if page.list_complete {
+                return out;
+            }
+            cursor = Some(page.cursor.expect("an incomplete page carries a cursor"));
+        }
+        panic!("list never completed");
+    }
+
+    fn names(&self, prefix: &str, limit: u32) -> Vec<String> {
+        self.list_all(prefix, limit)
+            .into_iter()
+            .map(|k| k.name)
+            .collect()
+    }
+}
+
+fn plain() -> WriteOptions {
+    WriteOptions::default()
+}
+
+fn secs(ms: u64) -> u64 {
+    ms / 1000
+}
+
+// ---- the suite -------------------------------------------------------------------------------
+
+fn get_missing_is_none(f: Fixture) {
+    assert_eq!(f.get("nothing-here"), None);
+}
+
+fn put_then_get_round_trips_value_and_metadata(f: Fixture) {
+    let meta = r#"{"t":"session","v":3,"c":"json"}"#.to_string();
+    f.put(
+        "k",
+        b"\x00\xffbytes",
+        WriteOptions {
+            expiration: None,
+            metadata: Some(meta.clone()),
+        },
+    );
+    assert_eq!(
+        f.get("k"),
+        Some(Stored {
+            value: b"\x00\xffbytes".to_vec(),
+            metadata: Some(meta),
+        })
+    );
+}
+
+fn put_without_metadata_reads_none(f: Fixture) {
+    f.put("k", b"v", plain());
+    assert_eq!(f.get("k").expect("present").metadata, None);
+}
+
+fn overwrite_last_write_wins(f: Fixture) {
+    f.put("k", b"one", plain());
+    f.put("k", b"two", plain());
+    assert_eq!(f.get("k").expect("present").value, b"two");
+}
+
+fn delete_removes_and_is_idempotent(f: Fixture) {
+    f.put("k", b"v", plain());
+    block_on(f.backend.delete("k")).expect("delete");
+    assert_eq!(f.get("k"), None);
+    block_on(f.backend.delete("k")).expect("second delete");
+    block_on(f.backend.delete("never-written")).expect("delete of a missing key");
+    assert!(f.names("", 1000).is_empty());
+}
+
+fn empty_value_round_trips(f: Fixture) {
+    f.put("k", b"", plain());
+    assert_eq!(f.get("k").expect("present").value, b"");
+}
+
+fn unicode_keys_round_trip(f: Fixture) {
+    let key = "sessión:ключ:🔑";
+    f.put(key, b"v", plain());
+    assert_eq!(f.get(key).expect("present").value, b"v");
+    assert_eq!(f.names("sessión:", 1000), vec![key.to_string()]);
+}
+
+fn list_filters_by_prefix_in_key_order(f: Fixture) {
+    for k in ["b:2", "a:1", "b:1", "ba", "c", "b:10"] {
+        f.put(k, b"v", plain());
+    }
+    assert_eq!(f.names("b:", 1000), vec!["b:1", "b:10", "b:2"]);
+    assert_eq!(f.names("b", 1000), vec!["b:1", "b:10", "b:2", "ba"]);
+    assert_eq!(f.names("", 1000).len(), 6);
+    assert!(f.names("zzz", 1000).is_empty());
+}
+
+fn list_pages_with_cursors_cover_everything_once(f: Fixture) {
+    let mut expected: Vec<String> = (0..25).map(|i| format!("p:{i:03}")).collect();
+    for k in &expected {
+        f.put(k, b"v", plain());
+    }
+    f.put("q:0", b"v", plain());
+    expected.sort();
+    for limit in [1, 7, 25, 1000] {
+        assert_eq!(f.names("p:", limit), expected, "limit {limit}");
+    }
+}
+
+fn list_limit_is_respected_per_page(f: Fixture) {
+    for i in 0..10 {
+        f.put(&format!("k{i}"), b"v", plain());
+    }
+    let page = block_on(f.backend.list("k", None, 3)).expect("list");
+    assert!(page.keys.len() <= 3);
+    assert!(!page.list_complete);
+    assert!(page.cursor.is_some());
+}
+
+fn list_of_nothing_is_complete(f: Fixture) {
+    let page = block_on(f.backend.list("none:", None, 10)).expect("list");
+    assert!(page.keys.is_empty());
+    assert!(page.list_complete);
+}
+
+fn list_reports_metadata_and_expiration(f: Fixture) {
+    let exp = secs(T0) + 3600;
+    f.put(
+        "m:1",
+        b"v",
+        WriteOptions {
+            expiration: Some(exp),
+            metadata: Some(r#"{"v":2}"#.into()),
+        },
+    );
+    f.put("m:2", b"v", plain());
+    let keys = f.list_all("m:", 1000);
+    assert_eq!(keys.len(), 2);
+    assert_eq!(keys[0].expiration, Some(exp));
+    assert_eq!(keys[0].metadata.as_deref(), Some(r#"{"v":2}"#));
+    assert_eq!(keys[1].expiration, None);
+    assert_eq!(keys[1].metadata, None);
+}
+
+fn list_skips_deleted_keys(f: Fixture) {
+    f.put("d:1", b"v", plain());
+    f.put("d:2", b"v", plain());
+    block_on(f.backend.delete("d:1")).expect("delete");
+    assert_eq!(f.names("d:", 1000), vec!["d:2"]);
+}
+
+fn expiration_hides_value_after_it_passes(f: Fixture) {
+    let exp = secs(T0) + 120;
+    f.put(
+        "e",
+        b"v",
+        WriteOptions {
+            expiration: Some(exp),
+            metadata: None,
+        },
+    );
+    f.put("forever", b"v", plain());
+    assert!(f.get("e").is_some(), "readable before its expiration");
+    // Well past the expiration and any lazy-deletion delay a backend may have.
+    f.clock
+        .set(exp * 1000 + f.list_linger.as_millis() as u64 + 1);
+    assert_eq!(f.get("e"), None);
+    assert_eq!(f.names("", 1000), vec!["forever"]);
+    assert!(f.get("forever").is_some());
+}
+
+fn rewrite_without_expiration_makes_value_permanent(f: Fixture) {
+    let exp = secs(T0) + 120;
+    f.put(
+        "e",
+        b"old",
+        WriteOptions {
+            expiration: Some(exp),
+            metadata: None,
+        },
+    );
+    f.put("e", b"new", plain());
+    f.clock.set(exp * 1000 + 3_600_000);
+    assert_eq!(f.get("e").expect("permanent now").value, b"new");
+}
+
+// ---- `Kv`'s limits, identical whatever the backend ------------------------------------------
+
+fn kv_rejects_bad_keys_before_io(f: Fixture) {
+    let kv = f.kv();
+    let long = "k".repeat(MAX_KEY_BYTES + 1);
+    let cases: [(&str, LimitError); 4] = [
+        (
+            &long,
+            LimitError::KeyTooLong {
+                len: 513,
+                max: MAX_KEY_BYTES,
+            },
+        ),
+        ("", LimitError::EmptyKey),
+        (".", LimitError::ReservedKey),
+        ("..", LimitError::ReservedKey),
+    ];
+    for (key, want) in cases {
+        assert_eq!(
+            block_on(kv.get(key)),
+            Err(Error::Limit(want.clone())),
+            "get"
+        );
+        assert_eq!(
+            block_on(kv.put(key, b"v", None, None)),
+            Err(Error::Limit(want.clone())),
+            "put"
+        );
+        assert_eq!(block_on(kv.delete(key)), Err(Error::Limit(want)), "delete");
+    }
+    let counts = kv.counters().snapshot();
+    assert_eq!(
+        (counts.kv_reads, counts.kv_writes, counts.kv_deletes),
+        (0, 0, 0),
+        "refused calls never reach the backend"
+    );
+}
+
+fn kv_accepts_limit_sized_key_and_metadata(f: Fixture) {
+    let kv = f.kv();
+    // Multi-byte characters: the limit is in bytes, not characters.
+    let key = "é".repeat(MAX_KEY_BYTES / 2);
+    assert_eq!(key.len(), MAX_KEY_BYTES);
+    let meta = format!("\"{}\"", "m".repeat(MAX_METADATA_BYTES - 2));
+    block_on(kv.put(&key, b"v", None, Some(meta.clone()))).expect("limit-sized put");
+    let got = block_on(kv.get(&key)).expect("get").expect("present");
+    assert_eq!(got.metadata, Some(meta));
+}
+
+fn kv_rejects_multibyte_key_over_limit(f: Fixture) {
+    let kv = f.kv();
+    let key = format!("{}x", "é".repeat(MAX_KEY_BYTES / 2));
+    assert_eq!(
+        block_on(kv.get(&key)),
+        Err(Error::Limit(LimitError::KeyTooLong {
+            len: MAX_KEY_BYTES + 1,
+            max: MAX_KEY_BYTES
+        }))
+    );
+}
+
+fn kv_rejects_oversize_metadata(f: Fixture) {
+    let kv = f.kv();
+    let meta = "m".repeat(MAX_METADATA_BYTES + 1);
+    assert_eq!(
+        block_on(kv.put("k", b"v", None, Some(meta))),
+        Err(Error::Limit(LimitError::MetadataTooLarge {
+            len: 1025,
+            max: MAX_METADATA_BYTES
+        }))
+    );
+    assert_eq!(f.get("k"), None, "nothing written");
+}
+
+fn kv_rejects_oversize_value(f: Fixture) {
+    let kv = f.kv();
+    let value = vec![0u8; MAX_VALUE_BYTES + 1];
+    assert_eq!(
+        block_on(kv.put("k", &value, None, None)),
+        Err(Error::Limit(LimitError::ValueTooLarge {
+            len: MAX_VALUE_BYTES + 1,
+            max: MAX_VALUE_BYTES
+        }))
+    );
+    assert_eq!(f.get("k"), None, "nothing written");
+}
+
+fn kv_clamps_short_expiration_to_floor(f: Fixture) {
+    let kv = f.kv();
+    let now = f.clock.now();
+    // The envelope wants 1 s; KV refuses < 60 s, so Kv asks for 60 s + 5 s skew margin.
+    block_on(kv.put("short", b"v", Some(now + 1000), None)).expect("clamped put");
+    let keys = f.list_all("short", 1000);
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0].expiration, Some(now.div_ceil(1000) + 65));
+    f.clock.advance(Duration::from_secs(2));
+    assert!(
+        f.get("short").is_some(),
+        "KV keeps the value past the envelope's expiry; readers check expires_at"
+    );
+}
+
+fn kv_keeps_long_expiration_exact(f: Fixture) {
+    let kv = f.kv();
+    let exp_ms = f.clock.now() + 3_600_500;
+    block_on(kv.put("long", b"v", Some(exp_ms), None)).expect("put");
+    let keys = f.list_all("long", 1000);
+    assert_eq!(keys[0].expiration, Some(exp_ms.div_ceil(1000)));
+}
+
+fn kv_refuses_past_expiration(f: Fixture) {
+    let kv = f.kv();
+    let now = f.clock.now();
+    assert_eq!(
+        block_on(kv.put("k", b"v", Some(now), None)),
+        Err(Error::Limit(LimitError::AlreadyExpired))
+    );
+    assert_eq!(
+        block_on(kv.put("k", b"v", Some(now - 1), None)),
+        Err(Error::Limit(LimitError::AlreadyExpired))
+    );
+    assert_eq!(f.get("k"), None);
+}
+
+fn kv_list_all_follows_cursors(f: Fixture) {
+    for i in 0..30 {
+        f.put(&format!("la:{i:02}"), b"v", plain());
+    }
+    let kv = f.kv();
+    let keys = block_on(kv.list_all("la:", 10_000)).expect("list_all");
+    assert_eq!(keys.len(), 30);
+    assert!(keys.windows(2).all(|w| w[0].name < w[1].name));
+}
+
+trait ClockExt {
+    fn now(&self) -> u64;
+}
+
+impl ClockExt for ManualClock {
+    fn now(&self) -> u64 {
+        kv_envelope::Clock::now_ms(self)
+    }
+}
+
+macro_rules! conformance {
+    ($backend:ident => |$clock:ident| $make:expr, linger: $linger:expr) => {
+        mod $backend {
+            use super::*;
+
+            fn fixture() -> Fixture {
+                let $clock = ManualClock::new(T0);
+                let backend: Arc<dyn KvBackend> = $make;
+                Fixture {
+                    backend,
+                    clock: $clock,
+                    list_linger: $linger,
+                }
+            }
+
+            conformance!(@tests
+                get_missing_is_none,
+                put_then_get_round_trips_value_and_metadata,
+                put_without_metadata_reads_none,
+                overwrite_last_write_wins,
+                delete_removes_and_is_idempotent,
+                empty_value_round_trips,
+                unicode_keys_round_trip,
+                list_filters_by_prefix_in_key_order,
+                list_pages_with_cursors_cover_everything_once,
+                list_limit_is_respected_per_page,
+                list_of_nothing_is_complete,
+                list_reports_metadata_and_expiration,
+                list_skips_deleted_keys,
+                expiration_hides_value_after_it_passes,
+                rewrite_without_expiration_makes_value_permanent,
+                kv_rejects_bad_keys_before_io,
+                kv_accepts_limit_sized_key_and_metadata,
+                kv_rejects_multibyte_key_over_limit,
+                kv_rejects_oversize_metadata,
+                kv_rejects_oversize_value,
+                kv_clamps_short_expiration_to_floor,
+                kv_keeps_long_expiration_exact,
+                kv_refuses_past_expiration,
+                kv_list_all_follows_cursors,
+            );
+        }
+    };
+    (@tests $($case:ident),+ $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                super::$case(fixture());
+            }
+        )+
+    };
+}
+
+conformance!(memory => |clock| Arc::new(MemoryKv::new(Arc::new(clock.clone()))), linger: Duration::ZERO);
+
+conformance!(sim_strong => |clock| Arc::new(
+    SimKv::new(7, SimConfig::strong(), Arc::new(clock.clone())).location(0)
+), linger: Duration::ZERO);
+
+// KV's lazy expiry and empty list pages, but a single location so reads are consistent.
+conformance!(sim_lazy_single_location => |clock| Arc::new(
+    SimKv::new(
+        11,
+        SimConfig::default().with_locations(1).with_empty_page_rate(0.5),
+        Arc::new(clock.clone()),
+    )
+    .location(0)
+), linger: SimConfig::default().list_linger);
