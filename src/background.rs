@@ -21,6 +21,20 @@ pub trait Background: MaybeSendSync {
     fn spawn(&self, fut: BoxFuture);
 }
 
+// Shared and borrowed backgrounds: a test keeps an `Arc<Deferred>` to drain it, and a Workers
+// handler lends `&WaitUntil(&ctx)` to a request-scoped store.
+impl<B: Background + ?Sized> Background for std::sync::Arc<B> {
+    fn spawn(&self, fut: BoxFuture) {
+        (**self).spawn(fut);
+    }
+}
+
+impl<B: Background + ?Sized> Background for &B {
+    fn spawn(&self, fut: BoxFuture) {
+        (**self).spawn(fut);
+    }
+}
+
 /// Runs each future on its own thread with a small blocking executor. Runtime-agnostic; fine
 /// for tests and tools (native only).
 #[cfg(not(target_arch = "wasm32"))]
