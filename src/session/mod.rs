@@ -1,5 +1,43 @@
-//! Sessions on KV.
+//! Sessions on KV: typed, versioned session values with idle and absolute expiry, sliding
+//! expiration under KV's write budget, hashed random ids, rotation, "log out everywhere", a
+//! strict session cookie, and middleware for workers-rs.
+//!
+//! * [`SessionStore`] — create / get / refresh / update / rotate / delete / delete all for a
+//!   user, generic over the payload ([`SessionData`]; the shipped [`Session`] by default).
+//! * [`SessionId`] — 256 random bits, one strict text form, only its SHA-256 reaches KV.
+//! * [`CookieConfig`] — reading the id from a `Cookie` header and the `Set-Cookie` values.
+//! * [`SessionGate`] — the middleware's decisions as plain functions (tested natively);
+//!   `middleware` (wasm32 + feature `worker`) is the thin workers-rs glue.
+//! * [`NoSession`] — why a request has no session; every bad input ends there.
+//!
+//! See `docs/sessions.md` for the defaults, the write-budget rule and the cookie rules.
 
+mod cookie;
+mod data;
+mod gate;
+mod id;
+mod index;
+#[cfg(all(feature = "worker", target_arch = "wasm32"))]
+pub mod middleware;
+mod reason;
 mod record;
+mod store;
 
+pub use cookie::{
+    max_age_secs, CookieConfig, InvalidCookieName, SameSite, DEFAULT_COOKIE_NAME,
+    DEFAULT_MAX_COOKIE_HEADER_BYTES, HOST_PREFIX,
+};
+pub use data::{SessionData, SessionInit, SessionTimes};
+pub use gate::{
+    Admission, Admitted, Denied, DenyCause, PlainResponse, RequestParts, SessionGate,
+    DEFAULT_LOGIN_PATH, DEFAULT_RETURN_TO_PARAM,
+};
+pub use id::{IdSource, OsRandom, SessionId, ID_BYTES, ID_LEN};
+pub use index::SessionIndexEntry;
+pub use reason::NoSession;
 pub use record::{Session, SessionV1, SessionV2, DEFAULT_ABSOLUTE_LIFETIME_MS};
+pub use store::{
+    LogoutAll, Lookup, Refresh, RefreshPlan, RejectHook, SessionStore, DEFAULT_ABSOLUTE_LIFETIME,
+    DEFAULT_IDLE_TIMEOUT, DEFAULT_LOGOUT_BATCH, DEFAULT_PREFIX, INDEX_PREFIX_SUFFIX,
+    MIN_WRITE_SPACING_MS,
+};

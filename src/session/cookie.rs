@@ -1,0 +1,350 @@
+//! The session cookie: reading it from a `Cookie` header, and the `Set-Cookie` values that
+//! start, extend and clear it.
+//!
+//! Reading rules (all deliberate):
+//! * A header longer than [`CookieConfig::with_max_header_bytes`] (default 8 KiB, the common
+//!   server limit) is not parsed: no session.
+//! * The header is split on `;` only and each pair parsed by the `cookie` crate. Not on `,`:
+//!   RFC 6265 forbids commas in cookie values, but splitting on them would let a cookie set by
+//!   a sibling subdomain smuggle `x=1,__Host-session=…` past the `__Host-` prefix's guarantee.
+//! * Names match exactly and case-sensitively: `xsession`, `Session` or `session_` are other
+//!   cookies. Values are taken as sent: no percent-decoding, no quote stripping — a session id
+//!   has exactly one form ([`SessionId::parse`]).
+//! * Duplicates: browsers send several cookies of one name when another path or a parent
+//!   domain set one too. Values that are not session ids are ignored (they can never select a
+//!   session); if the remaining ids are all equal that id is used, and if they differ the
+//!   request has **no session** ([`NoSession::AmbiguousCookie`]) rather than guessing — picking
+//!   one would let a cookie tossed from a sibling subdomain choose the session (login CSRF).
+//!   Use [`CookieConfig::with_host_prefix`]: a `__Host-` cookie can only be set by this host
+//!   with `Path=/`, so tossing and path duplicates cannot happen.
+//!
+//! Writing: `HttpOnly; Secure; SameSite=Lax; Path=/`, no `Domain` (host-only), `Max-Age` equal
+//! to the session's remaining lifetime. There is no switch to drop `Secure`: browsers accept
+//! secure cookies from `http://localhost` for development.
+
+use cookie::Cookie;
+
+use super::{id::SessionId, reason::NoSession};
+
+/// Default cookie name (the reference pattern's).
+pub const DEFAULT_COOKIE_NAME: &str = "session";
+/// Default cap on the `Cookie` header length, in bytes.
+pub const DEFAULT_MAX_COOKIE_HEADER_BYTES: usize = 8 * 1024;
+/// The prefix browsers reserve for host-only, secure, `Path=/` cookies.
+pub const HOST_PREFIX: &str = "__Host-";
+
+/// The `SameSite` attribute of the session cookie.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SameSite {
+    /// Sent on same-site requests and top-level navigations (the default: links from other
+    /// sites keep the user logged in, cross-site POSTs do not carry the cookie).
+    #[default]
+    Lax,
+    /// Only sent on same-site requests.
+    Strict,
+    /// Sent on cross-site requests too (needed in third-party iframes; `Secure` is always set).
+    None,
+}
+
+impl SameSite {
+    fn as_str(self) -> &'static str {
+        match self {
+            SameSite::Lax => "Lax",
+            SameSite::Strict => "Strict",
+            SameSite::None => "None",
+        }
+    }
+}
+
+/// A cookie name that is not an RFC 6265 token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cookie name must be a non-empty token without separators or control characters")]
+pub struct InvalidCookieName;
+
+/// How the session cookie is named, read and written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CookieConfig {
+    name: String,
+    host_prefix: bool,
+    same_site: SameSite,
+    max_header_bytes: usize,
+}
+
+impl Default for CookieConfig {
+    fn default() -> Self {
+        Self {
+            name: DEFAULT_COOKIE_NAME.to_string(),
+            host_prefix: false,
+            same_site: SameSite::Lax,
+            max_header_bytes: DEFAULT_MAX_COOKIE_HEADER_BYTES,
+        }
+    }
+}
+
+impl CookieConfig {
+    /// A cookie named `name` (an RFC 6265 token), with the defaults otherwise.
+    pub fn new(name: &str) -> Result<Self, InvalidCookieName> {
+        let token = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b));
+        if !token {
+            return Err(InvalidCookieName);
+        }
+        Ok(Self {
+            name: name.to_string(),
+            ..Self::default()
+        })
+    }
+
+    /// Prefix the name with `__Host-` (recommended): browsers then refuse the cookie unless it
+    /// is `Secure`, host-only and `Path=/`, which rules out cookie tossing from subdomains.
+    #[must_use]
+    pub fn with_host_prefix(mut self, on: bool) -> Self {
+        self.host_prefix = on;
+        self
+    }
+
+    /// The `SameSite` attribute (default `Lax`).
+    #[must_use]
+    pub fn with_same_site(mut self, same_site: SameSite) -> Self {
+        self.same_site = same_site;
+        self
+    }
+
+    /// Longest `Cookie` header that is parsed at all (default 8 KiB).
+    #[must_use]
+    pub fn with_max_header_bytes(mut self, max: usize) -> Self {
+        self.max_header_bytes = max;
+        self
+    }
+
+    /// The cookie name as sent, prefix included.
+    pub fn name(&self) -> String {
+        if self.host_prefix && !self.name.starts_with(HOST_PREFIX) {
+            format!("{HOST_PREFIX}{}", self.name)
+        } else {
+            self.name.clone()
+        }
+    }
+
+    /// The session id in a request's `Cookie` header, following the rules in the module docs.
+    pub fn session_id(&self, header: Option<&str>) -> Result<SessionId, NoSession> {
+        let Some(header) = header else {
+            return Err(NoSession::NoCookie);
+        };
+        if header.len() > self.max_header_bytes {
+            return Err(NoSession::HeaderTooLarge { len: header.len() });
+        }
+        let name = self.name();
+        let mut count = 0usize;
+        let mut chosen: Option<SessionId> = None;
+        let mut ambiguous = false;
+        let mut malformed_len = None;
+        // Pairs that do not parse (no `=`, empty name) are other software's problem: skip them.
+        for cookie in Cookie::split_parse(header).flatten() {
+            if cookie.name() != name {
+                continue;
+            }
+            count += 1;
+            match SessionId::parse(cookie.value()) {
+                Ok(id) => match &chosen {
+                    None => chosen = Some(id),
+                    Some(first) if *first != id => ambiguous = true,
+                    Some(_) => {}
+                },
+                Err(_) => malformed_len = Some(cookie.value().len()),
+            }
+        }
+        if ambiguous {
+            return Err(NoSession::AmbiguousCookie { count });
+        }
+        match (chosen, malformed_len) {
+            (Some(id), _) => Ok(id),
+            (None, Some(len)) => Err(NoSession::MalformedId { len }),
+            (None, None) => Err(NoSession::NoCookie),
+        }
+    }
+
+    /// `Set-Cookie` value carrying `id` for `max_age_secs` seconds.
+    pub fn set_cookie(&self, id: &SessionId, max_age_secs: u64) -> String {
+        format!(
+            "{}={}; Max-Age={max_age_secs}; {}",
+            self.name(),
+            id.expose(),
+            self.attributes()
+        )
+    }
+
+    /// `Set-Cookie` value that makes the browser drop the session cookie (logout). It carries
+    /// the same attributes as the cookie it replaces, which browsers require for `__Host-`.
+    pub fn clear_cookie(&self) -> String {
+        format!(
+            "{}=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; {}",
+            self.name(),
+            self.attributes()
+        )
+    }
+
+    fn attributes(&self) -> String {
+        format!(
+            "Path=/; HttpOnly; Secure; SameSite={}",
+            self.same_site.as_str()
+        )
+    }
+}
+
+/// Seconds from `now_ms` until `expires_at_ms`, rounded down so the cookie never outlives the
+/// session (0 when already past).
+pub fn max_age_secs(expires_at_ms: u64, now_ms: u64) -> u64 {
+    expires_at_ms.saturating_sub(now_ms) / 1000
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(c: char) -> String {
+        c.to_string().repeat(64)
+    }
+
+    fn read(cfg: &CookieConfig, header: &str) -> Result<String, NoSession> {
+        cfg.session_id(Some(header))
+            .map(|id| id.expose().to_string())
+    }
+
+    #[test]
+    fn finds_the_exact_name_among_others() {
+        let cfg = CookieConfig::default();
+        let a = id('a');
+        assert_eq!(
+            read(&cfg, &format!("theme=dark; session={a}; x=1")),
+            Ok(a.clone())
+        );
+        assert_eq!(read(&cfg, &format!("session={a}")), Ok(a.clone()));
+        // Optional whitespace around pairs is allowed by RFC 6265.
+        assert_eq!(read(&cfg, &format!("  session={a} ;x=2")), Ok(a));
+    }
+
+    #[test]
+    fn look_alike_names_are_other_cookies() {
+        let cfg = CookieConfig::default();
+        let a = id('a');
+        for header in [
+            format!("xsession={a}"),
+            format!("session_={a}"),
+            format!("Session={a}"),
+            format!("SESSION={a}"),
+            format!("sess%69on={a}"),
+            format!("__Host-session={a}"),
+        ] {
+            assert_eq!(read(&cfg, &header), Err(NoSession::NoCookie), "{header}");
+        }
+        let host = CookieConfig::default().with_host_prefix(true);
+        assert_eq!(
+            read(&host, &format!("session={a}")),
+            Err(NoSession::NoCookie)
+        );
+        assert_eq!(read(&host, &format!("__Host-session={a}")), Ok(a));
+    }
+
+    #[test]
+    fn comma_does_not_separate_cookies() {
+        let cfg = CookieConfig::default().with_host_prefix(true);
+        let header = format!("tossed=1,__Host-session={}", id('b'));
+        assert_eq!(read(&cfg, &header), Err(NoSession::NoCookie));
+    }
+
+    #[test]
+    fn bad_values_are_malformed_not_panics() {
+        let cfg = CookieConfig::default();
+        for (header, len) in [
+            ("session=".to_string(), 0),
+            ("session=abc".to_string(), 3),
+            (format!("session=\"{}\"", id('a')), 66),
+            (format!("session={}", id('A')), 64),
+            (
+                format!("session={}", "a".repeat(10 * 1024 - 8)),
+                10 * 1024 - 8,
+            ),
+        ] {
+            let cfg = cfg.clone().with_max_header_bytes(usize::MAX);
+            assert_eq!(
+                read(&cfg, &header),
+                Err(NoSession::MalformedId { len }),
+                "{}",
+                &header[..header.len().min(40)]
+            );
+        }
+        for header in ["", ";;;", "=", "session", "=session", "\u{0}", "ééé=é"] {
+            assert_eq!(read(&cfg, header), Err(NoSession::NoCookie), "{header:?}");
+        }
+        assert_eq!(cfg.session_id(None), Err(NoSession::NoCookie));
+    }
+
+    #[test]
+    fn oversized_header_is_not_parsed() {
+        let cfg = CookieConfig::default();
+        let header = format!("pad={}; session={}", "x".repeat(10 * 1024), id('a'));
+        assert_eq!(
+            read(&cfg, &header),
+            Err(NoSession::HeaderTooLarge { len: header.len() })
+        );
+    }
+
+    #[test]
+    fn duplicates() {
+        let cfg = CookieConfig::default();
+        let (a, b) = (id('a'), id('b'));
+        assert_eq!(
+            read(&cfg, &format!("session={a}; session={a}")),
+            Ok(a.clone())
+        );
+        assert_eq!(
+            read(&cfg, &format!("session={a}; session={b}")),
+            Err(NoSession::AmbiguousCookie { count: 2 })
+        );
+        // A value that is not an id cannot pick a session, so it does not make others ambiguous.
+        assert_eq!(
+            read(&cfg, &format!("session=junk; session={a}")),
+            Ok(a.clone())
+        );
+        assert_eq!(read(&cfg, &format!("session={a}; session=")), Ok(a));
+    }
+
+    #[test]
+    fn set_and_clear() {
+        let cfg = CookieConfig::default().with_host_prefix(true);
+        let sid = SessionId::parse(&id('c')).unwrap();
+        let set = cfg.set_cookie(&sid, 604_800);
+        let parsed = Cookie::parse(set.as_str()).unwrap();
+        assert_eq!(parsed.name(), "__Host-session");
+        assert_eq!(parsed.value(), id('c'));
+        assert_eq!(parsed.http_only(), Some(true));
+        assert_eq!(parsed.secure(), Some(true));
+        assert_eq!(parsed.path(), Some("/"));
+        assert_eq!(parsed.same_site(), Some(cookie::SameSite::Lax));
+        assert_eq!(parsed.domain(), None);
+        assert_eq!(parsed.max_age().map(|d| d.whole_seconds()), Some(604_800));
+
+        let clear = Cookie::parse(cfg.clear_cookie()).unwrap();
+        assert_eq!(clear.name(), "__Host-session");
+        assert_eq!(clear.value(), "");
+        assert_eq!(clear.max_age().map(|d| d.whole_seconds()), Some(0));
+        assert_eq!((clear.secure(), clear.path()), (Some(true), Some("/")));
+    }
+
+    #[test]
+    fn names_must_be_tokens() {
+        for bad in ["", "a b", "a;b", "a=b", "séance", "a\u{7f}"] {
+            assert_eq!(CookieConfig::new(bad), Err(InvalidCookieName), "{bad:?}");
+        }
+        assert_eq!(CookieConfig::new("sid").unwrap().name(), "sid");
+    }
+
+    #[test]
+    fn max_age_rounds_down() {
+        assert_eq!(max_age_secs(10_999, 0), 10);
+        assert_eq!(max_age_secs(5, 10), 0);
+    }
+}

@@ -1,0 +1,425 @@
+//! The middleware's decisions as plain, platform-independent functions: which session a
+//! request has, what goes back when it has none (302 to the login page for pages, 401 JSON for
+//! APIs, 503 when KV fails), and which `Set-Cookie` rides on a response. The workers-rs glue
+//! (`middleware`, wasm32 + feature `worker`) only moves headers in and out, so everything here
+//! is tested natively.
+
+use std::fmt;
+
+use super::{
+    cookie::{max_age_secs, CookieConfig},
+    data::SessionData,
+    id::SessionId,
+    reason::NoSession,
+    record::Session,
+    store::{Lookup, RefreshPlan, SessionStore},
+};
+use crate::{background::Background, error::Error};
+
+/// Default login page for redirects.
+pub const DEFAULT_LOGIN_PATH: &str = "/login";
+/// Default query parameter carrying the page to return to after login.
+pub const DEFAULT_RETURN_TO_PARAM: &str = "next";
+/// Longest return-to target (path and query) put in a redirect; longer ones are left out.
+const MAX_RETURN_TO_BYTES: usize = 1024;
+
+/// The parts of a request the gate looks at.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RequestParts<'a> {
+    /// HTTP method (`GET`).
+    pub method: &'a str,
+    /// URL path as received (`/account/settings`), still percent-encoded.
+    pub path: &'a str,
+    /// URL query without `?`, if any.
+    pub query: Option<&'a str>,
+    /// The `Accept` header.
+    pub accept: Option<&'a str>,
+    /// The `Cookie` header.
+    pub cookie: Option<&'a str>,
+}
+
+/// A response described without any HTTP library: status, headers, body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlainResponse {
+    /// Status code.
+    pub status: u16,
+    /// Headers in order (`Set-Cookie` may repeat).
+    pub headers: Vec<(&'static str, String)>,
+    /// Body text.
+    pub body: String,
+}
+
+impl PlainResponse {
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A request with a valid session.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Admitted<D> {
+    /// The session id (from the cookie).
+    pub id: SessionId,
+    /// The session.
+    pub session: D,
+    /// `Set-Cookie` to add to the response: present when the refresh is due, so the cookie's
+    /// `Max-Age` follows the extended session.
+    pub set_cookie: Option<String>,
+    /// What the write budget decided (a `Due` refresh was handed to the background runner).
+    pub refresh: RefreshPlan,
+}
+
+/// Why a request was turned away.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DenyCause {
+    /// No usable session (bad input, expired, logged out...): 302 or 401.
+    NoSession(NoSession),
+    /// KV failed: 503, so users are not sent to log in again because of an outage.
+    Unavailable(Error),
+}
+
+/// A request turned away, with the response to send.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Denied {
+    /// Why.
+    pub cause: DenyCause,
+    /// What to send.
+    pub response: PlainResponse,
+}
+
+/// The gate's verdict on a request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Admission<D> {
+    /// Hand the session to the handler; add `set_cookie` to its response.
+    Admitted(Admitted<D>),
+    /// Send the response instead of calling the handler.
+    Denied(Denied),
+}
+
+/// Session middleware logic: cookie → id → session → verdict, plus login, logout and rotation
+/// helpers that produce the matching `Set-Cookie`.
+pub struct SessionGate<D: SessionData = Session> {
+    store: SessionStore<D>,
+    cookie: CookieConfig,
+    login_path: String,
+    api_prefixes: Vec<String>,
+    return_to: Option<String>,
+}
+
+impl<D: SessionData> Clone for SessionGate<D> {
+    fn clone(&self) -> Self {
+        Self {
+            store: self.store.clone(),
+            cookie: self.cookie.clone(),
+            login_path: self.login_path.clone(),
+            api_prefixes: self.api_prefixes.clone(),
+            return_to: self.return_to.clone(),
+        }
+    }
+}
+
+impl<D: SessionData> fmt::Debug for SessionGate<D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionGate")
+            .field("store", &self.store)
+            .field("cookie", &self.cookie)
+            .field("login_path", &self.login_path)
+            .field("api_prefixes", &self.api_prefixes)
+            .field("return_to", &self.return_to)
+            .finish()
+    }
+}
+
+impl<D: SessionData> SessionGate<D> {
+    /// A gate on `store` with the default cookie (`session`), login path `/login`, return-to
+    /// parameter `next`, and no API path prefix (APIs are recognised by `Accept`).
+    pub fn new(store: SessionStore<D>) -> Self {
+        Self {
+            store,
+            cookie: CookieConfig::default(),
+            login_path: DEFAULT_LOGIN_PATH.to_string(),
+            api_prefixes: Vec::new(),
+            return_to: Some(DEFAULT_RETURN_TO_PARAM.to_string()),
+        }
+    }
+
+    /// Use this cookie configuration.
+    #[must_use]
+    pub fn with_cookie(mut self, cookie: CookieConfig) -> Self {
+        self.cookie = cookie;
+        self
+    }
+
+    /// Redirect pages without a session here (a path or an absolute URL).
+    #[must_use]
+    pub fn with_login_path(mut self, path: impl Into<String>) -> Self {
+        self.login_path = path.into();
+        self
+    }
+
+    /// Treat requests under `prefix` (`/api` matches `/api` and `/api/…`, not `/apiary`) as API
+    /// requests: 401 JSON instead of a redirect. May be called several times.
+    #[must_use]
+    pub fn with_api_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.api_prefixes.push(prefix.into());
+        self
+    }
+
+    /// Name of the query parameter that carries the page to return to after login (`None`:
+    /// do not add one). Only same-site paths of GET/HEAD requests are carried; the login
+    /// handler must still check the value before redirecting to it.
+    #[must_use]
+    pub fn with_return_to(mut self, param: Option<&str>) -> Self {
+        self.return_to = param.map(str::to_string);
+        self
+    }
+
+    /// The store.
+    pub fn store(&self) -> &SessionStore<D> {
+        &self.store
+    }
+
+    /// The cookie configuration.
+    pub fn cookie(&self) -> &CookieConfig {
+        &self.cookie
+    }
+
+    /// True when a request gets 401 JSON rather than a redirect: its path is under an API
+    /// prefix, or its `Accept` lists a JSON type (`application/json`, `application/*+json`)
+    /// and not `text/html` (browser navigations always list `text/html`).
+    pub fn is_api(&self, req: &RequestParts<'_>) -> bool {
+        let under_prefix = self.api_prefixes.iter().any(|p| {
+            req.path
+                .strip_prefix(p.as_str())
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/') || p.ends_with('/'))
+        });
+        under_prefix
+            || req
+                .accept
+                .is_some_and(|a| accepts(a, is_json) && !accepts(a, is_html))
+    }
+
+    /// The session of a `Cookie` header, with the reason when there is none (reported to
+    /// the store's hook). `Err` only when KV fails.
+    pub async fn resolve(
+        &self,
+        cookie_header: Option<&str>,
+    ) -> Result<Lookup<(SessionId, D)>, Error> {
+        let id = match self.cookie.session_id(cookie_header) {
+            Ok(id) => id,
+            Err(reason) => {
+                self.store.report(&reason);
+                return Ok(Lookup::NoSession(reason));
+            }
+        };
+        Ok(self.store.load(&id).await?.map(|s| (id, s)))
+    }
+
+    /// Resolve the request's session and, when the write budget says a refresh is due, hand
+    /// [`SessionStore::refresh`] to `background` (`Context::wait_until` on Workers: no added
+    /// latency) and prepare the extended cookie. One KV read per request; a write at most once
+    /// per `idle − threshold` per session.
+    pub async fn admit(
+        &self,
+        req: &RequestParts<'_>,
+        background: &dyn Background,
+    ) -> Result<Lookup<Admitted<D>>, Error> {
+        let (id, session) = match self.resolve(req.cookie).await? {
+            Lookup::Found(found) => found,
+            Lookup::NoSession(reason) => return Ok(Lookup::NoSession(reason)),
+        };
+        let now = self.store.now_ms();
+        let refresh = self.store.plan_refresh(&session, now);
+        let set_cookie = match refresh {
+            RefreshPlan::Due { expires_at } => {
+                let store = self.store.clone();
+                let bg_id = id.clone();
+                background.spawn(Box::pin(async move {
+                    // Re-reads before writing, so a logout or rotation that landed since this
+                    // request's read is not undone. A 429 or failure loses nothing: the
+                    // session stays valid until its current expiry and a later request retries.
+                    let _ = store.refresh(&bg_id).await;
+                }));
+                Some(self.cookie.set_cookie(&id, max_age_secs(expires_at, now)))
+            }
+            _ => None,
+        };
+        Ok(Lookup::Found(Admitted {
+            id,
+            session,
+            set_cookie,
+            refresh,
+        }))
+    }
+
+    /// [`admit`](Self::admit), with the response for requests that may not pass.
+    pub async fn check(&self, req: &RequestParts<'_>, background: &dyn Background) -> Admission<D> {
+        match self.admit(req, background).await {
+            Ok(Lookup::Found(admitted)) => Admission::Admitted(admitted),
+            Ok(Lookup::NoSession(reason)) => {
+                Admission::Denied(self.deny(req, DenyCause::NoSession(reason)))
+            }
+            Err(e) => Admission::Denied(self.deny(req, DenyCause::Unavailable(e))),
+        }
+    }
+
+    /// The response for a request turned away for `cause`: 302 to the login page (pages) or
+    /// 401 JSON (APIs) without a session, 503 when KV failed. All `Cache-Control: no-store`;
+    /// a dead cookie is cleared (see [`NoSession::clears_cookie`]).
+    pub fn deny(&self, req: &RequestParts<'_>, cause: DenyCause) -> Denied {
+        let api = self.is_api(req);
+        let mut headers = vec![("Cache-Control", "no-store".to_string())];
+        let response = match &cause {
+            DenyCause::Unavailable(_) => {
+                headers.push(("Retry-After", "5".to_string()));
+                let (content_type, body) = if api {
+                    (
+                        "application/json",
+                        r#"{"error":"session_store_unavailable"}"#.to_string(),
+                    )
+                } else {
+                    (
+                        "text/plain; charset=utf-8",
+                        "Service temporarily unavailable".to_string(),
+                    )
+                };
+                headers.push(("Content-Type", content_type.to_string()));
+                PlainResponse {
+                    status: 503,
+                    headers,
+                    body,
+                }
+            }
+            DenyCause::NoSession(reason) => {
+                if reason.clears_cookie() {
+                    headers.push(("Set-Cookie", self.cookie.clear_cookie()));
+                }
+                if api {
+                    headers.push(("Content-Type", "application/json".to_string()));
+                    let body =
+                        serde_json::json!({ "error": "unauthenticated", "login": self.login_path });
+                    PlainResponse {
+                        status: 401,
+                        headers,
+                        body: body.to_string(),
+                    }
+                } else {
+                    headers.push(("Location", self.login_location(req)));
+                    PlainResponse {
+                        status: 302,
+                        headers,
+                        body: String::new(),
+                    }
+                }
+            }
+        };
+        Denied { cause, response }
+    }
+
+    /// Log in: delete the session the request may already carry (no fixation, no orphan),
+    /// create a new one and return it with its `Set-Cookie`.
+    pub async fn login(
+        &self,
+        cookie_header: Option<&str>,
+        init: D::Init,
+    ) -> Result<(SessionId, D, String), Error> {
+        if let Ok(old) = self.cookie.session_id(cookie_header) {
+            self.store.delete(&old).await?;
+        }
+        let (id, session) = self.store.create_with(init).await?;
+        let set_cookie = self.set_cookie_for(&id, &session);
+        Ok((id, session, set_cookie))
+    }
+
+    /// Log out: delete the request's session, if any, and return the clearing `Set-Cookie`.
+    pub async fn logout(&self, cookie_header: Option<&str>) -> Result<String, Error> {
+        if let Ok(id) = self.cookie.session_id(cookie_header) {
+            self.store.delete(&id).await?;
+        }
+        Ok(self.cookie.clear_cookie())
+    }
+
+    /// Rotate `id` ([`SessionStore::rotate`]) and return the new id's `Set-Cookie`.
+    pub async fn rotate(&self, id: &SessionId) -> Result<Lookup<(SessionId, D, String)>, Error> {
+        Ok(self.store.rotate(id).await?.map(|(new_id, session)| {
+            let set_cookie = self.set_cookie_for(&new_id, &session);
+            (new_id, session, set_cookie)
+        }))
+    }
+
+    /// `Set-Cookie` for `id` with `Max-Age` until `session`'s idle expiry.
+    pub fn set_cookie_for(&self, id: &SessionId, session: &D) -> String {
+        let max_age = max_age_secs(session.times().expires_at, self.store.now_ms());
+        self.cookie.set_cookie(id, max_age)
+    }
+
+    fn login_location(&self, req: &RequestParts<'_>) -> String {
+        let mut location = self.login_path.clone();
+        let Some(param) = &self.return_to else {
+            return location;
+        };
+        let method_ok =
+            req.method.eq_ignore_ascii_case("GET") || req.method.eq_ignore_ascii_case("HEAD");
+        // Only a same-site absolute path: `//host` and `/\host` are protocol-relative URLs to
+        // some browsers.
+        let path_ok = req.path.starts_with('/')
+            && !req.path.starts_with("//")
+            && !req.path.starts_with("/\\");
+        if !method_ok || !path_ok {
+            return location;
+        }
+        let target = match req.query {
+            Some(q) if !q.is_empty() && req.path.len() + 1 + q.len() <= MAX_RETURN_TO_BYTES => {
+                format!("{}?{q}", req.path)
+            }
+            _ if req.path.len() <= MAX_RETURN_TO_BYTES => req.path.to_string(),
+            _ => return location,
+        };
+        location.push(if location.contains('?') { '&' } else { '?' });
+        location.push_str(param);
+        location.push('=');
+        percent_encode_into(&target, &mut location);
+        location
+    }
+}
+
+/// True when some media range of `accept` satisfies `wanted` with a non-zero quality.
+fn accepts(accept: &str, wanted: fn(&str) -> bool) -> bool {
+    accept.split(',').any(|range| {
+        let mut parts = range.split(';');
+        let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let refused = parts.any(|p| {
+            let p = p.trim();
+            (p.starts_with("q=") || p.starts_with("Q="))
+                && p[2..].trim().parse::<f32>().is_ok_and(|q| q <= 0.0)
+        });
+        wanted(&media) && !refused
+    })
+}
+
+fn is_json(media: &str) -> bool {
+    media == "application/json" || (media.starts_with("application/") && media.ends_with("+json"))
+}
+
+fn is_html(media: &str) -> bool {
+    media == "text/html" || media == "application/xhtml+xml"
+}
+
+/// Percent-encode everything but unreserved characters and `/` (so CR/LF, `&`, `#` and
+/// non-ASCII can never break out of the `Location` header or the parameter).
+fn percent_encode_into(s: &str, out: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push('%');
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0x0f)]));
+        }
+    }
+}

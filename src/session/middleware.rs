@@ -1,0 +1,166 @@
+//! workers-rs glue for [`SessionGate`] (wasm32 + feature `worker`). It copies the path,
+//! `Accept` and `Cookie` out of a [`worker::Request`], lets the gate decide, and turns the
+//! verdict into a [`worker::Response`]; refreshes run in [`Context::wait_until`]. Every
+//! decision lives in [`SessionGate`], which is tested natively.
+//!
+//! ```ignore
+//! #[event(fetch)]
+//! async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
+//!     let kv = Kv::new(WorkersKv::new(env.kv("SESSIONS")?));
+//!     let gate = SessionGate::new(SessionStore::new(kv)).with_api_prefix("/api");
+//!     require_session(&gate, req, &ctx, |_req, admitted| async move {
+//!         Response::ok(format!("hello {}", admitted.session.email))
+//!     })
+//!     .await
+//! }
+//! ```
+
+use std::future::Future;
+
+use worker::{Context, Headers, Request, Response};
+
+use super::{
+    data::SessionData,
+    gate::{Admission, Admitted, DenyCause, PlainResponse, RequestParts, SessionGate},
+    store::Lookup,
+};
+use crate::background::{Background, WaitUntil};
+
+/// The request parts the gate needs, copied out of the JS request.
+struct OwnedParts {
+    method: String,
+    path: String,
+    query: Option<String>,
+    accept: Option<String>,
+    cookie: Option<String>,
+}
+
+impl OwnedParts {
+    fn of(req: &Request) -> Self {
+        let url = req.url().ok();
+        Self {
+            method: req.method().to_string(),
+            path: url
+                .as_ref()
+                .map_or_else(|| req.path(), |u| u.path().to_string()),
+            query: url.as_ref().and_then(|u| u.query()).map(str::to_string),
+            accept: header(req, "accept"),
+            cookie: cookie_header(req),
+        }
+    }
+
+    fn parts(&self) -> RequestParts<'_> {
+        RequestParts {
+            method: &self.method,
+            path: &self.path,
+            query: self.query.as_deref(),
+            accept: self.accept.as_deref(),
+            cookie: self.cookie.as_deref(),
+        }
+    }
+}
+
+fn header(req: &Request, name: &str) -> Option<String> {
+    req.headers().get(name).ok().flatten()
+}
+
+/// The request's `Cookie` header (for [`SessionGate::login`] and [`SessionGate::logout`]).
+pub fn cookie_header(req: &Request) -> Option<String> {
+    header(req, "cookie")
+}
+
+/// Run `handler` with the request's session, or answer for it: 302 to the login page for
+/// pages, 401 JSON for API requests, 503 when KV fails. A due refresh runs in
+/// `ctx.wait_until` and its extended cookie is added to the handler's response.
+pub async fn require_session<D, F, Fut>(
+    gate: &SessionGate<D>,
+    req: Request,
+    ctx: &Context,
+    handler: F,
+) -> worker::Result<Response>
+where
+    D: SessionData,
+    F: FnOnce(Request, Admitted<D>) -> Fut,
+    Fut: Future<Output = worker::Result<Response>>,
+{
+    require_session_with(gate, req, &WaitUntil(ctx), handler).await
+}
+
+/// [`require_session`] with another background runner.
+pub async fn require_session_with<D, F, Fut>(
+    gate: &SessionGate<D>,
+    req: Request,
+    background: &dyn Background,
+    handler: F,
+) -> worker::Result<Response>
+where
+    D: SessionData,
+    F: FnOnce(Request, Admitted<D>) -> Fut,
+    Fut: Future<Output = worker::Result<Response>>,
+{
+    let owned = OwnedParts::of(&req);
+    match gate.check(&owned.parts(), background).await {
+        Admission::Denied(denied) => to_response(&denied.response),
+        Admission::Admitted(admitted) => {
+            let set_cookie = admitted.set_cookie.clone();
+            let response = handler(req, admitted).await?;
+            with_set_cookie(response, set_cookie.as_deref())
+        }
+    }
+}
+
+/// Run `handler` with the request's session if it has one (public pages that show a login
+/// state). A dead cookie is cleared on the way out; a KV failure is a 503.
+pub async fn optional_session<D, F, Fut>(
+    gate: &SessionGate<D>,
+    req: Request,
+    ctx: &Context,
+    handler: F,
+) -> worker::Result<Response>
+where
+    D: SessionData,
+    F: FnOnce(Request, Option<Admitted<D>>) -> Fut,
+    Fut: Future<Output = worker::Result<Response>>,
+{
+    let owned = OwnedParts::of(&req);
+    match gate.admit(&owned.parts(), &WaitUntil(ctx)).await {
+        Err(e) => to_response(
+            &gate
+                .deny(&owned.parts(), DenyCause::Unavailable(e))
+                .response,
+        ),
+        Ok(Lookup::Found(admitted)) => {
+            let set_cookie = admitted.set_cookie.clone();
+            let response = handler(req, Some(admitted)).await?;
+            with_set_cookie(response, set_cookie.as_deref())
+        }
+        Ok(Lookup::NoSession(reason)) => {
+            let clear = reason.clears_cookie().then(|| gate.cookie().clear_cookie());
+            let response = handler(req, None).await?;
+            with_set_cookie(response, clear.as_deref())
+        }
+    }
+}
+
+/// A [`PlainResponse`] as a worker response.
+pub fn to_response(plain: &PlainResponse) -> worker::Result<Response> {
+    let headers = Headers::new();
+    for (name, value) in &plain.headers {
+        headers.append(name, value)?;
+    }
+    Ok(Response::builder()
+        .with_status(plain.status)
+        .with_headers(headers)
+        .fixed(plain.body.clone().into_bytes()))
+}
+
+/// Append a `Set-Cookie` header, if any. The headers are copied first: a response obtained
+/// from `fetch` has immutable headers.
+pub fn with_set_cookie(response: Response, set_cookie: Option<&str>) -> worker::Result<Response> {
+    let Some(value) = set_cookie else {
+        return Ok(response);
+    };
+    let headers = response.headers().clone();
+    headers.append("Set-Cookie", value)?;
+    Ok(response.with_headers(headers))
+}

@@ -1,0 +1,669 @@
+//! [`SessionStore`]: create, read, refresh under a write budget, rotate and delete sessions,
+//! and log a user out everywhere.
+
+use std::{fmt, sync::Arc, time::Duration};
+
+use super::{
+    data::{SessionData, SessionInit, SessionTimes},
+    id::{hash_hex, is_hash_hex, IdSource, OsRandom, SessionId},
+    index::SessionIndexEntry,
+    reason::NoSession,
+    record::Session,
+};
+use crate::{
+    backend::{Kv, MAX_LIST_LIMIT},
+    envelope::{Codec, Header},
+    error::{describe_json_error, Error, Result},
+    migrate::decode_value,
+    store::TypedStore,
+};
+
+/// Default idle timeout: 7 days without a request ends a session.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 3600);
+/// Default absolute lifetime: 30 days after creation a session ends whatever the activity.
+pub const DEFAULT_ABSOLUTE_LIFETIME: Duration = Duration::from_secs(30 * 24 * 3600);
+/// Default key prefix of sessions (`session:<sha256(id)>`).
+pub const DEFAULT_PREFIX: &str = "session";
+/// Suffix appended to the session prefix to form the index prefix (`session-user:…`).
+pub const INDEX_PREFIX_SUFFIX: &str = "-user";
+/// KV allows one write per second per key; refreshes are spaced at least this far apart.
+pub const MIN_WRITE_SPACING_MS: u64 = 1000;
+/// Default number of sessions one [`SessionStore::delete_all_for_user`] call deletes (two KV
+/// deletes each, well under Workers' 1000 operations per invocation).
+pub const DEFAULT_LOGOUT_BATCH: usize = 400;
+/// Pages of a user's index one "log out everywhere" call reads at most (KV can return empty
+/// pages before the end).
+const MAX_INDEX_PAGES: usize = 16;
+
+/// Called with the reason whenever the store (or a gate on it) finds no usable session.
+pub type RejectHook = Arc<dyn Fn(&NoSession) + Send + Sync>;
+
+/// The outcome of an operation on a session that may not exist (or not be usable).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Lookup<T> {
+    /// The session, and whatever the operation produced.
+    Found(T),
+    /// No usable session, and why.
+    NoSession(NoSession),
+}
+
+impl<T> Lookup<T> {
+    /// The value, if found.
+    pub fn found(self) -> Option<T> {
+        match self {
+            Lookup::Found(v) => Some(v),
+            Lookup::NoSession(_) => None,
+        }
+    }
+
+    /// The reason, if there is no session.
+    pub fn reason(&self) -> Option<&NoSession> {
+        match self {
+            Lookup::Found(_) => None,
+            Lookup::NoSession(r) => Some(r),
+        }
+    }
+
+    /// Map the found value.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Lookup<U> {
+        match self {
+            Lookup::Found(v) => Lookup::Found(f(v)),
+            Lookup::NoSession(r) => Lookup::NoSession(r),
+        }
+    }
+}
+
+/// What the write budget says about extending a session now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshPlan {
+    /// Write the session with this new idle expiry.
+    Due {
+        /// The new idle expiry (ms).
+        expires_at: u64,
+    },
+    /// More idle lifetime remains than the refresh threshold: no write.
+    NotDue,
+    /// The session was written less than a second ago (KV's per-key write limit).
+    TooSoon,
+    /// The idle expiry already sits at the absolute cap: nothing left to extend.
+    AtCap,
+}
+
+/// The outcome of [`SessionStore::refresh`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Refresh {
+    /// The sliding expiry was written.
+    Extended {
+        /// The new idle expiry (ms).
+        expires_at: u64,
+    },
+    /// Not written: see [`RefreshPlan`].
+    Skipped(RefreshPlan),
+    /// KV answered 429. Nothing is lost: the stored session is unchanged and still valid until
+    /// its current expiry; a later request refreshes it.
+    RateLimited,
+    /// No usable session.
+    NoSession(NoSession),
+}
+
+/// The outcome of [`SessionStore::delete_all_for_user`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogoutAll {
+    /// Sessions deleted by this call.
+    pub deleted: usize,
+    /// False when the batch limit stopped the call early: call again (after a minute, so
+    /// KV's `list` has caught up with the deletes) to continue.
+    pub complete: bool,
+}
+
+/// Sessions of payload type `D` (default: the shipped [`Session`]) in a KV namespace.
+///
+/// Keys: `<prefix>:<sha256(id)>` for sessions, `<prefix>-user:<sha256(user id)>:<sha256(id)>`
+/// for the per-user index. Times come from the [`Kv`]'s clock. Cheap to clone.
+pub struct SessionStore<D: SessionData = Session> {
+    sessions: TypedStore<D>,
+    index: TypedStore<SessionIndexEntry>,
+    ids: Arc<dyn IdSource>,
+    idle_ms: u64,
+    absolute_ms: u64,
+    refresh_threshold_ms: Option<u64>,
+    validate: bool,
+    logout_batch: usize,
+    on_reject: Option<RejectHook>,
+}
+
+impl<D: SessionData> Clone for SessionStore<D> {
+    fn clone(&self) -> Self {
+        Self {
+            sessions: self.sessions.clone(),
+            index: self.index.clone(),
+            ids: self.ids.clone(),
+            idle_ms: self.idle_ms,
+            absolute_ms: self.absolute_ms,
+            refresh_threshold_ms: self.refresh_threshold_ms,
+            validate: self.validate,
+            logout_batch: self.logout_batch,
+            on_reject: self.on_reject.clone(),
+        }
+    }
+}
+
+impl<D: SessionData> fmt::Debug for SessionStore<D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionStore")
+            .field("type", &D::NAME)
+            .field("prefix", &self.prefix())
+            .field("idle_ms", &self.idle_ms)
+            .field("absolute_ms", &self.absolute_ms)
+            .field("refresh_threshold_ms", &self.refresh_threshold_ms())
+            .finish_non_exhaustive()
+    }
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+impl SessionStore<Session> {
+    /// Create a session for `user_id` / `email` (the reference pattern's `create`). The id is
+    /// returned once, for the cookie; KV only ever sees its hash.
+    pub async fn create(
+        &self,
+        user_id: impl Into<String>,
+        email: impl Into<String>,
+    ) -> Result<(SessionId, Session)> {
+        self.create_with(SessionInit::new(user_id, email)).await
+    }
+}
+
+impl<D: SessionData> SessionStore<D> {
+    /// A store on `kv` with the defaults: prefix `session`, idle timeout 7 days, absolute
+    /// lifetime 30 days, refresh threshold 6/7 of the idle timeout, JSON codec, validation
+    /// on, ids from [`OsRandom`].
+    pub fn new(kv: Kv) -> Self {
+        Self {
+            sessions: TypedStore::new(kv.clone()).with_prefix(DEFAULT_PREFIX),
+            index: TypedStore::new(kv)
+                .with_prefix(format!("{DEFAULT_PREFIX}{INDEX_PREFIX_SUFFIX}")),
+            ids: Arc::new(OsRandom),
+            idle_ms: ms(DEFAULT_IDLE_TIMEOUT),
+            absolute_ms: ms(DEFAULT_ABSOLUTE_LIFETIME),
+            refresh_threshold_ms: None,
+            validate: true,
+            logout_batch: DEFAULT_LOGOUT_BATCH,
+            on_reject: None,
+        }
+    }
+
+    /// Keys `<prefix>:<sha256(id)>`; the index moves to `<prefix>-user:…` too.
+    #[must_use]
+    pub fn with_prefix(mut self, prefix: &str) -> Self {
+        self.sessions = self.sessions.with_prefix(prefix);
+        self.index = self
+            .index
+            .with_prefix(format!("{prefix}{INDEX_PREFIX_SUFFIX}"));
+        self
+    }
+
+    /// Put the per-user index under its own prefix.
+    #[must_use]
+    pub fn with_index_prefix(mut self, prefix: &str) -> Self {
+        self.index = self.index.with_prefix(prefix);
+        self
+    }
+
+    /// Idle timeout: a session not refreshed for this long ends (at least one second).
+    #[must_use]
+    pub fn with_idle_timeout(mut self, idle: Duration) -> Self {
+        self.idle_ms = ms(idle).max(1000);
+        self
+    }
+
+    /// Absolute lifetime: refresh never extends a session past creation + this (at least one
+    /// second).
+    #[must_use]
+    pub fn with_absolute_lifetime(mut self, lifetime: Duration) -> Self {
+        self.absolute_ms = ms(lifetime).max(1000);
+        self
+    }
+
+    /// Refresh (write) only when less than this idle lifetime remains. The default, 6/7 of the
+    /// idle timeout, writes at most once per 1/7 of the window: once a day for 7 days. Capped
+    /// at the idle timeout (then every refresh writes, still at most once a second).
+    #[must_use]
+    pub fn with_refresh_threshold(mut self, threshold: Duration) -> Self {
+        self.refresh_threshold_ms = Some(ms(threshold));
+        self
+    }
+
+    /// Write sessions with `codec` (reads accept both).
+    #[must_use]
+    pub fn with_codec(mut self, codec: Codec) -> Self {
+        self.sessions = self.sessions.with_codec(codec);
+        self
+    }
+
+    /// Validate sessions against their schema on read and before every write (default on).
+    #[must_use]
+    pub fn with_validation(mut self, on: bool) -> Self {
+        self.validate = on;
+        self.sessions = self.sessions.with_validation(on);
+        self
+    }
+
+    /// Draw ids from `source` instead of the platform CSPRNG (deterministic tests).
+    #[must_use]
+    pub fn with_id_source(mut self, source: Arc<dyn IdSource>) -> Self {
+        self.ids = source;
+        self
+    }
+
+    /// Most sessions one [`delete_all_for_user`](Self::delete_all_for_user) call deletes.
+    #[must_use]
+    pub fn with_logout_batch(mut self, sessions: usize) -> Self {
+        self.logout_batch = sessions.max(1);
+        self
+    }
+
+    /// Call `hook` with the reason whenever no usable session is found (for logs; the reason
+    /// never contains a token or a payload value).
+    #[must_use]
+    pub fn on_reject(mut self, hook: RejectHook) -> Self {
+        self.on_reject = Some(hook);
+        self
+    }
+
+    /// The KV handle.
+    pub fn kv(&self) -> &Kv {
+        self.sessions.kv()
+    }
+
+    /// Current time on the store's clock (ms).
+    pub fn now_ms(&self) -> u64 {
+        self.kv().now_ms()
+    }
+
+    /// The idle timeout.
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_millis(self.idle_ms)
+    }
+
+    /// The absolute lifetime.
+    pub fn absolute_lifetime(&self) -> Duration {
+        Duration::from_millis(self.absolute_ms)
+    }
+
+    /// The effective refresh threshold, in ms.
+    pub fn refresh_threshold_ms(&self) -> u64 {
+        self.refresh_threshold_ms
+            .unwrap_or(self.idle_ms / 7 * 6)
+            .min(self.idle_ms)
+    }
+
+    /// The session key prefix.
+    pub fn prefix(&self) -> String {
+        let key = self.sessions.key("");
+        key.strip_suffix(':').unwrap_or(&key).to_string()
+    }
+
+    /// The KV key of `id`'s session: `<prefix>:<sha256(id)>`.
+    pub fn key_of(&self, id: &SessionId) -> String {
+        self.sessions.key(&id.hashed())
+    }
+
+    /// The KV key prefix of `user_id`'s index entries.
+    pub fn index_prefix_of(&self, user_id: &str) -> String {
+        let mut prefix = self.index.key(&hash_hex(user_id.as_bytes()));
+        prefix.push(':');
+        prefix
+    }
+
+    /// Report a reason to the hook, if any.
+    pub fn report(&self, reason: &NoSession) {
+        if let Some(hook) = &self.on_reject {
+            hook(reason);
+        }
+    }
+
+    /// Create a session from `init`: a fresh id, idle expiry `now + idle` (capped at the
+    /// absolute lifetime). Two writes: the index entry, then the session (an entry without a
+    /// session is harmless; a session without an entry would escape "log out everywhere").
+    /// Refused with [`Error::Validation`] when the session would fail its own schema on read.
+    pub async fn create_with(&self, init: D::Init) -> Result<(SessionId, D)> {
+        let now = self.now_ms();
+        let id = SessionId::generate(&*self.ids)?;
+        let absolute = now.saturating_add(self.absolute_ms);
+        let times = SessionTimes {
+            created_at: now,
+            expires_at: now.saturating_add(self.idle_ms).min(absolute),
+            absolute_expires_at: absolute,
+            refreshed_at: now,
+        };
+        let session = D::from_init(init, times);
+        self.check_schema(&session)?;
+        let hash = id.hashed();
+        let times = session.times();
+        self.write_index_entry(session.user_id(), &hash, &times)
+            .await?;
+        // A fresh 256-bit id cannot collide with a stored value: no guard read needed.
+        self.sessions
+            .insert_new(&hash, &session, Some(times.expires_at))
+            .await?;
+        Ok((id, session))
+    }
+
+    /// The session of `id`, or `None` when missing, expired (idle or absolute — checked on
+    /// every read, whatever KV still holds) or unusable. The reason goes to the hook; use
+    /// [`load`](Self::load) to get it. `Err` only for KV failures.
+    pub async fn get(&self, id: &SessionId) -> Result<Option<D>> {
+        Ok(self.load(id).await?.found())
+    }
+
+    /// Like [`get`](Self::get), with the reason when there is no session. Never writes: an
+    /// expired value is left for KV's expiration (within ~65 s) rather than paying a delete,
+    /// and an unreadable or future-version value is left for a human or newer code.
+    pub async fn load(&self, id: &SessionId) -> Result<Lookup<D>> {
+        self.read(&id.hashed()).await
+    }
+
+    /// What the write budget says about refreshing `session` at `now_ms`: due when less than
+    /// the refresh threshold of idle lifetime remains, the last write is at least a second
+    /// old, and the absolute cap leaves room to extend.
+    pub fn plan_refresh(&self, session: &D, now_ms: u64) -> RefreshPlan {
+        let t = session.times();
+        if t.expires_at >= t.absolute_expires_at {
+            return RefreshPlan::AtCap;
+        }
+        let target = now_ms
+            .saturating_add(self.idle_ms)
+            .min(t.absolute_expires_at);
+        let remaining = t.expires_at.saturating_sub(now_ms);
+        if target <= t.expires_at || remaining >= self.refresh_threshold_ms() {
+            return RefreshPlan::NotDue;
+        }
+        if now_ms < t.refreshed_at.saturating_add(MIN_WRITE_SPACING_MS) {
+            return RefreshPlan::TooSoon;
+        }
+        RefreshPlan::Due { expires_at: target }
+    }
+
+    /// Sliding expiration under the write budget: read the session, and write it back with a
+    /// later idle expiry only when [`plan_refresh`](Self::plan_refresh) says so. Call it on
+    /// every request (in the background: it costs one read, and a write at most once per
+    /// `idle − threshold`). The write also upgrades an old-version value to the current one.
+    pub async fn refresh(&self, id: &SessionId) -> Result<Refresh> {
+        let hash = id.hashed();
+        let mut session = match self.read(&hash).await? {
+            Lookup::Found(s) => s,
+            Lookup::NoSession(r) => return Ok(Refresh::NoSession(r)),
+        };
+        let now = self.now_ms();
+        let expires_at = match self.plan_refresh(&session, now) {
+            RefreshPlan::Due { expires_at } => expires_at,
+            other => return Ok(Refresh::Skipped(other)),
+        };
+        let mut t = session.times();
+        t.expires_at = expires_at;
+        t.refreshed_at = now;
+        session.set_times(t);
+        match self.write_session(&hash, &session).await {
+            Ok(()) => Ok(Refresh::Extended { expires_at }),
+            Err(Error::RateLimited) => Ok(Refresh::RateLimited),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Change the session's data with `f` and write it (its idle expiry slides too). The times
+    /// are the store's: changes `f` makes to them are discarded. If `f` changes the user, the
+    /// index entry moves to the new user. KV allows one write per second per key: a second
+    /// update within a second may fail with [`Error::RateLimited`], leaving the stored value
+    /// unchanged.
+    pub async fn update(&self, id: &SessionId, f: impl FnOnce(&mut D)) -> Result<Lookup<D>> {
+        let hash = id.hashed();
+        let mut session = match self.read(&hash).await? {
+            Lookup::Found(s) => s,
+            Lookup::NoSession(r) => return Ok(Lookup::NoSession(r)),
+        };
+        let old_user = session.user_id().to_string();
+        let before = session.times();
+        f(&mut session);
+        let now = self.now_ms();
+        session.set_times(SessionTimes {
+            expires_at: now
+                .saturating_add(self.idle_ms)
+                .min(before.absolute_expires_at)
+                .max(before.expires_at),
+            refreshed_at: now,
+            ..before
+        });
+        self.check_schema(&session)?;
+        let moved = session.user_id() != old_user;
+        if moved {
+            self.write_index_entry(session.user_id(), &hash, &session.times())
+                .await?;
+        }
+        self.write_session(&hash, &session).await?;
+        if moved {
+            // Best effort: a stale entry only costs a no-op delete when the old user logs out
+            // everywhere, and expires with the session's cap.
+            let _ = self.kv().delete(&self.index_key(&old_user, &hash)).await;
+        }
+        Ok(Lookup::Found(session))
+    }
+
+    /// Rotate the id (session-fixation defence at login or on a privilege change): the same
+    /// session under a fresh id, with its creation time and absolute cap kept (rotation never
+    /// extends a session's lifetime) and its idle expiry slid. The old id is deleted first, so
+    /// when this returns `Ok` the old id no longer works here (other KV locations may serve it
+    /// from cache for up to ~60 s); if a later step fails the user is logged out rather than
+    /// left with two ids. A value this code cannot read is left untouched.
+    pub async fn rotate(&self, id: &SessionId) -> Result<Lookup<(SessionId, D)>> {
+        self.rotate_with(id, |_| {}).await
+    }
+
+    /// [`rotate`](Self::rotate) and change the data in the same write (e.g. new roles).
+    pub async fn rotate_with(
+        &self,
+        id: &SessionId,
+        f: impl FnOnce(&mut D),
+    ) -> Result<Lookup<(SessionId, D)>> {
+        let old_hash = id.hashed();
+        let mut session = match self.read(&old_hash).await? {
+            Lookup::Found(s) => s,
+            Lookup::NoSession(r) => return Ok(Lookup::NoSession(r)),
+        };
+        let old_user = session.user_id().to_string();
+        let before = session.times();
+        f(&mut session);
+        let now = self.now_ms();
+        session.set_times(SessionTimes {
+            expires_at: now
+                .saturating_add(self.idle_ms)
+                .min(before.absolute_expires_at),
+            refreshed_at: now,
+            ..before
+        });
+        self.check_schema(&session)?;
+        let new_id = SessionId::generate(&*self.ids)?;
+        let new_hash = new_id.hashed();
+        self.kv().delete(&self.sessions.key(&old_hash)).await?;
+        self.write_index_entry(session.user_id(), &new_hash, &session.times())
+            .await?;
+        self.write_session(&new_hash, &session).await?;
+        let _ = self
+            .kv()
+            .delete(&self.index_key(&old_user, &old_hash))
+            .await;
+        Ok(Lookup::Found((new_id, session)))
+    }
+
+    /// Log out: delete `id`'s session and its index entry. Deletes whatever is stored under the
+    /// id's key, even a value this code cannot read (logging out must work during a rolling
+    /// deploy). Deleting a missing session is not an error.
+    pub async fn delete(&self, id: &SessionId) -> Result<()> {
+        let hash = id.hashed();
+        let key = self.sessions.key(&hash);
+        // Read only to learn the user, for the index entry. `now = 0` ignores expiry: an
+        // expired session still names its user. No validation: any decodable value will do.
+        let user = match self.kv().get(&key).await? {
+            Some(stored) => decode_value::<D>(&stored.value, 0, false)
+                .ok()
+                .flatten()
+                .map(|d| d.value.user_id().to_string()),
+            None => None,
+        };
+        self.kv().delete(&key).await?;
+        if let Some(user) = user {
+            // Best effort: the session is gone, which is what logging out means; a stale
+            // entry expires with the session's cap.
+            let _ = self.kv().delete(&self.index_key(&user, &hash)).await;
+        }
+        Ok(())
+    }
+
+    /// Log `user_id` out everywhere: delete every session in the user's index, up to the batch
+    /// limit ([`LogoutAll::complete`] says whether another call is needed). KV's `list` is
+    /// eventually consistent: a session created at another location in the last ~60 s may
+    /// not be listed yet — call again a minute later when that matters.
+    pub async fn delete_all_for_user(&self, user_id: &str) -> Result<LogoutAll> {
+        self.delete_user_sessions(user_id, None).await
+    }
+
+    /// Like [`delete_all_for_user`](Self::delete_all_for_user) but keep `keep` (the current
+    /// session: "log out my other devices").
+    pub async fn delete_all_for_user_except(
+        &self,
+        user_id: &str,
+        keep: &SessionId,
+    ) -> Result<LogoutAll> {
+        self.delete_user_sessions(user_id, Some(keep.hashed()))
+            .await
+    }
+
+    async fn delete_user_sessions(&self, user_id: &str, keep: Option<String>) -> Result<LogoutAll> {
+        let prefix = self.index_prefix_of(user_id);
+        let now = self.now_ms();
+        let mut deleted = 0;
+        let mut cursor: Option<String> = None;
+        for _ in 0..MAX_INDEX_PAGES {
+            let page = self
+                .kv()
+                .list(&prefix, cursor.as_deref(), MAX_LIST_LIMIT)
+                .await?;
+            for entry in page.keys {
+                let Some(hash) = entry.name.strip_prefix(&prefix) else {
+                    continue;
+                };
+                // Only our own entries: anything else under the prefix is not a session hash.
+                if !is_hash_hex(hash) || keep.as_deref() == Some(hash) {
+                    continue;
+                }
+                // Past the cap the session is dead on read and KV is dropping both keys.
+                let past_cap = entry
+                    .metadata
+                    .as_deref()
+                    .and_then(Header::from_metadata)
+                    .is_some_and(|h| h.is_expired(now));
+                if past_cap {
+                    continue;
+                }
+                if deleted == self.logout_batch {
+                    return Ok(LogoutAll {
+                        deleted,
+                        complete: false,
+                    });
+                }
+                // Session first: if the entry delete fails, a retry still finds the entry.
+                self.kv().delete(&self.sessions.key(hash)).await?;
+                self.kv().delete(&entry.name).await?;
+                deleted += 1;
+            }
+            if page.list_complete || page.cursor.is_none() {
+                return Ok(LogoutAll {
+                    deleted,
+                    complete: true,
+                });
+            }
+            cursor = page.cursor;
+        }
+        Ok(LogoutAll {
+            deleted,
+            complete: false,
+        })
+    }
+
+    /// Read and classify the session under `hash`. Reports "no session" to the hook.
+    async fn read(&self, hash: &str) -> Result<Lookup<D>> {
+        let lookup = self.read_quietly(hash).await?;
+        if let Lookup::NoSession(reason) = &lookup {
+            self.report(reason);
+        }
+        Ok(lookup)
+    }
+
+    async fn read_quietly(&self, hash: &str) -> Result<Lookup<D>> {
+        let Some(stored) = self.kv().get(&self.sessions.key(hash)).await? else {
+            return Ok(Lookup::NoSession(NoSession::NotFound));
+        };
+        let now = self.now_ms();
+        match decode_value::<D>(&stored.value, now, self.validate) {
+            Ok(None) => Ok(Lookup::NoSession(NoSession::Expired)),
+            Ok(Some(decoded)) => {
+                let t = decoded.value.times();
+                // The envelope expiry is the idle expiry as written; the payload's own times
+                // are checked too, so a value whose envelope says otherwise is not served late.
+                if now >= t.expires_at || now >= t.absolute_expires_at {
+                    Ok(Lookup::NoSession(NoSession::Expired))
+                } else {
+                    Ok(Lookup::Found(decoded.value))
+                }
+            }
+            Err(e) => NoSession::from_decode_error(e).map(Lookup::NoSession),
+        }
+    }
+
+    /// Write a session we have just read and decoded. No guard read: it would cost a second
+    /// read for nothing, as KV has no compare-and-swap and the guard could be stale anyway.
+    async fn write_session(&self, hash: &str, session: &D) -> Result<()> {
+        self.check_schema(session)?;
+        let expires_at = session.times().expires_at;
+        self.sessions
+            .insert_new(hash, session, Some(expires_at))
+            .await
+    }
+
+    async fn write_index_entry(&self, user_id: &str, hash: &str, t: &SessionTimes) -> Result<()> {
+        let entry = SessionIndexEntry {
+            created_at: t.created_at,
+            absolute_expires_at: t.absolute_expires_at,
+        };
+        self.index
+            .insert_new(
+                &self.index_id(user_id, hash),
+                &entry,
+                Some(t.absolute_expires_at),
+            )
+            .await
+    }
+
+    fn index_id(&self, user_id: &str, hash: &str) -> String {
+        format!("{}:{hash}", hash_hex(user_id.as_bytes()))
+    }
+
+    fn index_key(&self, user_id: &str, hash: &str) -> String {
+        self.index.key(&self.index_id(user_id, hash))
+    }
+
+    /// Never write what the next read would reject.
+    fn check_schema(&self, session: &D) -> Result<()> {
+        if !self.validate {
+            return Ok(());
+        }
+        let json = serde_json::to_value(session).map_err(|e| Error::Encode {
+            type_name: D::NAME,
+            reason: describe_json_error(&e),
+        })?;
+        let validator = D::validator(D::VERSION)?;
+        crate::schema::validate(validator, D::NAME, D::VERSION, &json)
+    }
+}
