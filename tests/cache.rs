@@ -1028,3 +1028,39 @@ async fn a_shorter_ttl_in_code_applies_to_entries_already_stored() {
         .unwrap();
     assert_eq!((c.status, c.value.name.as_str()), (CacheStatus::Miss, "v2"));
 }
+
+#[tokio::test]
+async fn an_unreadable_generation_bypasses_the_cache_until_repaired() {
+    let e = env();
+    let cache = CacheStore::<Product>::new(e.kv.clone()).with_generation_ttl(Duration::ZERO);
+    let calls = Arc::new(AtomicUsize::new(0));
+    e.mem.insert_raw(
+        "cache:product:generation",
+        b"{\"kv\":1,garbage".to_vec(),
+        None,
+    );
+    for _ in 0..2 {
+        let c = cache
+            .get_or_compute("k", &CachePolicy::QUERY_CACHE, load(&calls, "v"))
+            .await
+            .unwrap();
+        assert_eq!(c.status, CacheStatus::Miss);
+        assert!(c.cache_error.is_some_and(|e| e.is_corrupt()));
+    }
+    // Nothing was written under a guessed generation.
+    assert_eq!(e.mem.dump().len(), 1);
+    let generation = cache.invalidate_namespace().await.unwrap();
+    cache
+        .get_or_compute("k", &CachePolicy::QUERY_CACHE, load(&calls, "v"))
+        .await
+        .unwrap();
+    let hit = cache
+        .get_or_compute("k", &CachePolicy::QUERY_CACHE, load(&calls, "v"))
+        .await
+        .unwrap();
+    assert_eq!(hit.status, CacheStatus::Hit);
+    assert!(e
+        .mem
+        .raw(&format!("cache:product:g{generation}:k"))
+        .is_some());
+}
