@@ -1,0 +1,1321 @@
+//! Sessions end to end, on a manual clock: the store API, lifetimes, the write budget, ids and
+//! keys, rotation, log-out-everywhere, bad cookies and bad stored values, and the middleware's
+//! decisions.
+//!
+//! Every test takes a [`Harness`] and is instantiated per backend by `suite!` at the bottom, so
+//! another backend (the KV simulator) only needs a harness constructor and a line there.
+
+use std::{
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc, Mutex,
+    },
+    time::Duration,
+};
+
+use kv_envelope::{
+    backend::{KvBackend, ListPage, OpCounts, Stored, WriteOptions},
+    background::Deferred,
+    decode_value,
+    envelope::{self, Codec, Header},
+    session::{
+        Admission, CookieConfig, DenyCause, IdSource, Lookup, NoSession, PlainResponse, Refresh,
+        RefreshPlan, RequestParts, Session, SessionData, SessionGate, SessionId, SessionIndexEntry,
+        SessionInit, SessionStore, SessionTimes, SessionV1,
+    },
+    Error, Kv, ManualClock, MemoryKv, Result, TypedStore,
+};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+const NOW: u64 = 1_764_000_000_000;
+const SECOND: Duration = Duration::from_secs(1);
+const HOUR: Duration = Duration::from_secs(3600);
+const DAY: Duration = Duration::from_secs(24 * 3600);
+const DAY_MS: u64 = 24 * 3600 * 1000;
+const EMAIL: &str = "ada@example.com";
+
+// ---------------------------------------------------------------------------------------------
+// Harness
+
+/// A backend under test: the raw backend, a clock, and raw access to plant and dump bytes.
+struct Harness {
+    clock: ManualClock,
+    backend: Arc<dyn KvBackend>,
+    raw: Arc<dyn RawAccess>,
+    /// Shared by every store of the harness, so two stores never draw the same id.
+    ids: Arc<CountingIds>,
+}
+
+/// Test-only access to a backend's bytes, bypassing envelopes and limits.
+trait RawAccess: Send + Sync {
+    /// Every key and value.
+    fn dump(&self) -> Vec<(String, Vec<u8>)>;
+    /// Write bytes with no KV expiration: a value KV has not deleted yet.
+    fn plant(&self, key: &str, value: Vec<u8>);
+}
+
+impl RawAccess for MemoryKv {
+    fn dump(&self) -> Vec<(String, Vec<u8>)> {
+        MemoryKv::dump(self)
+    }
+    fn plant(&self, key: &str, value: Vec<u8>) {
+        self.insert_raw(key, value, None);
+    }
+}
+
+fn memory() -> Harness {
+    let clock = ManualClock::new(NOW);
+    let mem = Arc::new(MemoryKv::new(Arc::new(clock.clone())));
+    Harness {
+        clock,
+        backend: mem.clone(),
+        raw: mem,
+        ids: Arc::new(CountingIds::default()),
+    }
+}
+
+impl Harness {
+    fn kv(&self) -> Kv {
+        Kv::from_arc(self.backend.clone()).with_clock(Arc::new(self.clock.clone()))
+    }
+
+    fn store(&self) -> SessionStore {
+        SessionStore::new(self.kv()).with_id_source(self.ids.clone())
+    }
+
+    fn keys(&self) -> Vec<String> {
+        self.raw.dump().into_iter().map(|(k, _)| k).collect()
+    }
+
+    fn advance(&self, by: Duration) {
+        self.clock.advance(by);
+    }
+}
+
+fn counts(store: &SessionStore<impl SessionData>) -> OpCounts {
+    store.kv().counters().snapshot()
+}
+
+/// Writes and deletes since `before` (both cost a write and count against 1 write/s/key).
+fn mutations(store: &SessionStore<impl SessionData>, before: OpCounts) -> u64 {
+    let now = counts(store);
+    (now.kv_writes - before.kv_writes) + (now.kv_deletes - before.kv_deletes)
+}
+
+/// Deterministic, distinct ids: a counter in the first bytes.
+#[derive(Default)]
+struct CountingIds(AtomicU64);
+
+impl IdSource for CountingIds {
+    fn fill(&self, dest: &mut [u8]) -> Result<()> {
+        let n = self.0.fetch_add(1, Ordering::SeqCst) + 1;
+        dest.fill(0x5a);
+        for (d, s) in dest.iter_mut().zip(n.to_be_bytes()) {
+            *d = s;
+        }
+        Ok(())
+    }
+}
+
+fn sha256_hex(s: &str) -> String {
+    Sha256::digest(s.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn some_id(c: char) -> SessionId {
+    SessionId::parse(&c.to_string().repeat(64)).unwrap()
+}
+
+fn page(cookie: Option<&str>) -> RequestParts<'_> {
+    RequestParts {
+        method: "GET",
+        path: "/account",
+        query: Some("tab=keys"),
+        accept: Some("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"),
+        cookie,
+    }
+}
+
+fn api(cookie: Option<&str>) -> RequestParts<'_> {
+    RequestParts {
+        method: "GET",
+        path: "/me",
+        query: None,
+        accept: Some("application/json"),
+        cookie,
+    }
+}
+
+fn request<'a>(method: &'a str, path: &'a str, accept: Option<&'a str>) -> RequestParts<'a> {
+    RequestParts {
+        method,
+        path,
+        query: None,
+        accept,
+        cookie: None,
+    }
+}
+
+async fn denied_response(gate: &SessionGate, req: RequestParts<'_>) -> PlainResponse {
+    match gate.check(&req, &Deferred::new()).await {
+        Admission::Denied(d) => d.response,
+        Admission::Admitted(_) => panic!("admitted"),
+    }
+}
+
+fn cookie_of(id: &SessionId) -> String {
+    format!("theme=dark; session={}", id.expose())
+}
+
+/// A KV backend that answers 429 to writes while `limited` is set.
+struct RateLimitedWrites {
+    inner: Arc<dyn KvBackend>,
+    limited: AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl KvBackend for RateLimitedWrites {
+    async fn get(&self, key: &str) -> Result<Option<Stored>> {
+        self.inner.get(key).await
+    }
+    async fn put(&self, key: &str, value: &[u8], options: &WriteOptions) -> Result<()> {
+        if self.limited.load(Ordering::SeqCst) {
+            return Err(Error::RateLimited);
+        }
+        self.inner.put(key, value, options).await
+    }
+    async fn delete(&self, key: &str) -> Result<()> {
+        if self.limited.load(Ordering::SeqCst) {
+            return Err(Error::RateLimited);
+        }
+        self.inner.delete(key).await
+    }
+    async fn list(&self, prefix: &str, cursor: Option<&str>, limit: u32) -> Result<ListPage> {
+        self.inner.list(prefix, cursor, limit).await
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Store API
+
+async fn create_get_delete(h: Harness) {
+    let store = h.store();
+    let (id, created) = store.create("u1", EMAIL).await.unwrap();
+    assert_eq!(created.user_id, "u1");
+    assert_eq!(created.email, EMAIL);
+    assert_eq!(created.created_at, NOW);
+    assert_eq!(created.expires_at, NOW + 7 * DAY_MS);
+    assert_eq!(created.absolute_expires_at, NOW + 30 * DAY_MS);
+    assert_eq!(created.refreshed_at, NOW);
+    assert_eq!(store.get(&id).await.unwrap(), Some(created.clone()));
+    // The session and its index entry.
+    assert_eq!(h.keys().len(), 2, "{:?}", h.keys());
+
+    store.delete(&id).await.unwrap();
+    assert_eq!(
+        store.load(&id).await.unwrap(),
+        Lookup::NoSession(NoSession::NotFound)
+    );
+    assert!(h.keys().is_empty(), "logout leaves {:?}", h.keys());
+    store.delete(&id).await.unwrap();
+}
+
+async fn ids_are_hashed_in_keys_and_values(h: Harness) {
+    // OS randomness here: the real ids.
+    let store = SessionStore::new(h.kv());
+    let mut ids = Vec::new();
+    for user in ["u1", "u1", "u2"] {
+        let (id, _) = store.create(user, EMAIL).await.unwrap();
+        ids.push(id);
+        h.advance(SECOND);
+    }
+    let (rotated, _) = store.rotate(&ids[0]).await.unwrap().found().unwrap();
+    ids.push(rotated);
+    let dump = h.raw.dump();
+    assert_eq!(dump.len(), 6, "3 live sessions + 3 index entries");
+    for id in &ids {
+        assert_eq!(id.expose().len(), 64);
+        for (key, value) in &dump {
+            assert!(!key.contains(id.expose()), "raw id in key {key}");
+            let text = String::from_utf8_lossy(value);
+            assert!(!text.contains(id.expose()), "raw id in the value of {key}");
+        }
+    }
+    for (key, _) in &dump {
+        assert!(
+            !key.contains("u1") && !key.contains("u2"),
+            "user id in key {key}"
+        );
+    }
+    let key = store.key_of(&ids[3]);
+    assert_eq!(key, format!("session:{}", sha256_hex(ids[3].expose())));
+    assert!(dump.iter().any(|(k, _)| *k == key));
+    // The index entry is an envelope value of its own type, keyed by both hashes.
+    let entry_key = format!(
+        "session-user:{}:{}",
+        sha256_hex("u1"),
+        sha256_hex(ids[3].expose())
+    );
+    let (_, bytes) = dump.iter().find(|(k, _)| *k == entry_key).unwrap();
+    let entry = decode_value::<SessionIndexEntry>(bytes, NOW, true)
+        .unwrap()
+        .unwrap();
+    assert_eq!(entry.value.absolute_expires_at, NOW + 30 * DAY_MS);
+}
+
+async fn configurable_prefix_and_lifetimes(h: Harness) {
+    let store = h
+        .store()
+        .with_prefix("app1/sess")
+        .with_idle_timeout(HOUR)
+        .with_absolute_lifetime(DAY);
+    let (id, s) = store.create("u1", EMAIL).await.unwrap();
+    assert_eq!(s.expires_at, NOW + 3_600_000);
+    assert_eq!(s.absolute_expires_at, NOW + DAY_MS);
+    let mut keys = h.keys();
+    keys.sort();
+    assert!(keys[0].starts_with("app1/sess-user:"), "{keys:?}");
+    assert_eq!(keys[1], format!("app1/sess:{}", id.hashed()));
+    assert_eq!(store.prefix(), "app1/sess");
+    // Default threshold: 6/7 of the idle window.
+    assert_eq!(store.refresh_threshold_ms(), 3_600_000 / 7 * 6);
+}
+
+async fn postcard_codec(h: Harness) {
+    let store = h.store().with_codec(Codec::Postcard);
+    let (id, s) = store.create("u1", EMAIL).await.unwrap();
+    let raw = h
+        .raw
+        .dump()
+        .into_iter()
+        .find(|(k, _)| *k == store.key_of(&id))
+        .unwrap()
+        .1;
+    assert_eq!(envelope::peek_header(&raw).unwrap().codec, Codec::Postcard);
+    assert_eq!(store.get(&id).await.unwrap(), Some(s));
+}
+
+async fn create_refuses_what_could_not_be_read_back(h: Harness) {
+    let store = h.store();
+    let before = counts(&store);
+    let err = store.create("u1", "not an email").await.unwrap_err();
+    assert!(matches!(err, Error::Validation { .. }), "{err:?}");
+    assert!(!err.to_string().contains("not an email"), "{err}");
+    let err = store.create("", EMAIL).await.unwrap_err();
+    assert!(matches!(err, Error::Validation { .. }), "{err:?}");
+    assert_eq!(mutations(&store, before), 0);
+    assert!(h.keys().is_empty());
+}
+
+async fn update_changes_data_and_slides(h: Harness) {
+    let store = h.store();
+    let (id, _) = store.create("u1", EMAIL).await.unwrap();
+    h.advance(HOUR);
+    let updated = store
+        .update(&id, |s| {
+            s.roles = vec!["admin".into()];
+            // Times are the store's: this is discarded.
+            s.absolute_expires_at = u64::MAX;
+        })
+        .await
+        .unwrap()
+        .found()
+        .unwrap();
+    assert_eq!(updated.roles, vec!["admin".to_string()]);
+    assert_eq!(updated.absolute_expires_at, NOW + 30 * DAY_MS);
+    assert_eq!(updated.expires_at, NOW + 3_600_000 + 7 * DAY_MS);
+    assert_eq!(store.get(&id).await.unwrap(), Some(updated));
+
+    // Moving the session to another user moves its index entry.
+    h.advance(SECOND);
+    store
+        .update(&id, |s| s.user_id = "u2".into())
+        .await
+        .unwrap();
+    assert_eq!(store.delete_all_for_user("u1").await.unwrap().deleted, 0);
+    assert!(store.get(&id).await.unwrap().is_some());
+    assert_eq!(store.delete_all_for_user("u2").await.unwrap().deleted, 1);
+    assert_eq!(store.get(&id).await.unwrap(), None);
+
+    let err = store.update(&some_id('e'), |_| {}).await.unwrap();
+    assert_eq!(err, Lookup::NoSession(NoSession::NotFound));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lifetimes
+
+async fn idle_expiry(h: Harness) {
+    let store = h.store();
+    let (id, _) = store.create("u1", EMAIL).await.unwrap();
+    h.clock.set(NOW + 7 * DAY_MS - 1);
+    assert!(store.get(&id).await.unwrap().is_some());
+    h.clock.set(NOW + 7 * DAY_MS);
+    // Expired on our clock; the backend may still hold it (KV rounds expirations up).
+    let lookup = store.load(&id).await.unwrap();
+    assert!(
+        matches!(
+            lookup,
+            Lookup::NoSession(NoSession::Expired | NoSession::NotFound)
+        ),
+        "{lookup:?}"
+    );
+    assert!(matches!(
+        store.refresh(&id).await.unwrap(),
+        Refresh::NoSession(_)
+    ));
+}
+
+async fn sliding_refresh_stops_at_the_absolute_cap(h: Harness) {
+    let store = h.store();
+    let (id, _) = store.create("u1", EMAIL).await.unwrap();
+    let cap = NOW + 30 * DAY_MS;
+    let mut extended = 0;
+    let mut at_cap = 0;
+    // A request every 25 hours: always within the idle window, refreshed every time.
+    loop {
+        h.advance(25 * HOUR);
+        let now = store.now_ms();
+        match store.refresh(&id).await.unwrap() {
+            Refresh::Extended { expires_at } => {
+                extended += 1;
+                assert_eq!(expires_at, (now + 7 * DAY_MS).min(cap));
+                let s = store.get(&id).await.unwrap().unwrap();
+                assert_eq!((s.expires_at, s.refreshed_at), (expires_at, now));
+            }
+            Refresh::Skipped(RefreshPlan::AtCap) => {
+                at_cap += 1;
+                assert!(now < cap);
+                assert_eq!(store.get(&id).await.unwrap().unwrap().expires_at, cap);
+            }
+            Refresh::NoSession(NoSession::Expired | NoSession::NotFound) => {
+                assert!(now >= cap, "ended early at day {}", (now - NOW) / DAY_MS);
+                break;
+            }
+            other => panic!("unexpected {other:?} at day {}", (now - NOW) / DAY_MS),
+        }
+    }
+    assert!(extended >= 20, "{extended}");
+    assert!(at_cap >= 1, "{at_cap}");
+    assert_eq!(store.get(&id).await.unwrap(), None);
+}
+
+async fn expired_values_still_in_kv_are_never_served(h: Harness) {
+    let store = h.store();
+    let session = |exp: u64, abs: u64| Session {
+        user_id: "u1".into(),
+        email: EMAIL.into(),
+        created_at: NOW - 10 * DAY_MS,
+        expires_at: exp,
+        absolute_expires_at: abs,
+        refreshed_at: NOW - DAY_MS,
+        roles: vec![],
+    };
+    let cases = [
+        // Envelope expiry passed (KV has not deleted it yet).
+        ('1', Some(NOW - 1), session(NOW - 1, NOW + DAY_MS)),
+        // Envelope without expiry, payload's idle expiry passed.
+        ('2', None, session(NOW, NOW + DAY_MS)),
+        // Absolute cap passed.
+        ('3', None, session(NOW + DAY_MS, NOW - 5)),
+    ];
+    for (c, exp, value) in cases {
+        let id = some_id(c);
+        let bytes = envelope::encode(Codec::Json, "session", 3, exp, &value).unwrap();
+        h.raw.plant(&store.key_of(&id), bytes);
+        assert_eq!(
+            store.load(&id).await.unwrap(),
+            Lookup::NoSession(NoSession::Expired),
+            "case {c}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Write budget
+
+/// The reference pattern (`KVSessionStore.refresh`): read, push `expiresAt` 7 days out, write.
+async fn reference_refresh(store: &TypedStore<Session>, key: &str, now: u64) {
+    if let Some(mut s) = store.get(key).await.unwrap() {
+        s.expires_at = now + 7 * DAY_MS;
+        store.insert_new(key, &s, Some(s.expires_at)).await.unwrap();
+    }
+}
+
+async fn write_budget_1000_requests_in_an_hour(h: Harness) {
+    // Session age when the hour starts → refresh writes expected in the hour (the budget
+    // allows one when less than 6 of 7 days remain, i.e. once the session is a day old).
+    for (age, expected) in [
+        (Duration::ZERO, 0),
+        (DAY - HOUR / 2, 1),
+        (3 * DAY + HOUR / 2, 1),
+    ] {
+        let h = memory_like(&h);
+        let gate = SessionGate::new(h.store());
+        let bg = Deferred::new();
+        let (id, _, _) = gate
+            .login(None, SessionInit::new("u1", EMAIL))
+            .await
+            .unwrap();
+        let cookie = cookie_of(&id);
+        h.advance(age);
+        let before = counts(gate.store());
+        let mut cookies_sent = 0;
+        for _ in 0..1000 {
+            match gate.check(&page(Some(&cookie)), &bg).await {
+                Admission::Admitted(a) => cookies_sent += usize::from(a.set_cookie.is_some()),
+                Admission::Denied(d) => panic!("denied: {:?}", d.cause),
+            }
+            bg.run_all().await;
+            h.advance(Duration::from_millis(3600));
+        }
+        let after = counts(gate.store());
+        let writes = after.kv_writes - before.kv_writes;
+        assert_eq!(writes, expected, "age {age:?}");
+        assert!(writes <= 1);
+        assert_eq!(
+            cookies_sent as u64, expected,
+            "extended cookie only with the write"
+        );
+        // One read per request, plus the background refresh's re-read.
+        assert_eq!(after.kv_reads - before.kv_reads, 1000 + expected);
+        assert_eq!(after.kv_deletes - before.kv_deletes, 0);
+    }
+
+    // The reference pattern on the same traffic: one write per request.
+    let h = memory_like(&h);
+    let reference = TypedStore::<Session>::new(h.kv());
+    let store = h.store();
+    let (id, _) = store.create("u1", EMAIL).await.unwrap();
+    let key = id.hashed();
+    let before = reference.kv().counters().snapshot();
+    for _ in 0..1000 {
+        reference_refresh(&reference, &key, reference.kv().now_ms()).await;
+        h.advance(Duration::from_millis(3600));
+    }
+    let after = reference.kv().counters().snapshot();
+    assert_eq!(after.kv_writes - before.kv_writes, 1000);
+}
+
+/// A fresh harness of the same backend kind (only memory so far).
+fn memory_like(_h: &Harness) -> Harness {
+    memory()
+}
+
+async fn at_most_one_write_per_second_per_key(h: Harness) {
+    // Threshold = idle window: every refresh is due, so only the 1 s spacing limits writes.
+    let store = h.store().with_refresh_threshold(DAY * 7);
+    let (id, _) = store.create("u1", EMAIL).await.unwrap();
+    h.advance(Duration::from_millis(500));
+    assert_eq!(
+        store.refresh(&id).await.unwrap(),
+        Refresh::Skipped(RefreshPlan::TooSoon)
+    );
+    h.advance(SECOND);
+    let before = counts(&store);
+    let mut outcomes = Vec::new();
+    for _ in 0..10 {
+        outcomes.push(store.refresh(&id).await.unwrap());
+        h.advance(Duration::from_millis(99));
+    }
+    assert!(matches!(outcomes[0], Refresh::Extended { .. }));
+    assert!(outcomes[1..]
+        .iter()
+        .all(|o| *o == Refresh::Skipped(RefreshPlan::TooSoon)));
+    assert_eq!(mutations(&store, before), 1);
+    h.advance(Duration::from_millis(110));
+    assert!(matches!(
+        store.refresh(&id).await.unwrap(),
+        Refresh::Extended { .. }
+    ));
+}
+
+async fn rate_limited_refresh_loses_nothing(h: Harness) {
+    let limited = Arc::new(RateLimitedWrites {
+        inner: h.backend.clone(),
+        limited: AtomicBool::new(false),
+    });
+    let kv = Kv::from_arc(limited.clone()).with_clock(Arc::new(h.clock.clone()));
+    let store = SessionStore::<Session>::new(kv).with_id_source(h.ids.clone());
+    let (id, created) = store.create("u1", EMAIL).await.unwrap();
+    h.advance(2 * DAY);
+    let raw_before = h.raw.dump();
+    limited.limited.store(true, Ordering::SeqCst);
+    assert_eq!(store.refresh(&id).await.unwrap(), Refresh::RateLimited);
+    assert_eq!(h.raw.dump(), raw_before, "a 429 changed what is stored");
+    assert_eq!(store.get(&id).await.unwrap(), Some(created.clone()));
+    assert_eq!(store.kv().counters().snapshot().kv_rate_limited, 1);
+    // Later requests retry and succeed.
+    limited.limited.store(false, Ordering::SeqCst);
+    h.advance(SECOND);
+    assert!(matches!(
+        store.refresh(&id).await.unwrap(),
+        Refresh::Extended { .. }
+    ));
+    // A rotation refused by a 429 changes nothing either: the old id still works.
+    limited.limited.store(true, Ordering::SeqCst);
+    h.advance(SECOND);
+    assert!(matches!(store.rotate(&id).await, Err(Error::RateLimited)));
+    assert!(store.get(&id).await.unwrap().is_some());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rotation and log-out-everywhere
+
+async fn rotate_replaces_the_id(h: Harness) {
+    let store = h.store();
+    let (old, created) = store.create("u1", EMAIL).await.unwrap();
+    h.advance(HOUR);
+    let (new, rotated) = store
+        .rotate_with(&old, |s| s.roles = vec!["admin".into()])
+        .await
+        .unwrap()
+        .found()
+        .unwrap();
+    assert_ne!(new, old);
+    assert_eq!(
+        store.load(&old).await.unwrap(),
+        Lookup::NoSession(NoSession::NotFound)
+    );
+    assert_eq!(store.get(&new).await.unwrap(), Some(rotated.clone()));
+    // Same session, new id: creation and absolute cap kept, idle expiry slid.
+    assert_eq!(rotated.created_at, created.created_at);
+    assert_eq!(rotated.absolute_expires_at, created.absolute_expires_at);
+    assert_eq!(rotated.expires_at, NOW + 3_600_000 + 7 * DAY_MS);
+    assert_eq!(rotated.roles, vec!["admin".to_string()]);
+    assert!(
+        !h.keys().iter().any(|k| k.contains(&old.hashed())),
+        "{:?}",
+        h.keys()
+    );
+    // The index follows the new id.
+    assert_eq!(store.delete_all_for_user("u1").await.unwrap().deleted, 1);
+    assert_eq!(store.get(&new).await.unwrap(), None);
+    assert!(h.keys().is_empty(), "{:?}", h.keys());
+    // Nothing to rotate.
+    assert_eq!(
+        store.rotate(&old).await.unwrap(),
+        Lookup::NoSession(NoSession::NotFound)
+    );
+}
+
+async fn log_out_everywhere(h: Harness) {
+    let store = h.store();
+    let mut mine = Vec::new();
+    for _ in 0..3 {
+        mine.push(store.create("u1", EMAIL).await.unwrap().0);
+        h.advance(SECOND);
+    }
+    let (other, _) = store.create("u2", "bob@example.com").await.unwrap();
+
+    let kept = store
+        .delete_all_for_user_except("u1", &mine[2])
+        .await
+        .unwrap();
+    assert_eq!((kept.deleted, kept.complete), (2, true));
+    assert_eq!(store.get(&mine[0]).await.unwrap(), None);
+    assert_eq!(store.get(&mine[1]).await.unwrap(), None);
+    assert!(store.get(&mine[2]).await.unwrap().is_some());
+
+    let all = store.delete_all_for_user("u1").await.unwrap();
+    assert_eq!((all.deleted, all.complete), (1, true));
+    assert_eq!(store.get(&mine[2]).await.unwrap(), None);
+    assert!(
+        store.get(&other).await.unwrap().is_some(),
+        "another user's session survives"
+    );
+    let u1_index = store.index_prefix_of("u1");
+    assert!(
+        !h.keys().iter().any(|k| k.starts_with(&u1_index)),
+        "index pruned"
+    );
+    assert_eq!(store.delete_all_for_user("u1").await.unwrap().deleted, 0);
+}
+
+async fn log_out_everywhere_in_batches(h: Harness) {
+    let store = h.store().with_logout_batch(2);
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        ids.push(store.create("u1", EMAIL).await.unwrap().0);
+    }
+    let mut rounds = Vec::new();
+    loop {
+        let r = store.delete_all_for_user("u1").await.unwrap();
+        rounds.push(r.deleted);
+        if r.complete {
+            break;
+        }
+        assert!(rounds.len() < 10);
+    }
+    assert_eq!(rounds, vec![2, 2, 1]);
+    for id in &ids {
+        assert_eq!(store.get(id).await.unwrap(), None);
+    }
+}
+
+async fn index_skips_dead_entries(h: Harness) {
+    let store = h.store();
+    store.create("u1", EMAIL).await.unwrap();
+    h.advance(31 * DAY);
+    // An entry past its cap that KV has not dropped yet (no KV expiration at all).
+    let dead = SessionIndexEntry {
+        created_at: NOW,
+        absolute_expires_at: NOW + DAY_MS,
+    };
+    let exp = Some(dead.absolute_expires_at);
+    let header = Header {
+        codec: Codec::Json,
+        type_name: "session-index".into(),
+        version: 1,
+        expires_at: exp,
+    };
+    let key = format!("{}{}", store.index_prefix_of("u1"), some_id('9').hashed());
+    let bytes = envelope::encode(Codec::Json, "session-index", 1, exp, &dead).unwrap();
+    h.kv()
+        .put(&key, &bytes, None, Some(header.to_metadata()))
+        .await
+        .unwrap();
+    let (fresh, _) = store.create("u1", EMAIL).await.unwrap();
+    let before = counts(&store);
+    let r = store.delete_all_for_user("u1").await.unwrap();
+    assert_eq!((r.deleted, r.complete), (1, true));
+    // The dead entry cost nothing: one list, two deletes.
+    assert_eq!(mutations(&store, before), 2);
+    assert_eq!(store.get(&fresh).await.unwrap(), None);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bad stored values: no session, never overwritten
+
+async fn unreadable_and_future_values_survive(h: Harness) {
+    let store = h.store();
+    let exp = Some(NOW + DAY_MS);
+    let good = json!({
+        "userId": "u1", "email": EMAIL, "createdAt": NOW, "expiresAt": NOW + DAY_MS,
+        "absoluteExpiresAt": NOW + 2 * DAY_MS, "refreshedAt": NOW - 2 * DAY_MS, "roles": []
+    });
+    let mut bad_email = good.clone();
+    bad_email["email"] = json!("hunter2-not-an-email");
+    let cases: Vec<(char, Vec<u8>, &str)> = vec![
+        ('1', b"\x00\xffgarbage".to_vec(), "unreadable"),
+        (
+            '2',
+            b"{\"kv\":1,\"type\":\"session\",\"v\":3,\"exp\":null,\"data\":{".to_vec(),
+            "unreadable",
+        ),
+        (
+            '3',
+            envelope::encode(Codec::Json, "session", 3, exp, &bad_email).unwrap(),
+            "unreadable",
+        ),
+        (
+            '4',
+            envelope::encode(Codec::Json, "cache-entry", 1, exp, &good).unwrap(),
+            "unreadable",
+        ),
+        (
+            '5',
+            envelope::encode(Codec::Json, "session", 4, exp, &good).unwrap(),
+            "future_version",
+        ),
+        (
+            '6',
+            envelope::encode(Codec::Postcard, "session", 9, exp, &1u8).unwrap(),
+            "future_version",
+        ),
+    ];
+    let gate = SessionGate::new(store.clone());
+    let bg = Deferred::new();
+    for (c, bytes, code) in cases {
+        let id = some_id(c);
+        let key = store.key_of(&id);
+        h.raw.plant(&key, bytes.clone());
+        let before = counts(&store);
+
+        let lookup = store.load(&id).await.unwrap();
+        assert_eq!(lookup.reason().map(NoSession::code), Some(code), "case {c}");
+        let shown = lookup.reason().unwrap().to_string();
+        assert!(
+            !shown.contains("hunter2") && !shown.contains(id.expose()),
+            "{shown}"
+        );
+        assert!(
+            matches!(store.refresh(&id).await.unwrap(), Refresh::NoSession(_)),
+            "case {c}"
+        );
+        assert!(
+            matches!(store.rotate(&id).await.unwrap(), Lookup::NoSession(_)),
+            "case {c}"
+        );
+        assert!(matches!(
+            store.update(&id, |s| s.roles.clear()).await.unwrap(),
+            Lookup::NoSession(_)
+        ));
+
+        let cookie = cookie_of(&id);
+        let Admission::Denied(denied) = gate.check(&page(Some(&cookie)), &bg).await else {
+            panic!("case {c} admitted");
+        };
+        assert_eq!(denied.response.status, 302, "case {c}");
+        // A session newer code can read keeps its cookie (rolling deploys); a dead one is cleared.
+        let clears = denied.response.header("Set-Cookie").is_some();
+        assert_eq!(clears, code != "future_version", "case {c}");
+        bg.run_all().await;
+
+        assert_eq!(mutations(&store, before), 0, "case {c} wrote");
+        let stored = h
+            .raw
+            .dump()
+            .into_iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v);
+        assert_eq!(stored, Some(bytes), "case {c} was overwritten");
+    }
+}
+
+async fn old_versions_are_served_and_upgraded_by_refresh(h: Harness) {
+    let store = h.store();
+    let id = some_id('7');
+    let v1 = SessionV1 {
+        user_id: "u1".into(),
+        email: EMAIL.into(),
+        created_at: NOW - 3 * DAY_MS,
+        expires_at: NOW + 4 * DAY_MS,
+    };
+    let bytes = envelope::encode(Codec::Json, "session", 1, Some(v1.expires_at), &v1).unwrap();
+    h.raw.plant(&store.key_of(&id), bytes);
+    let s = store.get(&id).await.unwrap().unwrap();
+    assert_eq!(s.absolute_expires_at, NOW + 27 * DAY_MS);
+    assert_eq!(s.refreshed_at, v1.created_at);
+    let Refresh::Extended { expires_at } = store.refresh(&id).await.unwrap() else {
+        panic!("4 of 7 days left: refresh is due");
+    };
+    assert_eq!(expires_at, NOW + 7 * DAY_MS);
+    let raw = h
+        .raw
+        .dump()
+        .into_iter()
+        .find(|(k, _)| *k == store.key_of(&id))
+        .unwrap()
+        .1;
+    assert_eq!(envelope::peek_header(&raw).unwrap().version, 3);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Gate: cookies, redirects, 401s
+
+async fn bad_cookies_are_no_session_before_any_kv_call(h: Harness) {
+    let hook_log = Arc::new(Mutex::new(Vec::<String>::new()));
+    let log = hook_log.clone();
+    let store = h.store().on_reject(Arc::new(move |r: &NoSession| {
+        log.lock().unwrap().push(r.to_string());
+    }));
+    let gate = SessionGate::new(store);
+    let bg = Deferred::new();
+    let (id, _, _) = gate
+        .login(None, SessionInit::new("u1", EMAIL))
+        .await
+        .unwrap();
+    let live = id.expose().to_string();
+    let (other, _, _) = gate
+        .login(None, SessionInit::new("u2", EMAIL))
+        .await
+        .unwrap();
+
+    let cases: Vec<(String, &str)> = vec![
+        (String::new(), "no_cookie"),
+        (";;; ;".into(), "no_cookie"),
+        ("session=".into(), "malformed_id"),
+        (
+            format!("session={}", "a".repeat(10 * 1024 - 8)),
+            "header_too_large",
+        ),
+        (format!("session={}", &live[..63]), "malformed_id"),
+        (format!("session={live}0"), "malformed_id"),
+        (format!("session={}", live.to_uppercase()), "malformed_id"),
+        (format!("session=\"{live}\""), "malformed_id"),
+        (format!("session={}", "zz".repeat(32)), "malformed_id"),
+        (format!("session={live}%00"), "malformed_id"),
+        (format!("xsession={live}"), "no_cookie"),
+        (format!("Session={live}"), "no_cookie"),
+        (format!("session_={live}"), "no_cookie"),
+        (format!("a=1,session={live}"), "no_cookie"),
+        (
+            format!("session={live}; session={}", other.expose()),
+            "ambiguous_cookie",
+        ),
+        (
+            format!("pad={}; session={live}", "x".repeat(20 * 1024)),
+            "header_too_large",
+        ),
+        ("session=\u{0}\u{7f}é; =; ==".into(), "malformed_id"),
+    ];
+    let before = counts(gate.store());
+    for (header, code) in &cases {
+        for req in [page(Some(header)), api(Some(header))] {
+            let Admission::Denied(denied) = gate.check(&req, &bg).await else {
+                panic!("admitted {code}");
+            };
+            let DenyCause::NoSession(reason) = &denied.cause else {
+                panic!("{:?}", denied.cause);
+            };
+            assert_eq!(reason.code(), *code, "{}", &header[..header.len().min(60)]);
+            let expected_status = if req.accept == Some("application/json") {
+                401
+            } else {
+                302
+            };
+            assert_eq!(denied.response.status, expected_status);
+        }
+    }
+    assert_eq!(counts(gate.store()), before, "a bad cookie reached KV");
+    assert_eq!(bg.pending(), 0);
+    let logged = hook_log.lock().unwrap().clone();
+    assert_eq!(logged.len(), cases.len() * 2);
+    for line in &logged {
+        assert!(
+            !line.contains(&live) && !line.contains(other.expose()),
+            "{line}"
+        );
+    }
+
+    // The valid cookie among the noise still works; duplicates of one value are fine.
+    for header in [
+        cookie_of(&id),
+        format!("session={live}; session={live}"),
+        format!("session=junk; session={live}"),
+    ] {
+        assert!(
+            matches!(
+                gate.check(&page(Some(&header)), &bg).await,
+                Admission::Admitted(_)
+            ),
+            "{header}"
+        );
+    }
+}
+
+async fn pages_redirect_apis_get_401(h: Harness) {
+    let gate = SessionGate::new(h.store()).with_api_prefix("/api");
+    let deny = |req| denied_response(&gate, req);
+
+    let r = deny(page(None)).await;
+    assert_eq!(r.status, 302);
+    assert_eq!(
+        r.header("Location"),
+        Some("/login?next=/account%3Ftab%3Dkeys")
+    );
+    assert_eq!(r.header("Cache-Control"), Some("no-store"));
+    assert_eq!(r.header("Set-Cookie"), None, "no cookie sent, none cleared");
+
+    let r = deny(api(None)).await;
+    assert_eq!(r.status, 401);
+    assert_eq!(r.header("Content-Type"), Some("application/json"));
+    let body: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(body, json!({"error": "unauthenticated", "login": "/login"}));
+
+    let with = request;
+    let html = Some("text/html");
+    assert_eq!(deny(with("GET", "/api", html)).await.status, 401);
+    assert_eq!(deny(with("GET", "/api/v1/me", html)).await.status, 401);
+    assert_eq!(deny(with("GET", "/apiary", html)).await.status, 302);
+    assert_eq!(
+        deny(with("GET", "/x", Some("application/problem+json")))
+            .await
+            .status,
+        401
+    );
+    assert_eq!(
+        deny(with("GET", "/x", Some("application/json;q=0, text/plain")))
+            .await
+            .status,
+        302
+    );
+    assert_eq!(
+        deny(with("GET", "/x", Some("text/html, application/json")))
+            .await
+            .status,
+        302
+    );
+    assert_eq!(deny(with("GET", "/x", Some("*/*"))).await.status, 302);
+    assert_eq!(deny(with("GET", "/x", None)).await.status, 302);
+
+    // Return-to: only same-site paths of GET/HEAD, always encoded.
+    let loc = |r: PlainResponse| r.header("Location").unwrap().to_string();
+    assert_eq!(loc(deny(with("POST", "/account", html)).await), "/login");
+    assert_eq!(
+        loc(deny(with("GET", "//evil.example", html)).await),
+        "/login"
+    );
+    assert_eq!(
+        loc(deny(with("GET", "/\\evil.example", html)).await),
+        "/login"
+    );
+    assert_eq!(
+        loc(deny(with("GET", "/a b\r\nX: y", html)).await),
+        "/login?next=/a%20b%0D%0AX%3A%20y"
+    );
+    let long = format!("/{}", "a".repeat(2000));
+    assert_eq!(loc(deny(with("GET", &long, html)).await), "/login");
+
+    let custom = SessionGate::new(h.store())
+        .with_login_path("https://auth.example.com/login?app=1")
+        .with_return_to(None);
+    let r = denied_response(&custom, page(None)).await;
+    assert_eq!(
+        r.header("Location"),
+        Some("https://auth.example.com/login?app=1")
+    );
+    let custom = custom.with_return_to(Some("to"));
+    let r = denied_response(&custom, page(None)).await;
+    assert_eq!(
+        r.header("Location"),
+        Some("https://auth.example.com/login?app=1&to=/account%3Ftab%3Dkeys")
+    );
+}
+
+async fn gate_admits_refreshes_in_background_and_extends_the_cookie(h: Harness) {
+    let gate = SessionGate::new(h.store());
+    let bg = Deferred::new();
+    let (id, session, set_cookie) = gate
+        .login(None, SessionInit::new("u1", EMAIL))
+        .await
+        .unwrap();
+    assert!(
+        set_cookie.starts_with(&format!("session={}; Max-Age=604800; ", id.expose())),
+        "{set_cookie}"
+    );
+    let cookie = cookie_of(&id);
+
+    let Admission::Admitted(a) = gate.check(&page(Some(&cookie)), &bg).await else {
+        panic!()
+    };
+    assert_eq!(
+        (a.session, a.set_cookie, a.refresh),
+        (session, None, RefreshPlan::NotDue)
+    );
+    assert_eq!(bg.pending(), 0);
+
+    h.advance(DAY + HOUR);
+    let before = counts(gate.store());
+    let Admission::Admitted(a) = gate.check(&page(Some(&cookie)), &bg).await else {
+        panic!()
+    };
+    let now = gate.store().now_ms();
+    assert_eq!(
+        a.refresh,
+        RefreshPlan::Due {
+            expires_at: now + 7 * DAY_MS
+        }
+    );
+    assert!(a.set_cookie.unwrap().contains("Max-Age=604800;"));
+    // Nothing written on the request path: the write waits in the background queue.
+    assert_eq!(mutations(gate.store(), before), 0);
+    assert_eq!(bg.pending(), 1);
+    bg.run_all().await;
+    assert_eq!(mutations(gate.store(), before), 1);
+    assert_eq!(
+        gate.store().get(&id).await.unwrap().unwrap().expires_at,
+        now + 7 * DAY_MS
+    );
+}
+
+async fn background_refresh_does_not_resurrect_a_logged_out_session(h: Harness) {
+    let gate = SessionGate::new(h.store());
+    let bg = Deferred::new();
+    let (id, _, _) = gate
+        .login(None, SessionInit::new("u1", EMAIL))
+        .await
+        .unwrap();
+    let cookie = cookie_of(&id);
+    h.advance(2 * DAY);
+    assert!(matches!(
+        gate.check(&page(Some(&cookie)), &bg).await,
+        Admission::Admitted(_)
+    ));
+    assert_eq!(bg.pending(), 1);
+    // Another request logs out (or rotates) before the background refresh runs.
+    let clear = gate.logout(Some(&cookie)).await.unwrap();
+    assert!(clear.starts_with("session=; Max-Age=0;"), "{clear}");
+    bg.run_all().await;
+    assert_eq!(gate.store().get(&id).await.unwrap(), None);
+    assert!(h.keys().is_empty(), "{:?}", h.keys());
+}
+
+async fn login_replaces_the_session_the_request_carries(h: Harness) {
+    let gate = SessionGate::new(h.store());
+    let (old, _, _) = gate
+        .login(None, SessionInit::new("u1", EMAIL))
+        .await
+        .unwrap();
+    h.advance(SECOND);
+    let (new, s, _) = gate
+        .login(
+            Some(&cookie_of(&old)),
+            SessionInit::new("u1", EMAIL).with_roles(["admin"]),
+        )
+        .await
+        .unwrap();
+    assert_ne!(old, new);
+    assert_eq!(s.roles, vec!["admin".to_string()]);
+    assert_eq!(gate.store().get(&old).await.unwrap(), None);
+    assert_eq!(h.keys().len(), 2, "one session and its index entry");
+    // Rotation through the gate hands back the new cookie.
+    h.advance(SECOND);
+    let (rotated, _, set_cookie) = gate.rotate(&new).await.unwrap().found().unwrap();
+    assert!(set_cookie.starts_with(&format!("session={};", rotated.expose())));
+}
+
+async fn host_prefixed_cookie(h: Harness) {
+    let gate =
+        SessionGate::new(h.store()).with_cookie(CookieConfig::default().with_host_prefix(true));
+    let bg = Deferred::new();
+    let (id, _, set_cookie) = gate
+        .login(None, SessionInit::new("u1", EMAIL))
+        .await
+        .unwrap();
+    assert!(set_cookie.starts_with("__Host-session="));
+    assert!(
+        set_cookie.ends_with("; Path=/; HttpOnly; Secure; SameSite=Lax"),
+        "{set_cookie}"
+    );
+    let plain = format!("session={}", id.expose());
+    assert!(matches!(
+        gate.check(&page(Some(&plain)), &bg).await,
+        Admission::Denied(_)
+    ));
+    let prefixed = format!("__Host-session={}", id.expose());
+    assert!(matches!(
+        gate.check(&page(Some(&prefixed)), &bg).await,
+        Admission::Admitted(_)
+    ));
+    assert!(gate
+        .logout(Some(&prefixed))
+        .await
+        .unwrap()
+        .starts_with("__Host-session=; Max-Age=0;"));
+}
+
+async fn kv_failure_is_503_not_a_login_redirect(h: Harness) {
+    struct Down;
+    #[async_trait::async_trait]
+    impl KvBackend for Down {
+        async fn get(&self, _: &str) -> Result<Option<Stored>> {
+            Err(Error::Backend {
+                op: "get",
+                message: "unavailable".into(),
+                retryable: true,
+            })
+        }
+        async fn put(&self, _: &str, _: &[u8], _: &WriteOptions) -> Result<()> {
+            unreachable!()
+        }
+        async fn delete(&self, _: &str) -> Result<()> {
+            unreachable!()
+        }
+        async fn list(&self, _: &str, _: Option<&str>, _: u32) -> Result<ListPage> {
+            unreachable!()
+        }
+    }
+    let kv = Kv::new(Down).with_clock(Arc::new(h.clock.clone()));
+    let gate = SessionGate::new(SessionStore::<Session>::new(kv));
+    let cookie = cookie_of(&some_id('d'));
+    for (req, body) in [(page(Some(&cookie)), "Service"), (api(Some(&cookie)), "{")] {
+        let Admission::Denied(d) = gate.check(&req, &Deferred::new()).await else {
+            panic!()
+        };
+        assert!(matches!(
+            d.cause,
+            DenyCause::Unavailable(Error::Backend { .. })
+        ));
+        assert_eq!(d.response.status, 503);
+        assert!(d.response.body.starts_with(body));
+        assert_eq!(
+            d.response.header("Set-Cookie"),
+            None,
+            "an outage must not log users out"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A user-defined session type with its own migrations
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CartV1 {
+    user_id: String,
+    skus: Vec<String>,
+    created_at: u64,
+    expires_at: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CartItem {
+    sku: String,
+    qty: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Cart {
+    user_id: String,
+    items: Vec<CartItem>,
+    created_at: u64,
+    expires_at: u64,
+    absolute_expires_at: u64,
+    refreshed_at: u64,
+}
+
+impl From<CartV1> for Cart {
+    fn from(v1: CartV1) -> Self {
+        Cart {
+            user_id: v1.user_id,
+            items: v1
+                .skus
+                .into_iter()
+                .map(|sku| CartItem { sku, qty: 1 })
+                .collect(),
+            created_at: v1.created_at,
+            expires_at: v1.expires_at,
+            absolute_expires_at: v1.created_at + 2 * DAY_MS,
+            refreshed_at: v1.created_at,
+        }
+    }
+}
+
+kv_envelope::versioned! { name: "cart-session", versions: [CartV1, Cart] }
+
+impl SessionData for Cart {
+    type Init = String;
+    fn user_id(&self) -> &str {
+        &self.user_id
+    }
+    fn times(&self) -> SessionTimes {
+        SessionTimes {
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+            absolute_expires_at: self.absolute_expires_at,
+            refreshed_at: self.refreshed_at,
+        }
+    }
+    fn set_times(&mut self, t: SessionTimes) {
+        self.created_at = t.created_at;
+        self.expires_at = t.expires_at;
+        self.absolute_expires_at = t.absolute_expires_at;
+        self.refreshed_at = t.refreshed_at;
+    }
+    fn from_init(user_id: String, t: SessionTimes) -> Self {
+        let mut cart = Cart {
+            user_id,
+            items: Vec::new(),
+            created_at: 0,
+            expires_at: 0,
+            absolute_expires_at: 0,
+            refreshed_at: 0,
+        };
+        cart.set_times(t);
+        cart
+    }
+}
+
+async fn custom_session_type_with_its_own_migrations(h: Harness) {
+    let store = SessionStore::<Cart>::new(h.kv())
+        .with_prefix("cart")
+        .with_id_source(h.ids.clone());
+    let (id, cart) = store.create_with("u1".to_string()).await.unwrap();
+    assert_eq!(cart.expires_at, NOW + 7 * DAY_MS);
+    h.advance(SECOND);
+    let cart = store
+        .update(&id, |c| {
+            c.items.push(CartItem {
+                sku: "A-1".into(),
+                qty: 2,
+            })
+        })
+        .await
+        .unwrap()
+        .found()
+        .unwrap();
+    assert_eq!(store.get(&id).await.unwrap(), Some(cart));
+
+    // A v1 cart written by older code is migrated on read.
+    let old = some_id('c');
+    let v1 = CartV1 {
+        user_id: "u2".into(),
+        skus: vec!["B-2".into()],
+        created_at: NOW - DAY_MS,
+        expires_at: NOW + DAY_MS,
+    };
+    let bytes = envelope::encode(Codec::Json, "cart-session", 1, Some(v1.expires_at), &v1).unwrap();
+    h.raw.plant(&store.key_of(&old), bytes);
+    let migrated = store.get(&old).await.unwrap().unwrap();
+    assert_eq!(
+        migrated.items,
+        vec![CartItem {
+            sku: "B-2".into(),
+            qty: 1
+        }]
+    );
+    assert_eq!(migrated.absolute_expires_at, NOW + DAY_MS);
+    // A shipped-`Session` store on the same keys would see another type: no session.
+    let sessions = SessionStore::<Session>::new(h.kv()).with_prefix("cart");
+    assert_eq!(
+        sessions
+            .load(&id)
+            .await
+            .unwrap()
+            .reason()
+            .map(NoSession::code),
+        Some("unreadable")
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+
+macro_rules! suite {
+    ($backend:ident: $($test:ident),+ $(,)?) => {
+        mod $backend {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    super::$test(super::$backend()).await
+                }
+            )+
+        }
+    };
+}
+
+suite!(memory:
+    create_get_delete,
+    ids_are_hashed_in_keys_and_values,
+    configurable_prefix_and_lifetimes,
+    postcard_codec,
+    create_refuses_what_could_not_be_read_back,
+    update_changes_data_and_slides,
+    idle_expiry,
+    sliding_refresh_stops_at_the_absolute_cap,
+    expired_values_still_in_kv_are_never_served,
+    write_budget_1000_requests_in_an_hour,
+    at_most_one_write_per_second_per_key,
+    rate_limited_refresh_loses_nothing,
+    rotate_replaces_the_id,
+    log_out_everywhere,
+    log_out_everywhere_in_batches,
+    index_skips_dead_entries,
+    unreadable_and_future_values_survive,
+    old_versions_are_served_and_upgraded_by_refresh,
+    bad_cookies_are_no_session_before_any_kv_call,
+    pages_redirect_apis_get_401,
+    gate_admits_refreshes_in_background_and_extends_the_cookie,
+    background_refresh_does_not_resurrect_a_logged_out_session,
+    login_replaces_the_session_the_request_carries,
+    host_prefixed_cookie,
+    kv_failure_is_503_not_a_login_redirect,
+    custom_session_type_with_its_own_migrations,
+);
