@@ -377,6 +377,9 @@ mod fixtures {
             "values/cart-v1.json",
             enc(j, "cart", 1, None, &json!({ "items": [] })),
         );
+        // What `wrangler kv bulk put --local` stores for a base64 postcard value (wrangler 4.86).
+        let mangled = String::from_utf8_lossy(&f["values/session-v2.postcard.bin"]).into_owned();
+        f.insert("values/session-v2-mangled.txt", mangled.into_bytes());
         f.insert("values/bad-base64.txt", b"xQEBB3Nlc3Npb24C!!!\n".to_vec());
         f.insert("keys.json", pretty(&key_list()));
         let dump = pretty(&dump());
@@ -647,6 +650,18 @@ fn inspect_truncated_postcard_is_corrupt() {
     assert!(
         r.out
             .contains("postcard payload of session v2 does not decode"),
+        "{}",
+        r.out
+    );
+}
+
+#[test]
+fn inspect_explains_a_binary_value_mangled_into_text() {
+    let r = run(&["inspect", &fixture("values/session-v2-mangled.txt")]);
+    assert_eq!(r.code, EXIT_INVALID, "{}{}", r.out, r.err);
+    assert!(r.out.contains("status:     corrupt"), "{}", r.out);
+    assert!(
+        r.out.contains("went through a text conversion"),
         "{}",
         r.out
     );
@@ -924,6 +939,15 @@ fn migrate_writes_only_what_changes_and_lists_what_it_skips() {
         };
         assert_eq!(e["expiration"], expected_expiration, "{key}");
     }
+    // Metadata is byte for byte what `Kv` writes (short keys, header order).
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        text.contains(&format!(
+            r#""metadata":{{"t":"session","v":3,"c":"json","e":{}}}"#,
+            NOW + DAY
+        )),
+        "{text}"
+    );
     // Codecs are kept: the postcard value stays postcard (as base64), JSON stays text.
     assert_eq!(written["session:v2pc"]["base64"], true);
     assert_eq!(written["session:v2pc"]["metadata"]["c"], "postcard");
@@ -965,6 +989,7 @@ fn migrate_writes_only_what_changes_and_lists_what_it_skips() {
         "      \"session:corrupt\": postcard payload of session v2 does not decode",
         "      \"session:badb64\": invalid base64: unexpected character at offset 4",
         "next: npx wrangler kv bulk put",
+        "note: 1 values are binary (base64): `wrangler kv bulk put --local` corrupts binary values",
     ] {
         assert!(r.out.contains(line), "missing {line:?} in:\n{}", r.out);
     }

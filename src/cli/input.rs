@@ -148,6 +148,17 @@ pub(crate) fn looks_like_envelope(bytes: &[u8]) -> bool {
     }
 }
 
+/// U+FFFD in UTF-8: what a binary frame's first byte (0xC5, invalid as UTF-8 there) becomes when
+/// a tool converts the value to text.
+const REPLACEMENT_CHAR: &[u8] = "\u{FFFD}".as_bytes();
+
+/// Why `bytes` are probably a binary envelope destroyed by a text conversion, if they are.
+pub(crate) fn mangled_binary(bytes: &[u8]) -> Option<&'static str> {
+    bytes.starts_with(REPLACEMENT_CHAR).then_some(
+        "the value starts with U+FFFD: a binary (postcard) envelope that went through a text conversion (`wrangler kv bulk put --local` with base64, or `wrangler kv bulk get`)",
+    )
+}
+
 /// How a single value is given to `inspect`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ValueFormat {
@@ -164,7 +175,10 @@ pub(crate) fn value_bytes(input: Vec<u8>, format: ValueFormat) -> Result<Vec<u8>
     match format {
         ValueFormat::Raw => Ok(input),
         ValueFormat::Base64 => decode_base64(&input),
-        ValueFormat::Auto if looks_like_envelope(&input) => Ok(input),
+        // A mangled frame is shown as what it is, not as failed base64.
+        ValueFormat::Auto if looks_like_envelope(&input) || mangled_binary(&input).is_some() => {
+            Ok(input)
+        }
         ValueFormat::Auto => {
             let bytes = decode_base64(&input).map_err(|e| {
                 format!("input is neither an envelope (it does not start with `{{` or byte 0xC5) nor base64 ({e})")
@@ -553,7 +567,7 @@ fn get_entry(index: usize, key: String, item: Value) -> Result<BulkEntry, String
         None => EntryValue::Missing,
         // `bulk get` reads values as UTF-8 text: a binary frame comes out as U+FFFD.
         Some(s) if s.starts_with('\u{FFFD}') => EntryValue::Bad(
-            "value is a binary (postcard) envelope mangled by text decoding; dump it with base64 instead"
+            "value is a binary (postcard) envelope mangled by text decoding in `wrangler kv bulk get`; dump it with `wrangler kv key get` and base64 instead"
                 .to_string(),
         ),
         Some(s) => EntryValue::Bytes(s.into_bytes()),

@@ -153,7 +153,10 @@ fn examine(
     let raw = match envelope::decode(bytes) {
         Ok(raw) => raw,
         Err(e) => {
-            report.error = Some(e.to_string());
+            report.error = Some(match input::mangled_binary(bytes) {
+                Some(why) => format!("{e}: {why}"),
+                None => e.to_string(),
+            });
             return report;
         }
     };

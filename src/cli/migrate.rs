@@ -17,7 +17,7 @@ use std::{
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::{json, value::RawValue};
 
 use super::{
     input::{self, BulkEntry, EntryValue, Fail, ReadCount, Source},
@@ -77,6 +77,8 @@ struct Summary {
     future: Vec<Skipped>,
     /// Never rewritten: fail to decode, validate or migrate.
     invalid: Vec<Skipped>,
+    /// Written entries that are binary (base64 in the bulk file).
+    binary: u64,
     /// Left out by `--recheck`: deleted or rewritten since the dump.
     changed_since_dump: Vec<Skipped>,
 }
@@ -92,7 +94,8 @@ struct OutEntry<'a> {
     expiration: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     expiration_ttl: Option<u64>,
-    metadata: Value,
+    /// Exactly the metadata text `Kv` writes, key order included.
+    metadata: Box<RawValue>,
 }
 
 /// The output bulk file, written to a temporary file and renamed into place on success, so a
@@ -340,10 +343,12 @@ fn decide<'e>(
     };
     let header = match envelope::peek_header(bytes) {
         Ok(h) => h,
-        // Ours by its metadata but unreadable: corrupt. Neither: another application's value.
+        // Ours by its metadata (or by its mangled frame byte) but unreadable: corrupt.
+        // Neither: another application's value.
         Err(e) => {
-            match dump_meta {
-                Some(Some(h)) if registry.get(&h.type_name).is_some() => {
+            match (input::mangled_binary(bytes), &dump_meta) {
+                (Some(why), _) => summary.invalid.push(skip(format!("{e}: {why}"))),
+                (None, Some(Some(h))) if registry.get(&h.type_name).is_some() => {
                     summary.invalid.push(skip(format!(
                         "metadata says {} v{} but the value is not a readable envelope: {e}",
                         h.type_name, h.version
@@ -438,6 +443,12 @@ fn decide<'e>(
         )));
         return None;
     }
+    let Ok(metadata) = RawValue::from_string(metadata_text) else {
+        summary
+            .invalid
+            .push(skip("metadata does not serialize as JSON".to_string()));
+        return None;
+    };
     if let Some(fresh) = &plan.recheck {
         let changed = match fresh.get(key) {
             None => Some("deleted since the dump"),
@@ -473,13 +484,14 @@ fn decide<'e>(
         (_, Ok(text)) => (input::encode_base64(text.as_bytes()), true),
         (_, Err(e)) => (input::encode_base64(e.as_bytes()), true),
     };
+    summary.binary += u64::from(base64);
     Some(OutEntry {
         key,
         value,
         base64,
         expiration,
         expiration_ttl,
-        metadata: serde_json::from_str(&metadata_text).unwrap_or(Value::Null),
+        metadata,
     })
 }
 
@@ -573,6 +585,16 @@ fn print_text(
                 p.display()
             )
             .map_err(w)?;
+            if s.binary > 0 {
+                // Measured with wrangler 4.86: local mode turns base64 values into UTF-8 text.
+                writeln!(
+                    out,
+                    "note: {} values are binary (base64): `wrangler kv bulk put --local` corrupts binary values; \
+                     use --remote, or --codec json for a local namespace",
+                    s.binary
+                )
+                .map_err(w)?;
+            }
         }
     }
     Ok(())

@@ -7,9 +7,15 @@
 //! of its own that enables this crate's `cli` feature):
 //!
 //! ```no_run
-//! # mod my_app { pub type Note = kv_envelope::session::Session; }
+//! use kv_envelope::cli::{self, Registry};
+//! # mod my_app {
+//! #     #[derive(serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+//! #     pub struct Note { pub text: String }
+//! #     kv_envelope::versioned! { name: "note", versions: [Note] }
+//! # }
+//!
 //! fn main() -> std::process::ExitCode {
-//!     kv_envelope::cli::run(kv_envelope::cli::Registry::with_shipped().with::<my_app::Note>())
+//!     cli::run(Registry::with_shipped().with::<my_app::Note>())
 //! }
 //! ```
 //!
