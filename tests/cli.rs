@@ -275,6 +275,8 @@ mod fixtures {
         let mut never_entry =
             text_entry("session:never", &never, Some(meta(j, "session", 1, None)));
         never_entry["expiration"] = json!((NOW + 3 * DAY) / 1000);
+        // A product's own metadata field (the cache keeps its freshness times there).
+        never_entry["metadata"]["ca"] = json!(NOW - HOUR);
         json!([
             text_entry(
                 "session:v1json",
@@ -695,7 +697,7 @@ fn inspect_future_version_and_unregistered_type_are_undecided() {
     );
     // --stored shows the JSON payload as stored, even though this build cannot migrate it.
     assert!(
-        future.out.contains("\"device\": \"phone\""),
+        future.out.contains("\"device\":\"phone\""),
         "{}",
         future.out
     );
@@ -829,6 +831,25 @@ fn census_text_and_fail_on_old() {
 }
 
 #[test]
+fn census_warns_when_a_local_listing_may_be_cut_at_1000_keys() {
+    let list: Vec<Value> = (0..1000)
+        .map(|i| json!({ "name": format!("k:{i}") }))
+        .collect();
+    let text = serde_json::to_vec(&list).unwrap();
+    let r = run_stdin(&["census"], &text);
+    assert!(r.out.contains("warning: exactly 1000 keys"), "{}", r.out);
+    assert_eq!(
+        run_stdin(&["census", "--json"], &text).json()["possibly_truncated"],
+        true
+    );
+    let r = run_stdin(
+        &["census", "--json"],
+        &serde_json::to_vec(&list[..999]).unwrap(),
+    );
+    assert_eq!(r.json()["possibly_truncated"], false);
+}
+
+#[test]
 fn census_rejects_files_that_are_not_key_lists() {
     let dump = run(&["census", &fixture("dump.json")]);
     assert_eq!(dump.code, EXIT_USAGE);
@@ -928,9 +949,11 @@ fn migrate_writes_only_what_changes_and_lists_what_it_skips() {
             .unwrap();
         assert_eq!(d.stored_version, Session::VERSION, "{key}");
         let header = envelope::peek_header(&bytes).unwrap();
+        // The metadata describes the new envelope (what `census` will count).
         assert_eq!(
-            e["metadata"],
-            serde_json::from_str::<Value>(&header.to_metadata()).unwrap()
+            Header::from_metadata(&e["metadata"].to_string()).as_ref(),
+            Some(&header.clone().into_owned()),
+            "{key}"
         );
         let expected_expiration = match header.expires_at {
             Some(ms) => json!(ms.div_ceil(1000).max(floor)),
@@ -950,6 +973,12 @@ fn migrate_writes_only_what_changes_and_lists_what_it_skips() {
     );
     // Codecs are kept: the postcard value stays postcard (as base64), JSON stays text.
     assert_eq!(written["session:v2pc"]["base64"], true);
+    // Metadata fields that are not the header's survive the rewrite.
+    assert_eq!(
+        written["session:never"]["metadata"]["ca"],
+        json!(NOW - HOUR)
+    );
+    assert_eq!(written["session:never"]["metadata"]["v"], 3);
     assert_eq!(written["session:v2pc"]["metadata"]["c"], "postcard");
     assert_eq!(written["session:v1json"]["metadata"]["c"], "json");
     // Expiry exact in the envelope; KV's expiration raised to the put floor for the near one.

@@ -23,6 +23,10 @@ const BUCKETS: [(&str, u64); 5] = [
     ("365d", 365 * 86_400_000),
 ];
 
+/// `wrangler kv key list --local` returns one page of at most this many keys (wrangler 4.86);
+/// the remote listing pages through everything.
+const LOCAL_LIST_CAP: usize = 1000;
+
 /// Tallies of one (type, prefix).
 #[derive(Debug, Default, Serialize)]
 struct Group {
@@ -137,6 +141,15 @@ fn bucket(expires_at: Option<u64>, now: u64) -> String {
         .map_or_else(|| "later".into(), |(name, _)| format!("<={name}"))
 }
 
+/// `1 key`, `2 keys`.
+fn keys(n: u64) -> String {
+    if n == 1 {
+        "1 key".to_string()
+    } else {
+        format!("{n} keys")
+    }
+}
+
 /// Buckets in time order, for text output.
 fn bucket_order() -> Vec<String> {
     let mut order = vec!["expired".to_string()];
@@ -172,8 +185,8 @@ fn print_text(ctx: &mut Ctx<'_>, groups: &Groups, total: usize) -> Result<(), Fa
                 future += g.future;
                 writeln!(
                     out,
-                    "{type_name} (current v{cur}), {prefix_label}: {} keys",
-                    g.keys
+                    "{type_name} (current v{cur}), {prefix_label}: {}",
+                    keys(g.keys)
                 )
                 .map_err(write_err)?;
             }
@@ -181,8 +194,8 @@ fn print_text(ctx: &mut Ctx<'_>, groups: &Groups, total: usize) -> Result<(), Fa
                 unregistered += g.keys;
                 writeln!(
                     out,
-                    "{type_name} (not registered here), {prefix_label}: {} keys",
-                    g.keys
+                    "{type_name} (not registered here), {prefix_label}: {}",
+                    keys(g.keys)
                 )
                 .map_err(write_err)?;
             }
@@ -190,8 +203,8 @@ fn print_text(ctx: &mut Ctx<'_>, groups: &Groups, total: usize) -> Result<(), Fa
                 unknown += g.keys;
                 writeln!(
                     out,
-                    "no kv-envelope metadata, {prefix_label}: {} keys",
-                    g.keys
+                    "no kv-envelope metadata, {prefix_label}: {}",
+                    keys(g.keys)
                 )
                 .map_err(write_err)?;
             }
@@ -221,21 +234,28 @@ fn print_text(ctx: &mut Ctx<'_>, groups: &Groups, total: usize) -> Result<(), Fa
         if g.no_kv_expiration > 0 {
             writeln!(
                 out,
-                "  warning   {} keys expire in their envelope but have no KV expiration: KV never deletes them",
-                g.no_kv_expiration
+                "  warning   {} with an envelope expiry but no KV expiration: KV never deletes them",
+                keys(g.no_kv_expiration)
             )
             .map_err(write_err)?;
         }
         if g.kv_expires_first > 0 {
             writeln!(
                 out,
-                "  warning   {} keys have a KV expiration before their envelope expiry: they vanish early",
-                g.kv_expires_first
+                "  warning   {} with a KV expiration before the envelope expiry: they vanish early",
+                keys(g.kv_expires_first)
             )
             .map_err(write_err)?;
         }
     }
     writeln!(out).map_err(write_err)?;
+    if total == LOCAL_LIST_CAP {
+        writeln!(
+            out,
+            "warning: exactly {LOCAL_LIST_CAP} keys: `wrangler kv key list --local` stops there (no paging); list per --prefix to see the rest"
+        )
+        .map_err(write_err)?;
+    }
     writeln!(
         out,
         "summary: {typed} keys of registered types, {old} need migration, {future} future, {unregistered} of unregistered types, {unknown} without kv-envelope metadata"
@@ -267,6 +287,7 @@ fn print_json(ctx: &mut Ctx<'_>, groups: &Groups, total: usize) -> Result<(), Fa
         "needs_migration": old,
         "future": future,
         "unknown": unknown,
+        "possibly_truncated": total == LOCAL_LIST_CAP,
         "groups": entries,
     });
     writeln!(

@@ -63,7 +63,10 @@ struct Report {
     issues_against: Option<String>,
     issues: Vec<ValidationIssue>,
     value: Option<Value>,
-    stored: Option<Value>,
+    /// `value` pretty-printed in field order.
+    value_text: Option<String>,
+    /// The stored JSON payload, as stored.
+    stored: Option<String>,
 }
 
 pub(crate) fn inspect(ctx: &mut Ctx<'_>, args: &InspectArgs) -> Result<u8, Fail> {
@@ -148,6 +151,7 @@ fn examine(
         issues_against: None,
         issues: Vec::new(),
         value: None,
+        value_text: None,
         stored: None,
     };
     let raw = match envelope::decode(bytes) {
@@ -177,7 +181,7 @@ fn examine(
     // to see this value.
     if want_stored {
         if let Payload::Json(text) = raw.payload {
-            report.stored = serde_json::from_slice(text).ok();
+            report.stored = Some(String::from_utf8_lossy(text).into_owned());
         }
     }
     report.header = Some(header.clone());
@@ -202,6 +206,7 @@ fn examine(
     match registered.inspect(bytes) {
         Ok(inspected) => {
             report.value = Some(inspected.value);
+            report.value_text = Some(inspected.pretty);
             if inspected.current_issues.is_empty() {
                 report.status = Status::Valid;
             } else {
@@ -305,12 +310,12 @@ fn print_text(ctx: &mut Ctx<'_>, r: &Report) -> Result<(), Fail> {
     }
     if let Some(stored) = &r.stored {
         let v = r.header.as_ref().map_or(0, |h| h.version);
-        writeln!(out, "stored payload (v{v}):").map_err(write_err)?;
-        writeln!(out, "{}", pretty(stored)).map_err(write_err)?;
+        writeln!(out, "stored payload (v{v}, as stored):").map_err(write_err)?;
+        writeln!(out, "{stored}").map_err(write_err)?;
     }
-    if let (Some(value), Some(cur)) = (&r.value, r.current_version) {
+    if let (Some(text), Some(cur)) = (&r.value_text, r.current_version) {
         writeln!(out, "payload (current v{cur}):").map_err(write_err)?;
-        writeln!(out, "{}", pretty(value)).map_err(write_err)?;
+        writeln!(out, "{text}").map_err(write_err)?;
     }
     Ok(())
 }
@@ -340,7 +345,7 @@ fn print_json(ctx: &mut Ctx<'_>, r: &Report) -> Result<(), Fail> {
         "error": r.error,
         "issues_against": r.issues_against,
         "issues": r.issues,
-        "stored": r.stored,
+        "stored": r.stored.as_deref().and_then(|s| serde_json::from_str::<Value>(s).ok()),
         "value": r.value,
     });
     writeln!(ctx.out, "{}", pretty(&doc)).map_err(write_err)

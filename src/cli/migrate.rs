@@ -17,7 +17,7 @@ use std::{
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
-use serde_json::{json, value::RawValue};
+use serde_json::{json, value::RawValue, Value};
 
 use super::{
     input::{self, BulkEntry, EntryValue, Fail, ReadCount, Source},
@@ -435,7 +435,7 @@ fn decide<'e>(
         )));
         return None;
     }
-    let metadata_text = re.header.to_metadata();
+    let metadata_text = merge_metadata(&re.header, entry.metadata.as_ref());
     if metadata_text.len() > MAX_METADATA_BYTES {
         summary.invalid.push(skip(format!(
             "metadata is {} bytes, over KV's {MAX_METADATA_BYTES}",
@@ -495,6 +495,36 @@ fn decide<'e>(
     })
 }
 
+/// The new header's metadata, exactly as `Kv` writes it, followed by any other fields the old
+/// metadata had: products keep their own data there (the cache's freshness times), and a
+/// migration must not drop it.
+fn merge_metadata(header: &Header<'_>, old: Option<&Value>) -> String {
+    const OURS: [&str; 4] = ["t", "v", "c", "e"];
+    let mut text = header.to_metadata();
+    let Some(Value::Object(old)) = old else {
+        return text;
+    };
+    let extra: Vec<(&String, &Value)> = old
+        .iter()
+        .filter(|(k, _)| !OURS.contains(&k.as_str()))
+        .collect();
+    if extra.is_empty() || !text.ends_with('}') {
+        return text;
+    }
+    text.pop();
+    for (k, v) in extra {
+        // Keys and values came out of a parsed JSON document: they serialize back.
+        if let (Ok(k), Ok(v)) = (serde_json::to_string(k), serde_json::to_string(v)) {
+            text.push(',');
+            text.push_str(&k);
+            text.push(':');
+            text.push_str(&v);
+        }
+    }
+    text.push('}');
+    text
+}
+
 fn print_text(
     out: &mut dyn Write,
     source: &Source,
@@ -511,7 +541,7 @@ fn print_text(
     )
     .map_err(w)?;
     let dest = match (&args.out, args.dry_run) {
-        (_, true) | (None, _) => "nothing written (dry run)".to_string(),
+        (_, true) | (None, _) => "(dry run: nothing written)".to_string(),
         (Some(p), false) if p.as_os_str() == "-" => "to standard output".to_string(),
         (Some(p), false) => format!("-> {}", p.display()),
     };

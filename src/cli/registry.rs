@@ -110,6 +110,8 @@ pub struct RegisteredType {
 pub(crate) struct Inspected {
     /// The value at the current version.
     pub value: Value,
+    /// The value pretty-printed in its struct's field order (a JSON `Value` sorts keys).
+    pub pretty: String,
     /// Violations of the *current* schema by the migrated value (empty: valid). A non-empty list
     /// means a migration step produced data its own target schema rejects.
     pub current_issues: Vec<ValidationIssue>,
@@ -213,8 +215,10 @@ fn inspect_erased<T: Versioned>(bytes: &[u8]) -> Result<Inspected> {
     let decoded = decode_any_time::<T>(bytes)?;
     let value = to_json(&decoded.value)?;
     let current_issues = current_issues::<T>(&value)?;
+    let pretty = serde_json::to_string_pretty(&decoded.value).unwrap_or_default();
     Ok(Inspected {
         value,
+        pretty,
         current_issues,
     })
 }
