@@ -47,5 +47,7 @@ pub fn shipped_schema_files() -> Vec<(String, serde_json::Value)> {
         schema::envelope_schema(),
     )];
     files.extend(schema::schemas_of::<session::Session>());
+    files.extend(schema::schemas_of::<session::SessionIndexEntry>());
+    files.extend(schema::schemas_of::<cache::NamespaceGeneration>());
     files
 }

@@ -44,8 +44,10 @@ impl Registry {
     /// own products (sessions, …) write into the same namespace.
     pub fn register_shipped(&mut self) -> &mut Self {
         // One line per shipped type: this is the list `kv-envelope` (the crate's binary) knows.
-        self.register::<crate::session::Session>();
-        self
+        // Keep it in step with `shipped_schema_files` (a test in tests/cli.rs compares them).
+        self.register::<crate::session::Session>()
+            .register::<crate::session::SessionIndexEntry>()
+            .register::<crate::cache::NamespaceGeneration>()
     }
 
     /// Register `T` under `T::NAME`. Registering the same type twice is a no-op.
