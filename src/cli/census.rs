@@ -77,7 +77,7 @@ pub(crate) fn census(ctx: &mut Ctx<'_>, args: &CensusArgs) -> Result<u8, Fail> {
         let kind = match &header {
             Some(h) => match ctx.registry.get(&h.type_name) {
                 Some(t) => Kind::Typed(h.type_name.to_string(), t.current_version()),
-                None => Kind::Unregistered(h.type_name.to_string()),
+                None => Kind::Unregistered(input::shown(&h.type_name)),
             },
             None => Kind::Unknown,
         };

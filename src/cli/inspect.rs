@@ -171,7 +171,10 @@ fn examine(
             report.metadata_mismatch = Some(match theirs {
                 Some(h) => format!(
                     "KV metadata says {} v{} {} expiring {:?}; the envelope is authoritative",
-                    h.type_name, h.version, h.codec, h.expires_at
+                    input::shown(&h.type_name),
+                    h.version,
+                    h.codec,
+                    h.expires_at
                 ),
                 None => "KV metadata is not kv-envelope metadata".to_string(),
             });
@@ -188,8 +191,8 @@ fn examine(
     let Some(registered) = ctx.registry.get(&header.type_name) else {
         report.status = Status::Unregistered;
         report.error = Some(format!(
-            "type {:?} is not registered in this CLI",
-            header.type_name
+            "type \"{}\" is not registered in this CLI",
+            input::shown(&header.type_name)
         ));
         return report;
     };
@@ -259,7 +262,12 @@ fn print_text(ctx: &mut Ctx<'_>, r: &Report) -> Result<(), Fail> {
                 Some(v) => format!("registered, current v{v}"),
                 None => "not registered".to_string(),
             };
-            writeln!(out, "type:       {} ({registered})", h.type_name).map_err(write_err)?;
+            writeln!(
+                out,
+                "type:       {} ({registered})",
+                input::shown(&h.type_name)
+            )
+            .map_err(write_err)?;
             let version = match r.current_version {
                 Some(cur) if h.version < cur => format!("{} (migrates to v{cur})", h.version),
                 Some(cur) if h.version > cur => {

@@ -366,7 +366,7 @@ fn decide<'e>(
     let Some(registered) = registry.get(&header.type_name) else {
         *summary
             .unregistered
-            .entry(header.type_name.chars().take(64).collect())
+            .entry(input::shown(&header.type_name))
             .or_default() += 1;
         return None;
     };

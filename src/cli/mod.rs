@@ -60,7 +60,9 @@ pub const EXIT_UNDECIDED: u8 = 3;
 pub fn run(registry: Registry) -> ExitCode {
     let progress = std::io::stderr().is_terminal();
     let mut stdin = std::io::stdin().lock();
-    let mut stdout = std::io::stdout().lock();
+    // Standard output is line-buffered; a bulk file written there (`migrate -o -`) is one line
+    // per entry, so buffer it. `run_inner` flushes before returning.
+    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
     let mut stderr = std::io::stderr().lock();
     let code = run_inner(
         std::env::args_os(),
