@@ -1147,14 +1147,16 @@ fn migrate_recheck_leaves_out_keys_deleted_or_rewritten_since_the_dump() {
     let dir = scratch("migrate_recheck");
     let fresh = dir.join("fresh.json");
     let (j, p) = (Codec::Json, Codec::Postcard);
-    // v1json was refreshed by the worker (new expiry) and v3stale was deleted (a logout).
+    // v1json was refreshed by the worker (new expiry), v3stale was deleted (a logout) and soon
+    // was rewritten by another tool.
     std::fs::write(
         &fresh,
         json!([
             { "name": "session:v1json", "metadata": fixtures::meta(j, "session", 3, Some(NOW + 2 * DAY)) },
             { "name": "session:v2pc", "metadata": fixtures::meta(p, "session", 2, Some(NOW + 7 * DAY)) },
             { "name": "session:never", "metadata": fixtures::meta(j, "session", 1, None) },
-            { "name": "session:soon", "metadata": fixtures::meta(j, "session", 2, Some(NOW + 10_000)) },
+            // Rewritten by something that writes no kv-envelope metadata.
+            { "name": "session:soon", "metadata": { "owner": "other-tool" } },
         ])
         .to_string(),
     )
@@ -1172,7 +1174,7 @@ fn migrate_recheck_leaves_out_keys_deleted_or_rewritten_since_the_dump() {
     let written = read_bulk(&out);
     assert_eq!(
         written.keys().map(String::as_str).collect::<Vec<_>>(),
-        ["session:never", "session:soon", "session:v2pc"]
+        ["session:never", "session:v2pc"]
     );
     let changed: BTreeSet<String> = r.json()["summary"]["changed_since_dump"]
         .as_array()
@@ -1191,6 +1193,7 @@ fn migrate_recheck_leaves_out_keys_deleted_or_rewritten_since_the_dump() {
         BTreeSet::from([
             "session:v1json rewritten since the dump (its metadata changed)".to_string(),
             "session:v3stale deleted since the dump".to_string(),
+            "session:soon rewritten since the dump (its kv-envelope metadata is gone)".to_string(),
         ])
     );
 }

@@ -268,7 +268,7 @@ pub(crate) fn migrate(ctx: &mut Ctx<'_>, args: &MigrateArgs) -> Result<u8, Fail>
         let stdin = &mut *ctx.stdin;
         let mut reader = source.open(stdin)?;
         let mut output = Output::open(args.out.as_deref(), args.dry_run, &mut *ctx.out)?;
-        input::for_each_bulk_entry(&source, &mut reader, &count, &mut |entry| {
+        let streamed = input::for_each_bulk_entry(&source, &mut reader, &count, &mut |entry| {
             summary.entries += 1;
             if let Some(line) = decide(registry, &plan, &entry, &mut summary) {
                 output.push(&line)?;
@@ -283,10 +283,12 @@ pub(crate) fn migrate(ctx: &mut Ctx<'_>, args: &MigrateArgs) -> Result<u8, Fail>
                 ));
             }
             Ok(())
-        })?;
-        output.finish()?;
+        })
+        .and_then(|()| output.finish());
+        // Clear the bar before any message, success or not.
+        bar.finish_and_clear();
+        streamed?;
     }
-    bar.finish_and_clear();
 
     // The bulk file owns standard output when it goes there.
     let report: &mut dyn Write = if to_stdout { ctx.err } else { ctx.out };
@@ -454,6 +456,9 @@ fn decide<'e>(
             None => Some("deleted since the dump"),
             Some(Some(now)) if *now != header.clone().into_owned() => {
                 Some("rewritten since the dump (its metadata changed)")
+            }
+            Some(None) if matches!(dump_meta, Some(Some(_))) => {
+                Some("rewritten since the dump (its kv-envelope metadata is gone)")
             }
             _ => None,
         };

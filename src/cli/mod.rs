@@ -23,6 +23,10 @@
 //! drifted), [`EXIT_USAGE`] (bad arguments or an unreadable input file), [`EXIT_UNDECIDED`]
 //! (`inspect` of a value this build cannot judge). `docs/cli.md` shows every command.
 
+// The command line reads files and draws on a terminal: there is nothing for it to do in a worker.
+#[cfg(target_arch = "wasm32")]
+compile_error!("the `cli` feature is native-only; build the worker without it");
+
 use std::{
     ffi::OsString,
     io::{IsTerminal, Read, Write},
