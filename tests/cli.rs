@@ -1315,3 +1315,69 @@ fn the_binary_runs_the_same_commands() {
     assert_eq!(invalid.status.code(), Some(i32::from(EXIT_INVALID)));
     assert!(!String::from_utf8_lossy(&invalid.stdout).contains(SECRET));
 }
+
+// ---------------------------------------------------------------------------------------------
+// hostile input: never a panic, always a documented exit status
+
+#[test]
+fn every_truncation_of_an_input_file_is_an_error_not_a_panic() {
+    for name in ["dump-clean.json", "keys.json"] {
+        let text = std::fs::read(fixture(name)).unwrap();
+        let args: &[&str] = if name == "keys.json" {
+            &["census", "-"]
+        } else {
+            &["migrate", "--dry-run", "-"]
+        };
+        // Every proper prefix: the last one cut keeps all but the closing `]` and newline.
+        for cut in 0..text.len() - 1 {
+            let r = run_stdin(args, &text[..cut]);
+            assert_eq!(
+                r.code, EXIT_USAGE,
+                "{name} cut at {cut}: {}{}",
+                r.out, r.err
+            );
+        }
+    }
+    for name in ["values/session-v1.json", "values/session-v2.postcard.bin"] {
+        let bytes = std::fs::read(fixture(name)).unwrap();
+        for cut in 0..bytes.len() {
+            let r = run_stdin(&["inspect", "--format", "raw", "-"], &bytes[..cut]);
+            assert_eq!(
+                r.code, EXIT_INVALID,
+                "{name} cut at {cut}: {}{}",
+                r.out, r.err
+            );
+        }
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
+        for args in [
+            &["inspect", "-"][..],
+            &["inspect", "--format", "raw", "-"],
+            &["census", "-"],
+            &["migrate", "--dry-run", "-"],
+        ] {
+            let r = run_stdin(args, &bytes);
+            proptest::prop_assert!([EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_UNDECIDED].contains(&r.code));
+        }
+    }
+
+    #[test]
+    fn arbitrary_bulk_entries_never_panic(
+        key in "[a-z:]{0,8}",
+        value in ".{0,40}",
+        base64 in proptest::prelude::any::<bool>(),
+        meta_v in 0u32..6,
+    ) {
+        let dump = json!([{ "key": key, "value": value, "base64": base64,
+            "metadata": { "t": "session", "v": meta_v, "c": "json" } }]);
+        let r = run_stdin(&["migrate", "--dry-run", "--json", "-"], dump.to_string().as_bytes());
+        proptest::prop_assert!([EXIT_OK, EXIT_INVALID].contains(&r.code), "{}{}", r.out, r.err);
+        proptest::prop_assert_eq!(&r.json()["summary"]["written"], &json!(0));
+    }
+}
