@@ -1263,6 +1263,134 @@ fn migrate_reads_bulk_get_output() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// encode
+
+#[test]
+fn encode_writes_an_old_version_that_reads_back_and_prints_its_metadata() {
+    let dir = scratch("encode_old");
+    let payload = dir.join("payload.json");
+    std::fs::write(
+        &payload,
+        serde_json::to_vec(&fixtures::v1("u-9", NOW + DAY)).unwrap(),
+    )
+    .unwrap();
+    let out = dir.join("v1.json");
+    let r = run(&[
+        "encode",
+        "--type",
+        "session",
+        "--version",
+        "1",
+        "--ttl",
+        "3600",
+        "-o",
+        &out.display().to_string(),
+        &payload.display().to_string(),
+    ]);
+    assert_eq!(r.code, EXIT_OK, "{}{}", r.out, r.err);
+    let bytes = std::fs::read(&out).unwrap();
+    let header = envelope::peek_header(&bytes).unwrap().into_owned();
+    assert_eq!(
+        (header.version, header.codec, header.expires_at),
+        (1, Codec::Json, Some(NOW + HOUR))
+    );
+    assert_eq!(r.out, format!("{}\n", header.to_metadata()));
+    // What a worker reads: the v1 payload migrated.
+    let read = decode_value::<Session>(&bytes, NOW, true).unwrap().unwrap();
+    assert_eq!(read.value.user_id, "u-9");
+    assert_eq!(read.stored_version, 1);
+}
+
+#[test]
+fn encode_current_postcard_as_base64_and_refuse_what_it_cannot_write() {
+    let dir = scratch("encode_current");
+    let payload = serde_json::to_vec(&fixtures::v3("u-3", NOW + DAY)).unwrap();
+    let out = dir.join("v3.b64");
+    let o = out.display().to_string();
+    let r = run_stdin(
+        &[
+            "encode", "--type", "session", "--codec", "postcard", "--base64", "-o", &o,
+        ],
+        &payload,
+    );
+    assert_eq!(r.code, EXIT_OK, "{}{}", r.out, r.err);
+    let j = run(&["inspect", "--json", &o]).json();
+    assert_eq!(j["status"], "valid");
+    assert_eq!(j["header"]["codec"], "postcard");
+    assert_eq!(j["value"]["roles"], json!(["admin"]));
+
+    // Postcard at an old version has no struct to follow.
+    let old = run_stdin(
+        &[
+            "encode",
+            "--type",
+            "session",
+            "--version",
+            "1",
+            "--codec",
+            "postcard",
+            "-o",
+            &o,
+        ],
+        b"{}",
+    );
+    assert_eq!(old.code, EXIT_USAGE);
+    assert!(old.err.contains("use --codec json for v1"), "{}", old.err);
+    // Unknown versions and types are usage errors.
+    assert_eq!(
+        run_stdin(
+            &["encode", "--type", "session", "--version", "4", "-o", &o],
+            b"{}"
+        )
+        .code,
+        EXIT_USAGE
+    );
+    assert_eq!(
+        run_stdin(&["encode", "--type", "nope", "-o", &o], b"{}").code,
+        EXIT_USAGE
+    );
+    // Truncated JSON names the position, not the content.
+    let cut = run_stdin(
+        &["encode", "--type", "session", "-o", &o],
+        b"{\"userId\": \"u-",
+    );
+    assert_eq!(cut.code, EXIT_USAGE);
+    assert!(
+        cut.err
+            .contains("the payload is not JSON (unexpected end of input"),
+        "{}",
+        cut.err
+    );
+}
+
+#[test]
+fn encode_refuses_an_invalid_payload_and_writes_nothing() {
+    let dir = scratch("encode_invalid");
+    let out = dir.join("bad.json");
+    let r = run_stdin(
+        &[
+            "encode",
+            "--type",
+            "session",
+            "--version",
+            "1",
+            "-o",
+            &out.display().to_string(),
+        ],
+        fixtures::invalid_payload().to_string().as_bytes(),
+    );
+    assert_eq!(r.code, EXIT_INVALID);
+    assert!(
+        r.out.contains("the payload fails session.v1.schema.json:"),
+        "{}",
+        r.out
+    );
+    assert!(r.out.contains("  /email: "), "{}", r.out);
+    r.assert_no_secret();
+    assert!(!out.exists());
+}
+
+// ---------------------------------------------------------------------------------------------
 // the binary and the argument parser
 
 #[test]

@@ -37,6 +37,7 @@ use std::{
 use clap::{Parser, Subcommand};
 
 mod census;
+mod encode;
 mod input;
 mod inspect;
 mod migrate;
@@ -138,6 +139,7 @@ where
         Command::Inspect(args) => inspect::inspect(&mut ctx, &args),
         Command::Census(args) => census::census(&mut ctx, &args),
         Command::Migrate(args) => migrate::migrate(&mut ctx, &args),
+        Command::Encode(args) => encode::encode(&mut ctx, &args),
     };
     let _ = ctx.out.flush();
     match result {
@@ -229,6 +231,10 @@ enum Command {
 
     /// Migrate a bulk dump to the current versions and write a file for `wrangler kv bulk put`.
     Migrate(MigrateArgs),
+
+    /// Wrap a JSON payload in an envelope after validating it (hand repairs, test data). Prints
+    /// the KV metadata to store with it.
+    Encode(EncodeArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -317,6 +323,35 @@ pub(crate) struct MigrateArgs {
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct EncodeArgs {
+    /// The payload as JSON, `-` for standard input.
+    #[arg(value_name = "FILE|-", default_value = "-")]
+    input: PathBuf,
+    /// The registered type.
+    #[arg(long = "type", value_name = "NAME")]
+    type_name: String,
+    /// The schema version the payload is written at (default: the current one). Older versions
+    /// can only be written with the JSON codec.
+    #[arg(long)]
+    version: Option<u32>,
+    /// The codec.
+    #[arg(long, value_enum, default_value_t = CodecArg::Json)]
+    codec: CodecArg,
+    /// Absolute expiry of the envelope, ms since the epoch.
+    #[arg(long, value_name = "MS", conflicts_with = "ttl")]
+    expires_at: Option<u64>,
+    /// Expiry of the envelope, in seconds from now.
+    #[arg(long, value_name = "SECS")]
+    ttl: Option<u64>,
+    /// Where to write the envelope.
+    #[arg(short, long, value_name = "FILE")]
+    out: PathBuf,
+    /// Write base64 instead of the raw bytes.
+    #[arg(long)]
+    base64: bool,
 }
 
 /// `--codec` values.

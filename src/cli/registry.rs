@@ -106,6 +106,8 @@ pub struct RegisteredType {
     schema: fn(u32) -> Option<Value>,
     inspect: fn(&[u8]) -> Result<Inspected>,
     reencode: fn(&[u8], Option<Codec>) -> Result<Reencoded>,
+    validate: fn(u32, &Value) -> Result<Vec<ValidationIssue>>,
+    encode_current: fn(&Value, Codec, Option<u64>) -> Result<Vec<u8>>,
 }
 
 /// A stored value decoded, validated and migrated, as JSON.
@@ -137,6 +139,8 @@ impl RegisteredType {
             schema: T::schema,
             inspect: inspect_erased::<T>,
             reencode: reencode_erased::<T>,
+            validate: validate_erased::<T>,
+            encode_current: encode_current_erased::<T>,
         }
     }
 
@@ -178,6 +182,21 @@ impl RegisteredType {
     pub(crate) fn reencode(&self, bytes: &[u8], codec: Option<Codec>) -> Result<Reencoded> {
         (self.reencode)(bytes, codec)
     }
+
+    /// Violations of `version`'s schema by `payload` (empty: valid).
+    pub(crate) fn validate(&self, version: u32, payload: &Value) -> Result<Vec<ValidationIssue>> {
+        (self.validate)(version, payload)
+    }
+
+    /// Envelope bytes of `payload` as the current version.
+    pub(crate) fn encode_current(
+        &self,
+        payload: &Value,
+        codec: Codec,
+        expires_at: Option<u64>,
+    ) -> Result<Vec<u8>> {
+        (self.encode_current)(payload, codec, expires_at)
+    }
 }
 
 /// Decode at any time: the CLI reports expiry itself, it never hides an expired value.
@@ -197,13 +216,31 @@ fn decode_any_time<T: Versioned>(bytes: &[u8]) -> Result<crate::migrate::Decoded
     })
 }
 
-fn current_issues<T: Versioned>(json: &Value) -> Result<Vec<ValidationIssue>> {
-    let validator = T::validator(T::VERSION)?;
-    match schema::validate(validator, T::NAME, T::VERSION, json) {
+fn validate_erased<T: Versioned>(version: u32, json: &Value) -> Result<Vec<ValidationIssue>> {
+    let validator = T::validator(version)?;
+    match schema::validate(validator, T::NAME, version, json) {
         Ok(()) => Ok(Vec::new()),
         Err(Error::Validation { issues, .. }) => Ok(issues),
         Err(e) => Err(e),
     }
+}
+
+fn current_issues<T: Versioned>(json: &Value) -> Result<Vec<ValidationIssue>> {
+    validate_erased::<T>(T::VERSION, json)
+}
+
+fn encode_current_erased<T: Versioned>(
+    payload: &Value,
+    codec: Codec,
+    expires_at: Option<u64>,
+) -> Result<Vec<u8>> {
+    let value = T::deserialize(payload).map_err(|e| Error::Codec {
+        codec: Codec::Json,
+        type_name: T::NAME,
+        version: T::VERSION,
+        reason: crate::error::describe_json_error(&e),
+    })?;
+    encode_value(&value, codec, expires_at)
 }
 
 fn to_json<T: Versioned>(value: &T) -> Result<Value> {
