@@ -162,7 +162,7 @@ fn request<'a>(method: &'a str, path: &'a str, accept: Option<&'a str>) -> Reque
 }
 
 async fn denied_response(gate: &SessionGate, req: RequestParts<'_>) -> PlainResponse {
-    match gate.check(&req, &Deferred::new()).await {
+    match gate.check(&req).await {
         Admission::Denied(d) => d.response,
         Admission::Admitted(_) => panic!("admitted"),
     }
@@ -466,8 +466,12 @@ async fn write_budget_1000_requests_in_an_hour(h: Harness) {
         let before = counts(gate.store());
         let mut cookies_sent = 0;
         for _ in 0..1000 {
-            match gate.check(&page(Some(&cookie)), &bg).await {
-                Admission::Admitted(a) => cookies_sent += usize::from(a.set_cookie.is_some()),
+            match gate.check(&page(Some(&cookie))).await {
+                Admission::Admitted(a) => {
+                    // The handler ran and set no cookie of its own.
+                    let extra = gate.finish(a.ticket(), [], &bg);
+                    cookies_sent += usize::from(extra.is_some());
+                }
                 Admission::Denied(d) => panic!("denied: {:?}", d.cause),
             }
             bg.run_all().await;
@@ -729,7 +733,6 @@ async fn unreadable_and_future_values_survive(h: Harness) {
         ),
     ];
     let gate = SessionGate::new(store.clone());
-    let bg = Deferred::new();
     for (c, bytes, code) in cases {
         let id = some_id(c);
         let key = store.key_of(&id);
@@ -757,14 +760,13 @@ async fn unreadable_and_future_values_survive(h: Harness) {
         ));
 
         let cookie = cookie_of(&id);
-        let Admission::Denied(denied) = gate.check(&page(Some(&cookie)), &bg).await else {
+        let Admission::Denied(denied) = gate.check(&page(Some(&cookie))).await else {
             panic!("case {c} admitted");
         };
         assert_eq!(denied.response.status, 302, "case {c}");
         // A session newer code can read keeps its cookie (rolling deploys); a dead one is cleared.
         let clears = denied.response.header("Set-Cookie").is_some();
         assert_eq!(clears, code != "future_version", "case {c}");
-        bg.run_all().await;
 
         assert_eq!(mutations(&store, before), 0, "case {c} wrote");
         let stored = h
@@ -815,7 +817,6 @@ async fn bad_cookies_are_no_session_before_any_kv_call(h: Harness) {
         log.lock().unwrap().push(r.to_string());
     }));
     let gate = SessionGate::new(store);
-    let bg = Deferred::new();
     let (id, _, _) = gate
         .login(None, SessionInit::new("u1", EMAIL))
         .await
@@ -857,7 +858,7 @@ async fn bad_cookies_are_no_session_before_any_kv_call(h: Harness) {
     let before = counts(gate.store());
     for (header, code) in &cases {
         for req in [page(Some(header)), api(Some(header))] {
-            let Admission::Denied(denied) = gate.check(&req, &bg).await else {
+            let Admission::Denied(denied) = gate.check(&req).await else {
                 panic!("admitted {code}");
             };
             let DenyCause::NoSession(reason) = &denied.cause else {
@@ -873,7 +874,6 @@ async fn bad_cookies_are_no_session_before_any_kv_call(h: Harness) {
         }
     }
     assert_eq!(counts(gate.store()), before, "a bad cookie reached KV");
-    assert_eq!(bg.pending(), 0);
     let logged = hook_log.lock().unwrap().clone();
     assert_eq!(logged.len(), cases.len() * 2);
     for line in &logged {
@@ -891,7 +891,7 @@ async fn bad_cookies_are_no_session_before_any_kv_call(h: Harness) {
     ] {
         assert!(
             matches!(
-                gate.check(&page(Some(&header)), &bg).await,
+                gate.check(&page(Some(&header))).await,
                 Admission::Admitted(_)
             ),
             "{header}"
@@ -991,18 +991,20 @@ async fn gate_admits_refreshes_in_background_and_extends_the_cookie(h: Harness) 
     );
     let cookie = cookie_of(&id);
 
-    let Admission::Admitted(a) = gate.check(&page(Some(&cookie)), &bg).await else {
+    let Admission::Admitted(a) = gate.check(&page(Some(&cookie))).await else {
         panic!()
     };
+    let ticket = a.ticket();
     assert_eq!(
         (a.session, a.set_cookie, a.refresh),
         (session, None, RefreshPlan::NotDue)
     );
+    assert_eq!(gate.finish(ticket, [], &bg), None);
     assert_eq!(bg.pending(), 0);
 
     h.advance(DAY + HOUR);
     let before = counts(gate.store());
-    let Admission::Admitted(a) = gate.check(&page(Some(&cookie)), &bg).await else {
+    let Admission::Admitted(a) = gate.check(&page(Some(&cookie))).await else {
         panic!()
     };
     let now = gate.store().now_ms();
@@ -1012,9 +1014,12 @@ async fn gate_admits_refreshes_in_background_and_extends_the_cookie(h: Harness) 
             expires_at: now + 7 * DAY_MS
         }
     );
-    assert!(a.set_cookie.unwrap().contains("Max-Age=604800;"));
-    // Nothing written on the request path: the write waits in the background queue.
+    assert!(a.set_cookie.as_ref().unwrap().contains("Max-Age=604800;"));
+    // Nothing written on the request path: after the handler the write waits in the
+    // background queue, and the extended cookie goes on the response.
     assert_eq!(mutations(gate.store(), before), 0);
+    let extra = gate.finish(a.ticket(), ["theme=dark; Path=/"], &bg);
+    assert_eq!(extra, a.set_cookie);
     assert_eq!(bg.pending(), 1);
     bg.run_all().await;
     assert_eq!(mutations(gate.store(), before), 1);
@@ -1033,10 +1038,10 @@ async fn background_refresh_does_not_resurrect_a_logged_out_session(h: Harness) 
         .unwrap();
     let cookie = cookie_of(&id);
     h.advance(2 * DAY);
-    assert!(matches!(
-        gate.check(&page(Some(&cookie)), &bg).await,
-        Admission::Admitted(_)
-    ));
+    let Admission::Admitted(a) = gate.check(&page(Some(&cookie))).await else {
+        panic!()
+    };
+    assert!(gate.finish(a.ticket(), [], &bg).is_some());
     assert_eq!(bg.pending(), 1);
     // Another request logs out (or rotates) before the background refresh runs.
     let clear = gate.logout(Some(&cookie)).await.unwrap();
@@ -1044,6 +1049,57 @@ async fn background_refresh_does_not_resurrect_a_logged_out_session(h: Harness) 
     bg.run_all().await;
     assert_eq!(gate.store().get(&id).await.unwrap(), None);
     assert!(h.keys().is_empty(), "{:?}", h.keys());
+}
+
+async fn a_handler_that_rotates_or_logs_out_is_not_undone(h: Harness) {
+    let gate = SessionGate::new(h.store());
+    let bg = Deferred::new();
+    let (id, _, _) = gate
+        .login(None, SessionInit::new("u1", EMAIL))
+        .await
+        .unwrap();
+    let cookie = cookie_of(&id);
+    h.advance(2 * DAY);
+
+    // Refresh due, and the handler rotates: the old id's refresh must neither run (it would
+    // write the old session back) nor override the handler's new cookie.
+    let Admission::Admitted(a) = gate.check(&page(Some(&cookie))).await else {
+        panic!()
+    };
+    assert!(matches!(a.refresh, RefreshPlan::Due { .. }));
+    let ticket = a.ticket();
+    let (new_id, _, new_cookie) = gate.rotate(&a.id).await.unwrap().found().unwrap();
+    assert_eq!(gate.finish(ticket, [new_cookie.as_str()], &bg), None);
+    assert_eq!(bg.pending(), 0);
+    assert_eq!(gate.store().get(&id).await.unwrap(), None);
+
+    // Same when the handler logs out.
+    h.advance(2 * DAY);
+    let cookie = cookie_of(&new_id);
+    let Admission::Admitted(a) = gate.check(&page(Some(&cookie))).await else {
+        panic!()
+    };
+    let ticket = a.ticket();
+    let clear = gate.logout(Some(&cookie)).await.unwrap();
+    assert_eq!(gate.finish(ticket, ["a=1", clear.as_str()], &bg), None);
+    assert_eq!(bg.pending(), 0);
+    assert!(h.keys().is_empty(), "{:?}", h.keys());
+
+    // Without a session, a dead cookie is cleared unless the handler logged in.
+    let reason = NoSession::NotFound;
+    assert_eq!(
+        gate.finish_without_session(&reason, []),
+        Some(gate.cookie().clear_cookie())
+    );
+    let (_, _, login_cookie) = gate
+        .login(None, SessionInit::new("u1", EMAIL))
+        .await
+        .unwrap();
+    assert_eq!(
+        gate.finish_without_session(&reason, [login_cookie.as_str()]),
+        None
+    );
+    assert_eq!(gate.finish_without_session(&NoSession::NoCookie, []), None);
 }
 
 async fn login_replaces_the_session_the_request_carries(h: Harness) {
@@ -1073,7 +1129,6 @@ async fn login_replaces_the_session_the_request_carries(h: Harness) {
 async fn host_prefixed_cookie(h: Harness) {
     let gate =
         SessionGate::new(h.store()).with_cookie(CookieConfig::default().with_host_prefix(true));
-    let bg = Deferred::new();
     let (id, _, set_cookie) = gate
         .login(None, SessionInit::new("u1", EMAIL))
         .await
@@ -1085,12 +1140,12 @@ async fn host_prefixed_cookie(h: Harness) {
     );
     let plain = format!("session={}", id.expose());
     assert!(matches!(
-        gate.check(&page(Some(&plain)), &bg).await,
+        gate.check(&page(Some(&plain))).await,
         Admission::Denied(_)
     ));
     let prefixed = format!("__Host-session={}", id.expose());
     assert!(matches!(
-        gate.check(&page(Some(&prefixed)), &bg).await,
+        gate.check(&page(Some(&prefixed))).await,
         Admission::Admitted(_)
     ));
     assert!(gate
@@ -1125,7 +1180,7 @@ async fn kv_failure_is_503_not_a_login_redirect(h: Harness) {
     let gate = SessionGate::new(SessionStore::<Session>::new(kv));
     let cookie = cookie_of(&some_id('d'));
     for (req, body) in [(page(Some(&cookie)), "Service"), (api(Some(&cookie)), "{")] {
-        let Admission::Denied(d) = gate.check(&req, &Deferred::new()).await else {
+        let Admission::Denied(d) = gate.check(&req).await else {
             panic!()
         };
         assert!(matches!(
@@ -1314,6 +1369,7 @@ suite!(memory:
     pages_redirect_apis_get_401,
     gate_admits_refreshes_in_background_and_extends_the_cookie,
     background_refresh_does_not_resurrect_a_logged_out_session,
+    a_handler_that_rotates_or_logs_out_is_not_undone,
     login_replaces_the_session_the_request_carries,
     host_prefixed_cookie,
     kv_failure_is_503_not_a_login_redirect,

@@ -186,6 +186,16 @@ impl CookieConfig {
         )
     }
 
+    /// True when a `Set-Cookie` value sets (or clears) the session cookie. The middleware
+    /// uses it to leave a handler's own session cookie alone: after a rotation or a logout the
+    /// refreshed cookie of the old id must not override it.
+    pub fn is_session_set_cookie(&self, set_cookie: &str) -> bool {
+        set_cookie
+            .trim_start()
+            .split_once('=')
+            .is_some_and(|(name, _)| name.trim() == self.name())
+    }
+
     fn attributes(&self) -> String {
         format!(
             "Path=/; HttpOnly; Secure; SameSite={}",
@@ -332,6 +342,19 @@ mod tests {
         assert_eq!(clear.value(), "");
         assert_eq!(clear.max_age().map(|d| d.whole_seconds()), Some(0));
         assert_eq!((clear.secure(), clear.path()), (Some(true), Some("/")));
+    }
+
+    #[test]
+    fn recognises_its_own_set_cookie() {
+        let cfg = CookieConfig::default();
+        let sid = SessionId::parse(&id('c')).unwrap();
+        assert!(cfg.is_session_set_cookie(&cfg.set_cookie(&sid, 5)));
+        assert!(cfg.is_session_set_cookie(&cfg.clear_cookie()));
+        assert!(!cfg.is_session_set_cookie("xsession=1; Path=/"));
+        assert!(!cfg.is_session_set_cookie("theme=session=1"));
+        let host = CookieConfig::default().with_host_prefix(true);
+        assert!(!host.is_session_set_cookie(&cfg.clear_cookie()));
+        assert!(host.is_session_set_cookie(&host.clear_cookie()));
     }
 
     #[test]

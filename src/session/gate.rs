@@ -66,11 +66,32 @@ pub struct Admitted<D> {
     pub id: SessionId,
     /// The session.
     pub session: D,
-    /// `Set-Cookie` to add to the response: present when the refresh is due, so the cookie's
-    /// `Max-Age` follows the extended session.
+    /// `Set-Cookie` for the extended session: present when the refresh is due, so the
+    /// cookie's `Max-Age` follows the session. [`SessionGate::finish`] hands it out.
     pub set_cookie: Option<String>,
-    /// What the write budget decided (a `Due` refresh was handed to the background runner).
+    /// What the write budget decided.
     pub refresh: RefreshPlan,
+}
+
+impl<D> Admitted<D> {
+    /// What [`SessionGate::finish`] needs once the handler has run (the handler takes the
+    /// [`Admitted`] itself).
+    pub fn ticket(&self) -> RefreshTicket {
+        RefreshTicket {
+            id: self.id.clone(),
+            refresh: self.refresh,
+            set_cookie: self.set_cookie.clone(),
+        }
+    }
+}
+
+/// The pending refresh of an admitted request, settled by [`SessionGate::finish`] after the
+/// handler.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshTicket {
+    id: SessionId,
+    refresh: RefreshPlan,
+    set_cookie: Option<String>,
 }
 
 /// Why a request was turned away.
@@ -219,15 +240,10 @@ impl<D: SessionData> SessionGate<D> {
         Ok(self.store.load(&id).await?.map(|s| (id, s)))
     }
 
-    /// Resolve the request's session and, when the write budget says a refresh is due, hand
-    /// [`SessionStore::refresh`] to `background` (`Context::wait_until` on Workers: no added
-    /// latency) and prepare the extended cookie. One KV read per request; a write at most once
-    /// per `idle − threshold` per session.
-    pub async fn admit(
-        &self,
-        req: &RequestParts<'_>,
-        background: &dyn Background,
-    ) -> Result<Lookup<Admitted<D>>, Error> {
+    /// Resolve the request's session and ask the write budget whether a refresh is due (then
+    /// the extended cookie is prepared). One KV read; nothing is written here — the refresh
+    /// starts in [`finish`](Self::finish), after the handler.
+    pub async fn admit(&self, req: &RequestParts<'_>) -> Result<Lookup<Admitted<D>>, Error> {
         let (id, session) = match self.resolve(req.cookie).await? {
             Lookup::Found(found) => found,
             Lookup::NoSession(reason) => return Ok(Lookup::NoSession(reason)),
@@ -236,14 +252,6 @@ impl<D: SessionData> SessionGate<D> {
         let refresh = self.store.plan_refresh(&session, now);
         let set_cookie = match refresh {
             RefreshPlan::Due { expires_at } => {
-                let store = self.store.clone();
-                let bg_id = id.clone();
-                background.spawn(Box::pin(async move {
-                    // Re-reads before writing, so a logout or rotation that landed since this
-                    // request's read is not undone. A 429 or failure loses nothing: the
-                    // session stays valid until its current expiry and a later request retries.
-                    let _ = store.refresh(&bg_id).await;
-                }));
                 Some(self.cookie.set_cookie(&id, max_age_secs(expires_at, now)))
             }
             _ => None,
@@ -256,9 +264,62 @@ impl<D: SessionData> SessionGate<D> {
         }))
     }
 
+    /// After the handler of an admitted request: when a refresh is due, hand
+    /// [`SessionStore::refresh`] to `background` (`Context::wait_until` on Workers: the
+    /// response is not delayed) and return the extended cookie to add to the response.
+    ///
+    /// `response_set_cookies` are the `Set-Cookie` values the handler's response already
+    /// carries. If one of them is the session cookie, the handler logged in, rotated or logged
+    /// out: nothing is refreshed or added, since refreshing the old id after its rotation or
+    /// deletion would bring it back, and its cookie would override the handler's.
+    ///
+    /// A write happens at most once per `idle − threshold` per session. The refresh re-reads
+    /// before writing, so a logout elsewhere since this request's read is not undone (except
+    /// in the milliseconds between that read and the write: KV has no compare-and-swap). A 429
+    /// or a failure loses nothing: the session stays valid until its current expiry and a
+    /// later request retries.
+    pub fn finish<'a>(
+        &self,
+        ticket: RefreshTicket,
+        response_set_cookies: impl IntoIterator<Item = &'a str>,
+        background: &dyn Background,
+    ) -> Option<String> {
+        if !matches!(ticket.refresh, RefreshPlan::Due { .. })
+            || self.sets_session_cookie(response_set_cookies)
+        {
+            return None;
+        }
+        let store = self.store.clone();
+        let id = ticket.id;
+        background.spawn(Box::pin(async move {
+            let _ = store.refresh(&id).await;
+        }));
+        ticket.set_cookie
+    }
+
+    /// After the handler of a request without a session ([`admit`](Self::admit) said
+    /// `NoSession`): the cookie clearing a dead session cookie, unless the handler set the
+    /// session cookie itself (a login on a public page).
+    pub fn finish_without_session<'a>(
+        &self,
+        reason: &NoSession,
+        response_set_cookies: impl IntoIterator<Item = &'a str>,
+    ) -> Option<String> {
+        if !reason.clears_cookie() || self.sets_session_cookie(response_set_cookies) {
+            return None;
+        }
+        Some(self.cookie.clear_cookie())
+    }
+
+    fn sets_session_cookie<'a>(&self, set_cookies: impl IntoIterator<Item = &'a str>) -> bool {
+        set_cookies
+            .into_iter()
+            .any(|c| self.cookie.is_session_set_cookie(c))
+    }
+
     /// [`admit`](Self::admit), with the response for requests that may not pass.
-    pub async fn check(&self, req: &RequestParts<'_>, background: &dyn Background) -> Admission<D> {
-        match self.admit(req, background).await {
+    pub async fn check(&self, req: &RequestParts<'_>) -> Admission<D> {
+        match self.admit(req).await {
             Ok(Lookup::Found(admitted)) => Admission::Admitted(admitted),
             Ok(Lookup::NoSession(reason)) => {
                 Admission::Denied(self.deny(req, DenyCause::NoSession(reason)))
@@ -331,7 +392,7 @@ impl<D: SessionData> SessionGate<D> {
             self.store.delete(&old).await?;
         }
         let (id, session) = self.store.create_with(init).await?;
-        let set_cookie = self.set_cookie_for(&id, &session);
+        let set_cookie = self.fresh_cookie(&id, &session);
         Ok((id, session, set_cookie))
     }
 
@@ -346,7 +407,7 @@ impl<D: SessionData> SessionGate<D> {
     /// Rotate `id` ([`SessionStore::rotate`]) and return the new id's `Set-Cookie`.
     pub async fn rotate(&self, id: &SessionId) -> Result<Lookup<(SessionId, D, String)>, Error> {
         Ok(self.store.rotate(id).await?.map(|(new_id, session)| {
-            let set_cookie = self.set_cookie_for(&new_id, &session);
+            let set_cookie = self.fresh_cookie(&new_id, &session);
             (new_id, session, set_cookie)
         }))
     }
@@ -355,6 +416,14 @@ impl<D: SessionData> SessionGate<D> {
     pub fn set_cookie_for(&self, id: &SessionId, session: &D) -> String {
         let max_age = max_age_secs(session.times().expires_at, self.store.now_ms());
         self.cookie.set_cookie(id, max_age)
+    }
+
+    /// `Set-Cookie` for a session just written: `Max-Age` counts from the write, so a fresh
+    /// 7-day session gets exactly 604800 s however long the write took.
+    fn fresh_cookie(&self, id: &SessionId, session: &D) -> String {
+        let t = session.times();
+        self.cookie
+            .set_cookie(id, max_age_secs(t.expires_at, t.refreshed_at))
     }
 
     fn login_location(&self, req: &RequestParts<'_>) -> String {

@@ -1,6 +1,7 @@
 //! workers-rs glue for [`SessionGate`] (wasm32 + feature `worker`). It copies the path,
 //! `Accept` and `Cookie` out of a [`worker::Request`], lets the gate decide, and turns the
-//! verdict into a [`worker::Response`]; refreshes run in [`Context::wait_until`]. Every
+//! verdict into a [`worker::Response`]; refreshes run in [`Context::wait_until`], started after
+//! the handler so a handler that rotates or logs out is never undone by them. Every
 //! decision lives in [`SessionGate`], which is tested natively.
 //!
 //! ```ignore
@@ -99,12 +100,14 @@ where
     Fut: Future<Output = worker::Result<Response>>,
 {
     let owned = OwnedParts::of(&req);
-    match gate.check(&owned.parts(), background).await {
+    match gate.check(&owned.parts()).await {
         Admission::Denied(denied) => to_response(&denied.response),
         Admission::Admitted(admitted) => {
-            let set_cookie = admitted.set_cookie.clone();
+            let ticket = admitted.ticket();
             let response = handler(req, admitted).await?;
-            with_set_cookie(response, set_cookie.as_deref())
+            let set_cookies = set_cookies_of(&response);
+            let extra = gate.finish(ticket, set_cookies.iter().map(String::as_str), background);
+            with_set_cookie(response, extra.as_deref())
         }
     }
 }
@@ -123,20 +126,25 @@ where
     Fut: Future<Output = worker::Result<Response>>,
 {
     let owned = OwnedParts::of(&req);
-    match gate.admit(&owned.parts(), &WaitUntil(ctx)).await {
+    match gate.admit(&owned.parts()).await {
         Err(e) => to_response(
             &gate
                 .deny(&owned.parts(), DenyCause::Unavailable(e))
                 .response,
         ),
         Ok(Lookup::Found(admitted)) => {
-            let set_cookie = admitted.set_cookie.clone();
+            let ticket = admitted.ticket();
             let response = handler(req, Some(admitted)).await?;
-            with_set_cookie(response, set_cookie.as_deref())
+            let set_cookies = set_cookies_of(&response);
+            let background = WaitUntil(ctx);
+            let extra = gate.finish(ticket, set_cookies.iter().map(String::as_str), &background);
+            with_set_cookie(response, extra.as_deref())
         }
         Ok(Lookup::NoSession(reason)) => {
-            let clear = reason.clears_cookie().then(|| gate.cookie().clear_cookie());
             let response = handler(req, None).await?;
+            let set_cookies = set_cookies_of(&response);
+            let clear =
+                gate.finish_without_session(&reason, set_cookies.iter().map(String::as_str));
             with_set_cookie(response, clear.as_deref())
         }
     }
@@ -152,6 +160,16 @@ pub fn to_response(plain: &PlainResponse) -> worker::Result<Response> {
         .with_status(plain.status)
         .with_headers(headers)
         .fixed(plain.body.clone().into_bytes()))
+}
+
+/// The `Set-Cookie` values a handler's response carries.
+fn set_cookies_of(response: &Response) -> Vec<String> {
+    response
+        .headers()
+        .entries()
+        .filter(|(name, _)| name.eq_ignore_ascii_case("set-cookie"))
+        .map(|(_, value)| value)
+        .collect()
 }
 
 /// Append a `Set-Cookie` header, if any. The headers are copied first: a response obtained
