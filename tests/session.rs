@@ -14,7 +14,10 @@ use std::{
 };
 
 use kv_envelope::{
-    backend::{KvBackend, ListPage, OpCounts, Stored, WriteOptions},
+    backend::{
+        sim::{SimConfig, SimKv},
+        KvBackend, ListPage, OpCounts, Stored, WriteOptions,
+    },
     background::Deferred,
     decode_value,
     envelope::{self, Codec, Header},
@@ -45,6 +48,8 @@ struct Harness {
     clock: ManualClock,
     backend: Arc<dyn KvBackend>,
     raw: Arc<dyn RawAccess>,
+    /// A new, empty harness of the same kind.
+    fresh: fn() -> Harness,
     /// Shared by every store of the harness, so two stores never draw the same id.
     ids: Arc<CountingIds>,
 }
@@ -74,6 +79,39 @@ fn memory() -> Harness {
         backend: mem.clone(),
         raw: mem,
         ids: Arc::new(CountingIds::default()),
+        fresh: memory,
+    }
+}
+
+impl RawAccess for SimKv {
+    fn dump(&self) -> Vec<(String, Vec<u8>)> {
+        // Keys from a list at location 0 (it sees its own writes at once), values from the
+        // central store.
+        let keys = futures::executor::block_on(self.kv(0).list_all("", 1000)).unwrap();
+        keys.into_iter()
+            .filter_map(|k| self.central(&k.name).map(|s| (k.name, s.value)))
+            .collect()
+    }
+    fn plant(&self, key: &str, value: Vec<u8>) {
+        self.insert_raw(key, value, None);
+    }
+}
+
+/// The simulator at one location: KV's 1 write/s per key, 60 s expiration floor, values served
+/// up to 10 s past their KV expiration, expired keys listed up to 60 s late, empty list pages.
+fn sim_one_location() -> Harness {
+    let clock = ManualClock::new(NOW);
+    let sim = SimKv::new(
+        42,
+        SimConfig::default().with_locations(1),
+        Arc::new(clock.clone()),
+    );
+    Harness {
+        clock,
+        backend: Arc::new(sim.location(0)),
+        raw: Arc::new(sim),
+        ids: Arc::new(CountingIds::default()),
+        fresh: sim_one_location,
     }
 }
 
@@ -454,7 +492,7 @@ async fn write_budget_1000_requests_in_an_hour(h: Harness) {
         (DAY - HOUR / 2, 1),
         (3 * DAY + HOUR / 2, 1),
     ] {
-        let h = memory_like(&h);
+        let h = (h.fresh)();
         let gate = SessionGate::new(h.store());
         let bg = Deferred::new();
         let (id, _, _) = gate
@@ -491,23 +529,19 @@ async fn write_budget_1000_requests_in_an_hour(h: Harness) {
     }
 
     // The reference pattern on the same traffic: one write per request.
-    let h = memory_like(&h);
+    let h = (h.fresh)();
     let reference = TypedStore::<Session>::new(h.kv());
     let store = h.store();
     let (id, _) = store.create("u1", EMAIL).await.unwrap();
     let key = id.hashed();
     let before = reference.kv().counters().snapshot();
     for _ in 0..1000 {
-        reference_refresh(&reference, &key, reference.kv().now_ms()).await;
+        // Advance first: KV refuses a second write to the key within a second of the create.
         h.advance(Duration::from_millis(3600));
+        reference_refresh(&reference, &key, reference.kv().now_ms()).await;
     }
     let after = reference.kv().counters().snapshot();
     assert_eq!(after.kv_writes - before.kv_writes, 1000);
-}
-
-/// A fresh harness of the same backend kind (only memory so far).
-fn memory_like(_h: &Harness) -> Harness {
-    memory()
 }
 
 async fn at_most_one_write_per_second_per_key(h: Harness) {
@@ -1332,21 +1366,163 @@ async fn custom_session_type_with_its_own_migrations(h: Harness) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Several KV locations: what eventual consistency does to sessions, and its bounds
+
+/// A KV-like simulator with three locations (60 s propagation, negative caching) and one
+/// store per location, sharing the id source.
+fn three_locations(seed: u64) -> (ManualClock, SimKv, Vec<SessionStore>) {
+    let clock = ManualClock::new(NOW);
+    let sim = SimKv::new(seed, SimConfig::default(), Arc::new(clock.clone()));
+    let ids = Arc::new(CountingIds::default());
+    let stores = (0..3)
+        .map(|i| SessionStore::new(sim.kv(i)).with_id_source(ids.clone()))
+        .collect();
+    (clock, sim, stores)
+}
+
+/// Past the propagation window every location has seen every write.
+const PROPAGATED: Duration = Duration::from_secs(61);
+
+#[tokio::test]
+async fn sim_write_budget_across_locations() {
+    // Requests of one session spread over three locations: a location that has not yet seen
+    // another's refresh may refresh too, so the bound is one write per location per refresh
+    // window (KV serves a user from its nearest location, so in practice one).
+    let (clock, sim, stores) = three_locations(11);
+    let gates: Vec<SessionGate> = stores.into_iter().map(SessionGate::new).collect();
+    let bg = Deferred::new();
+    let (id, _, _) = gates[0]
+        .login(None, SessionInit::new("u1", EMAIL))
+        .await
+        .unwrap();
+    let cookie = cookie_of(&id);
+    clock.advance(DAY - HOUR / 2);
+    let before = sim.writes_accepted();
+    for n in 0..1000 {
+        let gate = &gates[n % 3];
+        match gate.check(&page(Some(&cookie))).await {
+            Admission::Admitted(a) => {
+                gate.finish(a.ticket(), [], &bg);
+            }
+            Admission::Denied(d) => panic!("request {n} denied: {:?}", d.cause),
+        }
+        bg.run_all().await;
+        clock.advance(Duration::from_millis(3600));
+    }
+    let writes = sim.writes_accepted() - before;
+    assert!((1..=3).contains(&writes), "{writes} writes");
+    assert!(
+        sim.stats().stale_reads > 0,
+        "the run never saw a stale read"
+    );
+}
+
+#[tokio::test]
+async fn sim_concurrent_refreshes_one_wins_the_other_is_a_harmless_429() {
+    let (clock, sim, stores) = three_locations(5);
+    let (id, created) = stores[0].create("u1", EMAIL).await.unwrap();
+    clock.advance(2 * DAY);
+    let first = stores[0].refresh(&id).await.unwrap();
+    let Refresh::Extended { expires_at } = first else {
+        panic!("{first:?}")
+    };
+    // Location 1 has not seen that write yet, decides the same, and KV refuses the write.
+    assert_eq!(stores[1].refresh(&id).await.unwrap(), Refresh::RateLimited);
+    assert_eq!(sim.stats().rate_limited, 1);
+    // Nothing lost: location 1 still serves the (valid) session it sees.
+    let seen = stores[1].get(&id).await.unwrap().unwrap();
+    assert!(seen.expires_at == created.expires_at || seen.expires_at == expires_at);
+    clock.advance(PROPAGATED);
+    for store in &stores {
+        assert_eq!(
+            store.get(&id).await.unwrap().unwrap().expires_at,
+            expires_at
+        );
+    }
+}
+
+#[tokio::test]
+async fn sim_rotation_and_logout_reach_every_location_within_the_window() {
+    let (clock, sim, stores) = three_locations(3);
+    let (id, _) = stores[0].create("u1", EMAIL).await.unwrap();
+    // Right after login, another location may not know the session yet: no session, no error.
+    assert_eq!(
+        stores[1].load(&id).await.unwrap(),
+        Lookup::NoSession(NoSession::NotFound)
+    );
+    clock.advance(PROPAGATED);
+    assert!(stores[1].get(&id).await.unwrap().is_some());
+
+    let (new_id, _) = stores[0].rotate(&id).await.unwrap().found().unwrap();
+    assert_eq!(
+        stores[0].get(&id).await.unwrap(),
+        None,
+        "dead at once where it rotated"
+    );
+    let stale_before = sim.stats().stale_reads;
+    let old_elsewhere = stores[2].get(&id).await.unwrap();
+    assert!(old_elsewhere.is_some() && sim.stats().stale_reads > stale_before);
+    clock.advance(PROPAGATED);
+    for store in &stores {
+        assert_eq!(store.get(&id).await.unwrap(), None);
+        assert!(store.get(&new_id).await.unwrap().is_some());
+    }
+
+    stores[1].delete(&new_id).await.unwrap();
+    assert_eq!(stores[1].get(&new_id).await.unwrap(), None);
+    clock.advance(PROPAGATED);
+    for store in &stores {
+        assert_eq!(store.get(&new_id).await.unwrap(), None);
+    }
+}
+
+#[tokio::test]
+async fn sim_log_out_everywhere_catches_sessions_listed_late_on_a_second_call() {
+    let (clock, _sim, stores) = three_locations(9);
+    let (old, _) = stores[2].create("u1", EMAIL).await.unwrap();
+    clock.advance(PROPAGATED);
+    // Two logins at another location a moment before "log out everywhere".
+    let (a, _) = stores[1].create("u1", EMAIL).await.unwrap();
+    let (b, _) = stores[1].create("u1", EMAIL).await.unwrap();
+    let first = stores[0].delete_all_for_user("u1").await.unwrap();
+    assert!(first.complete);
+    assert!(first.deleted < 3, "the list at location 0 was not stale");
+    // As documented: call again once the list has caught up.
+    clock.advance(PROPAGATED);
+    let second = stores[0].delete_all_for_user("u1").await.unwrap();
+    assert_eq!(first.deleted + second.deleted, 3);
+    clock.advance(PROPAGATED);
+    for store in &stores {
+        for id in [&old, &a, &b] {
+            assert_eq!(store.get(id).await.unwrap(), None);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 
 macro_rules! suite {
-    ($backend:ident: $($test:ident),+ $(,)?) => {
-        mod $backend {
+    ($($test:ident),+ $(,)?) => {
+        mod memory {
             $(
                 #[tokio::test]
                 async fn $test() {
-                    super::$test(super::$backend()).await
+                    super::$test(super::memory()).await
+                }
+            )+
+        }
+        mod sim_one_location {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    super::$test(super::sim_one_location()).await
                 }
             )+
         }
     };
 }
 
-suite!(memory:
+suite!(
     create_get_delete,
     ids_are_hashed_in_keys_and_values,
     configurable_prefix_and_lifetimes,
