@@ -11,6 +11,23 @@
 //! * [`NoSession`] — why a request has no session; every bad input ends there.
 //!
 //! See `docs/sessions.md` for the defaults, the write-budget rule and the cookie rules.
+//!
+//! ```
+//! use kv_envelope::{Kv, MemoryKv, session::{Lookup, NoSession, SessionStore}};
+//!
+//! # futures::executor::block_on(async {
+//! let store = SessionStore::new(Kv::new(MemoryKv::default())); // WorkersKv on Workers
+//! let (id, session) = store.create("user-42", "ada@example.com").await?;
+//! // `id.expose()` goes into the cookie; KV only ever sees sha256(id).
+//! assert_eq!(store.get(&id).await?, Some(session));
+//! store.refresh(&id).await?; // writes at most once a day (the write budget)
+//! let (new_id, _) = store.rotate(&id).await?.found().expect("rotated");
+//! assert_eq!(store.load(&id).await?, Lookup::NoSession(NoSession::NotFound));
+//! assert_eq!(store.delete_all_for_user("user-42").await?.deleted, 1); // log out everywhere
+//! assert_eq!(store.get(&new_id).await?, None);
+//! # Ok::<(), kv_envelope::Error>(())
+//! # }).unwrap();
+//! ```
 
 mod cookie;
 mod data;
