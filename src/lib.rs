@@ -20,10 +20,12 @@ pub mod testing;
 #[doc(inline)]
 pub use crate::{
     backend::{Kv, KvBackend, MemoryKv},
+    cache::{CachePolicy, CacheStore, Cached},
     clock::{Clock, ManualClock, SystemClock},
     envelope::{Codec, Header, Payload},
     error::{Error, LimitError, Result, ValidationIssue},
     migrate::{decode_value, encode_value, Decoded, Versioned},
+    session::{Session, SessionStore},
     store::{Overwrite, TypedStore},
 };
 
