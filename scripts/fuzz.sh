@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Run the cargo-fuzz targets in fuzz/ (nightly toolchain, cargo-fuzz installed).
+#
+#   scripts/fuzz.sh smoke [SECS]          each target SECS seconds (default 5): used by `make test`
+#   scripts/fuzz.sh long  [SECS] [--record]
+#                                          each target SECS seconds (default 600: millions of
+#                                          executions per target on a 2-core machine); with
+#                                          --record, writes the figures into RELIABILITY.md
+#   scripts/fuzz.sh build                  build the targets only
+#
+# FUZZ_TARGETS="a b" limits the targets. Exits non-zero when any target crashes; the crashing
+# input is kept under fuzz/artifacts/<target>/ and must become a corpus case (see RELIABILITY.md).
+set -euo pipefail
+
+mode=${1:-smoke}
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root/fuzz"
+
+case "$mode" in
+smoke) secs=${2:-5} ;;
+long) secs=${2:-600} ;;
+build) secs=0 ;;
+*)
+    echo "usage: $0 smoke|long|build [SECS] [--record]" >&2
+    exit 2
+    ;;
+esac
+record=no
+for arg in "$@"; do [ "$arg" = --record ] && record=yes; done
+
+# Debug assertions on (-a): the fuzzer should trip on them as well as on panics.
+build_flags=(-a)
+targets=${FUZZ_TARGETS:-$(cargo +nightly fuzz list)}
+cargo +nightly fuzz build "${build_flags[@]}" >/dev/null
+[ "$mode" = build ] && exit 0
+bin_dir="target/$(rustc +nightly -vV | sed -n 's/^host: //p')/release"
+
+results=()
+failed=0
+for t in $targets; do
+    mkdir -p "corpus/$t" "artifacts/$t"
+    before=$(find "artifacts/$t" -type f | wc -l)
+    log=$(mktemp)
+    status=0
+    # The binary built above, run directly: `cargo fuzz run` would re-check the build each time.
+    # corpus/<t> is libFuzzer's writable working corpus (gitignored); seeds/<t> is committed.
+    "$bin_dir/$t" "corpus/$t" "seeds/$t" \
+        -artifact_prefix="artifacts/$t/" -dict=dict/envelope.dict -max_total_time="$secs" \
+        -timeout=10 -rss_limit_mb=2048 -max_len=4096 -print_final_stats=1 -close_fd_mask=1 \
+        >"$log" 2>&1 || status=$?
+    execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+    after=$(find "artifacts/$t" -type f | wc -l)
+    crashes=$((after - before))
+    if [ "$status" -ne 0 ] && [ "$crashes" -eq 0 ]; then crashes=1; fi
+    if [ "$crashes" -ne 0 ]; then
+        failed=1
+        echo "== $t crashed (exit $status); last lines of the log:" >&2
+        tail -40 "$log" >&2
+        echo "== new artifacts in fuzz/artifacts/$t/; reproduce with: (cd fuzz && cargo +nightly fuzz run -a $t <artifact>)" >&2
+        echo "== then add it as a regression case (tests/corpus/, see RELIABILITY.md)" >&2
+    fi
+    corpus=$(find "corpus/$t" -type f | wc -l)
+    results+=("| \`$t\` | ${secs} s | ${execs:-0} | ${corpus} | ${crashes} |")
+    rm -f "$log"
+done
+
+table=$(
+    echo "| target | time | executions | corpus entries | crashes |"
+    echo "|---|---|---|---|---|"
+    printf '%s\n' "${results[@]}"
+)
+echo "$table"
+
+if [ "$record" = yes ]; then
+    when=$(date -u +%Y-%m-%d)
+    rev=$(git -C "$root" rev-parse --short HEAD)
+    block=$(
+        echo "<!-- fuzz-figures:start -->"
+        echo "Recorded $when at \`$rev\` with \`scripts/fuzz.sh long $secs --record\` ($(nproc) cores, shared):"
+        echo
+        echo "$table"
+        echo "<!-- fuzz-figures:end -->"
+    )
+    BLOCK="$block" python3 - "$root/RELIABILITY.md" <<'EOF'
+import os, re, sys
+path = sys.argv[1]
+text = open(path).read()
+new = re.sub(r"<!-- fuzz-figures:start -->.*?<!-- fuzz-figures:end -->", lambda _: os.environ["BLOCK"], text, flags=re.S)
+open(path, "w").write(new)
+EOF
+    echo "figures written to RELIABILITY.md"
+fi
+exit "$failed"
