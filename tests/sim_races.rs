@@ -1,0 +1,175 @@
+//! Races that KV's eventual consistency allows (no compare-and-swap, stale reads for up to the
+//! propagation window), found by the property tests on the simulator. Each is pinned twice: that
+//! it can happen inside the window (so the documentation stays honest), and that it cannot once
+//! the window has passed (the bound the stores promise).
+
+use std::{
+    convert::Infallible,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+use futures::executor::block_on;
+use kv_envelope::{
+    backend::sim::{SimConfig, SimKv},
+    cache::{CachePolicy, CacheState, CacheStore},
+    session::{IdSource, Refresh, SessionStore},
+    ManualClock, Result,
+};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+const T0: u64 = 1_764_000_000_000;
+const WINDOW: Duration = Duration::from_secs(60);
+const SEEDS: u64 = 20;
+
+#[derive(Default)]
+struct CountingIds(AtomicU64);
+
+impl IdSource for CountingIds {
+    fn fill(&self, dest: &mut [u8]) -> Result<()> {
+        let n = self.0.fetch_add(1, Ordering::SeqCst) + 1;
+        dest.fill(0x3c);
+        for (d, s) in dest.iter_mut().zip(n.to_be_bytes()) {
+            *d = s;
+        }
+        Ok(())
+    }
+}
+
+fn sessions(seed: u64) -> (ManualClock, Vec<SessionStore>) {
+    let clock = ManualClock::new(T0);
+    let sim = SimKv::new(seed, SimConfig::default(), Arc::new(clock.clone()));
+    let ids: Arc<dyn IdSource> = Arc::new(CountingIds::default());
+    let stores = (0..3)
+        .map(|i| {
+            SessionStore::new(sim.kv(i))
+                .with_idle_timeout(Duration::from_secs(600))
+                .with_absolute_lifetime(Duration::from_secs(3600))
+                .with_id_source(ids.clone())
+        })
+        .collect();
+    (clock, stores)
+}
+
+/// Logged out at location 0, the session is refreshed at location 1 whose view still holds it:
+/// the refresh writes it back (last write wins) and it lives again everywhere — without its
+/// index entry, so "log out everywhere" cannot find it either. Only a strongly consistent
+/// revocation list closes this (see docs/sessions.md).
+#[test]
+fn stale_refresh_elsewhere_can_resurrect_a_logged_out_session() {
+    let mut resurrected = 0;
+    for seed in 0..SEEDS {
+        let (clock, stores) = sessions(seed);
+        let (id, _) = block_on(stores[0].create("u", "u@example.com")).expect("create");
+        clock.advance(WINDOW);
+        // Past the refresh threshold (6/7 of the idle timeout remaining), so a refresh writes.
+        clock.advance(Duration::from_secs(120));
+        block_on(stores[0].delete(&id)).expect("logout");
+        assert_eq!(block_on(stores[0].get(&id)).expect("get"), None);
+        if let Refresh::Extended { .. } = block_on(stores[1].refresh(&id)).expect("refresh") {
+            resurrected += 1;
+            clock.advance(WINDOW);
+            for store in &stores {
+                assert!(block_on(store.get(&id)).expect("get").is_some());
+            }
+            let out = block_on(stores[0].delete_all_for_user("u")).expect("logout all");
+            assert_eq!(out.deleted, 0, "the resurrected session has no index entry");
+        }
+    }
+    assert!(resurrected > 0, "the race is real in the model");
+}
+
+#[test]
+fn no_location_can_resurrect_a_session_once_the_window_has_passed() {
+    for seed in 0..SEEDS {
+        let (clock, stores) = sessions(seed);
+        let (id, _) = block_on(stores[0].create("u", "u@example.com")).expect("create");
+        clock.advance(WINDOW);
+        clock.advance(Duration::from_secs(120));
+        block_on(stores[0].delete(&id)).expect("logout");
+        clock.advance(WINDOW);
+        for store in &stores {
+            assert!(matches!(
+                block_on(store.refresh(&id)).expect("refresh"),
+                Refresh::NoSession(_)
+            ));
+            assert_eq!(block_on(store.get(&id)).expect("get"), None);
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+struct Quote {
+    computed_at: u64,
+}
+
+kv_envelope::versioned! { name: "quote", versions: [Quote] }
+
+fn caches(seed: u64) -> (ManualClock, Vec<CacheStore<Quote>>) {
+    let clock = ManualClock::new(T0);
+    let sim = SimKv::new(seed, SimConfig::default(), Arc::new(clock.clone()));
+    let stores = (0..3)
+        .map(|i| {
+            CacheStore::<Quote>::new(sim.kv(i))
+                .with_state(CacheState::new())
+                .with_generation_ttl(Duration::from_secs(10))
+                .with_random(Arc::new(|| 1.0))
+        })
+        .collect();
+    (clock, stores)
+}
+
+fn compute_at(
+    clock: &ManualClock,
+) -> impl FnOnce() -> std::future::Ready<Result<Quote, Infallible>> {
+    let at = kv_envelope::Clock::now_ms(clock);
+    move || std::future::ready(Ok(Quote { computed_at: at }))
+}
+
+const POLICY: CachePolicy = CachePolicy::new(Duration::from_secs(300));
+
+/// Location 2 bumps the namespace and caches a value in the new generation; location 0, which
+/// has not seen the bump yet, invalidates the key — in the old generation. The new entry
+/// survives until its TTL.
+#[test]
+fn invalidate_during_a_namespace_bump_elsewhere_can_miss_the_new_generation() {
+    let mut missed = 0;
+    for seed in 0..SEEDS {
+        let (clock, stores) = caches(seed);
+        block_on(stores[2].invalidate_namespace()).expect("bump");
+        block_on(stores[2].get_or_compute("k", &POLICY, compute_at(&clock))).expect("compute");
+        clock.advance(Duration::from_millis(1));
+        block_on(stores[0].invalidate("k")).expect("invalidate");
+        clock.advance(WINDOW + Duration::from_secs(10));
+        if let Some(c) = block_on(stores[0].get("k")).expect("get") {
+            assert_eq!(
+                c.value.computed_at, T0,
+                "the entry computed before the invalidation"
+            );
+            missed += 1;
+        }
+    }
+    assert!(missed > 0, "the race is real in the model");
+}
+
+#[test]
+fn invalidate_after_the_bump_has_propagated_removes_the_entry_everywhere() {
+    for seed in 0..SEEDS {
+        let (clock, stores) = caches(seed);
+        block_on(stores[2].invalidate_namespace()).expect("bump");
+        block_on(stores[2].get_or_compute("k", &POLICY, compute_at(&clock))).expect("compute");
+        clock.advance(WINDOW + Duration::from_secs(10));
+        block_on(stores[0].invalidate("k")).expect("invalidate");
+        clock.advance(WINDOW + Duration::from_secs(10));
+        for store in &stores {
+            assert!(
+                block_on(store.get("k")).expect("get").is_none(),
+                "seed {seed}"
+            );
+        }
+    }
+}
