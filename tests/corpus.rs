@@ -15,7 +15,7 @@ use futures::executor::block_on;
 use kv_envelope::{
     backend::sim::{SimConfig, SimKv},
     decode_value, envelope,
-    session::Session,
+    session::{IdSource, Lookup, NoSession, Session, SessionGate, SessionId, SessionStore},
     Error, Header, Kv, LimitError, ManualClock, Overwrite, TypedStore,
 };
 
@@ -243,6 +243,105 @@ fn metadata_cases_parse_or_are_ignored() {
             return Err(format!("expected {expected}, got {got}"));
         }
         Ok(())
+    });
+}
+
+/// Ids drawn as all `0x11` bytes: the live session of the cookie corpus is `11…11`.
+struct Elevens;
+
+impl IdSource for Elevens {
+    fn fill(&self, dest: &mut [u8]) -> kv_envelope::Result<()> {
+        dest.fill(0x11);
+        Ok(())
+    }
+}
+
+fn assert_reason_is_safe(path: &str, reason: &NoSession) {
+    let text = format!("{reason} {reason:?}");
+    for s in SECRETS {
+        assert!(
+            !text.contains(s),
+            "{path}: reason echoes the cookie: {text}"
+        );
+    }
+    assert!(
+        !text.contains(&"1".repeat(64)),
+        "{path}: reason echoes the id: {text}"
+    );
+}
+
+/// Every `Cookie` header case through the session gate, with one live session stored: found,
+/// or the expected reason; malformed input never reaches KV.
+#[test]
+fn cookie_cases_resolve_to_their_expected_outcome_before_any_kv_call() {
+    let clock = ManualClock::new(NOW);
+    let sim = SimKv::new(3, SimConfig::strong(), Arc::new(clock.clone()));
+    let store = SessionStore::new(sim.kv(0)).with_id_source(Arc::new(Elevens));
+    let (id, _) = block_on(store.create("u1", "u1@example.com")).expect("create");
+    assert_eq!(id.expose(), "11".repeat(32));
+    let gate = SessionGate::new(store);
+    run_all("cookies", |path, expected, bytes| {
+        // Workers hands headers over as strings; other bytes cannot reach us.
+        let header = String::from_utf8_lossy(bytes);
+        let reads_before = gate.store().kv().counters().snapshot().kv_reads;
+        let got = match block_on(gate.resolve(Some(&header))) {
+            Ok(Lookup::Found((found, s))) => {
+                if found != id || s.user_id != "u1" {
+                    return Err("found another session".into());
+                }
+                "found".to_string()
+            }
+            Ok(Lookup::NoSession(reason)) => {
+                assert_reason_is_safe(path, &reason);
+                reason.code().to_string()
+            }
+            Err(e) => return Err(format!("KV error {e:?}")),
+        };
+        let reads = gate.store().kv().counters().snapshot().kv_reads - reads_before;
+        if got != "found" && got != "not_found" && reads != 0 {
+            return Err(format!(
+                "{got} after {reads} KV reads: bad input must stop before KV"
+            ));
+        }
+        if got != expected {
+            return Err(format!("expected {expected}, got {got}"));
+        }
+        Ok(())
+    });
+}
+
+/// Every id case through `SessionId::parse`, and well-formed ones through a store lookup
+/// (nothing stored under them: a clean miss).
+#[test]
+fn session_id_cases_parse_or_are_refused_without_echo() {
+    let clock = ManualClock::new(NOW);
+    let sim = SimKv::new(4, SimConfig::strong(), Arc::new(clock));
+    let store: SessionStore = SessionStore::new(sim.kv(0));
+    run_all("session-ids", |path, expected, bytes| {
+        let text = String::from_utf8_lossy(bytes);
+        match SessionId::parse(&text) {
+            Ok(id) => {
+                if format!("{id:?}").contains(&*text) {
+                    return Err("Debug prints the id".into());
+                }
+                match block_on(store.load(&id)) {
+                    Ok(Lookup::NoSession(NoSession::NotFound)) => {}
+                    other => return Err(format!("lookup: {other:?}")),
+                }
+                (expected == "ok")
+                    .then_some(())
+                    .ok_or_else(|| format!("expected {expected}, got ok"))
+            }
+            Err(reason) => {
+                assert_reason_is_safe(path, &reason);
+                if !text.is_empty() && reason.to_string().contains(&*text) {
+                    return Err("reason echoes the text".into());
+                }
+                (reason.code() == expected)
+                    .then_some(())
+                    .ok_or_else(|| format!("expected {expected}, got {}", reason.code()))
+            }
+        }
     });
 }
 

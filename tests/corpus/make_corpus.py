@@ -209,11 +209,76 @@ case("metadata/truncated.json", '{"t":"session","v":3,"c":"js', "none", "cut")
 case("metadata/lone-surrogate.json", '{"t":"\\udc00","v":3,"c":"json"}', "none", "escaped lone surrogate")
 
 
+# ---- cookies: a `Cookie` header each, read with the default config (name `session`). A live
+# session is stored under ID; expected is `found` or the NoSession code. ----
+ID = "11" * 32
+ID2 = "22" * 32
+case("cookies/valid.txt", f"session={ID}", "found", "the one form")
+case("cookies/valid-among-others.txt", f"theme=dark; session={ID}; lang=en", "found", "other cookies around it")
+case("cookies/valid-duplicate-same-value.txt", f"session={ID}; session={ID}", "found", "path duplicate, same id")
+case("cookies/duplicate-malformed-and-valid.txt", f"session=SECRET-hunter2; session={ID}", "found",
+     "a non-id value can never select a session: ignored")
+case("cookies/ambiguous-two-ids.txt", f"session={ID}; session={ID2}", "ambiguous_cookie", "tossed cookie")
+case("cookies/empty.txt", "", "no_cookie", "empty header")
+case("cookies/semicolons-only.txt", ";;;; ;", "no_cookie", "no pairs")
+case("cookies/no-equals.txt", "session", "no_cookie", "name without value")
+case("cookies/empty-value.txt", "session=", "malformed_id", "empty value")
+case("cookies/upper-hex-id.txt", "session=" + "AB" * 32, "malformed_id", "upper-case hex")
+case("cookies/quoted-id.txt", f'session="{ID}"', "malformed_id", "quotes are not stripped")
+case("cookies/percent-encoded-id.txt", "session=" + "".join(f"%{ord(c):02x}" for c in ID[:20]) + ID[20:],
+     "malformed_id", "no percent-decoding")
+case("cookies/short-id.txt", f"session={ID[:-1]}", "malformed_id", "63 characters")
+case("cookies/long-id.txt", f"session={ID}0", "malformed_id", "65 characters")
+case("cookies/secret-in-value.txt", "session=SECRET-hunter2-" + ID[:40], "malformed_id",
+     "the reason carries the length, never the value")
+case("cookies/name-case.txt", f"Session={ID}", "no_cookie", "names are case-sensitive")
+case("cookies/name-prefix.txt", f"xsession={ID}", "no_cookie", "another cookie")
+case("cookies/name-suffix.txt", f"session_={ID}", "no_cookie", "another cookie")
+case("cookies/host-prefixed-under-plain-config.txt", f"__Host-session={ID}", "no_cookie", "another name")
+case("cookies/comma-smuggled.txt", f"x=1,session={ID}", "no_cookie", "split on ; only")
+case("cookies/comma-after-id.txt", f"session={ID},x=1", "malformed_id", "a comma is part of the value")
+case("cookies/nul-byte.txt", f"session={ID}\0", "malformed_id", "NUL after the id")
+case("cookies/crlf-injection.txt", f"session={ID}\r\nSet-Cookie: admin=1", "malformed_id", "header injection")
+case("cookies/unicode-name.txt", f"séssion={ID}", "no_cookie", "lookalike name")
+case("cookies/fullwidth-digits.txt", "session=" + "\uff11" * 64, "malformed_id", "fullwidth 1s")
+case("cookies/many-cookies.txt", "a=b; " * 1000 + f"session={ID}", "found", "1000 other pairs")
+case("cookies/oversize-header.txt", "a=" + "b" * (8 * 1024 - 2 - len(f"; session={ID}") + 1) + f"; session={ID}",
+     "header_too_large", "8 KiB + 1")
+case("cookies/limit-sized-header.txt", "a=" + "b" * (8 * 1024 - 2 - len(f"; session={ID}")) + f"; session={ID}",
+     "found", "exactly 8 KiB")
+case("cookies/invalid-utf8.txt", b"session=" + b"\xff" * 64, "malformed_id", "read lossily: U+FFFD is not hex")
+case("cookies/id-with-attributes.txt", f"session={ID}; Path=/; HttpOnly", "found", "Set-Cookie syntax sent back")
+case("cookies/only-attributes.txt", "Path=/; Secure; HttpOnly", "no_cookie", "no session pair")
+
+# ---- session ids: the text SessionId::parse gets; `ok` or `malformed_id` ----
+case("session-ids/valid.txt", ID, "ok", "64 lowercase hex")
+case("session-ids/valid-all-zero.txt", "0" * 64, "ok", "well-formed (never generated in practice)")
+case("session-ids/empty.txt", "", "malformed_id", "empty")
+case("session-ids/short.txt", ID[:-1], "malformed_id", "63")
+case("session-ids/long.txt", ID + "1", "malformed_id", "65")
+case("session-ids/huge.txt", "a" * 100_000, "malformed_id", "100 kB")
+case("session-ids/uppercase.txt", ID.upper().replace("1", "A"), "malformed_id", "upper case")
+case("session-ids/non-hex.txt", "g" + ID[1:], "malformed_id", "g")
+case("session-ids/trailing-newline.txt", ID[:-1] + "\n", "malformed_id", "newline in place of a digit")
+case("session-ids/padded.txt", " " + ID[1:-1] + " ", "malformed_id", "spaces")
+case("session-ids/nul.txt", ID[:-1] + "\0", "malformed_id", "NUL")
+case("session-ids/fullwidth.txt", "\uff11" * 64, "malformed_id", "64 fullwidth characters")
+case("session-ids/fullwidth-short.txt", "\uff11" * 21 + "1", "malformed_id", "64 bytes of non-ASCII")
+case("session-ids/combining.txt", ID[:-1] + "1\u0301", "malformed_id", "combining accent")
+case("session-ids/uuid.txt", "123e4567-e89b-12d3-a456-426614174000", "malformed_id", "UUID form")
+case("session-ids/base64.txt", "ERERERERERERERERERERERERERERERERERERERERERE=", "malformed_id", "base64 form")
+case("session-ids/hash-of-id.txt", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", "ok",
+     "well-formed: a KV key hash sent as a cookie finds nothing")
+case("session-ids/path-traversal.txt", "../" * 21 + "a", "malformed_id", "64 bytes of ../")
+case("session-ids/kv-key.txt", "session:" + ID[8:], "malformed_id", "a KV key")
+
+
 def main():
     manifest = [
         "# Hostile-input corpus: <path> <expected> -- why",
         "# expected: an Error::kind() name, `miss` (Ok(None)), `ok` (controls) for envelope/;",
-        "# `some`/`none` (Header::from_metadata) for metadata/. Generated by make_corpus.py;",
+        "# `some`/`none` (Header::from_metadata) for metadata/; `found` or a NoSession code for",
+        "# cookies/; `ok` or a NoSession code for session-ids/. Generated by make_corpus.py;",
         "# fuzz regressions are appended by hand.",
     ]
     for path, data, expected, why in CASES:
