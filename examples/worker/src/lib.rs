@@ -1,42 +1,380 @@
-//! Example worker: a health check and raw byte access to the `KV` binding.
+//! The kv-envelope demo worker: sessions in the `KV` namespace, a cached expensive computation
+//! in `CACHE`, both through the library the way an application would use it.
 //!
-//! It is the target of kv-envelope's end-to-end tests on real workerd (`wrangler dev`);
-//! see `scripts/with-worker.sh`.
+//! | route | does |
+//! |---|---|
+//! | `GET /healthz` | `200 ok` |
+//! | `GET /` | page: who is signed in, rotate / log out buttons |
+//! | `GET /login` | page: login form |
+//! | `POST /login` | `email` (form or JSON) → new session, `303 /me`, `Set-Cookie` |
+//! | `GET /me` | the session as JSON; no session: `302 /login`, or `401` JSON for `Accept: application/json` |
+//! | `POST /sessions/rotate` | new id, new cookie; the old id is dead at once |
+//! | `POST /logout` | delete the session, clear the cookie, `303 /login` |
+//! | `GET /popular` | cached computation, `x-cache: miss\|hit\|stale` |
+//! | `POST /popular/invalidate` | drop the cached value: the next `/popular` is a miss |
+//! | `GET /_stats` | this isolate's counters (KV operations, cache, sessions) |
+//!
+//! `docs/demo.md` has the details; `e2e/` tests all of it on workerd.
 
-use worker::{event, Context, Env, Request, Response, Result, RouteContext, Router};
+mod body;
+mod http;
+mod own_context;
+mod pages;
+mod popular;
 
-#[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
-    Router::new()
-        .get("/healthz", |_, _| Response::ok("ok"))
-        .get_async("/kv/:key", kv_get)
-        .put_async("/kv/:key", kv_put)
-        .run(req, env)
-        .await
+use std::{
+    collections::BTreeMap,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, LazyLock, Mutex, OnceLock, PoisonError,
+    },
+};
+
+use kv_envelope::{
+    backend::{OpCounters, OpCounts, WorkersKv},
+    background::WaitUntil,
+    cache::{CacheState, CacheStatus, CacheStore, NamespaceGeneration},
+    session::{
+        middleware::{cookie_header, optional_session, require_session, to_response},
+        DenyCause, IdSource, Lookup, NoSession, OsRandom, RejectHook, RequestParts, Session,
+        SessionGate, SessionIndexEntry, SessionInit, SessionStore,
+    },
+    Clock, Kv, SystemClock, Versioned,
+};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use worker::{console_error, console_warn, event, Context, Env, Method, Request, Response};
+
+use crate::{
+    http::{html, json, see_other, Fail, OrFail, Outcome},
+    popular::Popular,
+};
+
+// ---- isolate-wide state: one copy per isolate, shared by every request it serves ----
+
+/// KV operation counters per binding (every `Kv` handle of a binding counts into these).
+static SESSION_KV_OPS: LazyLock<Arc<OpCounters>> = LazyLock::new(Default::default);
+static CACHE_KV_OPS: LazyLock<Arc<OpCounters>> = LazyLock::new(Default::default);
+/// The cache's single-flight table, generations and counters.
+static CACHE_STATE: LazyLock<CacheState> = LazyLock::new(CacheState::new);
+static REQUESTS: AtomicU64 = AtomicU64::new(0);
+static WARM_UPS: AtomicU64 = AtomicU64::new(0);
+/// Why requests had no session, by reason code (never the cookie or the session).
+static REJECTIONS: Mutex<BTreeMap<&'static str, u64>> = Mutex::new(BTreeMap::new());
+static ON_REJECT: LazyLock<RejectHook> = LazyLock::new(|| {
+    Arc::new(|reason: &NoSession| {
+        *REJECTIONS
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(reason.code())
+            .or_default() += 1;
+        if reason.is_suspicious() {
+            // The code only: reasons never carry ids or values, but a log line needs no more.
+            console_warn!("session rejected: {}", reason.code());
+        }
+    })
+});
+
+struct Isolate {
+    id: String,
+    started_at: u64,
+    warm_up_error: Option<String>,
 }
 
-/// Returns the stored bytes unchanged, or 404 when the key is absent.
-async fn kv_get(_req: Request, ctx: RouteContext<()>) -> Result<Response> {
-    let Some(key) = ctx.param("key") else {
-        return Response::error("missing key", 400);
-    };
-    match ctx.kv("KV")?.get(key).bytes().await? {
-        Some(bytes) => {
-            let mut resp = Response::from_bytes(bytes)?;
-            resp.headers_mut()
-                .set("content-type", "application/octet-stream")?;
-            Ok(resp)
+static ISOLATE: OnceLock<Isolate> = OnceLock::new();
+
+/// Runs once per isolate, on its first request: compile every validator the demo uses, so no
+/// later request pays for it.
+fn isolate() -> &'static Isolate {
+    ISOLATE.get_or_init(|| {
+        WARM_UPS.fetch_add(1, Ordering::Relaxed);
+        let warm = Session::warm_up()
+            .and_then(|()| SessionIndexEntry::warm_up())
+            .and_then(|()| Popular::warm_up())
+            .and_then(|()| NamespaceGeneration::warm_up());
+        if let Err(e) = &warm {
+            console_error!("warm-up failed: {e}");
         }
-        None => Response::error("not found", 404),
+        let mut id = [0u8; 6];
+        let _ = OsRandom.fill(&mut id);
+        Isolate {
+            id: id.iter().map(|b| format!("{b:02x}")).collect(),
+            started_at: SystemClock.now_ms(),
+            warm_up_error: warm.err().map(|e| e.to_string()),
+        }
+    })
+}
+
+// ---- per-request handles on the isolate-wide state ----
+
+fn gate(env: &Env) -> Result<SessionGate, Fail> {
+    let kv = Kv::new(WorkersKv::new(env.kv("KV").or_fail("binding KV")?))
+        .with_counters(SESSION_KV_OPS.clone());
+    let store = SessionStore::new(kv).on_reject(ON_REJECT.clone());
+    // `/sessions/…` are API calls (401 JSON without a session); the demo's login page does not
+    // read a return-to parameter, so redirects go to plain `/login`.
+    Ok(SessionGate::new(store)
+        .with_api_prefix("/sessions")
+        .with_return_to(None))
+}
+
+fn popular_cache<'a>(
+    env: &Env,
+    ctx: &'a Context,
+) -> Result<CacheStore<Popular, WaitUntil<'a>>, Fail> {
+    let kv = Kv::new(WorkersKv::new(env.kv("CACHE").or_fail("binding CACHE")?))
+        .with_counters(CACHE_KV_OPS.clone());
+    Ok(CacheStore::<Popular>::new(kv)
+        .with_state(CACHE_STATE.clone())
+        .with_background(WaitUntil(ctx)))
+}
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
+    REQUESTS.fetch_add(1, Ordering::Relaxed);
+    isolate();
+    Ok(route(req, &env, &ctx)
+        .await
+        .unwrap_or_else(Fail::into_response))
+}
+
+async fn route(req: Request, env: &Env, ctx: &Context) -> Outcome {
+    let path = req.path();
+    let method = req.method();
+    let allowed: &[Method] = match path.as_str() {
+        "/healthz" | "/" | "/me" | "/popular" | "/_stats" => &[Method::Get, Method::Head],
+        "/login" => &[Method::Get, Method::Head, Method::Post],
+        "/sessions/rotate" | "/logout" | "/popular/invalidate" => &[Method::Post],
+        _ => return Err(Fail::new(404, "not_found", "no such route")),
+    };
+    if !allowed.contains(&method) {
+        let allow: Vec<&str> = allowed.iter().map(Method::as_ref).collect();
+        let allow = allow.join(", ");
+        return Err(Fail::new(
+            405,
+            "method_not_allowed",
+            format!("{method} is not allowed here; allowed: {allow}"),
+        )
+        .with_header("allow", allow));
+    }
+    if method == Method::Post {
+        check_same_origin(&req)?;
+    }
+    match (method, path.as_str()) {
+        (Method::Post, "/login") => login(req, env).await,
+        (Method::Post, "/sessions/rotate") => rotate(&req, env).await,
+        (Method::Post, "/logout") => logout(&req, env).await,
+        (Method::Post, "/popular/invalidate") => invalidate_popular(env, ctx).await,
+        (_, "/healthz") => http::respond(200, "text/plain; charset=utf-8", b"ok".to_vec(), &[]),
+        (_, "/login") => html(200, pages::login(), &[]),
+        (_, "/") => {
+            let gate = gate(env)?;
+            optional_session(&gate, req, ctx, |_, admitted| async move {
+                Ok(
+                    html(200, pages::home(admitted.as_ref().map(|a| &a.session)), &[])
+                        .unwrap_or_else(Fail::into_response),
+                )
+            })
+            .await
+            .or_fail("GET /")
+        }
+        (_, "/me") => {
+            let gate = gate(env)?;
+            require_session(&gate, req, ctx, |_, admitted| async move {
+                Ok(
+                    json(200, &admitted.session, &[("cache-control", "no-store")])
+                        .unwrap_or_else(Fail::into_response),
+                )
+            })
+            .await
+            .or_fail("GET /me")
+        }
+        (_, "/popular") => get_popular(env, ctx).await,
+        _ => stats(env),
     }
 }
 
-/// Stores the request body as-is (binary safe).
-async fn kv_put(mut req: Request, ctx: RouteContext<()>) -> Result<Response> {
-    let Some(key) = ctx.param("key").cloned() else {
-        return Response::error("missing key", 400);
+/// State-changing requests must come from our own pages (or from a non-browser client, which
+/// sends no `Origin`). With `SameSite=Lax` cross-site POSTs carry no cookie anyway; this also
+/// stops login CSRF (a foreign page logging the browser into the attacker's account).
+fn check_same_origin(req: &Request) -> Result<(), Fail> {
+    let header = |name| req.headers().get(name).ok().flatten();
+    let refuse = || Fail::new(403, "cross_origin", "cross-origin form posts are refused");
+    if header("sec-fetch-site").is_some_and(|s| s == "cross-site") {
+        return Err(refuse());
+    }
+    let Some(origin) = header("origin") else {
+        return Ok(());
     };
-    let body = req.bytes().await?;
-    ctx.kv("KV")?.put_bytes(&key, &body)?.execute().await?;
-    Response::ok(format!("stored {} bytes", body.len()))
+    let own = req.url().or_fail("url")?.origin().ascii_serialization();
+    if origin == own {
+        Ok(())
+    } else {
+        Err(refuse())
+    }
+}
+
+fn request_parts<'a>(
+    path: &'a str,
+    accept: Option<&'a str>,
+    cookie: Option<&'a str>,
+) -> RequestParts<'a> {
+    RequestParts {
+        method: "POST",
+        path,
+        query: None,
+        accept,
+        cookie,
+    }
+}
+
+/// A stable, opaque user id for an email (the demo has no user database).
+fn user_id_of(email: &str) -> String {
+    let digest = Sha256::digest(email.to_ascii_lowercase().as_bytes());
+    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    format!("u_{hex}")
+}
+
+async fn login(mut req: Request, env: &Env) -> Outcome {
+    let body = body::read_capped(&mut req, body::MAX_LOGIN_BODY).await?;
+    let content_type = req.headers().get("content-type").ok().flatten();
+    let email = body::login_email(content_type.as_deref(), &body)?;
+    let gate = gate(env)?;
+    let cookie = cookie_header(&req);
+    // Deletes the session the browser may still carry, so a login never leaves two behind.
+    let (_, _, set_cookie) = gate
+        .login(
+            cookie.as_deref(),
+            SessionInit::new(user_id_of(&email), email),
+        )
+        .await
+        .map_err(|e| Fail::store("login", e))?;
+    see_other("/me", &[("set-cookie", &set_cookie)])
+}
+
+/// Not behind `require_session`: that would add the *old* id's refresh cookie to a response
+/// that carries the new one.
+async fn rotate(req: &Request, env: &Env) -> Outcome {
+    let gate = gate(env)?;
+    let cookie = cookie_header(req);
+    let accept = req.headers().get("accept").ok().flatten();
+    let parts = request_parts("/sessions/rotate", accept.as_deref(), cookie.as_deref());
+    let denied = |reason| to_response(&gate.deny(&parts, DenyCause::NoSession(reason)).response);
+    let id = match gate.resolve(cookie.as_deref()).await {
+        Ok(Lookup::Found((id, _))) => id,
+        Ok(Lookup::NoSession(reason)) => return denied(reason).or_fail("deny"),
+        Err(e) => return Err(Fail::store("rotate", e)),
+    };
+    match gate.rotate(&id).await {
+        Ok(Lookup::Found((_, session, set_cookie))) => json(
+            200,
+            &serde_json::json!({ "rotated": true, "session": session }),
+            &[("set-cookie", &set_cookie), ("cache-control", "no-store")],
+        ),
+        Ok(Lookup::NoSession(reason)) => denied(reason).or_fail("deny"),
+        Err(e) => Err(Fail::store("rotate", e)),
+    }
+}
+
+async fn logout(req: &Request, env: &Env) -> Outcome {
+    let gate = gate(env)?;
+    let clear = gate
+        .logout(cookie_header(req).as_deref())
+        .await
+        .map_err(|e| Fail::store("logout", e))?;
+    see_other("/login", &[("set-cookie", &clear)])
+}
+
+async fn get_popular(env: &Env, ctx: &Context) -> Outcome {
+    let cache = popular_cache(env, ctx)?;
+    let lookup = cache.get_or_compute(popular::KEY, &popular::POLICY, popular::compute);
+    // Coalesced requests are woken by the request that computed: see own_context.
+    let cached = match own_context::in_own_context(lookup).await {
+        Ok(c) => c,
+        Err(never) => match never {},
+    };
+    if let Some(e) = &cached.cache_error {
+        // Absorbed by the cache (the value is still right); the kind is enough for the log.
+        console_warn!("popular: cache problem absorbed: {e}");
+    }
+    let (status, detail) = match cached.status {
+        CacheStatus::Hit => ("hit", None),
+        CacheStatus::Stale => ("stale", None),
+        CacheStatus::Miss => ("miss", None),
+        // Computed by a concurrent request in this isolate, which this one waited for.
+        CacheStatus::Coalesced => ("miss", Some("coalesced")),
+    };
+    let detail = detail.or(cached.refreshing.then_some("refreshing"));
+    let mut headers = vec![("x-cache", status), ("cache-control", "no-store")];
+    if let Some(d) = detail {
+        headers.push(("x-cache-detail", d));
+    }
+    json(200, &cached.value, &headers)
+}
+
+async fn invalidate_popular(env: &Env, ctx: &Context) -> Outcome {
+    let cache = popular_cache(env, ctx)?;
+    cache
+        .invalidate(popular::KEY)
+        .await
+        .map_err(|e| Fail::store("invalidate", e))?;
+    json(
+        200,
+        &serde_json::json!({ "invalidated": popular::KEY }),
+        &[],
+    )
+}
+
+/// `GET /_stats`: counters of this isolate since it started. KV totals at the top level, then
+/// per binding; `cache_computations` from the cache store, cross-checked by
+/// `popular_compute_calls` counted inside the computation itself.
+fn stats(env: &Env) -> Outcome {
+    #[derive(Serialize)]
+    struct Stats {
+        isolate_id: &'static str,
+        isolate_started_at: u64,
+        requests: u64,
+        warm_ups: u64,
+        warm_up_error: Option<&'static str>,
+        kv_reads: u64,
+        kv_writes: u64,
+        kv_deletes: u64,
+        kv_lists: u64,
+        kv_rate_limited: u64,
+        cache_computations: u64,
+        popular_compute_calls: u64,
+        kv: BTreeMap<&'static str, OpCounts>,
+        cache: kv_envelope::cache::CacheStats,
+        session_rejections: BTreeMap<&'static str, u64>,
+    }
+    let iso = isolate();
+    let sessions = SESSION_KV_OPS.snapshot();
+    let cache_kv = CACHE_KV_OPS.snapshot();
+    // The counters live in the shared state; a store on it (and on the CACHE counters) reads them.
+    let kv = Kv::new(WorkersKv::new(env.kv("CACHE").or_fail("binding CACHE")?))
+        .with_counters(CACHE_KV_OPS.clone());
+    let cache = CacheStore::<Popular>::new(kv)
+        .with_state(CACHE_STATE.clone())
+        .stats();
+    let stats = Stats {
+        isolate_id: &iso.id,
+        isolate_started_at: iso.started_at,
+        requests: REQUESTS.load(Ordering::Relaxed),
+        warm_ups: WARM_UPS.load(Ordering::Relaxed),
+        warm_up_error: iso.warm_up_error.as_deref(),
+        kv_reads: sessions.kv_reads + cache_kv.kv_reads,
+        kv_writes: sessions.kv_writes + cache_kv.kv_writes,
+        kv_deletes: sessions.kv_deletes + cache_kv.kv_deletes,
+        kv_lists: sessions.kv_lists + cache_kv.kv_lists,
+        kv_rate_limited: sessions.kv_rate_limited + cache_kv.kv_rate_limited,
+        cache_computations: cache.computations,
+        popular_compute_calls: popular::COMPUTE_CALLS.load(Ordering::Relaxed),
+        kv: BTreeMap::from([("KV", sessions), ("CACHE", cache_kv)]),
+        cache,
+        session_rejections: REJECTIONS
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone(),
+    };
+    json(200, &stats, &[("cache-control", "no-store")])
 }

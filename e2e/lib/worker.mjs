@@ -1,0 +1,189 @@
+// Helpers shared by the end-to-end tests: HTTP against the demo worker, its /_stats counters,
+// and the local KV behind it (through scripts/worker-kv.sh, i.e. `wrangler kv key ... --local`).
+// Run the tests through scripts/e2e.sh (which uses scripts/with-worker.sh); every helper
+// throws when what it needs is missing, so nothing is ever skipped.
+
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+function required(name) {
+  const value = process.env[name];
+  if (!value) {
+    throw new Error(`${name} is not set: run the e2e tests through scripts/e2e.sh`);
+  }
+  return value;
+}
+
+export const BASE = required("WORKER_URL");
+export const REPO_ROOT = required("REPO_ROOT");
+export const SEED_BIN = required("KV_SEED_BIN");
+
+/** fetch against the worker, never following redirects. */
+export async function http(path, init = {}) {
+  const res = await fetch(BASE + path, { redirect: "manual", ...init });
+  const body = Buffer.from(await res.arrayBuffer());
+  return {
+    status: res.status,
+    headers: res.headers,
+    body,
+    text: body.toString("utf8"),
+    json() {
+      return JSON.parse(body.toString("utf8"));
+    },
+    setCookies: res.headers.getSetCookie(),
+  };
+}
+
+/** Assert a response is a client error with a JSON body naming `code`. */
+export function assertClientError(res, status, code, what) {
+  assert.equal(res.status, status, `${what}: status ${res.status}, body ${res.text}`);
+  assert.match(res.headers.get("content-type") ?? "", /^application\/json/, `${what}: JSON error body`);
+  const body = res.json();
+  assert.equal(body.error, code, `${what}: error code`);
+  assert.equal(typeof body.message, "string", `${what}: has a message`);
+  assert.ok(body.message.length > 5, `${what}: message is not empty`);
+  return body;
+}
+
+export const COOKIE_NAME = "session";
+
+/** The session id in a response's Set-Cookie, or null. */
+export function sessionFromSetCookie(res) {
+  for (const c of res.setCookies) {
+    const m = /^session=([^;]*)/.exec(c);
+    if (m) return m[1];
+  }
+  return null;
+}
+
+/** A fresh, well-formed session id (what the store generates: 64 lowercase hex digits). */
+export function newSessionId() {
+  return randomBytes(32).toString("hex");
+}
+
+/** The documented KV key of a session id: `session:<sha256(id) hex>`. */
+export function sessionKey(id) {
+  return "session:" + createHash("sha256").update(id).digest("hex");
+}
+
+/** POST /login with a JSON email; returns the session id from the cookie. */
+export async function login(email) {
+  const res = await http("/login", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ email }),
+  });
+  assert.equal(res.status, 303, `login: ${res.status} ${res.text}`);
+  const id = sessionFromSetCookie(res);
+  assert.match(id ?? "", /^[0-9a-f]{64}$/, "login sets a session cookie");
+  return id;
+}
+
+export function withSession(id, headers = {}) {
+  return { headers: { cookie: `${COOKIE_NAME}=${id}`, ...headers } };
+}
+
+export async function stats() {
+  const res = await http("/_stats");
+  assert.equal(res.status, 200, "/_stats answers");
+  return res.json();
+}
+
+/** Counter deltas between two /_stats snapshots of the same isolate. */
+export function delta(before, after) {
+  assert.equal(
+    after.isolate_id,
+    before.isolate_id,
+    "the worker's isolate changed between two /_stats reads: counters are per isolate",
+  );
+  const d = (path) => path.split(".").reduce((o, k) => o[k], after) - path.split(".").reduce((o, k) => o[k], before);
+  return d;
+}
+
+/** Wait until the cache has no computation or write in flight (background work finished). */
+export async function settled(timeoutMs = 10_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const s = await stats();
+    if (s.cache.in_flight === 0) return s;
+    if (Date.now() > deadline) throw new Error(`cache still has ${s.cache.in_flight} flights after ${timeoutMs} ms`);
+    await sleep(50);
+  }
+}
+
+/** Poll /_stats until `pred(stats)` holds. */
+export async function until(pred, what, timeoutMs = 10_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const s = await stats();
+    if (pred(s)) return s;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+const scratch = mkdtempSync(join(tmpdir(), "kv-e2e-"));
+process.on("exit", () => rmSync(scratch, { recursive: true, force: true }));
+let fileCounter = 0;
+function scratchFile() {
+  fileCounter += 1;
+  return join(scratch, `value-${fileCounter}.bin`);
+}
+
+// Child processes run asynchronously on purpose: a blocked event loop (spawnSync of wrangler
+// takes seconds) keeps undici from noticing that the server closed an idle keep-alive
+// connection, and the next fetch fails on the dead socket.
+function run(cmd, args, what) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    const out = [];
+    const err = [];
+    child.stdout.on("data", (c) => out.push(c));
+    child.stderr.on("data", (c) => err.push(c));
+    child.on("error", (e) => reject(new Error(`${what}: ${e.message}`)));
+    child.on("close", (code, signal) => {
+      if (code === 0) return resolve(Buffer.concat(out));
+      const tail = Buffer.concat(err).toString("utf8").slice(-2000);
+      reject(new Error(`${what} exited ${code ?? signal}: ${tail}`));
+    });
+  });
+}
+
+/** Write raw bytes into the worker's local KV (binary safe, one key at a time). */
+export async function kvPut(key, bytes, { binding = "KV", metadata } = {}) {
+  const file = scratchFile();
+  writeFileSync(file, bytes);
+  const args = ["put", key, "--path", file, "--binding", binding];
+  if (metadata !== undefined) args.push("--metadata", metadata);
+  await run(join(REPO_ROOT, "scripts/worker-kv.sh"), args, `worker-kv.sh put ${key}`);
+}
+
+/** Read raw bytes from the worker's local KV; null when the key does not exist. */
+export async function kvGet(key, { binding = "KV" } = {}) {
+  const args = ["get", key, "--binding", binding];
+  const stdout = await run(join(REPO_ROOT, "scripts/worker-kv.sh"), args, `worker-kv.sh get ${key}`);
+  // wrangler prints this (exit status 0) for a missing key.
+  if (stdout.equals(Buffer.from("Value not found\n"))) return null;
+  return stdout;
+}
+
+/**
+ * Build a value with kv-envelope itself (e2e/seed): `kvSeed("session", {id, version, codec, ...})`.
+ * Returns { key, metadata, bytes }.
+ */
+export async function kvSeed(command, options) {
+  const out = scratchFile();
+  const args = [command];
+  for (const [k, v] of Object.entries(options)) {
+    args.push(`--${k}`, typeof v === "string" ? v : JSON.stringify(v));
+  }
+  args.push("--out", out);
+  const line = JSON.parse((await run(SEED_BIN, args, `kv-seed ${command}`)).toString("utf8"));
+  return { key: line.key, metadata: line.metadata, bytes: readFileSync(out) };
+}

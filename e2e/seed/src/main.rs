@@ -1,0 +1,192 @@
+//! `kv-seed`: KV values built by kv-envelope itself, for the demo worker's end-to-end tests to
+//! plant in the local KV with `scripts/worker-kv.sh put KEY --path FILE` (no HTTP backdoor).
+//!
+//! ```text
+//! kv-seed session --id HEX64 --version 1..=4 --codec json|postcard --user-id U --email E \
+//!                 --created-at MS --expires-at MS --out FILE
+//! kv-seed envelope --type NAME --version N --expires-at MS --data JSON --out FILE   (JSON codec)
+//! ```
+//!
+//! Each prints one JSON line: `{"key": <KV key or null>, "metadata": <KV metadata JSON>,
+//! "bytes": <length>}`. Session keys come from the session store's own key function
+//! (`SessionStore::key_of`). Version 4 of a session is a future version: the v3 payload plus a
+//! field v3 does not know, under a v4 header.
+
+use std::{collections::HashMap, process::ExitCode};
+
+use kv_envelope::{
+    envelope::{self, Codec, Header},
+    session::{
+        Session, SessionId, SessionStore, SessionV1, SessionV2, DEFAULT_ABSOLUTE_LIFETIME_MS,
+    },
+    Kv, MemoryKv, Versioned,
+};
+use serde_json::{json, Value};
+
+fn main() -> ExitCode {
+    match run(std::env::args().skip(1).collect()) {
+        Ok(line) => {
+            println!("{line}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("kv-seed: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+type Args = HashMap<String, String>;
+
+fn parse(args: &[String]) -> Result<Args, String> {
+    let mut out = Args::new();
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let name = flag
+            .strip_prefix("--")
+            .ok_or_else(|| format!("unexpected argument {flag:?}"))?;
+        let value = it.next().ok_or_else(|| format!("--{name} needs a value"))?;
+        out.insert(name.to_string(), value.clone());
+    }
+    Ok(out)
+}
+
+fn arg<'a>(args: &'a Args, name: &str) -> Result<&'a str, String> {
+    args.get(name)
+        .map(String::as_str)
+        .ok_or_else(|| format!("missing --{name}"))
+}
+
+fn num(args: &Args, name: &str) -> Result<u64, String> {
+    arg(args, name)?
+        .parse()
+        .map_err(|_| format!("--{name} must be a number"))
+}
+
+fn codec(args: &Args) -> Result<Codec, String> {
+    match args.get("codec").map_or("json", String::as_str) {
+        "json" => Ok(Codec::Json),
+        "postcard" => Ok(Codec::Postcard),
+        other => Err(format!("unknown codec {other:?}")),
+    }
+}
+
+fn run(argv: Vec<String>) -> Result<String, String> {
+    let (command, rest) = argv
+        .split_first()
+        .ok_or("usage: kv-seed session|envelope ...")?;
+    let args = parse(rest)?;
+    let (key, header, bytes) = match command.as_str() {
+        "session" => session(&args)?,
+        "envelope" => raw_envelope(&args)?,
+        other => return Err(format!("unknown command {other:?}")),
+    };
+    std::fs::write(arg(&args, "out")?, &bytes).map_err(|e| format!("writing --out: {e}"))?;
+    Ok(json!({ "key": key, "metadata": header.to_metadata(), "bytes": bytes.len() }).to_string())
+}
+
+fn session(args: &Args) -> Result<(Option<String>, Header<'static>, Vec<u8>), String> {
+    let id = SessionId::parse(arg(args, "id")?).map_err(|e| e.to_string())?;
+    let store: SessionStore = SessionStore::new(Kv::new(MemoryKv::default()));
+    let key = store.key_of(&id);
+    let version: u32 = num(args, "version")?
+        .try_into()
+        .map_err(|_| "--version out of range")?;
+    let codec = codec(args)?;
+    let user_id = arg(args, "user-id")?.to_string();
+    let email = arg(args, "email")?.to_string();
+    let created_at = num(args, "created-at")?;
+    let expires_at = num(args, "expires-at")?;
+    let absolute_expires_at = created_at.saturating_add(DEFAULT_ABSOLUTE_LIFETIME_MS);
+    let v3 = Session {
+        user_id: user_id.clone(),
+        email: email.clone(),
+        created_at,
+        expires_at,
+        absolute_expires_at,
+        refreshed_at: created_at,
+        roles: Vec::new(),
+    };
+    let bytes = match version {
+        1 => encode(
+            codec,
+            1,
+            expires_at,
+            &SessionV1 {
+                user_id,
+                email,
+                created_at,
+                expires_at,
+            },
+        )?,
+        2 => encode(
+            codec,
+            2,
+            expires_at,
+            &SessionV2 {
+                user_id,
+                email,
+                created_at,
+                expires_at,
+                absolute_expires_at,
+            },
+        )?,
+        3 => encode(codec, 3, expires_at, &v3)?,
+        v if v > Session::VERSION => {
+            // A field this code does not know, as a newer version would add.
+            match codec {
+                Codec::Json => {
+                    let mut data = serde_json::to_value(&v3).map_err(|e| e.to_string())?;
+                    data["mfa"] = Value::Bool(true);
+                    encode(codec, v, expires_at, &data)?
+                }
+                Codec::Postcard => {
+                    let mut bytes = encode(codec, v, expires_at, &v3)?;
+                    bytes.push(1);
+                    bytes
+                }
+            }
+        }
+        _ => return Err("--version must be at least 1".into()),
+    };
+    let header = Header {
+        codec,
+        type_name: Session::NAME.into(),
+        version,
+        expires_at: Some(expires_at),
+    };
+    Ok((Some(key), header, bytes))
+}
+
+fn raw_envelope(args: &Args) -> Result<(Option<String>, Header<'static>, Vec<u8>), String> {
+    let type_name: &'static str = Box::leak(arg(args, "type")?.to_string().into_boxed_str());
+    let version: u32 = num(args, "version")?
+        .try_into()
+        .map_err(|_| "--version out of range")?;
+    let expires_at = match arg(args, "expires-at")? {
+        "none" => None,
+        _ => Some(num(args, "expires-at")?),
+    };
+    let data: Value =
+        serde_json::from_str(arg(args, "data")?).map_err(|e| format!("--data: {e}"))?;
+    let bytes = envelope::encode(Codec::Json, type_name, version, expires_at, &data)
+        .map_err(|e| e.to_string())?;
+    let header = Header {
+        codec: Codec::Json,
+        type_name: type_name.into(),
+        version,
+        expires_at,
+    };
+    Ok((None, header, bytes))
+}
+
+/// Encode `value` as a session envelope of `version` with the library's encoder.
+fn encode<T: serde::Serialize>(
+    codec: Codec,
+    version: u32,
+    expires_at: u64,
+    value: &T,
+) -> Result<Vec<u8>, String> {
+    envelope::encode(codec, Session::NAME, version, Some(expires_at), value)
+        .map_err(|e| e.to_string())
+}

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# End-to-end tests of the demo worker (`make e2e`, part of `make test`): builds the worker and the
+# seed tool (e2e/seed, values built with kv-envelope itself), serves the worker with `wrangler dev`
+# on workerd via scripts/with-worker.sh (free port, fresh local KV, torn down on every exit path),
+# and runs every e2e/*.test.mjs with Node's test runner, one file at a time (they read the
+# isolate's /_stats counters, so they must not interleave). Output ends with the runner's summary.
+#
+# Nothing is optional: a missing tool (node, cargo, the worker toolchain, Chromium) is an error,
+# never a skip. Knobs: CHROMIUM_BIN (default /usr/bin/chromium), CARGO_TARGET_DIR for the seed tool,
+# E2E_FILES to run a subset (e.g. E2E_FILES=e2e/cache.test.mjs).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/worker-env.sh"
+cd "$REPO_ROOT"
+
+command -v node >/dev/null || die "node not found (Node >= 20 is needed)"
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+((node_major >= 20)) || die "Node $(node --version) is too old: the tests need Node >= 20"
+command -v cargo >/dev/null || die "cargo not found"
+chromium_bin="${CHROMIUM_BIN:-/usr/bin/chromium}"
+[[ -x "$chromium_bin" ]] || die "$chromium_bin not found: apt-get install -y chromium (or set CHROMIUM_BIN); the browser test never skips"
+export CHROMIUM_BIN="$chromium_bin"
+
+# Idempotent and quick when everything is there: wasm target, worker-build, wasm-bindgen-cli,
+# npm packages (wrangler, esbuild, binaryen, playwright-core).
+"$REPO_ROOT/scripts/setup-worker-toolchain.sh"
+[[ -f "$REPO_ROOT/node_modules/playwright-core/package.json" ]] || die "playwright-core missing from node_modules"
+
+log "building the seed tool (e2e/seed)"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$REPO_ROOT/target}"
+cargo build --quiet --locked --manifest-path "$REPO_ROOT/e2e/seed/Cargo.toml"
+export KV_SEED_BIN="$CARGO_TARGET_DIR/debug/kv-seed"
+[[ -x "$KV_SEED_BIN" ]] || die "seed tool not built at $KV_SEED_BIN"
+
+read -r -a files <<<"${E2E_FILES:-$(echo e2e/*.test.mjs)}"
+((${#files[@]} > 0)) || die "no e2e/*.test.mjs files"
+# TAP reporter: the output ends with node's summary (# tests, # pass, # fail, ...).
+exec "$REPO_ROOT/scripts/with-worker.sh" \
+    node --test --test-reporter=tap --test-concurrency=1 --test-timeout=180000 "${files[@]}"
