@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::{
     envelope::{Codec, Payload},
     error::{describe_json_error, describe_postcard_error, Error, Result},
-    schema::{self, ValidatorCell},
+    schema::{self, instance::Document, Validator, ValidatorCell},
 };
 
 /// A type stored in KV under a stable name, with a schema version and a migration chain from
@@ -38,7 +38,7 @@ pub trait Versioned: Serialize + DeserializeOwned + Sized + 'static {
     fn validator_cell(version: u32) -> Option<&'static ValidatorCell>;
 
     /// The compiled validator of `version`, compiled on first use and then reused.
-    fn validator(version: u32) -> Result<&'static jsonschema::Validator> {
+    fn validator(version: u32) -> Result<&'static Validator> {
         let unknown = || Error::UnknownVersion {
             type_name: Self::NAME,
             version,
@@ -67,7 +67,7 @@ pub fn decode_step<V: Serialize + DeserializeOwned>(
     type_name: &'static str,
     version: u32,
     payload: Payload<'_>,
-    validator: Option<&jsonschema::Validator>,
+    validator: Option<&Validator>,
 ) -> Result<V> {
     let codec_err = |codec: Codec, reason: String| Error::Codec {
         codec,
@@ -78,11 +78,13 @@ pub fn decode_step<V: Serialize + DeserializeOwned>(
     match (payload, validator) {
         (Payload::Json(bytes), None) => serde_json::from_slice(bytes)
             .map_err(|e| codec_err(Codec::Json, describe_json_error(&e))),
+        // Parsed once into a cheap document (no `serde_json::Value`), validated, then
+        // deserialized from the document.
         (Payload::Json(bytes), Some(validator)) => {
-            let value: Value = serde_json::from_slice(bytes)
-                .map_err(|e| codec_err(Codec::Json, describe_json_error(&e)))?;
-            schema::validate(validator, type_name, version, &value)?;
-            V::deserialize(&value).map_err(|e| codec_err(Codec::Json, describe_json_error(&e)))
+            let doc = Document::parse(bytes).map_err(|e| codec_err(Codec::Json, e.to_string()))?;
+            schema::validate_document(validator, type_name, version, &doc)?;
+            V::deserialize(doc.root())
+                .map_err(|_| codec_err(Codec::Json, "value does not fit the type".into()))
         }
         (Payload::Postcard(bytes), validator) => {
             let (v, rest) = postcard::take_from_bytes::<V>(bytes)
@@ -94,9 +96,10 @@ pub fn decode_step<V: Serialize + DeserializeOwned>(
                 ));
             }
             if let Some(validator) = validator {
-                let value = serde_json::to_value(&v)
-                    .map_err(|e| codec_err(Codec::Postcard, describe_json_error(&e)))?;
-                schema::validate(validator, type_name, version, &value)?;
+                // The JSON this value stands for, as a document: validated like a JSON read.
+                let doc = Document::from_serialize_sized(&v, bytes.len())
+                    .map_err(|e| codec_err(Codec::Postcard, e.to_string()))?;
+                schema::validate_document(validator, type_name, version, &doc)?;
             }
             Ok(v)
         }
@@ -109,7 +112,7 @@ pub fn step_validator<T: Versioned>(
     version: u32,
     payload: &Payload<'_>,
     validate: bool,
-) -> Result<Option<&'static jsonschema::Validator>> {
+) -> Result<Option<&'static Validator>> {
     let wanted = validate && (matches!(payload, Payload::Json(_)) || T::VALIDATE_POSTCARD);
     if wanted {
         T::validator(version).map(Some)

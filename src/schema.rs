@@ -10,24 +10,31 @@ use crate::{
     migrate::Versioned,
 };
 
+pub mod instance;
+
+use instance::{Document, Tape};
+
+/// A compiled validator of one (type, version). It validates [`instance::Document`]s, the
+/// cheap representation payloads are parsed into.
+pub type Validator = jsonschema::Validator<Tape>;
+
 /// At most this many violations are kept in an [`Error::Validation`].
 const MAX_ISSUES: usize = 16;
 
 /// A lazily compiled validator, one per (type, version), living for the process/isolate.
 #[doc(hidden)]
-pub type ValidatorCell = OnceLock<Result<jsonschema::Validator, Error>>;
+pub type ValidatorCell = OnceLock<Result<Validator, Error>>;
 
 /// The JSON Schema schemars generates for `T` (draft 2020-12).
 pub fn schema_of<T: schemars::JsonSchema>() -> Value {
     schemars::schema_for!(T).to_value()
 }
 
-pub(crate) fn compile(
-    type_name: &'static str,
-    version: u32,
-    schema: &Value,
-) -> Result<jsonschema::Validator> {
-    jsonschema::options()
+/// Compile `schema` the way every (type, version) validator is compiled: `format` asserted,
+/// with the cheap [`is_plausible_email`] check. [`Versioned::validator`] caches the result;
+/// this is for tools and benchmarks that need a fresh one.
+pub fn compile(type_name: &'static str, version: u32, schema: &Value) -> Result<Validator> {
+    jsonschema::options_for::<Tape>()
         // `format` is an assertion: an `email` field must look like an email.
         .should_validate_formats(true)
         // A linear-time email check instead of a full RFC 5322 parse: it was half of the
@@ -46,34 +53,107 @@ pub(crate) fn compile(
 /// labels of letters, digits and inner hyphens, with at least two labels. Quoted local parts
 /// and IP-literal domains are refused: no browser login form produces them.
 pub fn is_plausible_email(s: &str) -> bool {
-    let Some((local, domain)) = s.rsplit_once('@') else {
+    // One forward pass with a class table: this runs on every validated session read. The
+    // first `@` ends the local part; any later `@` fails the domain, as an earlier one would
+    // fail the local part when splitting at the last.
+    let bytes = s.as_bytes();
+    let mut at = 0;
+    let mut after_dot = true;
+    loop {
+        let Some(&b) = bytes.get(at) else {
+            return false;
+        };
+        if CLASS[b as usize] & ATOM != 0 {
+            after_dot = false;
+        } else if b == b'.' && !after_dot {
+            after_dot = true;
+        } else if b == b'@' {
+            break;
+        } else {
+            return false;
+        }
+        at += 1;
+    }
+    if after_dot || at > 64 {
         return false;
-    };
-    let atom = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+/=?^_`{|}~-".contains(&b);
-    let local_ok = (1..=64).contains(&local.len())
-        && local
-            .split('.')
-            .all(|part| !part.is_empty() && part.bytes().all(atom));
-    let label_ok = |l: &str| {
-        (1..=63).contains(&l.len())
-            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-            && !l.starts_with('-')
-            && !l.ends_with('-')
-    };
-    let domain_ok = (1..=253).contains(&domain.len())
-        && domain.split('.').count() >= 2
-        && domain.split('.').all(label_ok);
-    local_ok && domain_ok
+    }
+    let domain = bytes.get(at + 1..).unwrap_or_default();
+    if domain.is_empty() || domain.len() > 253 {
+        return false;
+    }
+    let (mut label_start, mut labels) = (0, 1);
+    for (i, &b) in domain.iter().enumerate() {
+        if CLASS[b as usize] & ALNUM != 0 {
+            continue;
+        }
+        let label_ok = i > label_start && domain.get(i - 1) != Some(&b'-');
+        match b {
+            b'-' if i > label_start => {}
+            b'.' if label_ok && i - label_start <= 63 => {
+                label_start = i + 1;
+                labels += 1;
+            }
+            _ => return false,
+        }
+    }
+    let last = domain.len() - label_start;
+    (1..=63).contains(&last) && domain.last() != Some(&b'-') && labels >= 2
 }
+
+const ATOM: u8 = 1;
+const ALNUM: u8 = 2;
+
+/// Byte classes for [`is_plausible_email`]: ASCII letters and digits are `ALNUM | ATOM`, the
+/// other RFC 5322 atom characters (``!#$%&'*+/=?^_`{|}~-``) `ATOM`.
+const CLASS: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        if (b as u8).is_ascii_alphanumeric() {
+            table[b] = ATOM | ALNUM;
+        }
+        b += 1;
+    }
+    let specials = b"!#$%&'*+/=?^_`{|}~-";
+    let mut i = 0;
+    while i < specials.len() {
+        table[specials[i] as usize] = ATOM;
+        i += 1;
+    }
+    table
+};
 
 /// Validate `instance`; on failure return every violation (up to 16) with JSON paths and
 /// masked messages.
 pub(crate) fn validate(
-    validator: &jsonschema::Validator,
+    validator: &Validator,
     type_name: &'static str,
     version: u32,
     instance: &Value,
 ) -> Result<()> {
+    match Document::from_serialize(instance) {
+        Ok(doc) => validate_document(validator, type_name, version, &doc),
+        // Only nesting past `MAX_DEPTH`, which no JSON read could produce either.
+        Err(e) => Err(Error::Validation {
+            type_name,
+            version,
+            issues: vec![ValidationIssue {
+                instance_path: String::new(),
+                schema_path: String::new(),
+                message: e.to_string(),
+            }],
+        }),
+    }
+}
+
+/// [`validate`] for a parsed or serialized [`Document`], the form reads validate.
+pub(crate) fn validate_document(
+    validator: &Validator,
+    type_name: &'static str,
+    version: u32,
+    doc: &Document<'_>,
+) -> Result<()> {
+    let instance = doc.root();
     if validator.is_valid(instance) {
         return Ok(());
     }
@@ -162,4 +242,75 @@ fn write_files(
         written.push(path);
     }
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::is_plausible_email;
+
+    /// The first, split-based version of the check: the single-pass one must agree with it.
+    fn reference(s: &str) -> bool {
+        let Some((local, domain)) = s.rsplit_once('@') else {
+            return false;
+        };
+        let atom = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+/=?^_`{|}~-".contains(&b);
+        let local_ok = (1..=64).contains(&local.len())
+            && local
+                .split('.')
+                .all(|part| !part.is_empty() && part.bytes().all(atom));
+        let label_ok = |l: &str| {
+            (1..=63).contains(&l.len())
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        };
+        let domain_ok = (1..=253).contains(&domain.len())
+            && domain.split('.').count() >= 2
+            && domain.split('.').all(label_ok);
+        local_ok && domain_ok
+    }
+
+    #[test]
+    fn email_examples() {
+        for (s, ok) in [
+            ("ada.lovelace@analytical-engine.example.com", true),
+            ("a@b.c", true),
+            ("a+tag@x-y.z9", true),
+            ("a@b", false),
+            ("@b.c", false),
+            ("a@", false),
+            (".a@b.c", false),
+            ("a.@b.c", false),
+            ("a..b@b.c", false),
+            ("a@b..c", false),
+            ("a@.b.c", false),
+            ("a@b.c.", false),
+            ("a@-b.c", false),
+            ("a@b-.c", false),
+            ("a@b@c.d", false),
+            ("a b@c.d", false),
+            ("\u{e9}@b.c", false),
+            ("\"q\"@b.c", false),
+            ("a@[127.0.0.1]", false),
+        ] {
+            assert_eq!(is_plausible_email(s), ok, "{s}");
+            assert_eq!(reference(s), ok, "{s}");
+        }
+        let long_local = format!("{}@b.c", "a".repeat(65));
+        let long_label = format!("a@{}.c", "b".repeat(64));
+        let long_domain = format!("a@{}c", "b.".repeat(127));
+        for s in [long_local, long_label, long_domain] {
+            assert!(!is_plausible_email(&s));
+            assert!(!reference(&s));
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn email_check_agrees_with_the_reference(s in "[a-z.@\\-+_]{0,12}|[a-zA-Z0-9.!#%'*+/=?^`{}~|@\\-\u{e9} ]{0,80}") {
+            prop_assert_eq!(is_plausible_email(&s), reference(&s), "{:?}", s);
+        }
+    }
 }
