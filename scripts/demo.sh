@@ -2,9 +2,11 @@
 # Sets up the toolchain, builds the example worker and serves it with `wrangler dev` on workerd,
 # with local KV persisted under .wrangler/state (override with WRANGLER_PERSIST_DIR).
 #   PORT=8787 scripts/demo.sh
-#   curl http://127.0.0.1:8787/healthz
-#   curl -X PUT --data-binary @file http://127.0.0.1:8787/kv/some-key
-#   curl http://127.0.0.1:8787/kv/some-key
+#   open http://127.0.0.1:8787/login (log in with any email), or with curl:
+#   curl -i -X POST -H 'content-type: application/json' -d '{"email":"ada@example.com"}' http://127.0.0.1:8787/login
+#   curl -i http://127.0.0.1:8787/popular      # x-cache: miss, then hit
+#   curl http://127.0.0.1:8787/_stats
+# docs/demo.md describes every route.
 # wrangler reloads the worker when scripts/build-worker.sh rewrites build/ (wrangler.toml has no
 # build command, so wrangler itself never runs worker-build or fetches anything).
 set -euo pipefail
