@@ -57,6 +57,12 @@ describe("routes", () => {
     assert.equal(res.headers.get("allow"), "GET, HEAD");
     res = await http("/popular/invalidate");
     assertClientError(res, 405, "method_not_allowed", "GET /popular/invalidate");
+    // A method the runtime's enum does not know is not mistaken for GET.
+    res = await http("/me", { method: "PURGE" });
+    assertClientError(res, 405, "method_not_allowed", "PURGE /me");
+    res = await http("/", { method: "HEAD" });
+    assert.equal(res.status, 200, "HEAD /");
+    assert.equal(res.body.length, 0, "HEAD has no body");
   });
 });
 

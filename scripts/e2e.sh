@@ -27,7 +27,9 @@ export CHROMIUM_BIN="$chromium_bin"
 
 log "building the seed tool (e2e/seed)"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$REPO_ROOT/target}"
-cargo build --quiet --locked --manifest-path "$REPO_ROOT/e2e/seed/Cargo.toml"
+cargo build --quiet --locked --manifest-path "$REPO_ROOT/e2e/seed/Cargo.toml" ||
+    die "building e2e/seed failed (if its Cargo.lock is stale after a library dependency change:" \
+        "cargo update --workspace --manifest-path e2e/seed/Cargo.toml, and commit the lock)"
 export KV_SEED_BIN="$CARGO_TARGET_DIR/debug/kv-seed"
 [[ -x "$KV_SEED_BIN" ]] || die "seed tool not built at $KV_SEED_BIN"
 

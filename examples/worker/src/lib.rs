@@ -43,7 +43,7 @@ use kv_envelope::{
 };
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use worker::{console_error, console_warn, event, Context, Env, Method, Request, Response};
+use worker::{console_error, console_warn, event, Context, Env, Request, Response};
 
 use crate::{
     http::{html, json, see_other, Fail, OrFail, Outcome},
@@ -140,31 +140,32 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
 
 async fn route(req: Request, env: &Env, ctx: &Context) -> Outcome {
     let path = req.path();
-    let method = req.method();
-    let allowed: &[Method] = match path.as_str() {
-        "/healthz" | "/" | "/me" | "/popular" | "/_stats" => &[Method::Get, Method::Head],
-        "/login" => &[Method::Get, Method::Head, Method::Post],
-        "/sessions/rotate" | "/logout" | "/popular/invalidate" => &[Method::Post],
+    // The method as sent: `Request::method()` maps methods it does not know to GET.
+    let method = req.inner().method();
+    let allowed: &[&str] = match path.as_str() {
+        "/healthz" | "/" | "/me" | "/popular" | "/_stats" => &["GET", "HEAD"],
+        "/login" => &["GET", "HEAD", "POST"],
+        "/sessions/rotate" | "/logout" | "/popular/invalidate" => &["POST"],
         _ => return Err(Fail::new(404, "not_found", "no such route")),
     };
-    if !allowed.contains(&method) {
-        let allow: Vec<&str> = allowed.iter().map(Method::as_ref).collect();
-        let allow = allow.join(", ");
+    if !allowed.contains(&method.as_str()) {
+        let allow = allowed.join(", ");
         return Err(Fail::new(
             405,
             "method_not_allowed",
-            format!("{method} is not allowed here; allowed: {allow}"),
+            format!("method not allowed here; allowed: {allow}"),
         )
         .with_header("allow", allow));
     }
-    if method == Method::Post {
+    let post = method == "POST";
+    if post {
         check_same_origin(&req)?;
     }
-    match (method, path.as_str()) {
-        (Method::Post, "/login") => login(req, env).await,
-        (Method::Post, "/sessions/rotate") => rotate(&req, env).await,
-        (Method::Post, "/logout") => logout(&req, env).await,
-        (Method::Post, "/popular/invalidate") => invalidate_popular(env, ctx).await,
+    match (post, path.as_str()) {
+        (true, "/login") => login(req, env).await,
+        (true, "/sessions/rotate") => rotate(&req, env).await,
+        (true, "/logout") => logout(&req, env).await,
+        (true, "/popular/invalidate") => invalidate_popular(env, ctx).await,
         (_, "/healthz") => http::respond(200, "text/plain; charset=utf-8", b"ok".to_vec(), &[]),
         (_, "/login") => html(200, pages::login(), &[]),
         (_, "/") => {
@@ -190,7 +191,8 @@ async fn route(req: Request, env: &Env, ctx: &Context) -> Outcome {
             .or_fail("GET /me")
         }
         (_, "/popular") => get_popular(env, ctx).await,
-        _ => stats(env),
+        (_, "/_stats") => stats(env),
+        _ => Err(Fail::new(404, "not_found", "no such route")),
     }
 }
 
