@@ -16,13 +16,17 @@ use kv_envelope::{
     decode_value, encode_value,
     envelope::{self, Codec},
     migrate::check_header,
-    schema::instance::Document,
     session::Session,
     Versioned,
 };
 use serde::{de::DeserializeOwned, Serialize};
 
 mod common;
+/// Cases that use this tree's internals (the validation document, the crate's schema compile).
+/// `scripts/bench.sh` builds this driver against the commit before the change too, with a
+/// stub of this file, for the before/after rows.
+#[path = "common/internals.rs"]
+mod internals;
 
 use common::{popular, session, session_v1, Popular, NOW};
 
@@ -82,34 +86,10 @@ where
         "write/postcard" => Box::new(move || {
             black_box(encode_value(black_box(&value), Codec::Postcard, Some(NOW)).unwrap());
         }),
-        // The parts of a validated read, for profiles.
         "part/parse_value" => Box::new(move || {
             black_box(serde_json::from_slice::<serde_json::Value>(black_box(&payload)).unwrap());
         }),
-        "part/parse_document" => Box::new(move || {
-            black_box(Document::parse(black_box(&payload)).unwrap());
-        }),
-        "part/validate_document" => {
-            let validator = T::validator(T::VERSION).unwrap();
-            let doc = Document::parse(&payload).unwrap().to_value();
-            let doc = Document::from_serialize(&doc).unwrap();
-            Box::new(move || {
-                black_box(validator.is_valid(black_box(&doc).root()));
-            })
-        }
-        "part/deserialize_document" => {
-            let doc = Document::from_serialize(
-                &serde_json::from_slice::<serde_json::Value>(&payload).unwrap(),
-            )
-            .unwrap();
-            Box::new(move || {
-                black_box(T::deserialize(black_box(&doc).root()).unwrap());
-            })
-        }
-        "part/serialize_document" => Box::new(move || {
-            black_box(Document::from_serialize(black_box(&value)).unwrap());
-        }),
-        _ => return None,
+        part => return internals::value_case(part, value, payload),
     })
 }
 
@@ -154,12 +134,7 @@ fn case(name: &str) -> Option<Box<dyn FnMut()>> {
                 black_box(decode_value::<Session>(black_box(&bytes), NOW, true).unwrap());
             })
         }
-        ("schema_compile", "session_v3", None) => {
-            let schema = Session::schema(3).unwrap();
-            Box::new(move || {
-                black_box(kv_envelope::schema::compile("session", 3, black_box(&schema)).unwrap());
-            })
-        }
+        ("schema_compile", "session_v3", None) => return internals::schema_compile(),
         _ => return None,
     })
 }
@@ -202,6 +177,40 @@ const CASES: &[&str] = &[
     "cache_2k/part/serialize_document",
 ];
 
+/// Encoded sizes of a value, and where the bytes go: what any encoding must carry (string
+/// contents), and what each codec adds (JSON: keys, quotes, punctuation, numbers as text;
+/// postcard: length prefixes, varints, 8-byte floats).
+fn sizes<T: Versioned>(name: &str, value: &T) {
+    let json = serde_json::to_value(value).unwrap();
+    let (mut strings, mut string_count, mut floats, mut ints, mut keys) = (0, 0, 0, 0, 0);
+    let mut stack = vec![&json];
+    while let Some(v) = stack.pop() {
+        match v {
+            serde_json::Value::String(s) => {
+                strings += s.len();
+                string_count += 1;
+            }
+            serde_json::Value::Number(n) if n.is_f64() => floats += 1,
+            serde_json::Value::Number(_) => ints += 1,
+            serde_json::Value::Array(a) => stack.extend(a),
+            serde_json::Value::Object(o) => {
+                keys += o.keys().map(String::len).sum::<usize>();
+                stack.extend(o.values());
+            }
+            _ => {}
+        }
+    }
+    let raw_json = serde_json::to_vec(value).unwrap().len();
+    let env_json = encode_value(value, Codec::Json, Some(NOW)).unwrap().len();
+    let env_pc = encode_value(value, Codec::Postcard, Some(NOW))
+        .unwrap()
+        .len();
+    let payload_pc = postcard::to_allocvec(value).unwrap().len();
+    println!(
+        "{{\"value\":\"{name}\",\"raw_json\":{raw_json},\"envelope_json\":{env_json},\"envelope_postcard\":{env_pc},\"payload_postcard\":{payload_pc},\"string_bytes\":{strings},\"strings\":{string_count},\"key_bytes\":{keys},\"floats\":{floats},\"integers\":{ints}}}"
+    );
+}
+
 /// Median of `xs` (sorted in place).
 fn median(xs: &mut [f64]) -> f64 {
     xs.sort_by(f64::total_cmp);
@@ -225,10 +234,13 @@ fn paired(a_name: &str, b_name: &str, rounds: usize) {
         eprintln!("unknown case; `ratios list` prints them");
         std::process::exit(2);
     };
-    // Iterations per round: about 2 ms of the slower side.
+    // Iterations per round: about 2 ms of the slower side (the fastest of three tries, so a
+    // preemption during calibration does not shrink the rounds).
     let mut n = 1;
     loop {
-        let t = time_ns(n, &mut a).max(time_ns(n, &mut b)) * n as f64;
+        let per_call =
+            |f: &mut dyn FnMut()| (0..3).map(|_| time_ns(n, f)).fold(f64::INFINITY, f64::min);
+        let t = per_call(&mut a).max(per_call(&mut b)) * n as f64;
         if t > 2e6 || n >= 1 << 20 {
             break;
         }
@@ -263,6 +275,10 @@ fn main() {
     match arg(0) {
         None | Some("--bench") => {}
         Some("list") => CASES.iter().for_each(|c| println!("{c}")),
+        Some("sizes") => {
+            sizes("session", &session());
+            sizes("cache_2k", &popular());
+        }
         Some("paired") => {
             let rounds = arg(3).and_then(|r| r.parse().ok()).unwrap_or(101);
             paired(arg(1).unwrap_or(""), arg(2).unwrap_or(""), rounds);

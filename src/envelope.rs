@@ -273,15 +273,36 @@ fn json_fast(bytes: &[u8]) -> Option<(Header<'_>, &[u8])> {
 }
 
 fn take_u64(bytes: &[u8]) -> Option<(u64, &[u8])> {
-    let digits = bytes.iter().take_while(|b| b.is_ascii_digit()).count();
-    if digits == 0 || digits > 20 || (digits > 1 && bytes[0] == b'0') {
+    // One pass: count and accumulate together (overflow past u64 is `None`).
+    let mut n: u64 = 0;
+    let mut digits = 0;
+    while let Some(&b) = bytes.get(digits) {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        n = n.checked_mul(10)?.checked_add(u64::from(d))?;
+        digits += 1;
+    }
+    if digits == 0 || (digits > 1 && bytes[0] == b'0') {
         return None;
     }
-    let mut n: u64 = 0;
-    for &d in &bytes[..digits] {
-        n = n.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
-    }
     Some((n, &bytes[digits..]))
+}
+
+/// Append `n` in decimal without allocating.
+fn push_u64(out: &mut Vec<u8>, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
 }
 
 #[derive(Deserialize)]
@@ -327,15 +348,16 @@ pub fn encode<T: Serialize + ?Sized>(
     let encode_err = |reason: String| Error::Encode { type_name, reason };
     match codec {
         Codec::Json => {
-            let mut out = Vec::with_capacity(128);
+            // Room for the header and a small payload: one allocation for a session.
+            let mut out = Vec::with_capacity(64 + type_name.len() + 256);
             out.extend_from_slice(b"{\"kv\":1,\"type\":");
             serde_json::to_writer(&mut out, type_name)
                 .map_err(|e| encode_err(describe_json_error(&e)))?;
             out.extend_from_slice(b",\"v\":");
-            out.extend_from_slice(version.to_string().as_bytes());
+            push_u64(&mut out, u64::from(version));
             out.extend_from_slice(b",\"exp\":");
             match expires_at {
-                Some(e) => out.extend_from_slice(e.to_string().as_bytes()),
+                Some(e) => push_u64(&mut out, e),
                 None => out.extend_from_slice(b"null"),
             }
             out.extend_from_slice(b",\"data\":");

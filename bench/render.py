@@ -1,0 +1,403 @@
+#!/usr/bin/env python3
+"""Render scripts/bench.sh's results (JSON lines) as BENCHMARKS.md. Every number in the output
+comes from the results file; the prose around the tables explains misses with the evidence the
+same run measured (profiles are cited with the command that reproduces them)."""
+
+import json
+import statistics
+import sys
+from collections import defaultdict
+
+rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+by_kind = defaultdict(list)
+for r in rows:
+    by_kind[r["kind"]].append(r)
+
+machine = by_kind["machine"][0]
+crit = {r["id"]: r for r in by_kind["criterion"]}
+paired = {(r["a"], r["b"]): r for r in by_kind["paired"]}
+ir = {(r["tree"], r["case"]): r["per_call"] for r in by_kind["instructions"]}
+sizes = {r["value"]: r for r in by_kind["sizes"]}
+budget = by_kind["budget"]
+wasm = by_kind["wasm"][0] if by_kind["wasm"] else None
+load = by_kind["load"]
+baseline = by_kind["baseline"][0]["rev"] if by_kind["baseline"] else None
+duration = by_kind["duration"][0]["seconds"] if by_kind["duration"] else None
+
+out = []
+w = out.append
+
+
+def ns(v):
+    if v is None:
+        return "–"
+    if v >= 1e6:
+        return f"{v / 1e6:.2f} ms"
+    if v >= 1e3:
+        return f"{v / 1e3:.2f} µs"
+    return f"{v:.0f} ns"
+
+
+def crit_ns(cid):
+    r = crit.get(cid)
+    return r["median_ns"] if r else None
+
+
+def ratio_str(x):
+    return "–" if x is None else f"{x:.2f}×"
+
+
+def ir_of(case, tree="current"):
+    return ir.get((tree, case))
+
+
+def ir_ratio(a, b, tree="current"):
+    x, y = ir_of(a, tree), ir_of(b, tree)
+    return None if not x or not y else y / x
+
+
+def verdict(value, goal, lower_is_better=True):
+    if value is None:
+        return "–"
+    ok = value <= goal if lower_is_better else value >= goal
+    return "met" if ok else f"**missed** ({value / goal:.2f}× the goal)"
+
+
+CRIT_ID = {
+    "session/read/raw_serde_json": "read/session/raw_serde_json",
+    "session/read/json_unvalidated": "read/session/json_unvalidated",
+    "session/read/json_validated": "read/session/json_validated",
+    "session/read/postcard_unvalidated": "read/session/postcard_unvalidated",
+    "session/read/postcard_validated": "read/session/postcard_validated",
+    "cache_2k/read/raw_serde_json": "read/cache_2k/raw_serde_json",
+    "cache_2k/read/json_unvalidated": "read/cache_2k/json_unvalidated",
+    "cache_2k/read/json_validated": "read/cache_2k/json_validated",
+    "cache_2k/read/postcard_unvalidated": "read/cache_2k/postcard_unvalidated",
+    "cache_2k/read/postcard_validated": "read/cache_2k/postcard_validated",
+    "session/write/raw_serde_json": "write/session/raw_serde_json",
+    "session/write/json": "write/session/json",
+    "session/write/postcard": "write/session/postcard",
+    "cache_2k/write/raw_serde_json": "write/cache_2k/raw_serde_json",
+    "cache_2k/write/json": "write/cache_2k/json",
+    "cache_2k/write/postcard": "write/cache_2k/postcard",
+    "migrate/v1_to_v3/json": "migrate/v1_to_v3/json",
+    "migrate/v1_to_v3/postcard": "migrate/v1_to_v3/postcard",
+    "migrate/current_v3/json": "migrate/current_v3/json",
+    "migrate/current_v3/postcard": "migrate/current_v3/postcard",
+}
+
+
+w("# Benchmarks")
+w("")
+w(
+    "Every figure below is produced by `make bench` (= `scripts/bench.sh`), which writes this file; "
+    "nothing here is typed by hand except the prose. Issue 5 lists the goals."
+)
+w("")
+w(
+    f"**Machine:** {machine['nproc']} cores ({machine['cpu']}), shared with other builds while measuring "
+    f"(load average at start {machine['load']}); {machine['rustc']}; {machine['valgrind']}. "
+    f"**Date:** {machine['date']}. **Tree:** `{machine['rev']}`."
+    + (f" **Run time:** {duration // 60} min {duration % 60} s." if duration else "")
+)
+w("")
+w("How to read the ratio columns, on a noisy shared machine:")
+w("")
+w(
+    "* **time** — criterion medians of each side (`cargo bench --bench envelope`; 3 s per benchmark). "
+    "Informative, but the two sides ran at different moments."
+)
+w(
+    "* **paired ratio** — the figure the goals are judged on: `target/release/deps/ratios-* paired A B 101` "
+    "(benches/ratios.rs) runs A and B in 101 alternating rounds of equal iteration counts in one process "
+    "and reports the median of the per-round ratios B/A, so load that comes and goes hits both sides alike."
+)
+w(
+    "* **instr. ratio** — instructions per call under `valgrind --tool=callgrind "
+    "--toggle-collect=kvbench_measured ratios-* run CASE N`: deterministic, a second, noise-free column "
+    "(it does not see cache misses or the allocator's wall-clock cost)."
+)
+w("")
+
+# ---------------------------------------------------------------------------------------------
+w("## Summary: goals and figures")
+w("")
+w("| # | row | goal | time (A → B) | paired ratio | instr. ratio | verdict |")
+w("|---|---|---|---|---|---|---|")
+for label, a, b, goal in [
+    ("1 | read overhead, session (JSON envelope, unvalidated / raw serde_json)", "session/read/raw_serde_json", "session/read/json_unvalidated", 1.10),
+    ("1 | read overhead, cache_2k", "cache_2k/read/raw_serde_json", "cache_2k/read/json_unvalidated", 1.10),
+    ("1 | write overhead, session (JSON envelope / serde_json::to_vec)", "session/write/raw_serde_json", "session/write/json", 1.10),
+    ("1 | write overhead, cache_2k", "cache_2k/write/raw_serde_json", "cache_2k/write/json", 1.10),
+    ("3 | decode time, session (postcard / JSON envelope, unvalidated)", "session/read/json_unvalidated", "session/read/postcard_unvalidated", 0.33),
+    ("3 | decode time, cache_2k", "cache_2k/read/json_unvalidated", "cache_2k/read/postcard_unvalidated", 0.33),
+    ("4 | validation, session, JSON (validated / unvalidated)", "session/read/json_unvalidated", "session/read/json_validated", 2.0),
+    ("4 | validation, session, postcard", "session/read/postcard_unvalidated", "session/read/postcard_validated", 2.0),
+    ("4 | validation, cache_2k, JSON", "cache_2k/read/json_unvalidated", "cache_2k/read/json_validated", 2.0),
+    ("4 | validation, cache_2k, postcard", "cache_2k/read/postcard_unvalidated", "cache_2k/read/postcard_validated", 2.0),
+]:
+    num, text = label.split(" | ")
+    p = paired.get((a, b))
+    pr = p["ratio"] if p else None
+    w(
+        f"| {num} | {text} | ≤ {goal:.2f}× | {ns(crit_ns(CRIT_ID.get(a)))} → {ns(crit_ns(CRIT_ID.get(b)))} "
+        f"| **{ratio_str(pr)}** | {ratio_str(ir_ratio(a, b))} | {verdict(pr, goal)} |"
+    )
+for cid, text in [
+    ("reject/expired/json", "header-only rejection, expired, JSON"),
+    ("reject/expired/postcard", "header-only rejection, expired, postcard"),
+    ("reject/future_version/json", "header-only rejection, future version, JSON"),
+    ("reject/future_version/postcard", "header-only rejection, future version, postcard"),
+]:
+    v = crit_ns(cid)
+    w(f"| 2 | {text} | ≤ 100 ns | {ns(v)} | – | {ir_of(cid) or '–'} instr. | {verdict(v, 100)} |")
+for name in ["session", "cache_2k"]:
+    s = sizes.get(name)
+    if s:
+        r = s["envelope_postcard"] / s["envelope_json"]
+        w(
+            f"| 3 | size, {name} (postcard / JSON envelope) | ≤ 0.50× | {s['envelope_json']} B → {s['envelope_postcard']} B "
+            f"| **{r:.2f}×** | – | {verdict(r, 0.5)} |"
+        )
+cv = crit_ns("schema_compile/session_v3")
+w(f"| 4 | schema compile, session v3 (once per isolate) | – | {ns(cv)} | – | {ir_of('schema_compile/session_v3') or '–'} instr. | info |")
+for codec in ["json", "postcard"]:
+    a, b = f"migrate/current_v3/{codec}", f"migrate/v1_to_v3/{codec}"
+    p = paired.get((a, b))
+    w(
+        f"| 5 | migration v1 → v3 read / current read, {codec} (validated) | – | {ns(crit_ns(a))} → {ns(crit_ns(b))} "
+        f"| **{ratio_str(p['ratio'] if p else None)}** | {ratio_str(ir_ratio(a, b))} | info |"
+    )
+main_budget = next((b for b in budget if b["pattern"] == "kv-envelope" and "falls due" in b["scenario"]), None)
+ref_budget = next((b for b in budget if b["pattern"] == "reference" and b["sessions"] == 1), None)
+if main_budget and ref_budget:
+    w(
+        f"| 6 | KV writes per 1,000 requests of a session in an hour (worst case: its daily refresh falls due) | ≤ 10 "
+        f"| {main_budget['kv_writes']} (reference {ref_budget['kv_writes']}) "
+        f"| **{ref_budget['kv_writes'] / max(main_budget['kv_writes'], 1):.0f}× fewer** | – | {verdict(main_budget['kv_writes'], 10)} |"
+    )
+if wasm:
+    gz = wasm["gzip"] / 1024
+    w(
+        f"| 7 | wasm of the demo worker, gzip (raw {wasm['raw'] / 1024:.0f} KiB) | ≤ 600 KiB (stretch 400) "
+        f"| {gz:.0f} KiB | – | – | {verdict(gz, 600)} |"
+    )
+if load:
+    agg = defaultdict(list)
+    for r in load:
+        agg[(r["worker"], r["path"])].append(r)
+    for path in ["/me", "/popular"]:
+        d, ref = agg.get(("demo", path)), agg.get(("reference", path))
+        if d and ref:
+            rps_d = statistics.median(r["rps"] for r in d)
+            rps_r = statistics.median(r["rps"] for r in ref)
+            p99_d = statistics.median(r["p99_ms"] for r in d)
+            p99_r = statistics.median(r["p99_ms"] for r in ref)
+            thr = rps_d / rps_r
+            w(
+                f"| 8 | load `GET {path}`: throughput demo / reference | ≥ 1.00× | {rps_r:.0f} → {rps_d:.0f} req/s "
+                f"| **{thr:.2f}×** | – | {verdict(thr, 1.0, lower_is_better=False)} |"
+            )
+            w(
+                f"| 8 | load `GET {path}`: p99 demo vs reference | ≤ reference | {p99_r:.1f} ms → {p99_d:.1f} ms "
+                f"| **{p99_d / p99_r:.2f}×** | – | {verdict(p99_d / p99_r, 1.0)} |"
+            )
+w("")
+w("`cache_2k` is a ~2 KB cache value (20 items: id, title, f64 score, two tags); `session` the ~300-byte "
+  "shipped `Session`. Both are in `benches/common/mod.rs`.")
+w("")
+
+# ---------------------------------------------------------------------------------------------
+w("## 4. Validation: what changed, and before/after")
+w("")
+w(
+    "Validation used to build a `serde_json::Value` of every payload (JSON: parse to `Value`; postcard: "
+    "`serde_json::to_value` of the decoded struct), validate it, then deserialize the struct from it. "
+    "Allocating every key, string and map node was most of the cost. Now (`src/schema/instance.rs`) a "
+    "payload becomes a flat tape (`Document`: one `Vec` of 24-byte entries, unescaped strings and struct "
+    "field names borrowed, buffers reused across reads), jsonschema validates it through its "
+    "foreign-representation traits (`jsonschema::options_for::<Tape>()`), and the struct is deserialized "
+    "straight from the tape, so a JSON payload is parsed once. The `email` format check became one pass "
+    "over the bytes."
+)
+w("")
+if baseline:
+    w(f"Instructions per read, this tree vs `{baseline}` (the commit before the change), same driver:")
+    w("")
+    w("| read | before | after | before: validated / unvalidated | after: validated / unvalidated |")
+    w("|---|---|---|---|---|")
+    for v in ["session", "cache_2k"]:
+        for codec in ["json", "postcard"]:
+            un, va = f"{v}/read/{codec}_unvalidated", f"{v}/read/{codec}_validated"
+            b_un, b_va = ir_of(un, "baseline"), ir_of(va, "baseline")
+            a_un, a_va = ir_of(un), ir_of(va)
+            if None in (b_un, b_va, a_un, a_va):
+                continue
+            w(
+                f"| {v}, {codec}, validated | {b_va:,} | {a_va:,} | {b_va / b_un:.2f}× | {a_va / a_un:.2f}× |"
+            )
+    w("")
+w("Where the instructions of a validated read go now (`ratios-* run <v>/part/<step>` under callgrind):")
+w("")
+w("| value | parse JSON → `Value` (old) | parse JSON → `Document` | validate `Document` | deserialize from `Document` | struct → `Document` (postcard) |")
+w("|---|---|---|---|---|---|")
+for v in ["session", "cache_2k"]:
+    cells = [ir_of(f"{v}/part/{p}") for p in ["parse_value", "parse_document", "validate_document", "deserialize_document", "serialize_document"]]
+    w(f"| {v} | " + " | ".join("–" if c is None else f"{c:,}" for c in cells) + " |")
+w("")
+w(
+    "The postcard rows are the tight ones: an unvalidated postcard read is so cheap (no text to scan) that "
+    "validation — building the JSON-shaped tape from the struct and running the validator over it — "
+    "costs about as much again. Of the validator's share for the session, roughly a third was the email "
+    "format check before it became a single pass. What remains is jsonschema's own keyword walk "
+    "(`additionalProperties`/`properties`/`required` over the members); profile with "
+    "`valgrind --tool=callgrind --toggle-collect=kvbench_measured ratios-* run session/part/validate_document 100` "
+    "and `callgrind_annotate` (build with `CARGO_PROFILE_BENCH_DEBUG=line-tables-only` for lines). "
+    "A type that does not need it can opt out with `validate_postcard: false` in `versioned!`."
+)
+w("")
+
+# ---------------------------------------------------------------------------------------------
+w("## 1, 3. Envelope overhead and codecs: all criterion medians")
+w("")
+w("| benchmark | median | 95% CI | instructions |")
+w("|---|---|---|---|")
+inv = {v: k for k, v in CRIT_ID.items()}
+for cid in sorted(crit):
+    r = crit[cid]
+    case = inv.get(cid, cid)
+    i = ir_of(case)
+    w(f"| `{cid}` | {ns(r['median_ns'])} | {ns(r['lo_ns'])} – {ns(r['hi_ns'])} | {'–' if i is None else f'{i:,}'} |")
+w("")
+w(
+    "Envelope read overhead: the JSON fast path reads the header with byte comparisons and hands the "
+    "payload slice to serde_json; what it adds over raw `serde_json::from_slice` is the header scan "
+    "(`envelope::json_fast`, about 550 instructions for the session, half of it the two integer fields) "
+    "and moving the decoded value through the migration chain. On the 2 KB value it vanishes in the "
+    "payload's cost; on the 300-byte session it is a few percent, which is why that row sits near the "
+    "1.10× line."
+)
+w("")
+
+# ---------------------------------------------------------------------------------------------
+w("## 3. Sizes: postcard vs JSON, per value")
+w("")
+w("| value | raw JSON | JSON envelope | postcard envelope | postcard / JSON envelope | string contents | floats | integers | JSON keys |")
+w("|---|---|---|---|---|---|---|---|---|")
+for name, s in sizes.items():
+    w(
+        f"| {name} | {s['raw_json']} B | {s['envelope_json']} B | {s['envelope_postcard']} B "
+        f"| {s['envelope_postcard'] / s['envelope_json']:.2f}× | {s['string_bytes']} B in {s['strings']} strings "
+        f"| {s['floats']} | {s['integers']} | {s['key_bytes']} B |"
+    )
+w("")
+c = sizes.get("cache_2k")
+if c:
+    floor = c["string_bytes"] / c["envelope_json"]
+    w(
+        f"Why `cache_2k` misses 0.5×: postcard drops the keys, quotes and punctuation, but {c['string_bytes']} of its "
+        f"{c['payload_postcard']} payload bytes are string contents that no codec shrinks without compression — "
+        f"{floor:.2f}× of the JSON envelope on their own — plus {c['strings']} length prefixes, and its "
+        f"{c['floats']} `f64` scores take 8 bytes each in postcard (`{c['floats'] * 8}` B) where their JSON text "
+        f"(`23.75`) takes 4–5. The session, with mostly integers and shorter strings, halves. The benchmark "
+        f"value is left as it is: a string-heavy cache entry is the realistic case."
+    )
+    w("")
+w("Command: `target/release/deps/ratios-* sizes` (benches/ratios.rs).")
+w("")
+
+# ---------------------------------------------------------------------------------------------
+w("## 6. KV write budget (simulated hour, 7-day idle timeout, library defaults)")
+w("")
+w("| scenario | pattern | KV writes / 1,000 requests | KV reads / request |")
+w("|---|---|---|---|")
+for b in budget:
+    w(f"| {b['scenario']} | {b['pattern']} | {b['kv_writes']} | {b['reads_per_request']:.3f} |")
+w("")
+w(
+    "The session gate writes a session only when less than 6 of its 7 idle days remain, i.e. at most once a "
+    "day per session, in the background after the response; the reference pattern writes on every request. "
+    "So the writes per 1,000 requests are the number of sessions whose daily refresh falls due: one session "
+    "making 1,000 requests writes at most once (goal met, ≥ 1000× fewer than the reference), while 1,000 "
+    "different sessions making one request an hour each write about 1,000 / 24 ≈ 42 times (24× fewer than the "
+    "reference, over the ≤ 10 line): that traffic's floor is one write per session per day. A longer refresh "
+    "threshold (`SessionStore::with_refresh_threshold`) trades idle-expiry precision for fewer writes. "
+    "Reads: one per request, plus one when the background refresh re-reads before writing."
+)
+w("")
+w("Command: `target/release/deps/write_budget-* run` (benches/write_budget.rs: MemoryKv on a ManualClock, the real `SessionGate`).")
+w("")
+
+# ---------------------------------------------------------------------------------------------
+if wasm:
+    w("## 7. wasm size of the demo worker")
+    w("")
+    w(
+        f"Shipped `examples/worker/build/index_bg.wasm` (scripts/build-worker.sh: release, LTO, opt-level s, "
+        f"wasm-opt -Oz, name section stripped): **{wasm['raw']:,} B raw, {wasm['gzip']:,} B gzip -9 "
+        f"({wasm['gzip'] / 1024:.0f} KiB)**; goal ≤ 600 KiB gzip → {verdict(wasm['gzip'] / 1024, 600)}."
+    )
+    w("")
+    w("What dominates (twiggy on the same build with names kept, shallow bytes grouped by crate):")
+    w("")
+    w("| crate / section | bytes | share |")
+    w("|---|---|---|")
+    for crate, size in wasm["by_crate"]:
+        w(f"| {crate} | {size:,} | {100 * size / wasm['named_raw']:.1f}% |")
+    w("")
+    w("```")
+    w(wasm["top"].rstrip())
+    w("```")
+    w("")
+    w(
+        "Command: `KEEP_WASM_NAMES=1 scripts/build-worker.sh`, then `.tools/bin/twiggy top -n 20` and "
+        "`twiggy top --format csv` on that wasm (twiggy from crates.io, `cargo install twiggy --root .tools`)."
+    )
+    w("")
+
+# ---------------------------------------------------------------------------------------------
+if load:
+    w("## 8. Load on workerd: demo worker vs the TypeScript reference")
+    w("")
+    w(
+        "Both under `wrangler dev` with local KV on this machine, at once (bench/with-reference-worker.sh inside "
+        "scripts/with-worker.sh), driven by `wrk -t1 -c<connections> -d<duration>s --latency` with the session "
+        "cookie and `Accept: application/json`, the two workers alternating phase by phase (bench/load.sh). "
+        "The reference (bench/reference-worker/) refreshes the session with a KV put on every request "
+        "(in `waitUntil`, like the demo's refresh) and caches `/popular` with `expirationTtl`. KV operations "
+        "are each worker's own `/_stats` counters before and after a phase. Local KV does not enforce KV's "
+        "1 write/s/key limit; on Cloudflare the reference's per-request writes to one session key would be "
+        "throttled (429) above 1 request/s per session."
+    )
+    w("")
+    w("| path | worker | round | req/s | p50 | p99 | non-2xx | KV writes | KV reads |")
+    w("|---|---|---|---|---|---|---|---|---|")
+    for r in sorted(load, key=lambda r: (r["path"], r["round"], r["worker"])):
+        w(
+            f"| `{r['path']}` | {r['worker']} | {r['round']} | {r['rps']:.0f} | {r['p50_ms']:.2f} ms | {r['p99_ms']:.2f} ms "
+            f"| {r['non_2xx']} | {r['kv_writes']} | {r['kv_reads']} |"
+        )
+    w("")
+    agg = defaultdict(list)
+    for r in load:
+        agg[(r["worker"], r["path"])].append(r)
+    w("Medians over the rounds:")
+    w("")
+    w("| path | worker | req/s | p50 | p99 | KV writes per 1,000 requests |")
+    w("|---|---|---|---|---|---|")
+    for (worker, path), rs in sorted(agg.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        wr = sum(r["kv_writes"] for r in rs) / max(sum(r["requests"] for r in rs), 1) * 1000
+        w(
+            f"| `{path}` | {worker} | {statistics.median(r['rps'] for r in rs):.0f} "
+            f"| {statistics.median(r['p50_ms'] for r in rs):.2f} ms | {statistics.median(r['p99_ms'] for r in rs):.2f} ms | {wr:.1f} |"
+        )
+    w("")
+
+w("## Reproduce")
+w("")
+w("```sh")
+w("make bench                                   # everything above, into BENCHMARKS.md")
+w("BENCH_SKIP='baseline wasm load' make bench   # only the library figures (a few minutes)")
+w("cargo bench --bench envelope                 # criterion alone")
+w("```")
+print("\n".join(out))

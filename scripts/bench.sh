@@ -1,0 +1,203 @@
+#!/usr/bin/env bash
+# make bench: reproduces every figure of issue 5 into BENCHMARKS.md (about 15-20 minutes here).
+#   1. criterion medians (benches/envelope.rs): reads, writes, rejection, migration, compile
+#   2. paired ratios (benches/ratios.rs paired): the two sides of each ratio row alternate in
+#      rounds within one process; the median of the per-round ratios
+#   3. instructions per call under valgrind callgrind (deterministic), for this tree and, for the
+#      validation rows, for the commit before the validation change (BASELINE_REV)
+#   4. sizes, and the KV write budget (benches/write_budget.rs, simulated hour)
+#   5. wasm size of the demo worker, raw and gzip, with a twiggy breakdown
+#   6. load test: demo worker vs the TypeScript reference worker under wrangler dev (bench/load.sh)
+# Every figure lands in $WORK/results.jsonl first; bench/render.py turns it into BENCHMARKS.md.
+# Knobs: BENCH_SKIP="baseline wasm load" (any of them), BASELINE_REV (default: the commit before
+# the validation change), BENCH_OUT (default BENCHMARKS.md), CRITERION_ARGS, LOAD_* (bench/load.sh).
+set -euo pipefail
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO_ROOT"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$REPO_ROOT/target}"
+OUT="${BENCH_OUT:-$REPO_ROOT/BENCHMARKS.md}"
+BASELINE_REV="${BASELINE_REV:-919ec43}"
+SKIP=" ${BENCH_SKIP:-} "
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+RESULTS="$WORK/results.jsonl"
+: >"$RESULTS"
+started=$SECONDS
+
+log() { printf '[bench %4ds] %s\n' "$((SECONDS - started))" "$*" >&2; }
+skip() { [[ "$SKIP" == *" $1 "* ]]; }
+emit() { printf '%s\n' "$1" >>"$RESULTS"; }
+# `cargo bench --no-run` prints the executables as JSON; pick the one of bench target $1.
+bench_exe() {
+    cargo bench --bench "$1" --no-run --message-format=json 2>/dev/null | python3 -c '
+import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == sys.argv[1]:
+        print(m["executable"])' "$1" | tail -n 1
+}
+
+# --- machine -------------------------------------------------------------------------------
+cpu=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1)
+emit "$(python3 -c 'import json,sys; print(json.dumps({"kind":"machine","nproc":int(sys.argv[1]),"cpu":sys.argv[2],"date":sys.argv[3],"rev":sys.argv[4],"rustc":sys.argv[5],"load":sys.argv[6],"valgrind":sys.argv[7]}))' \
+    "$(nproc)" "${cpu:-unknown}" "$(date -u +%Y-%m-%dT%H:%MZ)" "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src benches || echo '+dirty')" \
+    "$(rustc -V)" "$(cut -d' ' -f1-3 /proc/loadavg)" "$(valgrind --version 2>/dev/null || echo none)")"
+
+# --- build -----------------------------------------------------------------------------------
+log "building benches (release)"
+cargo bench --no-run --bench envelope --bench ratios --bench write_budget >&2
+ENVELOPE=$(bench_exe envelope)
+RATIOS=$(bench_exe ratios)
+BUDGET=$(bench_exe write_budget)
+
+# --- 1. criterion ----------------------------------------------------------------------------
+log "criterion (benches/envelope.rs)"
+rm -rf "$CARGO_TARGET_DIR/criterion"
+# shellcheck disable=SC2086
+"$ENVELOPE" --bench ${CRITERION_ARGS:---warm-up-time 1 --measurement-time 3} >"$WORK/criterion.txt" 2>&1
+python3 - "$CARGO_TARGET_DIR/criterion" >>"$RESULTS" <<'PY'
+import glob, json, os, sys
+for bench in sorted(glob.glob(os.path.join(sys.argv[1], "**", "new", "benchmark.json"), recursive=True)):
+    meta = json.load(open(bench))
+    est = json.load(open(os.path.join(os.path.dirname(bench), "estimates.json")))
+    m = est["median"]
+    print(json.dumps({"kind": "criterion", "id": meta["full_id"], "median_ns": m["point_estimate"],
+                      "lo_ns": m["confidence_interval"]["lower_bound"],
+                      "hi_ns": m["confidence_interval"]["upper_bound"]}))
+PY
+
+# --- 2. paired ratios ------------------------------------------------------------------------
+PAIRS=(
+    "session/read/raw_serde_json session/read/json_unvalidated"
+    "cache_2k/read/raw_serde_json cache_2k/read/json_unvalidated"
+    "session/write/raw_serde_json session/write/json"
+    "cache_2k/write/raw_serde_json cache_2k/write/json"
+    "session/read/json_unvalidated session/read/postcard_unvalidated"
+    "cache_2k/read/json_unvalidated cache_2k/read/postcard_unvalidated"
+    "session/read/json_unvalidated session/read/json_validated"
+    "session/read/postcard_unvalidated session/read/postcard_validated"
+    "cache_2k/read/json_unvalidated cache_2k/read/json_validated"
+    "cache_2k/read/postcard_unvalidated cache_2k/read/postcard_validated"
+    "migrate/current_v3/json migrate/v1_to_v3/json"
+    "migrate/current_v3/postcard migrate/v1_to_v3/postcard"
+)
+log "paired ratios (${#PAIRS[@]} rows)"
+for pair in "${PAIRS[@]}"; do
+    # shellcheck disable=SC2086
+    line=$("$RATIOS" paired $pair "${PAIRED_ROUNDS:-101}")
+    emit "$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); d["kind"]="paired"; print(json.dumps(d))' "$line")"
+done
+
+# --- 3. instruction counts -------------------------------------------------------------------
+callgrind_cases() { # EXE LABEL CASE...
+    local exe=$1 label=$2 case n ir
+    shift 2
+    for case in "$@"; do
+        case $case in cache_2k/*|schema_compile/*) n=20 ;; *) n=200 ;; esac
+        ir=$(valgrind --tool=callgrind --callgrind-out-file=/dev/null --toggle-collect=kvbench_measured \
+            "$exe" run "$case" "$n" 2>&1 | sed -n 's/.*Collected : \([0-9]*\).*/\1/p')
+        [[ -n "$ir" ]] || { log "callgrind failed for $case"; continue; }
+        emit "{\"kind\":\"instructions\",\"tree\":\"$label\",\"case\":\"$case\",\"per_call\":$((ir / n))}"
+    done
+}
+mapfile -t ALL_CASES < <("$RATIOS" list)
+if command -v valgrind >/dev/null; then
+    log "callgrind: ${#ALL_CASES[@]} cases"
+    callgrind_cases "$RATIOS" current "${ALL_CASES[@]}"
+    if ! skip baseline && git rev-parse -q --verify "$BASELINE_REV^{commit}" >/dev/null; then
+        log "callgrind: baseline $BASELINE_REV (the driver built against that tree)"
+        base="$WORK/baseline"
+        mkdir -p "$base"
+        git archive "$BASELINE_REV" | tar -x -C "$base"
+        mkdir -p "$base/benches/common"
+        cp benches/ratios.rs "$base/benches/"
+        cp benches/common/mod.rs "$base/benches/common/"
+        # The baseline has no validation document: no `part/*` cases, no crate compile case.
+        cat >"$base/benches/common/internals.rs" <<'RS'
+pub fn value_case<T>(_what: &str, _value: T, _payload: Vec<u8>) -> Option<Box<dyn FnMut()>> {
+    None
+}
+pub fn schema_compile() -> Option<Box<dyn FnMut()>> {
+    None
+}
+RS
+        printf '\n[[bench]]\nname = "ratios"\nharness = false\n' >>"$base/Cargo.toml"
+        base_exe=$(cd "$base" && bench_exe ratios)
+        emit "{\"kind\":\"baseline\",\"rev\":\"$BASELINE_REV\"}"
+        callgrind_cases "$base_exe" baseline \
+            session/read/json_unvalidated session/read/json_validated \
+            session/read/postcard_unvalidated session/read/postcard_validated \
+            cache_2k/read/json_unvalidated cache_2k/read/json_validated \
+            cache_2k/read/postcard_unvalidated cache_2k/read/postcard_validated \
+            session/read/raw_serde_json cache_2k/read/raw_serde_json
+    fi
+else
+    log "valgrind missing: no instruction counts (apt-get install valgrind)"
+fi
+
+# --- 4. sizes and write budget ---------------------------------------------------------------
+log "sizes, write budget"
+"$RATIOS" sizes | sed 's/^{/{"kind":"sizes",/' >>"$RESULTS"
+"$BUDGET" run | sed 's/^{/{"kind":"budget",/' >>"$RESULTS"
+
+# --- 5. wasm size ----------------------------------------------------------------------------
+if ! skip wasm; then
+    log "demo worker wasm: build with names (for twiggy), then the shipped build"
+    source scripts/worker-env.sh
+    log() { printf '[bench %4ds] %s\n' "$((SECONDS - started))" "$*" >&2; }
+    if [[ -x "$TOOLS_DIR/bin/worker-build" && -x "$WASM_BINDGEN_BIN" ]] || bash scripts/setup-worker-toolchain.sh >&2; then
+        [[ -x "$TOOLS_DIR/bin/twiggy" ]] || cargo install --locked twiggy --root "$TOOLS_DIR" >&2
+        KEEP_WASM_NAMES=1 bash scripts/build-worker.sh >&2
+        cp "$WORKER_DIR/build/index_bg.wasm" "$WORK/named.wasm"
+        bash scripts/build-worker.sh >&2
+        wasm="$WORKER_DIR/build/index_bg.wasm"
+        "$TOOLS_DIR/bin/twiggy" top -n 20 "$WORK/named.wasm" >"$WORK/twiggy-top.txt"
+        "$TOOLS_DIR/bin/twiggy" top -n 1000000 --format csv "$WORK/named.wasm" >"$WORK/twiggy.csv"
+        python3 - "$wasm" "$WORK/named.wasm" "$WORK/twiggy.csv" "$WORK/twiggy-top.txt" >>"$RESULTS" <<'PY'
+import csv, gzip, json, re, sys
+shipped, named, table, top = sys.argv[1:]
+data = open(shipped, "rb").read()
+def crate_of(name):
+    if name.startswith("data[") or name.startswith('data segment'):
+        return "(data segments: static tables, strings)"
+    if "function names" in name or name.startswith("custom section") or name.startswith('"'):
+        return "(names and custom sections)"
+    if name.startswith("code[") or name.startswith("elem[") or name.startswith("global") or name.startswith("table"):
+        return "(unnamed)"
+    m = re.search(r"([A-Za-z_][A-Za-z0-9_]*)::", name)
+    return m.group(1) if m else "(other: " + name.split("(")[0][:30] + ")"
+by = {}
+total = 0
+for row in csv.DictReader(open(table)):
+    size = int(row["ShallowSize"])
+    total += size
+    c = crate_of(row["Name"])
+    by[c] = by.get(c, 0) + size
+print(json.dumps({"kind": "wasm", "raw": len(data), "gzip": len(gzip.compress(data, 9)),
+                  "named_raw": total,
+                  "by_crate": sorted(by.items(), key=lambda kv: -kv[1])[:16],
+                  "top": open(top).read()}))
+PY
+    else
+        log "worker toolchain unavailable: no wasm figures"
+    fi
+fi
+
+# --- 6. load test ----------------------------------------------------------------------------
+if ! skip load; then
+    if ! command -v wrk >/dev/null; then
+        log "installing wrk (Debian)"
+        apt-get install -y wrk >&2 || log "wrk unavailable: no load figures"
+    fi
+    if command -v wrk >/dev/null; then
+        log "load: demo worker vs reference worker, alternating"
+        scripts/with-worker.sh --no-build -- bench/with-reference-worker.sh -- bench/load.sh \
+            | sed 's/^{/{"kind":"load",/' >>"$RESULTS" || log "load test failed"
+    fi
+fi
+
+# --- render ----------------------------------------------------------------------------------
+emit "{\"kind\":\"duration\",\"seconds\":$((SECONDS - started))}"
+cp "$RESULTS" "$REPO_ROOT/target/bench-results.jsonl" 2>/dev/null || true
+python3 bench/render.py "$RESULTS" >"$OUT"
+log "wrote $OUT in $((SECONDS - started)) s"
