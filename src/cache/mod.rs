@@ -47,6 +47,8 @@ mod keys;
 mod policy;
 mod random;
 mod stats;
+#[cfg(all(feature = "worker", target_arch = "wasm32"))]
+mod workers;
 
 use std::{
     collections::HashMap,
@@ -57,6 +59,8 @@ use std::{
     time::Duration,
 };
 
+#[cfg(all(feature = "worker", target_arch = "wasm32"))]
+pub use self::workers::in_own_context;
 pub use self::{
     entry::ABSENT_TYPE,
     keys::{CacheKeys, NamespaceGeneration},
@@ -66,12 +70,12 @@ pub use self::{
 };
 use self::{
     entry::{classify, prepare, Found, Freshness, PreparedWrite, Timing},
-    flight::{Flights, Join, Leader},
+    flight::{Flights, Join, Leader, Waiter},
     policy::millis,
     stats::Counters,
 };
 use crate::{
-    backend::Kv,
+    backend::{Kv, OpCounts},
     background::{Background, BoxFuture},
     envelope::{self, Codec, Header},
     error::{Error, Result},
@@ -88,6 +92,20 @@ impl<T: Send + ?Sized> MaybeSend for T {}
 pub trait MaybeSend {}
 #[cfg(target_arch = "wasm32")]
 impl<T: ?Sized> MaybeSend for T {}
+
+/// Await another caller's computation. On Workers the leader is another request: the wait
+/// must be polled in this request's own context and keep something of its own pending (see
+/// [`in_own_context`]).
+#[cfg(all(feature = "worker", target_arch = "wasm32"))]
+async fn wait_for_leader<T: Clone>(waiter: Waiter<T>) -> <Waiter<T> as Future>::Output {
+    in_own_context(waiter).await
+}
+
+/// Await another caller's computation (natively, and on wasm32 outside Workers: as is).
+#[cfg(not(all(feature = "worker", target_arch = "wasm32")))]
+async fn wait_for_leader<T: Clone>(waiter: Waiter<T>) -> <Waiter<T> as Future>::Output {
+    waiter.await
+}
 
 /// Default time an isolate trusts the namespace generation it last read.
 pub const DEFAULT_GENERATION_TTL: Duration = Duration::from_secs(10);
@@ -222,6 +240,19 @@ impl CacheState {
     /// Fresh state.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The counters of every store on this state, without building a store (for a `/metrics`
+    /// route). `kv` is all zeros: KV operation counts belong to a [`Kv`] handle — pass them
+    /// with [`stats_with_kv`](Self::stats_with_kv), or use [`CacheStore::stats`].
+    pub fn stats(&self) -> CacheStats {
+        self.stats_with_kv(OpCounts::default())
+    }
+
+    /// [`stats`](Self::stats) with `kv` as the KV operation counts, e.g. the snapshot of the
+    /// `OpCounters` the cache's `Kv` handles share ([`Kv::with_counters`]).
+    pub fn stats_with_kv(&self, kv: OpCounts) -> CacheStats {
+        self.inner.counters.snapshot(self.inner.flights.len(), kv)
     }
 
     fn generations(&self) -> MutexGuard<'_, HashMap<String, KnownGeneration>> {
@@ -606,6 +637,12 @@ where
     /// KV problems never fail the call (see [`Cached::cache_error`]); the error returned is
     /// the computation's. `compute` is `'static` (and `Send` natively) because a refresh may
     /// run it in the background: move owned handles into it.
+    ///
+    /// Concurrent calls for one key in one isolate share one computation (`Coalesced`). On
+    /// Workers (wasm32 + feature `worker`) the wait for another request's computation is
+    /// polled in the waiting request's own context, with a timer pending so workerd does not
+    /// cancel it as hung; nothing to wrap (`cache::in_own_context`, exported there for other
+    /// cross-request waits, is how).
     pub async fn get_or_compute<F, Fut, E>(
         &self,
         key: &str,
@@ -800,7 +837,7 @@ where
                     // `Err`: the leader failed or was dropped, and has left the table; loop
                     // and try to lead.
                     let waiting = self.core.counters().start_waiting();
-                    let shared = waiter.await;
+                    let shared = wait_for_leader(waiter).await;
                     drop(waiting);
                     if let Ok(shared) = shared {
                         match V::from_option(shared) {

@@ -27,8 +27,23 @@ use super::{
 };
 use crate::background::{Background, WaitUntil};
 
-/// The request parts the gate needs, copied out of the JS request.
-struct OwnedParts {
+/// The request parts the gate needs ([`RequestParts`]), copied out of a [`worker::Request`]:
+/// method, path and query (from the URL), `Accept` and `Cookie`. For routes that call the
+/// gate directly (rotate, logout) and still answer "no session" the gate's way:
+///
+/// ```ignore
+/// let owned = OwnedRequestParts::of(&req);
+/// match gate.resolve(owned.cookie()).await? {
+///     Lookup::Found((id, _)) => { /* gate.rotate(&id) … */ }
+///     Lookup::NoSession(reason) => {
+///         return to_response(&gate.deny(&owned.parts(), DenyCause::NoSession(reason)).response)
+///     }
+/// }
+/// ```
+///
+/// [`deny`] does the last step in one call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnedRequestParts {
     method: String,
     path: String,
     query: Option<String>,
@@ -36,11 +51,13 @@ struct OwnedParts {
     cookie: Option<String>,
 }
 
-impl OwnedParts {
-    fn of(req: &Request) -> Self {
+impl OwnedRequestParts {
+    /// Copy the parts out of `req`.
+    pub fn of(req: &Request) -> Self {
         let url = req.url().ok();
         Self {
-            method: req.method().to_string(),
+            // The method as sent: `Request::method()` maps methods it does not know to GET.
+            method: req.inner().method(),
             path: url
                 .as_ref()
                 .map_or_else(|| req.path(), |u| u.path().to_string()),
@@ -50,7 +67,8 @@ impl OwnedParts {
         }
     }
 
-    fn parts(&self) -> RequestParts<'_> {
+    /// Borrowed, as the gate takes them.
+    pub fn parts(&self) -> RequestParts<'_> {
         RequestParts {
             method: &self.method,
             path: &self.path,
@@ -59,6 +77,25 @@ impl OwnedParts {
             cookie: self.cookie.as_deref(),
         }
     }
+
+    /// The `Cookie` header (for [`SessionGate::resolve`], `login`, `logout`).
+    pub fn cookie(&self) -> Option<&str> {
+        self.cookie.as_deref()
+    }
+}
+
+/// The gate's answer for a request it turns away ([`SessionGate::deny`]): 302 to the login
+/// page or 401 JSON for "no session" (clearing a dead cookie), 503 when KV failed.
+pub fn deny<D: SessionData>(
+    gate: &SessionGate<D>,
+    req: &Request,
+    cause: DenyCause,
+) -> worker::Result<Response> {
+    to_response(
+        &gate
+            .deny(&OwnedRequestParts::of(req).parts(), cause)
+            .response,
+    )
 }
 
 fn header(req: &Request, name: &str) -> Option<String> {
@@ -99,7 +136,7 @@ where
     F: FnOnce(Request, Admitted<D>) -> Fut,
     Fut: Future<Output = worker::Result<Response>>,
 {
-    let owned = OwnedParts::of(&req);
+    let owned = OwnedRequestParts::of(&req);
     match gate.check(&owned.parts()).await {
         Admission::Denied(denied) => to_response(&denied.response),
         Admission::Admitted(admitted) => {
@@ -125,7 +162,7 @@ where
     F: FnOnce(Request, Option<Admitted<D>>) -> Fut,
     Fut: Future<Output = worker::Result<Response>>,
 {
-    let owned = OwnedParts::of(&req);
+    let owned = OwnedRequestParts::of(&req);
     match gate.admit(&owned.parts()).await {
         Err(e) => to_response(
             &gate

@@ -18,7 +18,6 @@
 
 mod body;
 mod http;
-mod own_context;
 mod pages;
 mod popular;
 
@@ -35,9 +34,9 @@ use kv_envelope::{
     background::WaitUntil,
     cache::{CacheState, CacheStatus, CacheStore, NamespaceGeneration},
     session::{
-        middleware::{cookie_header, optional_session, require_session, to_response},
-        DenyCause, IdSource, Lookup, NoSession, OsRandom, RejectHook, RequestParts, Session,
-        SessionGate, SessionIndexEntry, SessionInit, SessionStore,
+        middleware::{cookie_header, deny, optional_session, require_session},
+        DenyCause, IdSource, Lookup, NoSession, OsRandom, RejectHook, Session, SessionGate,
+        SessionIndexEntry, SessionInit, SessionStore,
     },
     Clock, Kv, SystemClock, Versioned,
 };
@@ -191,7 +190,7 @@ async fn route(req: Request, env: &Env, ctx: &Context) -> Outcome {
             .or_fail("GET /me")
         }
         (_, "/popular") => get_popular(env, ctx).await,
-        (_, "/_stats") => stats(env),
+        (_, "/_stats") => stats(),
         _ => Err(Fail::new(404, "not_found", "no such route")),
     }
 }
@@ -213,20 +212,6 @@ fn check_same_origin(req: &Request) -> Result<(), Fail> {
         Ok(())
     } else {
         Err(refuse())
-    }
-}
-
-fn request_parts<'a>(
-    path: &'a str,
-    accept: Option<&'a str>,
-    cookie: Option<&'a str>,
-) -> RequestParts<'a> {
-    RequestParts {
-        method: "POST",
-        path,
-        query: None,
-        accept,
-        cookie,
     }
 }
 
@@ -259,9 +244,7 @@ async fn login(mut req: Request, env: &Env) -> Outcome {
 async fn rotate(req: &Request, env: &Env) -> Outcome {
     let gate = gate(env)?;
     let cookie = cookie_header(req);
-    let accept = req.headers().get("accept").ok().flatten();
-    let parts = request_parts("/sessions/rotate", accept.as_deref(), cookie.as_deref());
-    let denied = |reason| to_response(&gate.deny(&parts, DenyCause::NoSession(reason)).response);
+    let denied = |reason| deny(&gate, req, DenyCause::NoSession(reason));
     let id = match gate.resolve(cookie.as_deref()).await {
         Ok(Lookup::Found((id, _))) => id,
         Ok(Lookup::NoSession(reason)) => return denied(reason).or_fail("deny"),
@@ -289,9 +272,12 @@ async fn logout(req: &Request, env: &Env) -> Outcome {
 
 async fn get_popular(env: &Env, ctx: &Context) -> Outcome {
     let cache = popular_cache(env, ctx)?;
-    let lookup = cache.get_or_compute(popular::KEY, &popular::POLICY, popular::compute);
-    // Coalesced requests are woken by the request that computed: see own_context.
-    let cached = match own_context::in_own_context(lookup).await {
+    // Coalesced requests wait for the request that computes; the library keeps that wait in
+    // this request's own context (workerd's rules), nothing to wrap here.
+    let cached = match cache
+        .get_or_compute(popular::KEY, &popular::POLICY, popular::compute)
+        .await
+    {
         Ok(c) => c,
         Err(never) => match never {},
     };
@@ -330,7 +316,7 @@ async fn invalidate_popular(env: &Env, ctx: &Context) -> Outcome {
 /// `GET /_stats`: counters of this isolate since it started. KV totals at the top level, then
 /// per binding; `cache_computations` from the cache store, cross-checked by
 /// `popular_compute_calls` counted inside the computation itself.
-fn stats(env: &Env) -> Outcome {
+fn stats() -> Outcome {
     #[derive(Serialize)]
     struct Stats {
         isolate_id: &'static str,
@@ -352,12 +338,8 @@ fn stats(env: &Env) -> Outcome {
     let iso = isolate();
     let sessions = SESSION_KV_OPS.snapshot();
     let cache_kv = CACHE_KV_OPS.snapshot();
-    // The counters live in the shared state; a store on it (and on the CACHE counters) reads them.
-    let kv = Kv::new(WorkersKv::new(env.kv("CACHE").or_fail("binding CACHE")?))
-        .with_counters(CACHE_KV_OPS.clone());
-    let cache = CacheStore::<Popular>::new(kv)
-        .with_state(CACHE_STATE.clone())
-        .stats();
+    // The counters live in the shared state; the CACHE binding's KV counts go with them.
+    let cache = CACHE_STATE.stats_with_kv(cache_kv);
     let stats = Stats {
         isolate_id: &iso.id,
         isolate_started_at: iso.started_at,
