@@ -2,13 +2,14 @@
 # Run the cargo-fuzz targets in fuzz/ (nightly toolchain, cargo-fuzz installed).
 #
 #   scripts/fuzz.sh smoke [SECS]          each target SECS seconds (default 5): used by `make test`
-#   scripts/fuzz.sh long  [SECS] [--record]
-#                                          each target SECS seconds (default 600: millions of
-#                                          executions per target on a 2-core machine); with
-#                                          --record, writes the figures into RELIABILITY.md
+#   scripts/fuzz.sh long  [SECS] [--no-record]
+#                                          each target SECS seconds (default 600: about a
+#                                          million executions or more per target on a shared
+#                                          2-core machine) and write the figures into
+#                                          RELIABILITY.md (`make fuzz`); --no-record only prints
 #   scripts/fuzz.sh build                  build the targets only
 #
-# FUZZ_TARGETS="a b" limits the targets. Exits non-zero when any target crashes; the crashing
+# FUZZ_TARGETS="a b" limits the targets. SECS may be the second argument only. Exits non-zero when any target crashes; the crashing
 # input is kept under fuzz/artifacts/<target>/ and must become a corpus case (see RELIABILITY.md).
 set -euo pipefail
 
@@ -21,12 +22,13 @@ smoke) secs=${2:-5} ;;
 long) secs=${2:-600} ;;
 build) secs=0 ;;
 *)
-    echo "usage: $0 smoke|long|build [SECS] [--record]" >&2
+    echo "usage: $0 smoke|long|build [SECS] [--no-record]" >&2
     exit 2
     ;;
 esac
 record=no
-for arg in "$@"; do [ "$arg" = --record ] && record=yes; done
+[ "$mode" = long ] && record=yes
+for arg in "$@"; do [ "$arg" = --no-record ] && record=no; done
 
 # Debug assertions on (-a): the fuzzer should trip on them as well as on panics.
 build_flags=(-a)
@@ -76,7 +78,7 @@ if [ "$record" = yes ]; then
     rev=$(git -C "$root" rev-parse --short HEAD)
     block=$(
         echo "<!-- fuzz-figures:start -->"
-        echo "Recorded $when at \`$rev\` with \`scripts/fuzz.sh long $secs --record\` ($(nproc) cores, shared):"
+        echo "Recorded $when at \`$rev\` with \`scripts/fuzz.sh long $secs\` ($(nproc) cores, shared with other builds):"
         echo
         echo "$table"
         echo "<!-- fuzz-figures:end -->"
