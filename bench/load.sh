@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Load test (issue 5, item 8), run by scripts/bench.sh inside scripts/with-worker.sh (demo worker,
 # WORKER_URL) and bench/with-reference-worker.sh (REFERENCE_URL):
-#   session-gated GET /me and cached GET /popular, with wrk, the two workers alternating in
+#   session-gated GET /me, cached GET /popular and GET /healthz (the fixed per-request cost), with
+#   wrk, the two workers alternating in
 #   rounds (demo first in odd rounds, reference first in even ones), KV operations from each
 #   worker's /_stats before and after each phase. Prints one JSON line per phase.
 # Knobs: LOAD_DURATION (s, default 10), LOAD_CONNECTIONS (default 8), LOAD_ROUNDS (default 3).
@@ -37,7 +38,8 @@ sleep 1
 for ((round = 1; round <= rounds; round++)); do
     order=(demo reference)
     ((round % 2 == 0)) && order=(reference demo)
-    for path in /me /popular; do
+    # /healthz: the fixed cost of a request through each worker (routing, runtime glue).
+    for path in /me /popular /healthz; do
         for w in "${order[@]}"; do
             writes0=$(stat_of "${url[$w]}" kv_writes)
             reads0=$(stat_of "${url[$w]}" kv_reads)
