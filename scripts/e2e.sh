@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# End-to-end tests of the demo worker (`make e2e`, part of `make test`): builds the worker and the
-# seed tool (e2e/seed, values built with kv-envelope itself), serves the worker with `wrangler dev`
-# on workerd via scripts/with-worker.sh (free port, fresh local KV, torn down on every exit path),
-# and runs every e2e/*.test.mjs with Node's test runner, one file at a time (they read the
-# isolate's /_stats counters, so they must not interleave). Output ends with the runner's summary.
+# End-to-end tests of the demo worker (`make e2e`, part of `make test`): builds the worker, the
+# seed tool (e2e/seed, values built with kv-envelope itself) and the ops CLI (`kv-envelope`, driven
+# by e2e/cli-roundtrip.test.mjs), serves the worker with `wrangler dev` on workerd via
+# scripts/with-worker.sh (free port, fresh local KV, torn down on every exit path), and runs every
+# e2e/*.test.mjs with Node's test runner, one file at a time (they read the isolate's /_stats
+# counters, so they must not interleave). Output ends with the runner's summary.
 #
 # Nothing is optional: a missing tool (node, cargo, the worker toolchain, Chromium) is an error,
-# never a skip. Knobs: CHROMIUM_BIN (default /usr/bin/chromium), CARGO_TARGET_DIR for the seed tool,
-# E2E_FILES to run a subset (e.g. E2E_FILES=e2e/cache.test.mjs).
+# never a skip. Knobs: CHROMIUM_BIN (default /usr/bin/chromium), CARGO_TARGET_DIR for the seed
+# tool and the CLI, E2E_FILES to run a subset (e.g. E2E_FILES=e2e/cache.test.mjs).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/worker-env.sh"
 cd "$REPO_ROOT"
@@ -32,6 +33,12 @@ cargo build --quiet --locked --manifest-path "$REPO_ROOT/e2e/seed/Cargo.toml" ||
         "cargo update --workspace --manifest-path e2e/seed/Cargo.toml, and commit the lock)"
 export KV_SEED_BIN="$CARGO_TARGET_DIR/debug/kv-seed"
 [[ -x "$KV_SEED_BIN" ]] || die "seed tool not built at $KV_SEED_BIN"
+
+# The crate's own ops CLI (docs/cli.md), driven by e2e/cli-roundtrip.test.mjs against the local KV.
+log "building the ops CLI (kv-envelope, --features cli)"
+cargo build --quiet --locked --features cli --bin kv-envelope || die "building the kv-envelope CLI failed"
+export KV_ENVELOPE_BIN="$CARGO_TARGET_DIR/debug/kv-envelope"
+[[ -x "$KV_ENVELOPE_BIN" ]] || die "kv-envelope CLI not built at $KV_ENVELOPE_BIN"
 
 read -r -a files <<<"${E2E_FILES:-$(echo e2e/*.test.mjs)}"
 ((${#files[@]} > 0)) || die "no e2e/*.test.mjs files"

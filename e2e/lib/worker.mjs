@@ -187,3 +187,31 @@ export async function kvSeed(command, options) {
   const line = JSON.parse((await run(SEED_BIN, args, `kv-seed ${command}`)).toString("utf8"));
   return { key: line.key, metadata: line.metadata, bytes: readFileSync(out) };
 }
+
+/**
+ * Run a command asynchronously (see `run` above for why) and return its exit code and output
+ * instead of throwing on a non-zero status: `{ code, stdout, stderr }` (stdout a Buffer, stderr text).
+ * Throws only when the command cannot be started or is killed by a signal.
+ */
+export function runTool(cmd, args, { cwd = REPO_ROOT, what = cmd } = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd, stdio: ["ignore", "pipe", "pipe"] });
+    const out = [];
+    const err = [];
+    child.stdout.on("data", (c) => out.push(c));
+    child.stderr.on("data", (c) => err.push(c));
+    child.on("error", (e) => reject(new Error(`${what}: ${e.message}`)));
+    child.on("close", (code, signal) => {
+      if (code === null) return reject(new Error(`${what} killed by ${signal}`));
+      resolve({ code, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString("utf8") });
+    });
+  });
+}
+
+/** `wrangler kv key list --local` of the worker's namespace: [{ name, expiration?, metadata? }]. */
+export async function kvList({ binding = "KV", prefix } = {}) {
+  const args = ["list", "--binding", binding];
+  if (prefix !== undefined) args.push("--prefix", prefix);
+  const stdout = await run(join(REPO_ROOT, "scripts/worker-kv.sh"), args, "worker-kv.sh list");
+  return JSON.parse(stdout.toString("utf8"));
+}
