@@ -86,11 +86,16 @@ PAIRS=(
     "migrate/current_v3/json migrate/v1_to_v3/json"
     "migrate/current_v3/postcard migrate/v1_to_v3/postcard"
 )
-log "paired ratios (${#PAIRS[@]} rows)"
-for pair in "${PAIRS[@]}"; do
-    # shellcheck disable=SC2086
-    line=$("$RATIOS" paired $pair "${PAIRED_ROUNDS:-101}")
-    emit "$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); d["kind"]="paired"; print(json.dumps(d))' "$line")"
+# Each row three times, the repetitions a minute or so apart (rows inner, repetitions outer): a
+# burst of load from other work can still skew one repetition; the table shows the median and
+# the spread of the three.
+log "paired ratios (${#PAIRS[@]} rows x ${PAIRED_REPEATS:-3})"
+for ((rep = 1; rep <= ${PAIRED_REPEATS:-3}; rep++)); do
+    for pair in "${PAIRS[@]}"; do
+        # shellcheck disable=SC2086
+        line=$("$RATIOS" paired $pair "${PAIRED_ROUNDS:-101}")
+        emit "$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); d["kind"]="paired"; d["rep"]=int(sys.argv[2]); print(json.dumps(d))' "$line" "$rep")"
+    done
 done
 
 # --- 3. instruction counts -------------------------------------------------------------------
