@@ -292,14 +292,15 @@ pub fn decode_value<T: Versioned>(
         // The fast JSON path cut the payload at the last `}`; a writer that put other keys
         // after `data` needs the tolerant parser.
         Err(
-            Error::Codec {
+            e @ (Error::Codec {
                 codec: Codec::Json, ..
             }
-            | Error::Validation { .. },
+            | Error::Validation { .. }),
         ) if codec == Codec::Json => {
             let tolerant = crate::envelope::decode_json_tolerant(bytes)?;
             if tolerant.payload == raw.payload {
-                T::decode_payload(version, raw.payload, validate)?
+                // Same payload: decoding it again would only fail the same way.
+                return Err(e);
             } else {
                 check_header::<T>(&tolerant.header, now_ms)?;
                 T::decode_payload(tolerant.header.version, tolerant.payload, validate)?
