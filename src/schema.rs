@@ -124,7 +124,9 @@ const CLASS: [u8; 256] = {
 };
 
 /// Validate `instance`; on failure return every violation (up to 16) with JSON paths and
-/// masked messages.
+/// masked messages. (The hot paths validate [`Document`]s; this serves the CLI and the
+/// property-test helpers.)
+#[cfg(any(feature = "testing", feature = "cli"))]
 pub(crate) fn validate(
     validator: &Validator,
     type_name: &'static str,

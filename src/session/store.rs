@@ -13,8 +13,9 @@ use super::{
 use crate::{
     backend::{Kv, MAX_LIST_LIMIT},
     envelope::{Codec, Header},
-    error::{describe_json_error, Error, Result},
+    error::{Error, Result},
     migrate::decode_value,
+    schema::instance::Document,
     store::TypedStore,
 };
 
@@ -420,23 +421,10 @@ impl<D: SessionData> SessionStore<D> {
     /// unchanged.
     pub async fn update(&self, id: &SessionId, f: impl FnOnce(&mut D)) -> Result<Lookup<D>> {
         let hash = id.hashed();
-        let mut session = match self.read(&hash).await? {
-            Lookup::Found(s) => s,
+        let (old_user, session) = match self.read_modified(&hash, f, true).await? {
+            Lookup::Found(found) => found,
             Lookup::NoSession(r) => return Ok(Lookup::NoSession(r)),
         };
-        let old_user = session.user_id().to_string();
-        let before = session.times();
-        f(&mut session);
-        let now = self.now_ms();
-        session.set_times(SessionTimes {
-            expires_at: now
-                .saturating_add(self.idle_ms)
-                .min(before.absolute_expires_at)
-                .max(before.expires_at),
-            refreshed_at: now,
-            ..before
-        });
-        self.check_schema(&session)?;
         let moved = session.user_id() != old_user;
         if moved {
             self.write_index_entry(session.user_id(), &hash, &session.times())
@@ -468,22 +456,10 @@ impl<D: SessionData> SessionStore<D> {
         f: impl FnOnce(&mut D),
     ) -> Result<Lookup<(SessionId, D)>> {
         let old_hash = id.hashed();
-        let mut session = match self.read(&old_hash).await? {
-            Lookup::Found(s) => s,
+        let (old_user, session) = match self.read_modified(&old_hash, f, false).await? {
+            Lookup::Found(found) => found,
             Lookup::NoSession(r) => return Ok(Lookup::NoSession(r)),
         };
-        let old_user = session.user_id().to_string();
-        let before = session.times();
-        f(&mut session);
-        let now = self.now_ms();
-        session.set_times(SessionTimes {
-            expires_at: now
-                .saturating_add(self.idle_ms)
-                .min(before.absolute_expires_at),
-            refreshed_at: now,
-            ..before
-        });
-        self.check_schema(&session)?;
         let new_id = SessionId::generate(&*self.ids)?;
         let new_hash = new_id.hashed();
         self.kv().delete(&self.sessions.key(&old_hash)).await?;
@@ -655,15 +631,50 @@ impl<D: SessionData> SessionStore<D> {
     }
 
     /// Never write what the next read would reject.
+    /// Read the session under `hash`, let `f` change its data, and restamp its times (the
+    /// store's, so changes `f` makes to them are discarded): idle expiry slid to now + idle
+    /// within the absolute cap — never shortened when `keep_later_expiry` — and refreshed now.
+    /// Returns the user before `f` and the session, checked against its schema.
+    async fn read_modified(
+        &self,
+        hash: &str,
+        f: impl FnOnce(&mut D),
+        keep_later_expiry: bool,
+    ) -> Result<Lookup<(String, D)>> {
+        let mut session = match self.read(hash).await? {
+            Lookup::Found(s) => s,
+            Lookup::NoSession(r) => return Ok(Lookup::NoSession(r)),
+        };
+        let old_user = session.user_id().to_string();
+        let before = session.times();
+        f(&mut session);
+        let now = self.now_ms();
+        let slid = now
+            .saturating_add(self.idle_ms)
+            .min(before.absolute_expires_at);
+        session.set_times(SessionTimes {
+            expires_at: if keep_later_expiry {
+                slid.max(before.expires_at)
+            } else {
+                slid
+            },
+            refreshed_at: now,
+            ..before
+        });
+        self.check_schema(&session)?;
+        Ok(Lookup::Found((old_user, session)))
+    }
+
     fn check_schema(&self, session: &D) -> Result<()> {
         if !self.validate {
             return Ok(());
         }
-        let json = serde_json::to_value(session).map_err(|e| Error::Encode {
+        // Validated as the tape reads use, without building a serde_json::Value.
+        let doc = Document::from_serialize(session).map_err(|e| Error::Encode {
             type_name: D::NAME,
-            reason: describe_json_error(&e),
+            reason: e.to_string(),
         })?;
         let validator = D::validator(D::VERSION)?;
-        crate::schema::validate(validator, D::NAME, D::VERSION, &json)
+        crate::schema::validate_document(validator, D::NAME, D::VERSION, &doc)
     }
 }
