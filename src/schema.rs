@@ -1,22 +1,34 @@
-//! JSON Schemas of versioned types: generation (schemars), validation (jsonschema, compiled
-//! once per process/isolate) and export to files.
+//! JSON Schemas of versioned types: generation (schemars), validation (compiled once per
+//! process/isolate) and export to files.
+//!
+//! Validation uses the jsonschema crate with the `jsonschema` feature (on by default): every
+//! keyword and format of draft 2020-12. Without it, [`compact`] validates: the vocabulary
+//! schemars emits, with the same results, at a fraction of the wasm size (BENCHMARKS.md §7);
+//! a schema outside that vocabulary is refused when its validator is compiled.
 
 use std::{path::Path, sync::OnceLock};
 
 use serde_json::Value;
 
 use crate::{
-    error::{Error, Result, ValidationIssue},
+    error::{Error, Result},
     migrate::Versioned,
 };
 
+pub mod compact;
 pub mod instance;
 
-use instance::{Document, Tape};
+use instance::Document;
 
 /// A compiled validator of one (type, version). It validates [`instance::Document`]s, the
 /// cheap representation payloads are parsed into.
-pub type Validator = jsonschema::Validator<Tape>;
+#[cfg(feature = "jsonschema")]
+pub type Validator = jsonschema::Validator<instance::Tape>;
+
+/// A compiled validator of one (type, version). It validates [`instance::Document`]s, the
+/// cheap representation payloads are parsed into.
+#[cfg(not(feature = "jsonschema"))]
+pub type Validator = compact::Validator;
 
 /// At most this many violations are kept in an [`Error::Validation`].
 const MAX_ISSUES: usize = 16;
@@ -34,7 +46,14 @@ pub fn schema_of<T: schemars::JsonSchema>() -> Value {
 /// with the cheap [`is_plausible_email`] check. [`Versioned::validator`] caches the result;
 /// this is for tools and benchmarks that need a fresh one.
 pub fn compile(type_name: &'static str, version: u32, schema: &Value) -> Result<Validator> {
-    jsonschema::options_for::<Tape>()
+    #[cfg(not(feature = "jsonschema"))]
+    return compact::Validator::compile(schema).map_err(|reason| Error::Schema {
+        type_name,
+        version,
+        reason,
+    });
+    #[cfg(feature = "jsonschema")]
+    jsonschema::options_for::<instance::Tape>()
         // `format` is an assertion: an `email` field must look like an email.
         .should_validate_formats(true)
         // A linear-time email check instead of a full RFC 5322 parse: it was half of the
@@ -139,7 +158,7 @@ pub(crate) fn validate(
         Err(e) => Err(Error::Validation {
             type_name,
             version,
-            issues: vec![ValidationIssue {
+            issues: vec![crate::error::ValidationIssue {
                 instance_path: String::new(),
                 schema_path: String::new(),
                 message: e.to_string(),
@@ -159,10 +178,13 @@ pub(crate) fn validate_document(
     if validator.is_valid(instance) {
         return Ok(());
     }
-    let issues: Vec<ValidationIssue> = validator
+    #[cfg(not(feature = "jsonschema"))]
+    let issues = validator.issues(instance, MAX_ISSUES);
+    #[cfg(feature = "jsonschema")]
+    let issues: Vec<crate::error::ValidationIssue> = validator
         .iter_errors(instance)
         .take(MAX_ISSUES)
-        .map(|e| ValidationIssue {
+        .map(|e| crate::error::ValidationIssue {
             instance_path: e.instance_path().to_string(),
             schema_path: e.schema_path().to_string(),
             message: e.masked().to_string(),

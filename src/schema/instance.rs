@@ -20,8 +20,11 @@
 //! Nothing here panics on any input; a document is at most [`MAX_DEPTH`] containers deep, so
 //! every recursion over one is bounded.
 
-use std::{borrow::Cow, fmt};
+#[cfg(feature = "jsonschema")]
+use std::borrow::Cow;
+use std::fmt;
 
+#[cfg(feature = "jsonschema")]
 use jsonschema::{
     json::{cmp, Array, Json, JsonNumber, Node, NodeIdentity, Object},
     JsonType,
@@ -760,8 +763,8 @@ impl<'a> Parser<'a> {
 // ---------------------------------------------------------------------------------------------
 // jsonschema representation
 
-/// The [`Json`] representation of [`Document`]s: `jsonschema::options_for::<Tape>()` builds
-/// validators that validate them.
+/// The jsonschema representation of [`Document`]s (with the `jsonschema` feature,
+/// `jsonschema::options_for::<Tape>()` builds validators that validate them).
 #[derive(Debug, Clone, Copy)]
 pub struct Tape;
 
@@ -835,6 +838,7 @@ impl<'a> NodeRef<'a> {
     }
 }
 
+#[cfg(feature = "jsonschema")]
 impl Json for Tape {
     type Node<'a> = NodeRef<'a>;
     type PreparedKey = Box<str>;
@@ -864,6 +868,42 @@ impl Json for Tape {
     }
 }
 
+/// What a node holds, for the in-crate validator (`super::compact`).
+pub(crate) enum View<'a> {
+    Null,
+    Bool(bool),
+    Number(Number),
+    Str(&'a str),
+    Array { len: u32, items: Elements<'a> },
+    Object { len: u32, members: Members<'a> },
+}
+
+impl<'a> NodeRef<'a> {
+    /// The node's kind and contents.
+    #[inline]
+    pub(crate) fn view(&self) -> View<'a> {
+        let doc = self.doc;
+        let pos = self.at + 1;
+        match self.entry() {
+            Entry::Null => View::Null,
+            Entry::Bool(b) => View::Bool(b),
+            Entry::U64(n) => View::Number(Number::U64(n)),
+            Entry::I64(n) => View::Number(Number::I64(n)),
+            Entry::F64(f) => View::Number(Number::F64(f)),
+            Entry::Str(s) => View::Str(s),
+            e @ Entry::Owned { .. } => View::Str(doc.string_of(e).unwrap_or_default()),
+            Entry::Array { len, end } => View::Array {
+                len,
+                items: Elements { doc, pos, end },
+            },
+            Entry::Object { len, end } => View::Object {
+                len,
+                members: Members { doc, pos, end },
+            },
+        }
+    }
+}
+
 /// A number of a [`Document`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Number {
@@ -875,6 +915,18 @@ pub enum Number {
     F64(f64),
 }
 
+impl Number {
+    /// Whether the number is an integer by value (`1.0` is), as JSON Schema's `integer` type
+    /// counts them.
+    pub(crate) fn is_integral(self) -> bool {
+        match self {
+            Number::U64(_) | Number::I64(_) => true,
+            Number::F64(f) => f.fract() == 0.0,
+        }
+    }
+}
+
+#[cfg(feature = "jsonschema")]
 impl JsonNumber for Number {
     fn as_u64(&self) -> Option<u64> {
         match *self {
@@ -913,10 +965,7 @@ impl JsonNumber for Number {
     }
 
     fn is_integer(&self) -> bool {
-        match *self {
-            Number::U64(_) | Number::I64(_) => true,
-            Number::F64(f) => f.fract() == 0.0,
-        }
+        self.is_integral()
     }
 
     fn is_written_as_integer(&self) -> bool {
@@ -924,6 +973,7 @@ impl JsonNumber for Number {
     }
 }
 
+#[cfg(feature = "jsonschema")]
 impl<'a> Node<'a, Tape> for NodeRef<'a> {
     type Object = ObjectRef<'a>;
     type Array = ArrayRef<'a>;
@@ -1038,6 +1088,7 @@ impl<'a> Node<'a, Tape> for NodeRef<'a> {
     }
 }
 
+#[cfg(feature = "jsonschema")]
 /// An object node.
 #[derive(Clone, Copy)]
 pub struct ObjectRef<'a> {
@@ -1075,6 +1126,7 @@ impl<'a> Iterator for Members<'a> {
     }
 }
 
+#[cfg(feature = "jsonschema")]
 impl<'a> Object<'a, Tape> for ObjectRef<'a> {
     type Node = NodeRef<'a>;
     type MemberName = &'a str;
@@ -1099,6 +1151,7 @@ impl<'a> Object<'a, Tape> for ObjectRef<'a> {
     }
 }
 
+#[cfg(feature = "jsonschema")]
 /// An array node.
 #[derive(Clone, Copy)]
 pub struct ArrayRef<'a> {
@@ -1129,6 +1182,7 @@ impl<'a> Iterator for Elements<'a> {
     }
 }
 
+#[cfg(feature = "jsonschema")]
 impl<'a> Array<'a, Tape> for ArrayRef<'a> {
     type Node = NodeRef<'a>;
     type ElementsIter = Elements<'a>;
@@ -2284,5 +2338,5 @@ impl ser::Serializer for KeySerializer<'_> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "jsonschema"))]
 mod tests;

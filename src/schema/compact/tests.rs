@@ -1,0 +1,757 @@
+//! The compact validator: keyword examples, refusals, reports, and a differential property
+//! test against the jsonschema crate configured as `schema::compile` configures it.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use proptest::prelude::*;
+use schemars::JsonSchema;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use super::Validator;
+use crate::schema::{instance::Document, is_plausible_email, schema_of};
+
+fn compact(schema: &Value) -> Validator {
+    Validator::compile(schema).unwrap_or_else(|e| panic!("{schema}: {e}"))
+}
+
+fn reference(schema: &Value) -> jsonschema::Validator {
+    jsonschema::options()
+        .should_validate_formats(true)
+        .with_format("email", is_plausible_email)
+        .build(schema)
+        .unwrap_or_else(|e| panic!("{schema}: {e}"))
+}
+
+fn valid(v: &Validator, instance: &Value) -> bool {
+    let doc = Document::from_serialize(instance).expect("document");
+    v.is_valid(doc.root())
+}
+
+#[track_caller]
+fn check(schema: Value, cases: &[(Value, bool)]) {
+    let ours = compact(&schema);
+    let theirs = reference(&schema);
+    for (instance, expected) in cases {
+        assert_eq!(
+            theirs.is_valid(instance),
+            *expected,
+            "reference: {schema} on {instance}"
+        );
+        assert_eq!(valid(&ours, instance), *expected, "{schema} on {instance}");
+        let doc = Document::from_serialize(instance).unwrap();
+        assert_eq!(
+            ours.issues(doc.root(), 16).is_empty(),
+            *expected,
+            "issues: {schema} on {instance}"
+        );
+    }
+}
+
+#[test]
+fn types() {
+    check(
+        json!({"type": "integer"}),
+        &[
+            (json!(1), true),
+            (json!(-1), true),
+            (json!(1.0), true),
+            (json!(1.5), false),
+            (json!("1"), false),
+            (json!(null), false),
+        ],
+    );
+    check(
+        json!({"type": ["string", "null"]}),
+        &[(json!("x"), true), (json!(null), true), (json!(0), false)],
+    );
+    check(
+        json!({"type": "number"}),
+        &[(json!(1), true), (json!(1.5), true), (json!(true), false)],
+    );
+    check(
+        json!({"type": ["object", "array", "boolean"]}),
+        &[
+            (json!({}), true),
+            (json!([]), true),
+            (json!(false), true),
+            (json!(0), false),
+        ],
+    );
+}
+
+#[test]
+fn numbers_compare_exactly() {
+    check(
+        json!({"minimum": 0, "maximum": 4294967295u64}),
+        &[
+            (json!(0), true),
+            (json!(-1), false),
+            (json!(-0.5), false),
+            (json!(4294967295u64), true),
+            (json!(4294967296u64), false),
+            (json!(4294967295.5), false),
+        ],
+    );
+    check(
+        json!({"maximum": 9007199254740993u64}),
+        &[
+            (json!(9007199254740993u64), true),
+            (json!(9007199254740994u64), false),
+            (json!(9007199254740992.0), true),
+            (json!(u64::MAX), false),
+        ],
+    );
+    check(
+        json!({"exclusiveMinimum": 1.5, "exclusiveMaximum": 3}),
+        &[
+            (json!(1.5), false),
+            (json!(2), true),
+            (json!(2.999), true),
+            (json!(3), false),
+            (json!(3.0), false),
+        ],
+    );
+    check(
+        json!({"minimum": -9223372036854775808i64}),
+        &[
+            (json!(i64::MIN), true),
+            (json!(-9.3e18), false),
+            (json!(1e300), true),
+        ],
+    );
+}
+
+#[test]
+fn strings() {
+    check(
+        json!({"type": "string", "minLength": 2, "maxLength": 3}),
+        &[
+            (json!("a"), false),
+            (json!("ab"), true),
+            (json!("abc"), true),
+            (json!("abcd"), false),
+            (json!("é"), false),
+            (json!("éé"), true),
+            (json!("ééé"), true),
+            (json!("éééé"), false),
+            (json!("\u{1F600}\u{1F600}"), true),
+            (json!(12345), false),
+        ],
+    );
+}
+
+#[test]
+fn formats() {
+    check(
+        json!({"format": "email"}),
+        &[
+            (json!("a@b.c"), true),
+            (json!("a@b"), false),
+            (json!(5), true),
+        ],
+    );
+    check(
+        json!({"format": "uuid"}),
+        &[
+            (json!("67e55044-10b1-426f-9247-bb680e5fe0c8"), true),
+            (json!("67E55044-10B1-426F-9247-BB680E5FE0C8"), true),
+            (json!("67e5504410b1426f9247bb680e5fe0c8"), false),
+            (json!("67e55044-10b1-426f-9247-bb680e5fe0cg"), false),
+        ],
+    );
+    check(
+        json!({"format": "date"}),
+        &[
+            (json!("2024-02-29"), true),
+            (json!("2023-02-29"), false),
+            (json!("2000-02-29"), true),
+            (json!("1900-02-29"), false),
+            (json!("2024-13-01"), false),
+            (json!("2024-1-01"), false),
+        ],
+    );
+    check(
+        json!({"format": "date-time"}),
+        &[
+            (json!("2024-02-29T12:00:00Z"), true),
+            (json!("2024-02-29t12:00:00.123+01:30"), true),
+            (json!("2024-02-29T12:00:00"), false),
+            (json!("2024-12-31T23:59:60Z"), true),
+            (json!("2024-12-31T22:59:60Z"), false),
+            (json!("2024-12-31T23:59:60-01:00"), false),
+            (json!("2024-12-31T22:59:60-01:00"), true),
+            (json!("2024-02-29T24:00:00Z"), false),
+        ],
+    );
+    check(
+        json!({"format": "time"}),
+        &[
+            (json!("08:30:06Z"), true),
+            (json!("08:30:06.Z"), false),
+            (json!("08:30:06+24:00"), false),
+        ],
+    );
+    check(
+        json!({"format": "ipv4"}),
+        &[
+            (json!("127.0.0.1"), true),
+            (json!("127.0.0.01"), false),
+            (json!("256.0.0.1"), false),
+        ],
+    );
+    check(
+        json!({"format": "ipv6"}),
+        &[(json!("::1"), true), (json!("1::2::3"), false)],
+    );
+    // Formats outside the standard set are ignored, as jsonschema ignores them.
+    check(
+        json!({"format": "uint32"}),
+        &[(json!(-1), true), (json!("x"), true)],
+    );
+}
+
+#[test]
+fn objects() {
+    let schema = json!({
+        "type": "object",
+        "properties": {"a": {"type": "integer"}, "b": {"type": "string"}},
+        "required": ["a", "c"],
+        "additionalProperties": false,
+        "minProperties": 2,
+    });
+    check(
+        schema,
+        &[
+            (json!({"a": 1, "c": 2}), false),
+            (json!({"a": 1, "b": "x"}), false),
+            (json!({"a": 1}), false),
+        ],
+    );
+    check(
+        json!({"properties": {"a": {"type": "integer"}}, "required": ["a", "c"]}),
+        &[
+            (json!({"a": 1, "c": 2}), true),
+            (json!({"a": "1", "c": 2}), false),
+            (json!({"c": 2}), false),
+            (json!("not an object"), true),
+        ],
+    );
+    check(
+        json!({"additionalProperties": {"type": "integer"}, "maxProperties": 2}),
+        &[
+            (json!({"x": 1, "y": 2}), true),
+            (json!({"x": 1, "y": "2"}), false),
+            (json!({"x": 1, "y": 2, "z": 3}), false),
+        ],
+    );
+}
+
+#[test]
+fn arrays() {
+    check(
+        json!({"prefixItems": [{"type": "integer"}, {"type": "string"}], "items": false}),
+        &[
+            (json!([1, "a"]), true),
+            (json!([1]), true),
+            (json!([1, 2]), false),
+            (json!([1, "a", null]), false),
+        ],
+    );
+    check(
+        json!({"items": {"type": "integer"}, "minItems": 1, "maxItems": 3, "uniqueItems": true}),
+        &[
+            (json!([1, 2, 3]), true),
+            (json!([]), false),
+            (json!([1, 2, 3, 4]), false),
+            (json!([1, 1.0]), false),
+            (json!([1, 2.5]), false),
+        ],
+    );
+    check(
+        json!({"uniqueItems": true}),
+        &[
+            (json!([{"a": 1, "b": [1]}, {"b": [1.0], "a": 1}]), false),
+            (json!([{"a": 1}, {"a": 2}]), true),
+            (json!([[1, 2], [2, 1]]), true),
+        ],
+    );
+}
+
+#[test]
+fn enum_const_and_combinators() {
+    check(
+        json!({"enum": [1, "a", {"k": [null]}], "const": 1}),
+        &[(json!(1.0), true), (json!("a"), false), (json!(2), false)],
+    );
+    check(
+        json!({"enum": [{"k": [null]}, 2]}),
+        &[(json!({"k": [null]}), true), (json!({"k": []}), false)],
+    );
+    check(
+        json!({"anyOf": [{"type": "string"}, {"minimum": 5}]}),
+        &[(json!("x"), true), (json!(6), true), (json!(4), false)],
+    );
+    check(
+        json!({"oneOf": [{"type": "integer"}, {"minimum": 5}]}),
+        &[
+            (json!(1), true),
+            (json!(5.5), true),
+            (json!(6), false),
+            (json!(4.5), false),
+        ],
+    );
+    check(
+        json!({"allOf": [{"minimum": 1}, {"maximum": 2}], "not": {"const": 1.5}}),
+        &[(json!(1), true), (json!(1.5), false), (json!(3), false)],
+    );
+    check(json!(true), &[(json!(1), true)]);
+    check(json!(false), &[(json!(1), false)]);
+    check(json!({"not": {}}), &[(json!(null), false)]);
+}
+
+#[test]
+fn references_and_recursion() {
+    let schema = json!({
+        "$ref": "#/$defs/tree",
+        "$defs": {
+            "tree": {
+                "type": "object",
+                "properties": {"children": {"type": "array", "items": {"$ref": "#/$defs/tree"}}},
+                "required": ["children"],
+            }
+        }
+    });
+    check(
+        schema,
+        &[
+            (json!({"children": [{"children": []}]}), true),
+            (json!({"children": [{"children": [{}]}]}), false),
+        ],
+    );
+    check(
+        json!({"properties": {"self": {"$ref": "#"}}, "type": "object"}),
+        &[
+            (json!({"self": {"self": {}}}), true),
+            (json!({"self": 1}), false),
+        ],
+    );
+}
+
+#[test]
+fn refuses_what_it_cannot_judge() {
+    for (schema, needle) in [
+        (json!({"pattern": "^a"}), "pattern"),
+        (json!({"properties": {"x": {"format": "uri"}}}), "uri"),
+        (json!({"if": {}, "then": {}}), "`if`"),
+        (
+            json!({"unevaluatedProperties": false}),
+            "unevaluatedProperties",
+        ),
+        (
+            json!({"$ref": "https://example.com/s.json"}),
+            "within the schema",
+        ),
+        (json!({"$ref": "#/$defs/missing"}), "missing"),
+        (
+            json!({"$schema": "http://json-schema.org/draft-07/schema#"}),
+            "2020-12",
+        ),
+        (json!({"$ref": "#"}), "cycle"),
+        (
+            json!({"$defs": {"a": {"allOf": [{"$ref": "#/$defs/b"}]}, "b": {"not": {"$ref": "#/$defs/a"}}}, "$ref": "#/$defs/a"}),
+            "cycle",
+        ),
+        (json!({"type": "strin"}), "type"),
+        (json!({"minLength": -1}), "minLength"),
+        (json!({"items": [{}]}), "prefixItems"),
+        (json!(7), "object or a boolean"),
+    ] {
+        let err = Validator::compile(&schema).expect_err(&schema.to_string());
+        assert!(err.contains(needle), "{schema}: {err}");
+    }
+    // Annotations and unknown keywords are fine.
+    compact(
+        &json!({"title": "t", "x-extension": {"pattern": 1}, "examples": [1], "$comment": "c"}),
+    );
+}
+
+#[test]
+fn issues_have_paths_and_never_quote_values() {
+    let schema = json!({
+        "type": "object",
+        "properties": {
+            "email": {"type": "string", "format": "email"},
+            "tags": {"type": "array", "items": {"type": "string", "maxLength": 3}},
+            "meta": {"additionalProperties": {"type": "integer"}},
+        },
+        "required": ["email", "id"],
+        "additionalProperties": false,
+    });
+    let v = compact(&schema);
+    let instance = json!({
+        "email": "secret-token",
+        "tags": ["ok", "secret-long"],
+        "meta": {"a/b~c": "secret-value"},
+        "secret-key": 1,
+        "other-secret": 2,
+    });
+    let doc = Document::from_serialize(&instance).unwrap();
+    let issues = v.issues(doc.root(), 16);
+    let got: Vec<(&str, &str)> = issues
+        .iter()
+        .map(|i| (i.instance_path.as_str(), i.schema_path.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            // Members in document order (`json!` sorts them), then `required`.
+            ("/email", "/properties/email/format"),
+            (
+                "/meta/a~1b~0c",
+                "/properties/meta/additionalProperties/type"
+            ),
+            ("", "/additionalProperties"),
+            ("/tags/1", "/properties/tags/items/maxLength"),
+            ("", "/required"),
+        ]
+    );
+    for issue in &issues {
+        assert!(!issue.message.contains("secret"), "{issue:?}");
+        assert!(issue.message.len() > 10, "{issue:?}");
+    }
+    assert!(issues[4].message.contains("\"id\""));
+    // The limit holds.
+    assert_eq!(v.issues(doc.root(), 2).len(), 2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Differential: jsonschema and the compact validator agree on the schemas schemars emits and on
+// hand-written ones covering every supported keyword, for values built to sit near their edges.
+
+#[derive(Serialize, JsonSchema)]
+#[allow(dead_code)]
+enum Kind {
+    Plain,
+    Weighted(u8),
+    Named { name: String, rank: Option<i16> },
+}
+
+#[derive(Serialize, JsonSchema)]
+#[allow(dead_code)]
+#[serde(tag = "t", rename_all = "camelCase")]
+enum Tagged {
+    One { a: u32 },
+    Two { b: Vec<bool> },
+}
+
+#[derive(Serialize, JsonSchema)]
+#[allow(dead_code)]
+#[serde(rename_all = "camelCase")]
+struct Everything {
+    id: u64,
+    #[schemars(email)]
+    email: String,
+    #[schemars(length(min = 1, max = 4))]
+    tags: Vec<String>,
+    #[schemars(range(min = -3, max = 3.5))]
+    score: f64,
+    small: u8,
+    maybe: Option<i32>,
+    set: BTreeSet<u16>,
+    map: HashMap<String, i64>,
+    pair: (u8, String),
+    kind: Kind,
+    tagged: Tagged,
+    #[serde(default)]
+    children: Vec<Everything>,
+}
+
+#[derive(Serialize, JsonSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+struct Strict {
+    a: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    b: Option<String>,
+    c: BTreeMap<String, Strict>,
+}
+
+fn differential_schemas() -> Vec<Value> {
+    let mut schemas = vec![
+        schema_of::<Everything>(),
+        schema_of::<Strict>(),
+        schema_of::<Kind>(),
+        crate::schema::envelope_schema(),
+        json!({
+            "type": ["object", "array", "string", "number", "null"],
+            "properties": {
+                "id": {"type": "integer", "minimum": 0, "maximum": 255},
+                "email": {"format": "email", "maxLength": 12},
+                "a": {"enum": [1, "x", null, [1], {"a": 1}]},
+                "b": {"const": {"a": [1, 2]}},
+                "t": {"format": "date-time"},
+            },
+            "required": ["id"],
+            "minProperties": 1,
+            "maxProperties": 3,
+            "items": {"anyOf": [{"type": "string", "minLength": 2}, {"exclusiveMaximum": 0}]},
+            "prefixItems": [{"oneOf": [{"type": "integer"}, {"minimum": 1}]}],
+            "uniqueItems": true,
+            "maxItems": 3,
+            "minLength": 1,
+            "format": "uuid",
+            "exclusiveMinimum": -1.5,
+            "not": {"const": 7},
+        }),
+        json!({
+            "additionalProperties": {"allOf": [{"type": "array"}, {"items": {"format": "ipv4"}}]},
+            "properties": {"name": {"type": "string", "format": "date"}},
+        }),
+    ];
+    schemas.extend(crate::shipped_schema_files().into_iter().map(|(_, s)| s));
+    schemas
+}
+
+/// Strings near the formats and bounds above.
+const STRINGS: &[&str] = &[
+    "",
+    "a",
+    "ab",
+    "é",
+    "ééé",
+    "abcdefghijklm",
+    "a@b.c",
+    "ada@example.com",
+    "not-an-email@",
+    "67e55044-10b1-426f-9247-bb680e5fe0c8",
+    "2024-02-29",
+    "2023-02-29",
+    "2024-02-29T12:00:00Z",
+    "2024-02-29T12:00:00",
+    "12:00:00Z",
+    "127.0.0.1",
+    "::1",
+    "x",
+    "One",
+    "Two",
+    "Plain",
+    "Weighted",
+    "Named",
+    "user",
+    "kv-envelope.session",
+];
+
+/// Member names of the schemas above, so objects hit their properties.
+const KEYS: &[&str] = &[
+    "id",
+    "email",
+    "tags",
+    "score",
+    "small",
+    "maybe",
+    "set",
+    "map",
+    "pair",
+    "kind",
+    "tagged",
+    "children",
+    "a",
+    "b",
+    "c",
+    "t",
+    "name",
+    "rank",
+    "Weighted",
+    "Named",
+    "kv",
+    "type",
+    "v",
+    "exp",
+    "data",
+    "userId",
+    "createdAt",
+    "expiresAt",
+    "roles",
+    "x",
+];
+
+const NUMBERS: &[f64] = &[
+    0.0, 1.0, -1.0, 0.5, -1.5, 3.5, 3.6, 7.0, 255.0, 256.0, 1e300,
+];
+
+fn number() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        prop::sample::select(NUMBERS).prop_map(|f| json!(f)),
+        prop::sample::select(
+            &[
+                0i64,
+                1,
+                -1,
+                -3,
+                -4,
+                2,
+                3,
+                4,
+                7,
+                255,
+                256,
+                65535,
+                65536,
+                2147483647,
+                2147483648,
+                -2147483649,
+                4294967295,
+                4294967296,
+                i64::MIN,
+                i64::MAX
+            ][..]
+        )
+        .prop_map(|n| json!(n)),
+        Just(json!(u64::MAX)),
+        any::<i16>().prop_map(|n| json!(n)),
+    ]
+}
+
+fn instance() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        number(),
+        number(),
+        prop::sample::select(STRINGS).prop_map(|s| json!(s)),
+        "[a-z@.:0-9é-]{0,6}".prop_map(Value::String),
+    ];
+    leaf.prop_recursive(4, 40, 5, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+            prop::collection::vec(
+                (
+                    prop_oneof![
+                        4 => prop::sample::select(KEYS).prop_map(str::to_string),
+                        1 => "[a-z]{1,3}",
+                    ],
+                    inner
+                ),
+                0..6
+            )
+            .prop_map(|members| Value::Object(members.into_iter().collect())),
+        ]
+    })
+}
+
+/// Every (compact, reference) pair, compiled once.
+fn differential_pairs() -> &'static [(Validator, jsonschema::Validator, String)] {
+    static PAIRS: std::sync::OnceLock<Vec<(Validator, jsonschema::Validator, String)>> =
+        std::sync::OnceLock::new();
+    PAIRS.get_or_init(|| {
+        differential_schemas()
+            .iter()
+            .map(|s| (compact(s), reference(s), s.to_string()))
+            .collect()
+    })
+}
+
+fn agree(instance: &Value) -> Result<(), TestCaseError> {
+    let doc = Document::from_serialize(instance).expect("document");
+    let text = instance.to_string();
+    let parsed = Document::parse(text.as_bytes()).expect("parse");
+    for (ours, theirs, schema) in differential_pairs() {
+        let expected = theirs.is_valid(instance);
+        prop_assert_eq!(
+            ours.is_valid(doc.root()),
+            expected,
+            "{} on {}",
+            schema,
+            text
+        );
+        prop_assert_eq!(
+            ours.is_valid(parsed.root()),
+            expected,
+            "parsed: {} on {}",
+            schema,
+            text
+        );
+        let issues = ours.issues(doc.root(), 16);
+        prop_assert_eq!(
+            issues.is_empty(),
+            expected,
+            "issues: {} on {}",
+            schema,
+            text
+        );
+        // The first violation jsonschema reports is among ours, at the same value.
+        if let Some(first) = theirs.iter_errors(instance).next() {
+            let path = first.instance_path().to_string();
+            prop_assert!(
+                issues.iter().any(|i| path.starts_with(&i.instance_path)),
+                "{} on {}: jsonschema reports {:?}, we report {:?}",
+                schema,
+                text,
+                path,
+                issues
+            );
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(3000))]
+
+    #[test]
+    fn agrees_with_jsonschema_on_random_values(value in instance()) {
+        agree(&value)?;
+    }
+
+    /// Values of the schema's own shape with one node replaced: mostly valid, or invalid in one
+    /// place, where random values are invalid nearly everywhere.
+    #[test]
+    fn agrees_with_jsonschema_near_valid_values(
+        small in any::<u8>(),
+        score in -4.0f64..4.0,
+        tags in prop::collection::vec(prop::sample::select(STRINGS), 0..6),
+        pick in any::<prop::sample::Index>(),
+        replacement in instance(),
+        maybe in any::<Option<i32>>(),
+    ) {
+        let base = near_valid_base(tags, score, small, maybe);
+        agree(&base)?;
+        let mut mutated = base.clone();
+        let keys: Vec<String> = base.as_object().unwrap().keys().cloned().collect();
+        let key = pick.get(&keys);
+        mutated[key.as_str()] = replacement;
+        agree(&mutated)?;
+    }
+}
+
+fn near_valid_base(tags: Vec<&str>, score: f64, small: u8, maybe: Option<i32>) -> Value {
+    json!({
+        "id": 7,
+        "email": "ada@example.com",
+        "tags": tags,
+        "score": score,
+        "small": small,
+        "maybe": maybe,
+        "set": [1, 2],
+        "map": {"x": 1},
+        "pair": [1, "a"],
+        "kind": {"Named": {"name": "n", "rank": null}},
+        "tagged": {"t": "one", "a": 1},
+        "children": [],
+    })
+}
+
+/// The near-valid values above are valid when their generated parts are in range, so the
+/// differential test sees both outcomes.
+#[test]
+fn near_valid_base_is_valid() {
+    let schema = schema_of::<Everything>();
+    let (ours, theirs) = (compact(&schema), reference(&schema));
+    let ok = near_valid_base(vec!["ab"], 1.0, 3, None);
+    assert!(theirs.is_valid(&ok));
+    assert!(valid(&ours, &ok));
+    let bad = near_valid_base(vec![], 3.6, 3, Some(1));
+    assert!(!theirs.is_valid(&bad));
+    assert!(!valid(&ours, &bad));
+}
