@@ -23,18 +23,25 @@ fmt-check:
 
 clippy: clippy-native clippy-wasm
 
+# Both validators: the jsonschema crate (default feature) and the in-crate one
+# (`--no-default-features`, what the demo worker ships).
 clippy-native:
 	$(CARGO) clippy --all-targets --features $(NATIVE_FEATURES) -- -D warnings
+	$(CARGO) clippy --all-targets --no-default-features --features $(NATIVE_FEATURES) -- -D warnings
 
 clippy-wasm:
 	$(CARGO) clippy --target $(WASM_TARGET) --features worker -- -D warnings
+	$(CARGO) clippy --target $(WASM_TARGET) --no-default-features --features worker -- -D warnings
 
+## Every native suite twice: with jsonschema validating, then with the in-crate validator.
 test-native:
 	$(CARGO) test --features $(NATIVE_FEATURES)
+	$(CARGO) test --no-default-features --features $(NATIVE_FEATURES)
 
 ## The library (worker feature) builds for Workers.
 build-wasm:
 	$(CARGO) build --target $(WASM_TARGET) --features worker
+	$(CARGO) build --target $(WASM_TARGET) --no-default-features --features worker
 
 fuzz-smoke:
 	bash scripts/fuzz.sh smoke

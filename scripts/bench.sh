@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make bench: reproduces every figure of issue 5 into BENCHMARKS.md (about 15-20 minutes here).
-#   1. criterion medians (benches/envelope.rs): reads, writes, rejection, migration, compile
+#   1. criterion medians (benches/envelope.rs): reads, writes, rejection, migration, compile;
+#      the validating rows again with the in-crate validator (--no-default-features)
 #   2. paired ratios (benches/ratios.rs paired): the two sides of each ratio row alternate in
 #      rounds within one process; the median of the per-round ratios
 #   3. instructions per call under valgrind callgrind (deterministic), for this tree and, for the
@@ -32,9 +33,10 @@ started=$SECONDS
 log() { printf '[bench %4ds] %s\n' "$((SECONDS - started))" "$*" >&2; }
 skip() { [[ "$SKIP" == *" $1 "* ]]; }
 emit() { printf '%s\n' "$1" >>"$RESULTS"; }
-# `cargo bench --no-run` prints the executables as JSON; pick the one of bench target $1.
+# `cargo bench --no-run` prints the executables as JSON; pick the one of bench target $1 (further
+# arguments go to cargo).
 bench_exe() {
-    cargo bench --bench "$1" --no-run --message-format=json 2>/dev/null | python3 -c '
+    cargo bench --bench "$@" --no-run --message-format=json 2>/dev/null | python3 -c '
 import json, sys
 for line in sys.stdin:
     m = json.loads(line)
@@ -52,6 +54,8 @@ emit "$(python3 -c 'import json,sys; print(json.dumps({"kind":"machine","nproc":
 log "building benches (release)"
 cargo bench --no-run --bench envelope --bench ratios --bench write_budget >&2
 ENVELOPE=$(bench_exe envelope)
+cargo bench --no-run --bench envelope --no-default-features >&2
+ENVELOPE_COMPACT=$(bench_exe envelope --no-default-features)
 RATIOS=$(bench_exe ratios)
 BUDGET=$(bench_exe write_budget)
 
@@ -60,16 +64,28 @@ log "criterion (benches/envelope.rs)"
 rm -rf "$CARGO_TARGET_DIR/criterion"
 # shellcheck disable=SC2086
 "$ENVELOPE" --bench ${CRITERION_ARGS:---warm-up-time 1 --measurement-time 3} >"$WORK/criterion.txt" 2>&1
-python3 - "$CARGO_TARGET_DIR/criterion" >>"$RESULTS" <<'PY'
+criterion_rows() { # DIR KIND
+    python3 - "$1" "$2" <<'PY'
 import glob, json, os, sys
 for bench in sorted(glob.glob(os.path.join(sys.argv[1], "**", "new", "benchmark.json"), recursive=True)):
     meta = json.load(open(bench))
     est = json.load(open(os.path.join(os.path.dirname(bench), "estimates.json")))
     m = est["median"]
-    print(json.dumps({"kind": "criterion", "id": meta["full_id"], "median_ns": m["point_estimate"],
+    print(json.dumps({"kind": sys.argv[2], "id": meta["full_id"], "median_ns": m["point_estimate"],
                       "lo_ns": m["confidence_interval"]["lower_bound"],
                       "hi_ns": m["confidence_interval"]["upper_bound"]}))
 PY
+}
+criterion_rows "$CARGO_TARGET_DIR/criterion" criterion >>"$RESULTS"
+# The same bench built without the `jsonschema` feature: the in-crate validator the demo worker
+# ships. Only the rows validation touches.
+log "criterion, in-crate validator (--no-default-features)"
+rm -rf "$CARGO_TARGET_DIR/criterion-compact"
+# shellcheck disable=SC2086
+CRITERION_HOME="$CARGO_TARGET_DIR/criterion-compact" "$ENVELOPE_COMPACT" --bench \
+    ${CRITERION_ARGS:---warm-up-time 1 --measurement-time 3} '^(read/.*validated|migrate/|schema_compile/)' \
+    >"$WORK/criterion-compact.txt" 2>&1
+criterion_rows "$CARGO_TARGET_DIR/criterion-compact" criterion_compact >>"$RESULTS"
 
 # --- 2. paired ratios ------------------------------------------------------------------------
 PAIRS=(

@@ -800,11 +800,11 @@ impl<'s> Compiler<'s> {
                 }
                 "$comment" | "title" | "description" | "default" | "examples" | "deprecated"
                 | "readOnly" | "writeOnly" => {}
-                "$defs" | "definitions" => {
-                    if !value.is_object() {
-                        return bad("must be an object");
-                    }
+                "$defs" | "definitions" if !value.is_object() => {
+                    return bad("must be an object");
                 }
+                // Their schemas are compiled when referenced.
+                "$defs" | "definitions" => {}
                 "$ref" => {
                     let Some(target) = value.as_str() else {
                         return bad("must be a string");
