@@ -49,6 +49,9 @@ enum Sref {
     Any,
     Never,
     At(u32),
+    /// A node whose only constraint is `type` (most leaves schemars emits): the type bits are
+    /// checked without visiting the node, which reports the violation if there is one.
+    Type(u8, u32),
 }
 
 /// JSON types as bits of [`Node::types`].
@@ -207,7 +210,8 @@ impl Validator {
                 );
                 return false;
             }
-            Sref::At(i) => match self.nodes.get(i as usize) {
+            Sref::Type(types, _) if has_type(types, &instance.view()) => return true,
+            Sref::At(i) | Sref::Type(_, i) => match self.nodes.get(i as usize) {
                 Some(node) => node,
                 None => return true,
             },
@@ -769,18 +773,48 @@ impl<'s> Compiler<'s> {
         let index = u32::try_from(self.nodes.len()).map_err(|_| "schema too large".to_string())?;
         self.nodes.push(Node::default());
         self.memo.insert(path.clone(), index);
-        let node = self.node(path, map)?;
+        let (node, constraints) = self.node(path.clone(), map)?;
+        let alias = match node.reference {
+            // `{"$ref": …}` alone (schemars' every struct field of a named type, every `items`
+            // of one): checks go straight to the target. A reference already handed out by a
+            // recursive schema still finds the node, which stays valid.
+            Some(target @ (Sref::At(to) | Sref::Type(_, to))) if constraints == 1 => {
+                self.memo.insert(path, to);
+                Some(target)
+            }
+            _ if constraints == 1 && node.types != 0 => Some(Sref::Type(node.types, index)),
+            _ => None,
+        };
         self.nodes[index as usize] = node;
-        Ok(Sref::At(index))
+        Ok(alias.unwrap_or(Sref::At(index)))
     }
 
-    fn node(&mut self, path: String, map: &'s Map<String, Value>) -> Result<Node, String> {
+    /// Compile a schema object; also returns how many of its keywords constrain values.
+    fn node(&mut self, path: String, map: &'s Map<String, Value>) -> Result<(Node, usize), String> {
         let mut node = Node::default();
+        let mut constraints = 0;
         let mut required: Vec<&'s str> = Vec::new();
         let sub = |keyword: &str| format!("{path}/{}", escape(keyword));
         for (keyword, value) in map {
             let here = || format!("{}/{keyword}", at(&path));
-            let bad = |what: &str| Err::<Node, String>(format!("{}: {what}", here()));
+            let bad = |what: &str| Err(format!("{}: {what}", here()));
+            if !matches!(
+                keyword.as_str(),
+                "$schema"
+                    | "$id"
+                    | "$comment"
+                    | "title"
+                    | "description"
+                    | "default"
+                    | "examples"
+                    | "deprecated"
+                    | "readOnly"
+                    | "writeOnly"
+                    | "$defs"
+                    | "definitions"
+            ) {
+                constraints += 1;
+            }
             match keyword.as_str() {
                 "$schema" => {
                     let uri = value.as_str().unwrap_or_default();
@@ -944,7 +978,7 @@ impl<'s> Compiler<'s> {
             }
         }
         node.path = path.into();
-        Ok(node)
+        Ok((node, constraints))
     }
 
     /// Refuse a schema that would apply itself to the same value forever (`{"$ref": "#"}`, or
@@ -1014,7 +1048,8 @@ fn same_value_edges(node: &Node) -> impl Iterator<Item = u32> + '_ {
         .chain(&node.one_of)
         .filter_map(|s| match s {
             Sref::At(i) => Some(*i),
-            Sref::Any | Sref::Never => None,
+            // A type-only node applies nothing further.
+            Sref::Any | Sref::Never | Sref::Type(..) => None,
         })
 }
 
