@@ -241,6 +241,27 @@ impl Validator {
             }};
         }
 
+        // `minItems`/`maxItems`, `minProperties`/`maxProperties`.
+        macro_rules! count_bounds {
+            ($len:expr, $min:expr, $max:expr, $Kind:literal, $kind:literal) => {{
+                let len = u64::from($len);
+                if let Some(min) = $min.filter(|&min| len < min) {
+                    fail!(
+                        concat!("min", $Kind),
+                        concat!("value has fewer than {} ", $kind),
+                        min
+                    );
+                }
+                if let Some(max) = $max.filter(|&max| len > max) {
+                    fail!(
+                        concat!("max", $Kind),
+                        concat!("value has more than {} ", $kind),
+                        max
+                    );
+                }
+            }};
+        }
+
         let view = instance.view();
         if node.types != 0 && !has_type(node.types, &view) {
             fail!("type", "value is not of type {}", TypeList(node.types));
@@ -311,21 +332,7 @@ impl Validator {
                 }
             }
             View::Array { len, items } => {
-                let len = u64::from(len);
-                if node.min_items.is_some_and(|min| len < min) {
-                    fail!(
-                        "minItems",
-                        "array has fewer than {} items",
-                        node.min_items.unwrap_or(0)
-                    );
-                }
-                if node.max_items.is_some_and(|max| len > max) {
-                    fail!(
-                        "maxItems",
-                        "array has more than {} items",
-                        node.max_items.unwrap_or(0)
-                    );
-                }
+                count_bounds!(len, node.min_items, node.max_items, "Items", "items");
                 if node.unique_items && !all_unique(items.clone()) {
                     fail!("uniqueItems", "array has non-unique elements");
                 }
@@ -343,21 +350,13 @@ impl Validator {
                 }
             }
             View::Object { len, members } => {
-                let len = u64::from(len);
-                if node.min_properties.is_some_and(|min| len < min) {
-                    fail!(
-                        "minProperties",
-                        "object has fewer than {} properties",
-                        node.min_properties.unwrap_or(0)
-                    );
-                }
-                if node.max_properties.is_some_and(|max| len > max) {
-                    fail!(
-                        "maxProperties",
-                        "object has more than {} properties",
-                        node.max_properties.unwrap_or(0)
-                    );
-                }
+                count_bounds!(
+                    len,
+                    node.min_properties,
+                    node.max_properties,
+                    "Properties",
+                    "properties"
+                );
                 let mut seen = 0u64;
                 let mut extra_reported = false;
                 for (key, value) in members.clone() {
