@@ -1,0 +1,74 @@
+//! The in-crate validator (`schema::compact`) against jsonschema on arbitrary JSON: the first
+//! byte picks a schema (every shipped one, and one using every keyword the compact validator
+//! supports), the rest is parsed as a payload. Both must agree, the compact validator must
+//! report issues exactly when it refuses, and nothing may panic.
+#![no_main]
+
+use std::sync::OnceLock;
+
+use kv_envelope::schema::{self, compact, instance::Document};
+use libfuzzer_sys::fuzz_target;
+use serde_json::{json, Value};
+
+fn schemas() -> &'static [(compact::Validator, schema::Validator)] {
+    static SCHEMAS: OnceLock<Vec<(compact::Validator, schema::Validator)>> = OnceLock::new();
+    SCHEMAS.get_or_init(|| {
+        let mut all: Vec<Value> = kv_envelope::shipped_schema_files()
+            .into_iter()
+            .map(|(_, s)| s)
+            .collect();
+        all.push(json!({
+            "type": ["object", "array", "string", "number", "null", "boolean"],
+            "properties": {
+                "id": {"type": "integer", "minimum": -5, "maximum": 255},
+                "email": {"format": "email", "maxLength": 12, "minLength": 3},
+                "a": {"enum": [1, "x", null, [1], {"a": 1.5}]},
+                "b": {"const": {"a": [1, 2]}},
+                "t": {"format": "date-time"},
+                "u": {"format": "uuid"},
+                "d": {"anyOf": [{"format": "date"}, {"format": "time"}, {"format": "ipv6"}]},
+                "r": {"$ref": "#/$defs/tree"},
+            },
+            "required": ["id"],
+            "minProperties": 1,
+            "maxProperties": 4,
+            "additionalProperties": {"not": {"type": "string", "format": "ipv4"}},
+            "items": {"anyOf": [{"type": "string", "minLength": 2}, {"exclusiveMaximum": 0}]},
+            "prefixItems": [{"oneOf": [{"type": "integer"}, {"minimum": 1.5}]}],
+            "uniqueItems": true,
+            "maxItems": 5,
+            "minLength": 1,
+            "exclusiveMinimum": -1e10,
+            "allOf": [{"not": {"const": 7}}],
+            "$defs": {
+                "tree": {
+                    "type": "object",
+                    "properties": {"c": {"type": "array", "items": {"$ref": "#/$defs/tree"}}},
+                    "additionalProperties": false,
+                }
+            }
+        }));
+        all.iter()
+            .map(|s| {
+                (
+                    compact::Validator::compile(s).expect("compact compiles"),
+                    schema::compile("fuzz", 1, s).expect("jsonschema compiles"),
+                )
+            })
+            .collect()
+    })
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&pick, payload)) = data.split_first() else {
+        return;
+    };
+    let all = schemas();
+    let (ours, theirs) = &all[pick as usize % all.len()];
+    let Ok(doc) = Document::parse(payload) else {
+        return;
+    };
+    let valid = ours.is_valid(doc.root());
+    assert_eq!(valid, theirs.is_valid(doc.root()), "compact and jsonschema disagree");
+    assert_eq!(ours.issues(doc.root(), 16).is_empty(), valid);
+});
