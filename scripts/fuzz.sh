@@ -16,6 +16,9 @@ set -euo pipefail
 mode=${1:-smoke}
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root/fuzz"
+# The fuzz crate is its own workspace with its own target dir (fuzz/target, read below); a
+# CARGO_TARGET_DIR meant for the main crate would send the binaries elsewhere.
+unset CARGO_TARGET_DIR
 
 case "$mode" in
 smoke) secs=${2:-5} ;;

@@ -17,6 +17,10 @@ export WASM_BINDGEN_BIN="$TOOLS_DIR/bin/wasm-bindgen"
 export ESBUILD_BIN="$NODE_BIN/esbuild"
 export WASM_OPT_BIN="$NODE_BIN/wasm-opt"
 
+# The worker is its own workspace: worker-build and the size reports read examples/worker/target,
+# so a CARGO_TARGET_DIR meant for the main crate must not redirect it.
+unset CARGO_TARGET_DIR
+
 export WRANGLER_SEND_METRICS=false
 # Keep wrangler's own logs and config under the repo instead of ~/.wrangler or ~/.config.
 export WRANGLER_LOG_PATH="${WRANGLER_LOG_PATH:-$REPO_ROOT/.wrangler/logs}"
