@@ -83,6 +83,13 @@ pub fn decode_step<V: Serialize + DeserializeOwned>(
         (Payload::Json(bytes), Some(validator)) => {
             let doc = Document::parse(bytes).map_err(|e| codec_err(Codec::Json, e.to_string()))?;
             schema::validate_document(validator, type_name, version, &doc)?;
+            if doc.had_duplicate_keys() {
+                // Validated as the last member of each key (as `JSON.parse` reads it); decoded
+                // exactly as an unvalidated read decodes it, so the two agree: a repeated struct
+                // field is refused, a repeated map key keeps its last value.
+                return serde_json::from_slice(bytes)
+                    .map_err(|e| codec_err(Codec::Json, describe_json_error(&e)));
+            }
             V::deserialize(doc.root())
                 .map_err(|_| codec_err(Codec::Json, "value does not fit the type".into()))
         }

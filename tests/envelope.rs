@@ -195,3 +195,55 @@ fn email_format_accepts_real_addresses_and_refuses_junk() {
         assert!(!ok(bad), "{bad}");
     }
 }
+
+/// A type with a map, for the duplicate-key rules below.
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+struct Tally {
+    name: String,
+    counts: std::collections::BTreeMap<String, u32>,
+}
+
+kv_envelope::versioned! { name: "tally", versions: [Tally] }
+
+/// A payload that repeats a key reads the same with and without validation: a repeated struct
+/// field is refused as corrupt (as serde refuses it), a repeated map key keeps its last value
+/// (as `JSON.parse` and serde_json do), and validation judges that last value.
+#[test]
+fn duplicate_keys_read_the_same_validated_or_not() {
+    let envelope =
+        |data: &str| format!(r#"{{"kv":1,"type":"tally","v":1,"exp":null,"data":{data}}}"#);
+
+    let repeated_field = envelope(r#"{"name":"a","counts":{},"name":"b"}"#);
+    let refusal = |validate| {
+        let err = decode_value::<Tally>(repeated_field.as_bytes(), NOW, validate).unwrap_err();
+        assert!(matches!(err, Error::Codec { .. }), "{err:?}");
+        assert!(err.is_corrupt());
+        err.to_string()
+    };
+    assert_eq!(refusal(false), refusal(true));
+
+    let repeated_key = envelope(r#"{"name":"a","counts":{"x":1,"y":2,"x":3}}"#);
+    let read = |validate| {
+        decode_value::<Tally>(repeated_key.as_bytes(), NOW, validate)
+            .unwrap()
+            .unwrap()
+            .value
+    };
+    let expected = Tally {
+        name: "a".into(),
+        counts: [("x".to_string(), 3), ("y".to_string(), 2)].into(),
+    };
+    assert_eq!(read(false), expected);
+    assert_eq!(read(true), expected);
+
+    // Validation judges the last member of a key; decoding still reads every member, as
+    // serde_json does: a shadowed member that does not fit the type is refused either way.
+    let shadowed_invalid = envelope(r#"{"name":"a","counts":{"x":-1,"x":3}}"#);
+    for validate in [false, true] {
+        let err = decode_value::<Tally>(shadowed_invalid.as_bytes(), NOW, validate).unwrap_err();
+        assert!(matches!(err, Error::Codec { .. }), "{err:?}");
+    }
+    let last_invalid = envelope(r#"{"name":"a","counts":{"x":3,"x":-1}}"#);
+    let err = decode_value::<Tally>(last_invalid.as_bytes(), NOW, true).unwrap_err();
+    assert!(matches!(err, Error::Validation { .. }), "{err:?}");
+}

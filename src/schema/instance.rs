@@ -13,7 +13,8 @@
 //! * [`Document::parse`]: JSON bytes (the JSON codec). Strict JSON, serde_json's nesting limit
 //!   (127 nested containers), numbers typed as serde_json types them (floats are parsed with
 //!   the standard library's correctly rounded parser), a repeated key keeps its last value as
-//!   in `JSON.parse` and `serde_json::Value`.
+//!   in `JSON.parse` and `serde_json::Value` ([`Document::had_duplicate_keys`] tells: a reader
+//!   then decodes from the bytes, as an unvalidated read would).
 //! * [`Document::from_serialize`]: any `Serialize` value, shaped as `serde_json::to_value` would
 //!   shape it (the postcard codec: the decoded struct is validated as the JSON it stands for).
 //!
@@ -94,6 +95,8 @@ enum Entry<'a> {
 pub struct Document<'a> {
     strings: String,
     tape: Vec<Entry<'a>>,
+    /// Some object repeated a key (only its last member was kept).
+    shadowed: bool,
 }
 
 /// Buffers of dropped documents kept for the next one: a read parses one document, validates
@@ -213,7 +216,16 @@ impl<'a> Document<'a> {
             .unwrap_or_default();
         tape.reserve(entries);
         strings.reserve(string_bytes);
-        Document { strings, tape }
+        Document {
+            strings,
+            tape,
+            shadowed: false,
+        }
+    }
+
+    /// Whether some object repeated a key (the document keeps the last member of each key).
+    pub fn had_duplicate_keys(&self) -> bool {
+        self.shadowed
     }
 
     /// The root value.
@@ -258,6 +270,7 @@ impl<'a> Document<'a> {
     /// deserialization see the same single value.
     fn finish_object(&mut self, at: usize, len: u32, check: bool) {
         if check && len >= 2 && self.has_duplicate_keys(at as u32) {
+            self.shadowed = true;
             self.drop_shadowed_members(at);
         } else {
             let end = self.tape.len() as u32;
