@@ -4,6 +4,7 @@
 
 use std::{
     cell::Cell,
+    collections::HashMap,
     fmt,
     io::{self, BufReader, Read},
     path::{Path, PathBuf},
@@ -17,6 +18,7 @@ use base64::{
 };
 use serde::de::{self, DeserializeSeed, Deserializer as _, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
 
 use crate::{envelope::FRAME_MAGIC, error::describe_json_error};
 
@@ -397,6 +399,7 @@ pub(crate) fn for_each_bulk_entry(
         seen: 0,
         last_key: None,
         failure: None,
+        keys: HashMap::new(),
     };
     let result = de
         .deserialize_any(EntriesVisitor { state: &mut state })
@@ -438,12 +441,25 @@ struct StreamState<'a> {
     last_key: Option<String>,
     /// Why the stream was stopped by us rather than by the JSON parser.
     failure: Option<Fail>,
+    /// A digest of every key delivered, with its entry number: a key listed twice stops the
+    /// stream (which of the two values is meant? a migration must not guess). 16 bytes per
+    /// key, not the key, so memory stays small on dumps of millions of keys.
+    keys: HashMap<[u8; 16], usize>,
 }
 
 impl StreamState<'_> {
     fn deliver<E: de::Error>(&mut self, entry: Result<BulkEntry, String>) -> Result<(), E> {
         let index = self.seen;
         let entry = entry.map_err(|msg| self.stop(Fail(format!("entry #{index}: {msg}"))))?;
+        let digest: [u8; 32] = Sha256::digest(entry.key.as_bytes()).into();
+        let mut short = [0u8; 16];
+        short.copy_from_slice(&digest[..16]);
+        if let Some(first) = self.keys.insert(short, index) {
+            return Err(self.stop(Fail(format!(
+                "entry #{index}: key \"{}\" is listed again (first at entry #{first}); a bulk file must list each key once",
+                shown(&entry.key)
+            ))));
+        }
         self.seen += 1;
         self.last_key = Some(entry.key.clone());
         (self.each)(entry).map_err(|f| self.stop(f))
@@ -680,6 +696,20 @@ mod tests {
         assert_eq!(got[0].value, EntryValue::Bytes(b"{}".to_vec()));
         assert!(matches!(&got[1].value, EntryValue::Bad(m) if m.contains("binary")));
         assert_eq!(got[2].value, EntryValue::Missing);
+    }
+
+    #[test]
+    fn a_key_listed_twice_stops_the_stream() {
+        let (got, result) =
+            stream(r#"[{"key":"a","value":"x"},{"key":"b","value":"y"},{"key":"a","value":"z"}]"#);
+        assert_eq!(got.len(), 2);
+        let msg = result.unwrap_err().0;
+        assert!(
+            msg.contains("entry #2: key \"a\" is listed again (first at entry #0)"),
+            "{msg}"
+        );
+        let (_, result) = stream(r#"{"k":"{}","k":"{}"}"#);
+        assert!(result.unwrap_err().0.contains("listed again"));
     }
 
     #[test]
