@@ -7,7 +7,7 @@ CARGO ?= cargo
 WASM_TARGET := wasm32-unknown-unknown
 NATIVE_FEATURES := testing,cli
 
-.PHONY: demo test fmt-check clippy clippy-native clippy-wasm test-native build-wasm \
+.PHONY: demo test fmt-check clippy clippy-native clippy-wasm doc test-native build-wasm \
         fuzz-smoke fuzz e2e schemas bench setup-rust
 
 ## The demo worker on 127.0.0.1:$${PORT:-8787} with local persisted KV.
@@ -15,7 +15,7 @@ demo:
 	bash scripts/demo.sh
 
 ## Every test. Order: cheap static checks first, then native tests, wasm32, fuzz smoke, e2e.
-test: fmt-check clippy test-native build-wasm fuzz-smoke e2e
+test: fmt-check clippy doc test-native build-wasm fuzz-smoke e2e
 	@echo "make test: all suites passed"
 
 fmt-check:
@@ -32,6 +32,11 @@ clippy-native:
 clippy-wasm:
 	$(CARGO) clippy --target $(WASM_TARGET) --features worker -- -D warnings
 	$(CARGO) clippy --target $(WASM_TARGET) --no-default-features --features worker -- -D warnings
+
+## API docs build without a warning (broken or redundant intra-doc links), with either validator.
+doc:
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --features $(NATIVE_FEATURES)
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --no-default-features --features $(NATIVE_FEATURES)
 
 ## Every native suite twice: with jsonschema validating, then with the in-crate validator.
 test-native:

@@ -28,10 +28,10 @@
 //!   changes nothing. Deletes are not limited unless [`SimConfig::rate_limit_deletes`] is set.
 //! * **Expiration floor.** A `put` whose `expiration` is less than
 //!   [`SimConfig::min_expiration`] (60 s) in the future is refused like KV's HTTP 400, as an
-//!   [`Error::Backend`] with `retryable: false`. [`Kv`](super::Kv) clamps before calling, so
+//!   [`Error::Backend`] with `retryable: false`. [`Kv`] clamps before calling, so
 //!   this only fires for raw backend use — which is the point: it proves the clamp exists.
 //! * **Limits.** Keys (empty, `.`, `..`, over 512 bytes), values over 25 MiB and metadata over
-//!   1024 bytes are refused with the same [`LimitError`]s [`Kv`](super::Kv) uses.
+//!   1024 bytes are refused with the same [`LimitError`]s [`Kv`] uses.
 //! * **Late expiry.** KV deletes expired keys lazily. A value may still be returned by `get` for
 //!   up to [`SimConfig::expiry_lag`] after its KV expiration and listed for up to
 //!   [`SimConfig::list_linger`] after it. Stores must check the envelope's own `expires_at`.
