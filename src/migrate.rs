@@ -75,9 +75,12 @@ pub fn decode_step<V: Serialize + DeserializeOwned>(
         version,
         reason,
     };
+    // What an unvalidated JSON read does: serde_json straight into the struct.
+    let from_json = |bytes: &[u8]| {
+        serde_json::from_slice(bytes).map_err(|e| codec_err(Codec::Json, describe_json_error(&e)))
+    };
     match (payload, validator) {
-        (Payload::Json(bytes), None) => serde_json::from_slice(bytes)
-            .map_err(|e| codec_err(Codec::Json, describe_json_error(&e))),
+        (Payload::Json(bytes), None) => from_json(bytes),
         // Parsed once into a cheap document (no `serde_json::Value`), validated, then
         // deserialized from the document.
         (Payload::Json(bytes), Some(validator)) => {
@@ -87,8 +90,7 @@ pub fn decode_step<V: Serialize + DeserializeOwned>(
                 // Validated as the last member of each key (as `JSON.parse` reads it); decoded
                 // exactly as an unvalidated read decodes it, so the two agree: a repeated struct
                 // field is refused, a repeated map key keeps its last value.
-                return serde_json::from_slice(bytes)
-                    .map_err(|e| codec_err(Codec::Json, describe_json_error(&e)));
+                return from_json(bytes);
             }
             V::deserialize(doc.root())
                 .map_err(|_| codec_err(Codec::Json, "value does not fit the type".into()))

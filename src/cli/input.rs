@@ -451,10 +451,10 @@ impl StreamState<'_> {
     fn deliver<E: de::Error>(&mut self, entry: Result<BulkEntry, String>) -> Result<(), E> {
         let index = self.seen;
         let entry = entry.map_err(|msg| self.stop(Fail(format!("entry #{index}: {msg}"))))?;
-        let digest: [u8; 32] = Sha256::digest(entry.key.as_bytes()).into();
-        let mut short = [0u8; 16];
-        short.copy_from_slice(&digest[..16]);
-        if let Some(first) = self.keys.insert(short, index) {
+        let digest: [u8; 16] = Sha256::digest(entry.key.as_bytes())[..16]
+            .try_into()
+            .unwrap_or_default();
+        if let Some(first) = self.keys.insert(digest, index) {
             return Err(self.stop(Fail(format!(
                 "entry #{index}: key \"{}\" is listed again (first at entry #{first}); a bulk file must list each key once",
                 shown(&entry.key)
