@@ -23,7 +23,7 @@ use std::{cmp::Ordering, collections::HashMap, fmt, fmt::Write as _};
 
 use serde_json::{Map, Value};
 
-use super::instance::{NodeRef, Number, View};
+use super::instance::{Document, NodeRef, Number, View};
 use crate::error::ValidationIssue;
 
 /// The draft this validator implements; a `$schema` naming another one is refused.
@@ -127,8 +127,10 @@ struct Node {
     path: Box<str>,
     /// Allowed types, `0` for any.
     types: u8,
-    enum_: Option<Vec<Value>>,
-    const_: Option<Value>,
+    /// `enum` and `const` values, as documents: compared with [`equals_node`], the equality
+    /// `uniqueItems` uses.
+    enum_: Option<Vec<Document<'static>>>,
+    const_: Option<Document<'static>>,
     minimum: Option<Number>,
     maximum: Option<Number>,
     exclusive_minimum: Option<Number>,
@@ -267,12 +269,12 @@ impl Validator {
             fail!("type", "value is not of type {}", TypeList(node.types));
         }
         if let Some(expected) = &node.const_ {
-            if !equals_value(instance, expected) {
+            if !equals_node(instance, expected.root()) {
                 fail!("const", "value is not the expected constant");
             }
         }
         if let Some(allowed) = &node.enum_ {
-            if !allowed.iter().any(|v| equals_value(instance, v)) {
+            if !allowed.iter().any(|v| equals_node(instance, v.root())) {
                 fail!("enum", "value is not one of the allowed values");
             }
         }
@@ -635,26 +637,8 @@ fn number_of(n: &serde_json::Number) -> Option<Number> {
     }
 }
 
-/// JSON Schema equality of a node and a schema value: numbers by value (`1 == 1.0`), objects
-/// regardless of member order.
-fn equals_value(node: NodeRef<'_>, value: &Value) -> bool {
-    match (node.view(), value) {
-        (View::Null, Value::Null) => true,
-        (View::Bool(a), Value::Bool(b)) => a == *b,
-        (View::Number(a), Value::Number(b)) => number_of(b).is_some_and(|b| numbers_equal(a, b)),
-        (View::Str(a), Value::String(b)) => a == b,
-        (View::Array { len, items }, Value::Array(b)) => {
-            len as usize == b.len() && items.zip(b).all(|(x, y)| equals_value(x, y))
-        }
-        (View::Object { len, mut members }, Value::Object(b)) => {
-            len as usize == b.len()
-                && members.all(|(k, v)| b.get(k).is_some_and(|y| equals_value(v, y)))
-        }
-        _ => false,
-    }
-}
-
-/// JSON Schema equality of two nodes.
+/// JSON Schema equality of two nodes: numbers by value (`1 == 1.0`), objects regardless of
+/// member order.
 fn equals_node(a: NodeRef<'_>, b: NodeRef<'_>) -> bool {
     match (a.view(), b.view()) {
         (View::Null, View::Null) => true,
@@ -873,10 +857,17 @@ impl<'s> Compiler<'s> {
                     }
                 }
                 "enum" => match value {
-                    Value::Array(values) => node.enum_ = Some(values.clone()),
+                    Value::Array(values) => {
+                        node.enum_ = Some(
+                            values
+                                .iter()
+                                .map(|v| literal(v, here))
+                                .collect::<Result<_, _>>()?,
+                        )
+                    }
                     _ => return bad("must be an array"),
                 },
-                "const" => node.const_ = Some(value.clone()),
+                "const" => node.const_ = Some(literal(value, here)?),
                 "minimum" => node.minimum = Some(number(value, here)?),
                 "maximum" => node.maximum = Some(number(value, here)?),
                 "exclusiveMinimum" => node.exclusive_minimum = Some(number(value, here)?),
@@ -1072,6 +1063,11 @@ fn number(value: &Value, here: impl Fn() -> String) -> Result<Number, String> {
         Value::Number(n) => number_of(n).ok_or_else(|| format!("{}: not a finite number", here())),
         _ => Err(format!("{}: must be a number", here())),
     }
+}
+
+/// An `enum` or `const` value as a document.
+fn literal(value: &Value, here: impl Fn() -> String) -> Result<Document<'static>, String> {
+    Document::from_serialize(value).map_err(|e| format!("{}: {e}", here()))
 }
 
 fn count(value: &Value, here: impl Fn() -> String) -> Result<u64, String> {

@@ -1021,10 +1021,8 @@ impl<'a> Node<'a, Tape> for NodeRef<'a> {
     }
 
     fn as_number(&self) -> Option<Number> {
-        match self.entry() {
-            Entry::U64(n) => Some(Number::U64(n)),
-            Entry::I64(n) => Some(Number::I64(n)),
-            Entry::F64(f) => Some(Number::F64(f)),
+        match self.view() {
+            View::Number(n) => Some(n),
             _ => None,
         }
     }
