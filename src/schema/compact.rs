@@ -399,16 +399,9 @@ impl Validator {
             }
             View::Null | View::Bool(_) => {}
         }
-        if let Some(reference) = node.reference {
-            // The referenced schema reports its own violations, under its own path.
-            if !self.check(reference, instance, out) {
-                ok = false;
-                if !out.goes_on() {
-                    return false;
-                }
-            }
-        }
-        for &sub in &node.all_of {
+        // `$ref` and `allOf` apply to this same value; their schemas report their own violations,
+        // under their own paths.
+        for &sub in node.reference.iter().chain(&node.all_of) {
             if !self.check(sub, instance, out) {
                 ok = false;
                 if !out.goes_on() {
