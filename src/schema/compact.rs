@@ -684,6 +684,18 @@ struct Compiler<'s> {
     memo: HashMap<String, u32>,
 }
 
+/// Keywords that describe a schema without constraining values.
+const ANNOTATIONS: &[&str] = &[
+    "$comment",
+    "title",
+    "description",
+    "default",
+    "examples",
+    "deprecated",
+    "readOnly",
+    "writeOnly",
+];
+
 /// Standard keywords this validator does not implement: a schema using one is refused.
 const UNSUPPORTED: &[&str] = &[
     "$anchor",
@@ -774,21 +786,10 @@ impl<'s> Compiler<'s> {
         for (keyword, value) in map {
             let here = || format!("{}/{keyword}", at(&path));
             let bad = |what: &str| Err(format!("{}: {what}", here()));
-            if !matches!(
-                keyword.as_str(),
-                "$schema"
-                    | "$id"
-                    | "$comment"
-                    | "title"
-                    | "description"
-                    | "default"
-                    | "examples"
-                    | "deprecated"
-                    | "readOnly"
-                    | "writeOnly"
-                    | "$defs"
-                    | "definitions"
-            ) {
+            let k = keyword.as_str();
+            if !ANNOTATIONS.contains(&k)
+                && !matches!(k, "$schema" | "$id" | "$defs" | "definitions")
+            {
                 constraints += 1;
             }
             match keyword.as_str() {
@@ -808,8 +809,7 @@ impl<'s> Compiler<'s> {
                         here()
                     ))
                 }
-                "$comment" | "title" | "description" | "default" | "examples" | "deprecated"
-                | "readOnly" | "writeOnly" => {}
+                k if ANNOTATIONS.contains(&k) => {}
                 "$defs" | "definitions" if !value.is_object() => {
                     return bad("must be an object");
                 }
