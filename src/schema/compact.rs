@@ -2,7 +2,7 @@
 //! `jsonschema` feature (the Workers build: it keeps two regex engines, a URI parser and the
 //! full draft 2020-12 machinery out of the wasm; BENCHMARKS.md §7).
 //!
-//! It validates [`Document`](super::instance::Document)s with the semantics of the jsonschema
+//! It validates [`Document`]s with the semantics of the jsonschema
 //! crate as [`super::compile`] configures it (formats asserted, `email` checked by
 //! [`super::is_plausible_email`], unknown formats and unknown keywords ignored, numbers compared
 //! exactly, `1.0` an integer). A differential property test holds it to that crate.
