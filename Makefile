@@ -8,15 +8,22 @@ WASM_TARGET := wasm32-unknown-unknown
 NATIVE_FEATURES := testing,cli
 
 .PHONY: demo test fmt-check clippy clippy-native clippy-wasm doc test-native build-wasm \
-        fuzz-smoke fuzz e2e schemas bench setup-rust
+        fuzz-smoke fuzz e2e schemas bench setup
 
 ## The demo worker on 127.0.0.1:$${PORT:-8787} with local persisted KV.
 demo:
 	bash scripts/demo.sh
 
-## Every test. Order: cheap static checks first, then native tests, wasm32, fuzz smoke, e2e.
-test: fmt-check clippy doc test-native build-wasm fuzz-smoke e2e
+## Every test. Order: install what is missing, cheap static checks, native tests, wasm32, fuzz
+## smoke, e2e.
+test: setup
+	$(MAKE) --no-print-directory fmt-check clippy doc test-native build-wasm fuzz-smoke e2e
 	@echo "make test: all suites passed"
+
+## What the tests need (rustup components and targets, nightly, cargo-fuzz, Chromium, the worker
+## toolchain), each installed only when missing: scripts/setup-test.sh.
+setup:
+	bash scripts/setup-test.sh
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
