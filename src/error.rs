@@ -239,6 +239,16 @@ pub enum LimitError {
     /// The expiration is already in the past: writing it would be a no-op delete.
     #[error("expiration is in the past")]
     AlreadyExpired,
+    /// The expiry is past [`MAX_EXPIRES_AT_MS`](crate::backend::MAX_EXPIRES_AT_MS) (2^53 − 1
+    /// ms): the Workers runtime cannot hand it to KV and JavaScript readers cannot read it
+    /// exactly. Refused before any I/O.
+    #[error("expiry {expires_at_ms} ms is past the largest representable {max} ms")]
+    ExpiryOutOfRange {
+        /// The expiry asked for (a time, not a stored value).
+        expires_at_ms: u64,
+        /// The limit.
+        max: u64,
+    },
     /// More than 1000 KV operations in one invocation.
     #[error("more than {max} kv operations in one invocation")]
     TooManyOperations {

@@ -3,9 +3,9 @@
 use std::{marker::PhantomData, time::Duration};
 
 use crate::{
-    backend::Kv,
+    backend::{Kv, MAX_VALUE_BYTES},
     envelope::{self, Codec, Header},
-    error::{Error, Result},
+    error::{Error, LimitError, Result},
     migrate::{check_header, decode_value, encode_value, Decoded, Versioned},
 };
 
@@ -28,6 +28,7 @@ pub struct TypedStore<T> {
     codec: Codec,
     validate: bool,
     write_back: bool,
+    max_bytes: usize,
     _type: PhantomData<fn() -> T>,
 }
 
@@ -40,6 +41,7 @@ impl<T: Versioned> TypedStore<T> {
             codec: Codec::Json,
             validate: true,
             write_back: false,
+            max_bytes: MAX_VALUE_BYTES,
             _type: PhantomData,
         }
     }
@@ -65,6 +67,14 @@ impl<T: Versioned> TypedStore<T> {
         self
     }
 
+    /// Refuse writes whose stored form exceeds `max` bytes (default and ceiling: KV's 25 MiB),
+    /// with [`Error::Limit`] before any I/O.
+    #[must_use]
+    pub fn with_max_value_bytes(mut self, max: usize) -> Self {
+        self.max_bytes = max.min(MAX_VALUE_BYTES);
+        self
+    }
+
     /// Skip schema validation on read (for measurements; not recommended).
     #[must_use]
     pub fn with_validation(mut self, on: bool) -> Self {
@@ -75,6 +85,11 @@ impl<T: Versioned> TypedStore<T> {
     /// The underlying KV handle.
     pub fn kv(&self) -> &Kv {
         &self.kv
+    }
+
+    /// The largest stored form a write accepts ([`with_max_value_bytes`](Self::with_max_value_bytes)).
+    pub fn max_value_bytes(&self) -> usize {
+        self.max_bytes
     }
 
     /// The codec used for writes.
@@ -169,6 +184,13 @@ impl<T: Versioned> TypedStore<T> {
 
     async fn write(&self, key: &str, value: &T, expires_at: Option<u64>) -> Result<()> {
         let bytes = encode_value(value, self.codec, expires_at)?;
+        if bytes.len() > self.max_bytes {
+            return Err(LimitError::ValueTooLarge {
+                len: bytes.len(),
+                max: self.max_bytes,
+            }
+            .into());
+        }
         let header = Header {
             codec: self.codec,
             type_name: T::NAME.into(),

@@ -135,6 +135,7 @@ struct World {
     tracked: Vec<Tracked>,
     faults: bool,
     resurrections: u64,
+    undone_resurrections: u64,
     rate_limited_refreshes: u64,
 }
 
@@ -158,6 +159,7 @@ fn world(seed: u64, faults: bool) -> World {
         tracked: Vec::new(),
         faults,
         resurrections: 0,
+        undone_resurrections: 0,
         rate_limited_refreshes: 0,
     }
 }
@@ -285,6 +287,25 @@ impl World {
                             Err(e) => self.allowed(&e)?,
                         }
                     }
+                    Ok(Refresh::NoSession(_))
+                        if self.sim.central(&self.key(&self.tracked[i])) != before =>
+                    {
+                        // The refresh wrote, then found the session's index entry gone and
+                        // deleted its own write: only for an id that was dead (the write
+                        // resurrected it) or had lost its entry to an earlier resurrection.
+                        let t = &mut self.tracked[i];
+                        prop_assert!(
+                            !t.deaths.is_empty() || t.indexed_at.is_none(),
+                            "a refresh deleted an indexed live session: {t:?}"
+                        );
+                        prop_assert!(
+                            self.sim.central(&self.stores[0].key_of(&t.id)).is_none(),
+                            "an undone refresh left a value behind"
+                        );
+                        t.deaths.push((now, loc));
+                        t.indexed_at = None;
+                        self.undone_resurrections += 1;
+                    }
                     Ok(Refresh::Skipped(_) | Refresh::NoSession(_)) => {
                         prop_assert_eq!(
                             self.sim.central(&self.key(&self.tracked[i])),
@@ -344,8 +365,12 @@ impl World {
                         t.deaths.push((now, loc));
                         t.future = None;
                     }
-                    // The fault struck before the delete (or it is a best-effort index delete).
-                    Err(e) => self.allowed(&e)?,
+                    // The index entry goes first: a fault on the session delete leaves the
+                    // session alive and its entry restored only if the restore got through.
+                    Err(e) => {
+                        self.allowed(&e)?;
+                        self.tracked[i].uncertain = true;
+                    }
                 }
             }
             Op::LogoutAll { loc, user } => {
@@ -512,7 +537,8 @@ proptest! {
 fn the_model_is_exercised() {
     let mut runner = proptest::test_runner::TestRunner::deterministic();
     let strategy = (any::<u64>(), prop::collection::vec(op(), 40..80));
-    let (mut rate_limited, mut sessions, mut deaths, mut resurrections) = (0, 0, 0, 0);
+    let (mut rate_limited, mut sessions, mut deaths, mut resurrections, mut undone) =
+        (0, 0, 0, 0, 0);
     for _ in 0..200 {
         let (seed, ops) = strategy.new_tree(&mut runner).expect("tree").current();
         let mut w = world(seed, false);
@@ -521,6 +547,7 @@ fn the_model_is_exercised() {
         }
         rate_limited += w.rate_limited_refreshes;
         resurrections += w.resurrections;
+        undone += w.undone_resurrections;
         sessions += w.tracked.len();
         deaths += w.tracked.iter().filter(|t| !t.deaths.is_empty()).count();
     }
@@ -528,6 +555,7 @@ fn the_model_is_exercised() {
     assert!(deaths > 50, "{deaths} deaths");
     assert!(rate_limited > 0, "no 429 on refresh was ever exercised");
     eprintln!(
-        "sessions {sessions}, deaths {deaths}, 429s {rate_limited}, resurrections {resurrections}"
+        "sessions {sessions}, deaths {deaths}, 429s {rate_limited}, resurrections {resurrections}, \
+         undone by the write-back check {undone}"
     );
 }

@@ -206,6 +206,12 @@ async fn denied_response(gate: &SessionGate, req: RequestParts<'_>) -> PlainResp
     }
 }
 
+/// A gate reading the bare cookie name `session`, which most of these tests write by hand (the
+/// default is `__Host-session`; `host_prefix_is_the_default` covers it).
+fn plain_gate<D: SessionData>(store: SessionStore<D>) -> SessionGate<D> {
+    SessionGate::new(store).with_cookie(CookieConfig::default().with_host_prefix(false))
+}
+
 fn cookie_of(id: &SessionId) -> String {
     format!("theme=dark; session={}", id.expose())
 }
@@ -493,7 +499,7 @@ async fn write_budget_1000_requests_in_an_hour(h: Harness) {
         (3 * DAY + HOUR / 2, 1),
     ] {
         let h = (h.fresh)();
-        let gate = SessionGate::new(h.store());
+        let gate = plain_gate(h.store());
         let bg = Deferred::new();
         let (id, _, _) = gate
             .login(None, SessionInit::new("u1", EMAIL))
@@ -523,8 +529,9 @@ async fn write_budget_1000_requests_in_an_hour(h: Harness) {
             cookies_sent as u64, expected,
             "extended cookie only with the write"
         );
-        // One read per request, plus the background refresh's re-read.
-        assert_eq!(after.kv_reads - before.kv_reads, 1000 + expected);
+        // One read per request, plus the background refresh's re-read and its check of the
+        // index entry after the write (the guard against resurrecting a logged-out session).
+        assert_eq!(after.kv_reads - before.kv_reads, 1000 + 2 * expected);
         assert_eq!(after.kv_deletes - before.kv_deletes, 0);
     }
 
@@ -766,7 +773,7 @@ async fn unreadable_and_future_values_survive(h: Harness) {
             "future_version",
         ),
     ];
-    let gate = SessionGate::new(store.clone());
+    let gate = plain_gate(store.clone());
     for (c, bytes, code) in cases {
         let id = some_id(c);
         let key = store.key_of(&id);
@@ -850,7 +857,7 @@ async fn bad_cookies_are_no_session_before_any_kv_call(h: Harness) {
     let store = h.store().on_reject(Arc::new(move |r: &NoSession| {
         log.lock().unwrap().push(r.to_string());
     }));
-    let gate = SessionGate::new(store);
+    let gate = plain_gate(store);
     let (id, _, _) = gate
         .login(None, SessionInit::new("u1", EMAIL))
         .await
@@ -934,7 +941,7 @@ async fn bad_cookies_are_no_session_before_any_kv_call(h: Harness) {
 }
 
 async fn pages_redirect_apis_get_401(h: Harness) {
-    let gate = SessionGate::new(h.store()).with_api_prefix("/api");
+    let gate = plain_gate(h.store()).with_api_prefix("/api");
     let deny = |req| denied_response(&gate, req);
 
     let r = deny(page(None)).await;
@@ -996,7 +1003,7 @@ async fn pages_redirect_apis_get_401(h: Harness) {
     let long = format!("/{}", "a".repeat(2000));
     assert_eq!(loc(deny(with("GET", &long, html)).await), "/login");
 
-    let custom = SessionGate::new(h.store())
+    let custom = plain_gate(h.store())
         .with_login_path("https://auth.example.com/login?app=1")
         .with_return_to(None);
     let r = denied_response(&custom, page(None)).await;
@@ -1013,7 +1020,7 @@ async fn pages_redirect_apis_get_401(h: Harness) {
 }
 
 async fn gate_admits_refreshes_in_background_and_extends_the_cookie(h: Harness) {
-    let gate = SessionGate::new(h.store());
+    let gate = plain_gate(h.store());
     let bg = Deferred::new();
     let (id, session, set_cookie) = gate
         .login(None, SessionInit::new("u1", EMAIL))
@@ -1064,7 +1071,7 @@ async fn gate_admits_refreshes_in_background_and_extends_the_cookie(h: Harness) 
 }
 
 async fn background_refresh_does_not_resurrect_a_logged_out_session(h: Harness) {
-    let gate = SessionGate::new(h.store());
+    let gate = plain_gate(h.store());
     let bg = Deferred::new();
     let (id, _, _) = gate
         .login(None, SessionInit::new("u1", EMAIL))
@@ -1086,7 +1093,7 @@ async fn background_refresh_does_not_resurrect_a_logged_out_session(h: Harness) 
 }
 
 async fn a_handler_that_rotates_or_logs_out_is_not_undone(h: Harness) {
-    let gate = SessionGate::new(h.store());
+    let gate = plain_gate(h.store());
     let bg = Deferred::new();
     let (id, _, _) = gate
         .login(None, SessionInit::new("u1", EMAIL))
@@ -1137,7 +1144,7 @@ async fn a_handler_that_rotates_or_logs_out_is_not_undone(h: Harness) {
 }
 
 async fn login_replaces_the_session_the_request_carries(h: Harness) {
-    let gate = SessionGate::new(h.store());
+    let gate = plain_gate(h.store());
     let (old, _, _) = gate
         .login(None, SessionInit::new("u1", EMAIL))
         .await
@@ -1160,9 +1167,8 @@ async fn login_replaces_the_session_the_request_carries(h: Harness) {
     assert!(set_cookie.starts_with(&format!("session={};", rotated.expose())));
 }
 
-async fn host_prefixed_cookie(h: Harness) {
-    let gate =
-        SessionGate::new(h.store()).with_cookie(CookieConfig::default().with_host_prefix(true));
+async fn host_prefix_is_the_default(h: Harness) {
+    let gate = SessionGate::new(h.store());
     let (id, _, set_cookie) = gate
         .login(None, SessionInit::new("u1", EMAIL))
         .await
@@ -1211,7 +1217,7 @@ async fn kv_failure_is_503_not_a_login_redirect(h: Harness) {
         }
     }
     let kv = Kv::new(Down).with_clock(Arc::new(h.clock.clone()));
-    let gate = SessionGate::new(SessionStore::<Session>::new(kv));
+    let gate = plain_gate(SessionStore::<Session>::new(kv));
     let cookie = cookie_of(&some_id('d'));
     for (req, body) in [(page(Some(&cookie)), "Service"), (api(Some(&cookie)), "{")] {
         let Admission::Denied(d) = gate.check(&req).await else {
@@ -1389,7 +1395,7 @@ async fn sim_write_budget_across_locations() {
     // another's refresh may refresh too, so the bound is one write per location per refresh
     // window (KV serves a user from its nearest location, so in practice one).
     let (clock, sim, stores) = three_locations(11);
-    let gates: Vec<SessionGate> = stores.into_iter().map(SessionGate::new).collect();
+    let gates: Vec<SessionGate> = stores.into_iter().map(plain_gate).collect();
     let bg = Deferred::new();
     let (id, _, _) = gates[0]
         .login(None, SessionInit::new("u1", EMAIL))
@@ -1500,6 +1506,393 @@ async fn sim_log_out_everywhere_catches_sessions_listed_late_on_a_second_call() 
 }
 
 // ---------------------------------------------------------------------------------------------
+// Hardening (issue 12): each test failed before its fix.
+
+/// A backend that runs `hook` once, right before the first `put` to a key starting with
+/// `prefix` reaches the inner backend: another request's deletes landing between a refresh's
+/// read and its write (the interleaving a single isolate produced on workerd).
+struct BeforePut {
+    inner: Arc<dyn KvBackend>,
+    prefix: String,
+    hook: Mutex<Option<Box<dyn FnOnce(&dyn KvBackend) + Send>>>,
+}
+
+#[async_trait::async_trait]
+impl KvBackend for BeforePut {
+    async fn get(&self, key: &str) -> Result<Option<Stored>> {
+        self.inner.get(key).await
+    }
+    async fn put(&self, key: &str, value: &[u8], options: &WriteOptions) -> Result<()> {
+        if key.starts_with(&self.prefix) {
+            let hook = self.hook.lock().unwrap().take();
+            if let Some(hook) = hook {
+                hook(&*self.inner);
+            }
+        }
+        self.inner.put(key, value, options).await
+    }
+    async fn delete(&self, key: &str) -> Result<()> {
+        self.inner.delete(key).await
+    }
+    async fn list(&self, prefix: &str, cursor: Option<&str>, limit: u32) -> Result<ListPage> {
+        self.inner.list(prefix, cursor, limit).await
+    }
+}
+
+/// Delete raw keys on a backend whose futures are ready at once (memory, simulator).
+fn delete_now(kv: &dyn KvBackend, keys: &[String]) {
+    for key in keys {
+        futures::FutureExt::now_or_never(kv.delete(key))
+            .expect("ready at once")
+            .unwrap();
+    }
+}
+
+fn index_key_of(store: &SessionStore, user: &str, id: &SessionId) -> String {
+    format!("{}{}", store.index_prefix_of(user), id.hashed())
+}
+
+/// Regression (issue 12.3): `GET /me` with a refresh due, racing `POST /logout` (or a
+/// rotation) in one isolate, brought the logged-out id back half a second later.
+async fn a_refresh_racing_a_logout_or_rotation_does_not_resurrect(h: Harness) {
+    for race in ["logout", "rotation"] {
+        let setup = h.store();
+        let (id, _) = setup.create("u1", EMAIL).await.unwrap();
+        h.advance(2 * DAY); // refresh due
+        let keys = vec![index_key_of(&setup, "u1", &id), setup.key_of(&id)];
+        // What logout (and the end of a rotation) does, in its order: entry, then session.
+        let racing = BeforePut {
+            inner: h.backend.clone(),
+            prefix: setup.key_of(&id),
+            hook: Mutex::new(Some(Box::new(move |kv: &dyn KvBackend| {
+                delete_now(kv, &keys);
+            }))),
+        };
+        let store = SessionStore::new(Kv::new(racing).with_clock(Arc::new(h.clock.clone())))
+            .with_id_source(h.ids.clone());
+        let outcome = store.refresh(&id).await.unwrap();
+        assert_eq!(
+            outcome,
+            Refresh::NoSession(NoSession::NotFound),
+            "{race}: the refresh must notice it wrote over a delete"
+        );
+        assert_eq!(setup.get(&id).await.unwrap(), None, "{race}: resurrected");
+        assert!(
+            !h.keys().contains(&setup.key_of(&id)),
+            "{race}: the session key is back in KV"
+        );
+    }
+}
+
+/// A session stored before this store kept an index (the reference pattern's v1 shape) has no
+/// index entry: its refresh writes one instead of treating it as logged out, so "log out
+/// everywhere" covers it from then on.
+async fn a_refresh_indexes_a_legacy_session(h: Harness) {
+    let store = h.store();
+    let id = some_id('7');
+    let v1 = json!({ "userId": "u1", "email": EMAIL, "createdAt": NOW, "expiresAt": NOW + DAY_MS });
+    let exp = Some(NOW + DAY_MS);
+    h.raw.plant(
+        &store.key_of(&id),
+        envelope::encode(Codec::Json, "session", 1, exp, &v1).unwrap(),
+    );
+    h.advance(HOUR);
+    assert!(matches!(
+        store.refresh(&id).await.unwrap(),
+        Refresh::Extended { .. }
+    ));
+    assert!(h.keys().contains(&index_key_of(&store, "u1", &id)));
+    let out = store.delete_all_for_user("u1").await.unwrap();
+    assert_eq!(out.deleted, 1);
+    assert_eq!(store.get(&id).await.unwrap(), None);
+}
+
+/// Regression (issue 12.1): `Cookie: session=<victim>; session=<attacker>` got a clearing
+/// `Set-Cookie` without `Domain`, which deletes only the host-only (victim's) cookie and leaves
+/// a tossed domain cookie as the next request's session.
+async fn an_ambiguous_cookie_clears_nothing(h: Harness) {
+    let gate = plain_gate(h.store());
+    let (a, _, _) = gate
+        .login(None, SessionInit::new("u1", EMAIL))
+        .await
+        .unwrap();
+    let (b, _, _) = gate
+        .login(None, SessionInit::new("u2", EMAIL))
+        .await
+        .unwrap();
+    let header = format!("session={}; session={}", a.expose(), b.expose());
+    for req in [page(Some(&header)), api(Some(&header))] {
+        let response = denied_response(&gate, req).await;
+        assert_eq!(response.header("set-cookie"), None, "{response:?}");
+    }
+    let reason = NoSession::AmbiguousCookie { count: 2 };
+    assert!(!reason.clears_cookie());
+    assert_eq!(gate.finish_without_session(&reason, []), None);
+    // Dead and malformed cookies are still cleared.
+    assert!(NoSession::NotFound.clears_cookie());
+    assert!(NoSession::MalformedId { len: 3 }.clears_cookie());
+}
+
+/// Regression (issue 12.2): logout and login with two well-formed session cookies deleted
+/// nothing on the server (the ambiguous id resolved to "no session").
+async fn logout_and_login_delete_every_carried_id(h: Harness) {
+    let gate = plain_gate(h.store());
+    for action in ["logout", "login"] {
+        let (a, _, _) = gate
+            .login(None, SessionInit::new("u1", EMAIL))
+            .await
+            .unwrap();
+        let (b, _, _) = gate
+            .login(None, SessionInit::new("u2", EMAIL))
+            .await
+            .unwrap();
+        let header = format!("session={}; theme=dark; session={}", a.expose(), b.expose());
+        let new = if action == "logout" {
+            gate.logout(Some(&header)).await.unwrap();
+            None
+        } else {
+            Some(
+                gate.login(Some(&header), SessionInit::new("u3", EMAIL))
+                    .await
+                    .unwrap()
+                    .0,
+            )
+        };
+        assert_eq!(
+            gate.store().get(&a).await.unwrap(),
+            None,
+            "{action}: first id"
+        );
+        assert_eq!(
+            gate.store().get(&b).await.unwrap(),
+            None,
+            "{action}: second id"
+        );
+        let expected_keys = if new.is_some() { 2 } else { 0 };
+        assert_eq!(h.keys().len(), expected_keys, "{action}: {:?}", h.keys());
+        if let Some(new) = new {
+            gate.logout(Some(&cookie_of(&new))).await.unwrap();
+        }
+    }
+}
+
+fn planted_v3(h: &Harness, store: &SessionStore, c: char, times: [u64; 4]) -> SessionId {
+    let id = some_id(c);
+    let [created, expires, absolute, refreshed] = times;
+    let value = json!({
+        "userId": "u1", "email": EMAIL, "createdAt": created, "expiresAt": expires,
+        "absoluteExpiresAt": absolute, "refreshedAt": refreshed, "roles": []
+    });
+    let bytes = envelope::encode(Codec::Json, "session", 3, Some(expires), &value).unwrap();
+    h.raw.plant(&store.key_of(&id), bytes);
+    let entry = json!({ "createdAt": created, "absoluteExpiresAt": absolute });
+    let entry_bytes =
+        envelope::encode(Codec::Json, "session-index", 1, Some(expires), &entry).unwrap();
+    h.raw.plant(&index_key_of(store, "u1", &id), entry_bytes);
+    id
+}
+
+/// Regression (issue 12.4): planted times were trusted: `absoluteExpiresAt = u64::MAX` was
+/// served, and rotating it answered 503 after deleting the old key; ten years out was kept by
+/// rotation; a future `createdAt` and `expiresAt > absoluteExpiresAt` were accepted.
+async fn stored_times_are_held_to_the_store_invariants(h: Harness) {
+    let store = h.store();
+    let cap = NOW + 30 * DAY_MS;
+    let far = NOW + 3650 * DAY_MS;
+    for (c, absolute) in [('a', u64::MAX), ('b', far)] {
+        let id = planted_v3(&h, &store, c, [NOW, NOW + DAY_MS, absolute, NOW]);
+        let s = store.get(&id).await.unwrap().expect("served, clamped");
+        assert_eq!(s.absolute_expires_at, cap, "absolute {absolute}");
+        let (new, rotated) = store.rotate(&id).await.unwrap().found().expect("rotated");
+        assert_eq!(rotated.absolute_expires_at, cap);
+        assert_eq!(store.get(&id).await.unwrap(), None, "old id is gone");
+        assert_eq!(store.get(&new).await.unwrap(), Some(rotated));
+    }
+    // The idle expiry never past the cap, nor past now + the idle timeout.
+    let id = planted_v3(
+        &h,
+        &store,
+        'c',
+        [NOW, NOW + 400 * DAY_MS, NOW + 2 * DAY_MS, NOW],
+    );
+    assert_eq!(
+        store.get(&id).await.unwrap().unwrap().expires_at,
+        NOW + 2 * DAY_MS
+    );
+    let id = planted_v3(&h, &store, 'd', [NOW, NOW + 20 * DAY_MS, cap, NOW]);
+    assert_eq!(
+        store.get(&id).await.unwrap().unwrap().expires_at,
+        NOW + 7 * DAY_MS
+    );
+    // Created or written in the future: impossible, refused (and left in KV).
+    for (c, times, what) in [
+        (
+            'e',
+            [NOW + DAY_MS, NOW + DAY_MS, cap, NOW],
+            "created in the future",
+        ),
+        (
+            'f',
+            [NOW, NOW + DAY_MS, cap, NOW + DAY_MS],
+            "written in the future",
+        ),
+    ] {
+        let id = planted_v3(&h, &store, c, times);
+        assert_eq!(
+            store.load(&id).await.unwrap(),
+            Lookup::NoSession(NoSession::InvalidTimes { what })
+        );
+        assert!(h.keys().contains(&store.key_of(&id)));
+    }
+    // A v1 value whose idle expiry is a year out migrates to `createdAt` + 30 days.
+    let id = some_id('g');
+    let v1 = json!({ "userId": "u1", "email": EMAIL, "createdAt": NOW, "expiresAt": NOW + 365 * DAY_MS });
+    let exp = Some(NOW + 365 * DAY_MS);
+    h.raw.plant(
+        &store.key_of(&id),
+        envelope::encode(Codec::Json, "session", 1, exp, &v1).unwrap(),
+    );
+    let s = store.get(&id).await.unwrap().unwrap();
+    assert_eq!(
+        (s.absolute_expires_at, s.expires_at),
+        (cap, NOW + 7 * DAY_MS)
+    );
+}
+
+/// Regression (issue 12.7): a planted 20 MiB session was served and rewritten whole by
+/// rotation. Stored sessions over the cap are "no session" and left alone; writes over it
+/// are refused before any I/O.
+async fn oversized_sessions_are_refused(h: Harness) {
+    let store = h.store().with_max_session_bytes(4096);
+    let id = some_id('h');
+    let value = json!({
+        "userId": "u1", "email": EMAIL, "createdAt": NOW, "expiresAt": NOW + DAY_MS,
+        "absoluteExpiresAt": NOW + 2 * DAY_MS, "refreshedAt": NOW,
+        "roles": vec!["r".repeat(100); 60],
+    });
+    let bytes = envelope::encode(Codec::Json, "session", 3, Some(NOW + DAY_MS), &value).unwrap();
+    let len = bytes.len();
+    h.raw.plant(&store.key_of(&id), bytes.clone());
+    let too_large = NoSession::TooLarge { len, max: 4096 };
+    assert_eq!(
+        store.load(&id).await.unwrap(),
+        Lookup::NoSession(too_large.clone())
+    );
+    assert_eq!(
+        store.rotate(&id).await.unwrap(),
+        Lookup::NoSession(too_large.clone())
+    );
+    assert!(
+        h.raw.dump().contains(&(store.key_of(&id), bytes)),
+        "left as it was"
+    );
+    let (small, _) = store.create("u2", EMAIL).await.unwrap();
+    let before = counts(&store);
+    let grown = store
+        .update(&small, |s| s.roles = vec!["r".repeat(100); 60])
+        .await;
+    assert!(
+        matches!(
+            grown,
+            Err(Error::Limit(kv_envelope::LimitError::ValueTooLarge {
+                max: 4096,
+                ..
+            }))
+        ),
+        "{grown:?}"
+    );
+    assert_eq!(mutations(&store, before), 0, "refused before any write");
+    assert_eq!(
+        store.get(&small).await.unwrap().unwrap().roles,
+        Vec::<String>::new()
+    );
+    assert_eq!(kv_envelope::session::DEFAULT_MAX_SESSION_BYTES, 64 * 1024);
+}
+
+/// A backend whose `n`-th put or delete (counted together) fails with a retryable error.
+struct FailNth {
+    inner: Arc<dyn KvBackend>,
+    n: u64,
+    seen: AtomicU64,
+}
+
+impl FailNth {
+    fn strike(&self) -> Result<()> {
+        if self.seen.fetch_add(1, Ordering::SeqCst) + 1 == self.n {
+            return Err(Error::Backend {
+                message: "injected".into(),
+                retryable: true,
+            });
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl KvBackend for FailNth {
+    async fn get(&self, key: &str) -> Result<Option<Stored>> {
+        self.inner.get(key).await
+    }
+    async fn put(&self, key: &str, value: &[u8], options: &WriteOptions) -> Result<()> {
+        self.strike()?;
+        self.inner.put(key, value, options).await
+    }
+    async fn delete(&self, key: &str) -> Result<()> {
+        self.strike()?;
+        self.inner.delete(key).await
+    }
+    async fn list(&self, prefix: &str, cursor: Option<&str>, limit: u32) -> Result<ListPage> {
+        self.inner.list(prefix, cursor, limit).await
+    }
+}
+
+/// Regression (issue 12.4): rotation deleted the old session first, so a failure of a later
+/// step logged the user out. Now, whichever of its four mutations fails, the old id still
+/// works when it returns `Err`.
+async fn a_failed_rotation_keeps_the_old_session(h: Harness) {
+    // Mutations: new entry, new session, old entry, old session.
+    for n in 1..=4 {
+        let h = (h.fresh)();
+        let setup = h.store();
+        let (id, _) = setup.create("u1", EMAIL).await.unwrap();
+        h.advance(HOUR);
+        let failing = FailNth {
+            inner: h.backend.clone(),
+            n,
+            seen: AtomicU64::new(0),
+        };
+        let store = SessionStore::new(Kv::new(failing).with_clock(Arc::new(h.clock.clone())))
+            .with_id_source(h.ids.clone());
+        assert!(store.rotate(&id).await.is_err(), "mutation {n} failed");
+        assert!(
+            setup.get(&id).await.unwrap().is_some(),
+            "mutation {n}: old id lost"
+        );
+        let out = setup.delete_all_for_user("u1").await.unwrap();
+        assert!(out.deleted >= 1, "mutation {n}: old session not indexed");
+    }
+}
+
+/// Regression (issue 12.4): an expiry past 2^53 ms reached the Workers runtime, which threw
+/// ("can't be represented as a JavaScript number"); now a typed error before any I/O.
+async fn an_unrepresentable_expiry_is_refused_before_io(h: Harness) {
+    let kv = h.kv();
+    let before = kv.counters().snapshot();
+    for exp in [u64::MAX, kv_envelope::backend::MAX_EXPIRES_AT_MS + 1] {
+        let err = kv.put("k", b"v", Some(exp), None).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Limit(kv_envelope::LimitError::ExpiryOutOfRange { .. })
+            ),
+            "{err:?}"
+        );
+    }
+    assert_eq!(kv.counters().snapshot(), before, "no KV call was made");
+    assert!(h.keys().is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
 
 macro_rules! suite {
     ($($test:ident),+ $(,)?) => {
@@ -1523,6 +1916,14 @@ macro_rules! suite {
 }
 
 suite!(
+    a_refresh_racing_a_logout_or_rotation_does_not_resurrect,
+    a_refresh_indexes_a_legacy_session,
+    an_ambiguous_cookie_clears_nothing,
+    logout_and_login_delete_every_carried_id,
+    stored_times_are_held_to_the_store_invariants,
+    oversized_sessions_are_refused,
+    a_failed_rotation_keeps_the_old_session,
+    an_unrepresentable_expiry_is_refused_before_io,
     create_get_delete,
     ids_are_hashed_in_keys_and_values,
     configurable_prefix_and_lifetimes,
@@ -1547,7 +1948,7 @@ suite!(
     background_refresh_does_not_resurrect_a_logged_out_session,
     a_handler_that_rotates_or_logs_out_is_not_undone,
     login_replaces_the_session_the_request_carries,
-    host_prefixed_cookie,
+    host_prefix_is_the_default,
     kv_failure_is_503_not_a_login_redirect,
     custom_session_type_with_its_own_migrations,
 );

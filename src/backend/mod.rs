@@ -35,6 +35,13 @@ pub const MIN_EXPIRATION_SECS: u64 = 60;
 pub const EXPIRATION_SKEW_SECS: u64 = 5;
 /// Most keys one `list` call returns.
 pub const MAX_LIST_LIMIT: u32 = 1000;
+/// How long a write can take to be seen at every other location ("60 seconds or more" in
+/// KV's docs; the simulator's default window). The bound the stores' staleness promises use.
+pub const PROPAGATION_MS: u64 = 60_000;
+/// Latest expiry (ms since the epoch) handed to KV or written into an envelope: JavaScript's
+/// largest exact integer. Beyond it the Workers runtime cannot represent the expiration (the
+/// call throws), and other languages' JSON readers lose precision.
+pub const MAX_EXPIRES_AT_MS: u64 = (1 << 53) - 1;
 
 /// `Send + Sync` natively, nothing on wasm32 (Workers' JS handles are neither).
 #[cfg(not(target_arch = "wasm32"))]
@@ -163,6 +170,12 @@ pub fn check_key(key: &str) -> Result<(), LimitError> {
 pub fn clamp_expiration(expires_at_ms: u64, now_ms: u64) -> Result<u64, LimitError> {
     if expires_at_ms <= now_ms {
         return Err(LimitError::AlreadyExpired);
+    }
+    if expires_at_ms > MAX_EXPIRES_AT_MS {
+        return Err(LimitError::ExpiryOutOfRange {
+            expires_at_ms,
+            max: MAX_EXPIRES_AT_MS,
+        });
     }
     let wanted = expires_at_ms.div_ceil(1000);
     let floor = now_ms.div_ceil(1000) + MIN_EXPIRATION_SECS + EXPIRATION_SKEW_SECS;

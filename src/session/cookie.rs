@@ -7,6 +7,11 @@
 //! * The header is split on `;` only and each pair parsed by the `cookie` crate. Not on `,`:
 //!   RFC 6265 forbids commas in cookie values, but splitting on them would let a cookie set by
 //!   a sibling subdomain smuggle `x=1,__Host-session=…` past the `__Host-` prefix's guarantee.
+//! * Two `Cookie` header lines (HTTP/2 cookie crumbs, some clients) reach a worker joined by
+//!   `", "`. When the session cookie's own value is an id followed by `", "`, the id is read (only
+//!   this host sets that cookie, so nothing foreign can be smuggled in through its value). A
+//!   session cookie that appears only inside another cookie's value after `", "` is not read:
+//!   those bytes are indistinguishable from a value a sibling subdomain chose.
 //! * Names match exactly and case-sensitively: `xsession`, `Session` or `session_` are other
 //!   cookies. Values are taken as sent: no percent-decoding, no quote stripping — a session id
 //!   has exactly one form ([`SessionId::parse`]).
@@ -15,8 +20,15 @@
 //!   session); if the remaining ids are all equal that id is used, and if they differ the
 //!   request has **no session** ([`NoSession::AmbiguousCookie`]) rather than guessing — picking
 //!   one would let a cookie tossed from a sibling subdomain choose the session (login CSRF).
-//!   Use [`CookieConfig::with_host_prefix`]: a `__Host-` cookie can only be set by this host
-//!   with `Path=/`, so tossing and path duplicates cannot happen.
+//!   No clearing `Set-Cookie` is sent for an ambiguous cookie either: a host-only clear can only
+//!   delete this host's own cookie, never one set with `Domain` by a sibling, so it would hand
+//!   the request to the tossed cookie (the login CSRF the rule exists to stop). Logging in or
+//!   out with such a request deletes every id it carries on the server
+//!   ([`CookieConfig::session_ids`]).
+//! * The `__Host-` prefix is the default (the cookie is always `Secure`): browsers refuse a
+//!   `__Host-` cookie that carries `Domain` or a `Path` other than `/`, or that comes from
+//!   another host, so tossing and path duplicates cannot happen at all.
+//!   [`CookieConfig::with_host_prefix`]`(false)` drops it, for an existing cookie name.
 //!
 //! Writing: `HttpOnly; Secure; SameSite=Lax; Path=/`, no `Domain` (host-only), `Max-Age` equal
 //! to the session's remaining lifetime. There is no switch to drop `Secure`: browsers accept
@@ -32,6 +44,11 @@ pub const DEFAULT_COOKIE_NAME: &str = "session";
 pub const DEFAULT_MAX_COOKIE_HEADER_BYTES: usize = 8 * 1024;
 /// The prefix browsers reserve for host-only, secure, `Path=/` cookies.
 pub const HOST_PREFIX: &str = "__Host-";
+/// Most distinct session ids one request is taken to carry: login and logout delete that many
+/// at most (a browser holds one, two when a path or parent-domain duplicate exists).
+pub const MAX_SESSION_COOKIES: usize = 8;
+/// What two `Cookie` header lines are joined with when a runtime hands them over as one.
+const LINE_JOIN: &str = ", ";
 
 /// The `SameSite` attribute of the session cookie.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -74,7 +91,7 @@ impl Default for CookieConfig {
     fn default() -> Self {
         Self {
             name: DEFAULT_COOKIE_NAME.to_string(),
-            host_prefix: false,
+            host_prefix: true,
             same_site: SameSite::Lax,
             max_header_bytes: DEFAULT_MAX_COOKIE_HEADER_BYTES,
         }
@@ -97,8 +114,10 @@ impl CookieConfig {
         })
     }
 
-    /// Prefix the name with `__Host-` (recommended): browsers then refuse the cookie unless it
+    /// Prefix the name with `__Host-` (the default): browsers then refuse the cookie unless it
     /// is `Secure`, host-only and `Path=/`, which rules out cookie tossing from subdomains.
+    /// `false` keeps the bare name (an existing deployment's cookie); tossed cookies then end
+    /// in [`NoSession::AmbiguousCookie`], never in another user's session.
     #[must_use]
     pub fn with_host_prefix(mut self, on: bool) -> Self {
         self.host_prefix = on;
@@ -130,6 +149,26 @@ impl CookieConfig {
 
     /// The session id in a request's `Cookie` header, following the rules in the module docs.
     pub fn session_id(&self, header: Option<&str>) -> Result<SessionId, NoSession> {
+        let found = self.scan(header)?;
+        match found.ids.as_slice() {
+            [id] => Ok(id.clone()),
+            [] => Err(match found.malformed_len {
+                Some(len) => NoSession::MalformedId { len },
+                None => NoSession::NoCookie,
+            }),
+            _ => Err(NoSession::AmbiguousCookie { count: found.count }),
+        }
+    }
+
+    /// Every distinct well-formed session id the header carries (at most
+    /// [`MAX_SESSION_COOKIES`], in header order), whatever [`session_id`](Self::session_id)
+    /// makes of them. All of them are the sender's: login and logout delete each one, so a
+    /// duplicate cookie cannot keep a session alive past a logout.
+    pub fn session_ids(&self, header: Option<&str>) -> Vec<SessionId> {
+        self.scan(header).map(|found| found.ids).unwrap_or_default()
+    }
+
+    fn scan(&self, header: Option<&str>) -> Result<Scan, NoSession> {
         let Some(header) = header else {
             return Err(NoSession::NoCookie);
         };
@@ -137,33 +176,29 @@ impl CookieConfig {
             return Err(NoSession::HeaderTooLarge { len: header.len() });
         }
         let name = self.name();
-        let mut count = 0usize;
-        let mut chosen: Option<SessionId> = None;
-        let mut ambiguous = false;
-        let mut malformed_len = None;
+        let mut found = Scan::default();
         // Pairs that do not parse (no `=`, empty name) are other software's problem: skip them.
         for cookie in Cookie::split_parse(header).flatten() {
             if cookie.name() != name {
                 continue;
             }
-            count += 1;
-            match SessionId::parse(cookie.value()) {
-                Ok(id) => match &chosen {
-                    None => chosen = Some(id),
-                    Some(first) if *first != id => ambiguous = true,
-                    Some(_) => {}
-                },
-                Err(_) => malformed_len = Some(cookie.value().len()),
+            found.count += 1;
+            let value = cookie.value();
+            // Two header lines joined by the runtime: `<id>, <next line>`.
+            let id = SessionId::parse(value).or_else(|e| match value.split_once(LINE_JOIN) {
+                Some((first, _)) => SessionId::parse(first),
+                None => Err(e),
+            });
+            match id {
+                Ok(id) => {
+                    if !found.ids.contains(&id) && found.ids.len() < MAX_SESSION_COOKIES {
+                        found.ids.push(id);
+                    }
+                }
+                Err(_) => found.malformed_len = Some(value.len()),
             }
         }
-        if ambiguous {
-            return Err(NoSession::AmbiguousCookie { count });
-        }
-        match (chosen, malformed_len) {
-            (Some(id), _) => Ok(id),
-            (None, Some(len)) => Err(NoSession::MalformedId { len }),
-            (None, None) => Err(NoSession::NoCookie),
-        }
+        Ok(found)
     }
 
     /// `Set-Cookie` value carrying `id` for `max_age_secs` seconds.
@@ -204,6 +239,17 @@ impl CookieConfig {
     }
 }
 
+/// What one pass over a `Cookie` header found under the session cookie's name.
+#[derive(Default)]
+struct Scan {
+    /// Pairs with the session cookie's name.
+    count: usize,
+    /// Distinct well-formed ids, in header order (at most [`MAX_SESSION_COOKIES`]).
+    ids: Vec<SessionId>,
+    /// Length of the last value that was not an id.
+    malformed_len: Option<usize>,
+}
+
 /// Seconds from `now_ms` until `expires_at_ms`, rounded down so the cookie never outlives the
 /// session (0 when already past).
 pub fn max_age_secs(expires_at_ms: u64, now_ms: u64) -> u64 {
@@ -213,6 +259,11 @@ pub fn max_age_secs(expires_at_ms: u64, now_ms: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The bare `session` name (the default is `__Host-session`).
+    fn plain() -> CookieConfig {
+        CookieConfig::default().with_host_prefix(false)
+    }
 
     fn id(c: char) -> String {
         c.to_string().repeat(64)
@@ -225,7 +276,7 @@ mod tests {
 
     #[test]
     fn finds_the_exact_name_among_others() {
-        let cfg = CookieConfig::default();
+        let cfg = plain();
         let a = id('a');
         assert_eq!(
             read(&cfg, &format!("theme=dark; session={a}; x=1")),
@@ -238,7 +289,7 @@ mod tests {
 
     #[test]
     fn look_alike_names_are_other_cookies() {
-        let cfg = CookieConfig::default();
+        let cfg = plain();
         let a = id('a');
         for header in [
             format!("xsession={a}"),
@@ -250,7 +301,7 @@ mod tests {
         ] {
             assert_eq!(read(&cfg, &header), Err(NoSession::NoCookie), "{header}");
         }
-        let host = CookieConfig::default().with_host_prefix(true);
+        let host = CookieConfig::default();
         assert_eq!(
             read(&host, &format!("session={a}")),
             Err(NoSession::NoCookie)
@@ -260,14 +311,14 @@ mod tests {
 
     #[test]
     fn comma_does_not_separate_cookies() {
-        let cfg = CookieConfig::default().with_host_prefix(true);
+        let cfg = CookieConfig::default();
         let header = format!("tossed=1,__Host-session={}", id('b'));
         assert_eq!(read(&cfg, &header), Err(NoSession::NoCookie));
     }
 
     #[test]
     fn bad_values_are_malformed_not_panics() {
-        let cfg = CookieConfig::default();
+        let cfg = plain();
         for (header, len) in [
             ("session=".to_string(), 0),
             ("session=abc".to_string(), 3),
@@ -294,7 +345,7 @@ mod tests {
 
     #[test]
     fn oversized_header_is_not_parsed() {
-        let cfg = CookieConfig::default();
+        let cfg = plain();
         let header = format!("pad={}; session={}", "x".repeat(10 * 1024), id('a'));
         assert_eq!(
             read(&cfg, &header),
@@ -304,7 +355,7 @@ mod tests {
 
     #[test]
     fn duplicates() {
-        let cfg = CookieConfig::default();
+        let cfg = plain();
         let (a, b) = (id('a'), id('b'));
         assert_eq!(
             read(&cfg, &format!("session={a}; session={a}")),
@@ -323,8 +374,81 @@ mod tests {
     }
 
     #[test]
+    fn host_prefix_is_the_default() {
+        let cfg = CookieConfig::default();
+        assert_eq!(cfg.name(), "__Host-session");
+        assert_eq!(CookieConfig::new("sid").unwrap().name(), "__Host-sid");
+        let a = id('a');
+        // A tossed cookie cannot carry the prefix (browsers refuse `__Host-` with `Domain`):
+        // the bare name is another cookie.
+        assert_eq!(
+            read(&cfg, &format!("session={}; __Host-session={a}", id('b'))),
+            Ok(a)
+        );
+    }
+
+    #[test]
+    fn every_distinct_id_is_listed_for_logout() {
+        let cfg = plain();
+        let (a, b) = (id('a'), id('b'));
+        let ids = |h: &str| {
+            cfg.session_ids(Some(h))
+                .iter()
+                .map(|i| i.expose().to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            ids(&format!("session={a}; x=1; session={b}; session={a}")),
+            [a.clone(), b]
+        );
+        assert_eq!(ids(&format!("session=junk; session={a}")), [a]);
+        assert!(ids("session=junk").is_empty());
+        assert!(cfg.session_ids(None).is_empty());
+        let many: Vec<String> = (0..20).map(|n| format!("session={n:064x}")).collect();
+        assert_eq!(ids(&many.join("; ")).len(), MAX_SESSION_COOKIES);
+        let oversize = format!("pad={}; session={}", "x".repeat(10 * 1024), id('a'));
+        assert!(
+            ids(&oversize).is_empty(),
+            "an unparsed header carries nothing"
+        );
+    }
+
+    /// Regression (issue 12.5): two `Cookie` lines joined by the runtime with `", "` logged a
+    /// valid session out (`MalformedId` clears the cookie).
+    #[test]
+    fn two_header_lines_joined_by_the_runtime() {
+        let a = id('a');
+        for cfg in [plain(), CookieConfig::default()] {
+            let name = cfg.name();
+            assert_eq!(
+                read(&cfg, &format!("{name}={a}, theme=dark")),
+                Ok(a.clone())
+            );
+            assert_eq!(
+                read(&cfg, &format!("lang=en; {name}={a}, theme=dark; x=1")),
+                Ok(a.clone())
+            );
+            // The session cookie inside another cookie's value is not read: a sibling
+            // subdomain could have chosen those bytes.
+            assert_eq!(
+                read(&cfg, &format!("x=1, {name}={a}")),
+                Err(NoSession::NoCookie)
+            );
+            // Without the space it is no join: a comma inside the value.
+            assert_eq!(
+                read(&cfg, &format!("{name}={a},theme=dark")),
+                Err(NoSession::MalformedId { len: 64 + 11 })
+            );
+            assert_eq!(
+                read(&cfg, &format!("x=1,{name}={a}")),
+                Err(NoSession::NoCookie)
+            );
+        }
+    }
+
+    #[test]
     fn set_and_clear() {
-        let cfg = CookieConfig::default().with_host_prefix(true);
+        let cfg = CookieConfig::default();
         let sid = SessionId::parse(&id('c')).unwrap();
         let set = cfg.set_cookie(&sid, 604_800);
         let parsed = Cookie::parse(set.as_str()).unwrap();
@@ -346,13 +470,13 @@ mod tests {
 
     #[test]
     fn recognises_its_own_set_cookie() {
-        let cfg = CookieConfig::default();
+        let cfg = plain();
         let sid = SessionId::parse(&id('c')).unwrap();
         assert!(cfg.is_session_set_cookie(&cfg.set_cookie(&sid, 5)));
         assert!(cfg.is_session_set_cookie(&cfg.clear_cookie()));
         assert!(!cfg.is_session_set_cookie("xsession=1; Path=/"));
         assert!(!cfg.is_session_set_cookie("theme=session=1"));
-        let host = CookieConfig::default().with_host_prefix(true);
+        let host = CookieConfig::default();
         assert!(!host.is_session_set_cookie(&cfg.clear_cookie()));
         assert!(host.is_session_set_cookie(&host.clear_cookie()));
     }
@@ -362,7 +486,8 @@ mod tests {
         for bad in ["", "a b", "a;b", "a=b", "séance", "a\u{7f}"] {
             assert_eq!(CookieConfig::new(bad), Err(InvalidCookieName), "{bad:?}");
         }
-        assert_eq!(CookieConfig::new("sid").unwrap().name(), "sid");
+        let sid = CookieConfig::new("sid").unwrap().with_host_prefix(false);
+        assert_eq!(sid.name(), "sid");
     }
 
     #[test]

@@ -329,11 +329,15 @@ impl<D: SessionData> SessionGate<D> {
     }
 
     /// The response for a request turned away for `cause`: 302 to the login page (pages) or
-    /// 401 JSON (APIs) without a session, 503 when KV failed. All `Cache-Control: no-store`;
+    /// 401 JSON (APIs) without a session, 503 when KV failed. All `Cache-Control: no-store`
+    /// and `X-Content-Type-Options: nosniff`;
     /// a dead cookie is cleared (see [`NoSession::clears_cookie`]).
     pub fn deny(&self, req: &RequestParts<'_>, cause: DenyCause) -> Denied {
         let api = self.is_api(req);
-        let mut headers = vec![("Cache-Control", "no-store".to_string())];
+        let mut headers = vec![
+            ("Cache-Control", "no-store".to_string()),
+            ("X-Content-Type-Options", "nosniff".to_string()),
+        ];
         let response = match &cause {
             DenyCause::Unavailable(_) => {
                 headers.push(("Retry-After", "5".to_string()));
@@ -381,27 +385,32 @@ impl<D: SessionData> SessionGate<D> {
         Denied { cause, response }
     }
 
-    /// Log in: delete the session the request may already carry (no fixation, no orphan),
-    /// create a new one and return it with its `Set-Cookie`.
+    /// Log in: delete every session the request may already carry (no fixation, no orphan;
+    /// with duplicate cookies each well-formed id is the sender's), create a new one and
+    /// return it with its `Set-Cookie`.
     pub async fn login(
         &self,
         cookie_header: Option<&str>,
         init: D::Init,
     ) -> Result<(SessionId, D, String), Error> {
-        if let Ok(old) = self.cookie.session_id(cookie_header) {
-            self.store.delete(&old).await?;
-        }
+        self.delete_carried(cookie_header).await?;
         let (id, session) = self.store.create_with(init).await?;
         let set_cookie = self.fresh_cookie(&id, &session);
         Ok((id, session, set_cookie))
     }
 
-    /// Log out: delete the request's session, if any, and return the clearing `Set-Cookie`.
+    /// Log out: delete every session the request carries (all of its distinct well-formed
+    /// session cookies, [`CookieConfig::session_ids`]) and return the clearing `Set-Cookie`.
     pub async fn logout(&self, cookie_header: Option<&str>) -> Result<String, Error> {
-        if let Ok(id) = self.cookie.session_id(cookie_header) {
+        self.delete_carried(cookie_header).await?;
+        Ok(self.cookie.clear_cookie())
+    }
+
+    async fn delete_carried(&self, cookie_header: Option<&str>) -> Result<(), Error> {
+        for id in self.cookie.session_ids(cookie_header) {
             self.store.delete(&id).await?;
         }
-        Ok(self.cookie.clear_cookie())
+        Ok(())
     }
 
     /// Rotate `id` ([`SessionStore::rotate`]) and return the new id's `Set-Cookie`.

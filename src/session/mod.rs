@@ -42,12 +42,12 @@ mod store;
 
 pub use cookie::{
     max_age_secs, CookieConfig, InvalidCookieName, SameSite, DEFAULT_COOKIE_NAME,
-    DEFAULT_MAX_COOKIE_HEADER_BYTES, HOST_PREFIX,
+    DEFAULT_MAX_COOKIE_HEADER_BYTES, HOST_PREFIX, MAX_SESSION_COOKIES,
 };
 pub use data::{SessionData, SessionInit, SessionTimes};
 pub use gate::{
-    Admission, Admitted, Denied, DenyCause, PlainResponse, RequestParts, SessionGate,
-    DEFAULT_LOGIN_PATH, DEFAULT_RETURN_TO_PARAM,
+    Admission, Admitted, Denied, DenyCause, PlainResponse, RefreshTicket, RequestParts,
+    SessionGate, DEFAULT_LOGIN_PATH, DEFAULT_RETURN_TO_PARAM,
 };
 pub use id::{IdSource, OsRandom, SessionId, ID_BYTES, ID_LEN};
 pub use index::SessionIndexEntry;
@@ -55,6 +55,6 @@ pub use reason::NoSession;
 pub use record::{Session, SessionV1, SessionV2, DEFAULT_ABSOLUTE_LIFETIME_MS};
 pub use store::{
     LogoutAll, Lookup, Refresh, RefreshPlan, RejectHook, SessionStore, DEFAULT_ABSOLUTE_LIFETIME,
-    DEFAULT_IDLE_TIMEOUT, DEFAULT_LOGOUT_BATCH, DEFAULT_PREFIX, INDEX_PREFIX_SUFFIX,
-    MIN_WRITE_SPACING_MS,
+    DEFAULT_IDLE_TIMEOUT, DEFAULT_LOGOUT_BATCH, DEFAULT_MAX_SESSION_BYTES, DEFAULT_PREFIX,
+    INDEX_PREFIX_SUFFIX, MAX_CLOCK_SKEW_MS, MIN_WRITE_SPACING_MS,
 };

@@ -40,6 +40,23 @@ pub enum NoSession {
     /// It is left in KV for inspection.
     #[error("stored session is unreadable: {0}")]
     Unreadable(Error),
+    /// The stored value is larger than the store's cap on a session
+    /// ([`SessionStore::with_max_session_bytes`](super::SessionStore::with_max_session_bytes)).
+    /// It is not decoded, served or rewritten; it is left in KV for inspection.
+    #[error("stored session of {len} bytes exceeds the cap of {max}")]
+    TooLarge {
+        /// Stored length in bytes.
+        len: usize,
+        /// The store's cap.
+        max: usize,
+    },
+    /// The stored times break the store's invariants in a way no clamp can repair (created or
+    /// last written in the future): planted or corrupt. Left in KV for inspection.
+    #[error("stored session times are impossible ({what})")]
+    InvalidTimes {
+        /// Which invariant failed (a fixed text, never a stored value).
+        what: &'static str,
+    },
     /// The stored value was written by newer code. It is left untouched.
     #[error("stored session has schema version {found}, newer than this code's {known}")]
     FutureVersion {
@@ -62,6 +79,8 @@ impl NoSession {
             NoSession::Expired => "expired",
             NoSession::Unreadable(_) => "unreadable",
             NoSession::FutureVersion { .. } => "future_version",
+            NoSession::TooLarge { .. } => "too_large",
+            NoSession::InvalidTimes { .. } => "invalid_times",
         }
     }
 
@@ -76,13 +95,16 @@ impl NoSession {
 
     /// Whether the browser should be told to drop its session cookie. Not for a future-version
     /// value (newer code can still read that session: a rolling deploy must not log users
-    /// out) nor when the cookie was not read at all.
+    /// out), nor when the cookie was not read at all, nor for an ambiguous cookie: a host-only
+    /// clear would delete this host's own cookie and leave one tossed with `Domain` by a
+    /// sibling subdomain, which would then be the only session cookie left (login CSRF).
     pub fn clears_cookie(&self) -> bool {
         matches!(
             self,
             NoSession::MalformedId { .. }
-                | NoSession::AmbiguousCookie { .. }
                 | NoSession::NotFound
+                | NoSession::TooLarge { .. }
+                | NoSession::InvalidTimes { .. }
                 | NoSession::Expired
                 | NoSession::Unreadable(_)
         )

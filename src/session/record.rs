@@ -74,10 +74,9 @@ pub struct Session {
 impl From<SessionV1> for SessionV2 {
     fn from(v1: SessionV1) -> Self {
         SessionV2 {
-            absolute_expires_at: v1
-                .created_at
-                .saturating_add(DEFAULT_ABSOLUTE_LIFETIME_MS)
-                .max(v1.expires_at),
+            // Exactly `createdAt` + 30 days, as documented: a v1 idle expiry further out is
+            // not a reason for a longer life (the store clamps it to this cap on read).
+            absolute_expires_at: v1.created_at.saturating_add(DEFAULT_ABSOLUTE_LIFETIME_MS),
             user_id: v1.user_id,
             email: v1.email,
             created_at: v1.created_at,

@@ -11,7 +11,7 @@ use super::{
     record::Session,
 };
 use crate::{
-    backend::{Kv, MAX_LIST_LIMIT},
+    backend::{Kv, MAX_LIST_LIMIT, PROPAGATION_MS},
     envelope::{Codec, Header},
     error::{Error, Result},
     migrate::decode_value,
@@ -35,6 +35,11 @@ pub const DEFAULT_LOGOUT_BATCH: usize = 400;
 /// Pages of a user's index one "log out everywhere" call reads at most (KV can return empty
 /// pages before the end).
 const MAX_INDEX_PAGES: usize = 16;
+/// Default cap on a stored session, in bytes ([`SessionStore::with_max_session_bytes`]).
+pub const DEFAULT_MAX_SESSION_BYTES: usize = 64 * 1024;
+/// How far in the future a stored `createdAt` or `refreshedAt` may lie (clock skew between
+/// isolates) before the session is refused as [`NoSession::InvalidTimes`].
+pub const MAX_CLOCK_SKEW_MS: u64 = 60_000;
 
 /// Called with the reason whenever the store (or a gate on it) finds no usable session.
 pub type RejectHook = Arc<dyn Fn(&NoSession) + Send + Sync>;
@@ -133,6 +138,13 @@ pub struct SessionStore<D: SessionData = Session> {
     on_reject: Option<RejectHook>,
 }
 
+/// A session as read: the value (times already held to the store's invariants) and the
+/// version it was stored at.
+struct Loaded<D> {
+    session: D,
+    stored_version: u32,
+}
+
 impl<D: SessionData> Clone for SessionStore<D> {
     fn clone(&self) -> Self {
         Self {
@@ -183,7 +195,9 @@ impl<D: SessionData> SessionStore<D> {
     /// on, ids from [`OsRandom`].
     pub fn new(kv: Kv) -> Self {
         Self {
-            sessions: TypedStore::new(kv.clone()).with_prefix(DEFAULT_PREFIX),
+            sessions: TypedStore::new(kv.clone())
+                .with_prefix(DEFAULT_PREFIX)
+                .with_max_value_bytes(DEFAULT_MAX_SESSION_BYTES),
             index: TypedStore::new(kv)
                 .with_prefix(format!("{DEFAULT_PREFIX}{INDEX_PREFIX_SUFFIX}")),
             ids: Arc::new(OsRandom),
@@ -263,6 +277,15 @@ impl<D: SessionData> SessionStore<D> {
     #[must_use]
     pub fn with_logout_batch(mut self, sessions: usize) -> Self {
         self.logout_batch = sessions.max(1);
+        self
+    }
+
+    /// Largest stored session, in bytes (default 64 KiB). A larger stored value is
+    /// [`NoSession::TooLarge`] without being decoded (never served, never rewritten); writing
+    /// a larger session fails with [`Error::Limit`] before any I/O.
+    #[must_use]
+    pub fn with_max_session_bytes(mut self, max: usize) -> Self {
+        self.sessions = self.sessions.with_max_value_bytes(max);
         self
     }
 
@@ -364,7 +387,7 @@ impl<D: SessionData> SessionStore<D> {
     /// expired value is left for KV's expiration (within ~65 s) rather than paying a delete,
     /// and an unreadable or future-version value is left for a human or newer code.
     pub async fn load(&self, id: &SessionId) -> Result<Lookup<D>> {
-        self.read(&id.hashed()).await
+        Ok(self.read(&id.hashed()).await?.map(|l| l.session))
     }
 
     /// What the write budget says about refreshing `session` at `now_ms`: due when less than
@@ -392,10 +415,17 @@ impl<D: SessionData> SessionStore<D> {
     /// later idle expiry only when [`plan_refresh`](Self::plan_refresh) says so. Call it on
     /// every request (in the background: it costs one read, and a write at most once per
     /// `idle − threshold`). The write also upgrades an old-version value to the current one.
+    ///
+    /// A logout or rotation racing the refresh (its delete landing between this read and the
+    /// write) would bring the deleted session back; the write is followed by a check of the
+    /// session's index entry that undoes it ([`SessionStore`] docs, "Races").
     pub async fn refresh(&self, id: &SessionId) -> Result<Refresh> {
         let hash = id.hashed();
-        let mut session = match self.read(&hash).await? {
-            Lookup::Found(s) => s,
+        let Loaded {
+            mut session,
+            stored_version,
+        } = match self.read(&hash).await? {
+            Lookup::Found(l) => l,
             Lookup::NoSession(r) => return Ok(Refresh::NoSession(r)),
         };
         let now = self.now_ms();
@@ -403,12 +433,14 @@ impl<D: SessionData> SessionStore<D> {
             RefreshPlan::Due { expires_at } => expires_at,
             other => return Ok(Refresh::Skipped(other)),
         };
+        let unindexed_ok = self.may_lack_entry(stored_version, &session);
         let mut t = session.times();
         t.expires_at = expires_at;
         t.refreshed_at = now;
         session.set_times(t);
-        match self.write_session(&hash, &session).await {
-            Ok(()) => Ok(Refresh::Extended { expires_at }),
+        match self.write_back(&hash, &session, unindexed_ok).await {
+            Ok(Lookup::Found(())) => Ok(Refresh::Extended { expires_at }),
+            Ok(Lookup::NoSession(r)) => Ok(Refresh::NoSession(r)),
             Err(Error::RateLimited) => Ok(Refresh::RateLimited),
             Err(e) => Err(e),
         }
@@ -421,7 +453,7 @@ impl<D: SessionData> SessionStore<D> {
     /// unchanged.
     pub async fn update(&self, id: &SessionId, f: impl FnOnce(&mut D)) -> Result<Lookup<D>> {
         let hash = id.hashed();
-        let (old_user, session) = match self.read_modified(&hash, f, true).await? {
+        let (old_user, unindexed_ok, session) = match self.read_modified(&hash, f, true).await? {
             Lookup::Found(found) => found,
             Lookup::NoSession(r) => return Ok(Lookup::NoSession(r)),
         };
@@ -430,7 +462,9 @@ impl<D: SessionData> SessionStore<D> {
             self.write_index_entry(session.user_id(), &hash, &session.times())
                 .await?;
         }
-        self.write_session(&hash, &session).await?;
+        if let Lookup::NoSession(r) = self.write_back(&hash, &session, unindexed_ok).await? {
+            return Ok(Lookup::NoSession(r));
+        }
         if moved {
             // Best effort: a stale entry only costs a no-op delete when the old user logs out
             // everywhere, and expires with the session's cap.
@@ -441,10 +475,12 @@ impl<D: SessionData> SessionStore<D> {
 
     /// Rotate the id (session-fixation defence at login or on a privilege change): the same
     /// session under a fresh id, with its creation time and absolute cap kept (rotation never
-    /// extends a session's lifetime) and its idle expiry slid. The old id is deleted first, so
-    /// when this returns `Ok` the old id no longer works here (other KV locations may serve it
-    /// from cache for up to ~60 s); if a later step fails the user is logged out rather than
-    /// left with two ids. A value this code cannot read is left untouched.
+    /// extends a session's lifetime) and its idle expiry slid. The new session is written
+    /// completely (index entry, then session) before the old one is deleted (index entry, then
+    /// session), so no failure leaves the user with neither: until the old id is gone the call
+    /// returns `Err` and the old cookie keeps working. When this returns `Ok` the old id no
+    /// longer works here (other KV locations may serve it from cache for up to ~60 s). A value
+    /// this code cannot read is left untouched.
     pub async fn rotate(&self, id: &SessionId) -> Result<Lookup<(SessionId, D)>> {
         self.rotate_with(id, |_| {}).await
     }
@@ -456,20 +492,17 @@ impl<D: SessionData> SessionStore<D> {
         f: impl FnOnce(&mut D),
     ) -> Result<Lookup<(SessionId, D)>> {
         let old_hash = id.hashed();
-        let (old_user, session) = match self.read_modified(&old_hash, f, false).await? {
+        let (old_user, _, session) = match self.read_modified(&old_hash, f, false).await? {
             Lookup::Found(found) => found,
             Lookup::NoSession(r) => return Ok(Lookup::NoSession(r)),
         };
         let new_id = SessionId::generate(&*self.ids)?;
         let new_hash = new_id.hashed();
-        self.kv().delete(&self.sessions.key(&old_hash)).await?;
-        self.write_index_entry(session.user_id(), &new_hash, &session.times())
+        let times = session.times();
+        self.write_index_entry(session.user_id(), &new_hash, &times)
             .await?;
         self.write_session(&new_hash, &session).await?;
-        let _ = self
-            .kv()
-            .delete(&self.index_key(&old_user, &old_hash))
-            .await;
+        self.unlink(&old_user, &old_hash, &times).await?;
         Ok(Lookup::Found((new_id, session)))
     }
 
@@ -481,18 +514,28 @@ impl<D: SessionData> SessionStore<D> {
         let key = self.sessions.key(&hash);
         // Read only to learn the user, for the index entry. `now = 0` ignores expiry: an
         // expired session still names its user. No validation: any decodable value will do.
-        let user = match self.kv().get(&key).await? {
+        let owner = match self.kv().get(&key).await? {
             Some(stored) => decode_value::<D>(&stored.value, 0, false)
                 .ok()
                 .flatten()
-                .map(|d| d.value.user_id().to_string()),
+                .map(|d| (d.value.user_id().to_string(), d.value.times())),
             None => None,
         };
-        self.kv().delete(&key).await?;
-        if let Some(user) = user {
-            // Best effort: the session is gone, which is what logging out means; a stale
-            // entry expires with the session's cap.
-            let _ = self.kv().delete(&self.index_key(&user, &hash)).await;
+        match owner {
+            Some((user, times)) => self.unlink(&user, &hash, &times).await,
+            None => self.kv().delete(&key).await,
+        }
+    }
+
+    /// Delete a session and its index entry, entry first: a refresh racing the delete then
+    /// finds no entry after its write and undoes it ([`write_back`](Self::write_back)). If
+    /// the session delete fails, the entry is put back (best effort) so that a retry, or "log
+    /// out everywhere", still finds the session.
+    async fn unlink(&self, user_id: &str, hash: &str, times: &SessionTimes) -> Result<()> {
+        self.kv().delete(&self.index_key(user_id, hash)).await?;
+        if let Err(e) = self.kv().delete(&self.sessions.key(hash)).await {
+            let _ = self.write_index_entry(user_id, hash, times).await;
+            return Err(e);
         }
         Ok(())
     }
@@ -549,9 +592,25 @@ impl<D: SessionData> SessionStore<D> {
                         complete: false,
                     });
                 }
-                // Session first: if the entry delete fails, a retry still finds the entry.
-                self.kv().delete(&self.sessions.key(hash)).await?;
+                // Entry first, as `unlink` does: a refresh racing this delete undoes its own
+                // write when it finds no entry. If the session delete fails the entry is put
+                // back (its creation time is not in the listing: 0), so a retry finds it.
                 self.kv().delete(&entry.name).await?;
+                if let Err(e) = self.kv().delete(&self.sessions.key(hash)).await {
+                    let absolute_expires_at = entry
+                        .metadata
+                        .as_deref()
+                        .and_then(Header::from_metadata)
+                        .and_then(|h| h.expires_at);
+                    if let Some(absolute_expires_at) = absolute_expires_at {
+                        let restored = SessionIndexEntry {
+                            created_at: 0,
+                            absolute_expires_at,
+                        };
+                        let _ = self.put_index_entry(user_id, hash, &restored).await;
+                    }
+                    return Err(e);
+                }
                 deleted += 1;
             }
             if page.list_complete || page.cursor.is_none() {
@@ -569,7 +628,7 @@ impl<D: SessionData> SessionStore<D> {
     }
 
     /// Read and classify the session under `hash`. Reports "no session" to the hook.
-    async fn read(&self, hash: &str) -> Result<Lookup<D>> {
+    async fn read(&self, hash: &str) -> Result<Lookup<Loaded<D>>> {
         let lookup = self.read_quietly(hash).await?;
         if let Lookup::NoSession(reason) = &lookup {
             self.report(reason);
@@ -577,25 +636,76 @@ impl<D: SessionData> SessionStore<D> {
         Ok(lookup)
     }
 
-    async fn read_quietly(&self, hash: &str) -> Result<Lookup<D>> {
+    async fn read_quietly(&self, hash: &str) -> Result<Lookup<Loaded<D>>> {
         let Some(stored) = self.kv().get(&self.sessions.key(hash)).await? else {
             return Ok(Lookup::NoSession(NoSession::NotFound));
         };
+        let max = self.sessions.max_value_bytes();
+        if stored.value.len() > max {
+            return Ok(Lookup::NoSession(NoSession::TooLarge {
+                len: stored.value.len(),
+                max,
+            }));
+        }
         let now = self.now_ms();
         match decode_value::<D>(&stored.value, now, self.validate) {
             Ok(None) => Ok(Lookup::NoSession(NoSession::Expired)),
             Ok(Some(decoded)) => {
-                let t = decoded.value.times();
-                // The envelope expiry is the idle expiry as written; the payload's own times
-                // are checked too, so a value whose envelope says otherwise is not served late.
-                if now >= t.expires_at || now >= t.absolute_expires_at {
-                    Ok(Lookup::NoSession(NoSession::Expired))
-                } else {
-                    Ok(Lookup::Found(decoded.value))
+                let mut session = decoded.value;
+                match self.held_to_invariants(session.times(), now) {
+                    Ok(t) => {
+                        session.set_times(t);
+                        Ok(Lookup::Found(Loaded {
+                            session,
+                            stored_version: decoded.stored_version,
+                        }))
+                    }
+                    Err(reason) => Ok(Lookup::NoSession(reason)),
                 }
             }
             Err(e) => NoSession::from_decode_error(e).map(Lookup::NoSession),
         }
+    }
+
+    /// The store's invariants on stored times, applied on every read so that a planted or
+    /// corrupt value can neither outlive the store's policy nor push an unrepresentable time
+    /// into a later write:
+    /// * created and last written no later than now (within [`MAX_CLOCK_SKEW_MS`]), else
+    ///   [`NoSession::InvalidTimes`];
+    /// * the absolute cap no later than creation + the absolute lifetime;
+    /// * the idle expiry no later than the cap, nor than now + the idle timeout;
+    /// * expired (idle or absolute) → [`NoSession::Expired`]: the envelope expiry is the idle
+    ///   expiry as written, and the payload's own times are checked too.
+    ///
+    /// Times beyond these bounds are clamped to them, never extended: the result is what the
+    /// store would have written itself.
+    fn held_to_invariants(&self, t: SessionTimes, now: u64) -> Result<SessionTimes, NoSession> {
+        let latest = now.saturating_add(MAX_CLOCK_SKEW_MS);
+        if t.created_at > latest {
+            return Err(NoSession::InvalidTimes {
+                what: "created in the future",
+            });
+        }
+        if t.refreshed_at > latest {
+            return Err(NoSession::InvalidTimes {
+                what: "written in the future",
+            });
+        }
+        let absolute_expires_at = t
+            .absolute_expires_at
+            .min(t.created_at.saturating_add(self.absolute_ms));
+        let expires_at = t
+            .expires_at
+            .min(absolute_expires_at)
+            .min(now.saturating_add(self.idle_ms));
+        if now >= expires_at {
+            return Err(NoSession::Expired);
+        }
+        Ok(SessionTimes {
+            expires_at,
+            absolute_expires_at,
+            ..t
+        })
     }
 
     /// Write a session we have just read and decoded. No guard read: it would cost a second
@@ -608,16 +718,59 @@ impl<D: SessionData> SessionStore<D> {
             .await
     }
 
+    /// Write back a session read under `hash` (refresh, update), then make sure it is still
+    /// indexed. The entry is the session's liveness mark: logout, rotation and "log out
+    /// everywhere" delete it before the session ([`unlink`](Self::unlink)). So an entry
+    /// missing after our write means one of them ran between our read and our write, and our
+    /// write brought a deleted session back: it is deleted again (`NoSession::NotFound`). Two
+    /// cases are no such race and get their entry (re)written instead, so that "log out
+    /// everywhere" covers them ([`may_lack_entry`](Self::may_lack_entry), decided on the value
+    /// as read: `unindexed_ok`).
+    ///
+    /// Costs one read per write-back (at most one a day per session under the default write
+    /// budget). What remains is documented in docs/sessions.md: a location whose view of both
+    /// keys is stale can still resurrect a session for up to the propagation window.
+    async fn write_back(&self, hash: &str, session: &D, unindexed_ok: bool) -> Result<Lookup<()>> {
+        self.write_session(hash, session).await?;
+        // The write has happened: a failure of the check below leaves its outcome as it is
+        // (what a write-back did before the check existed), never an error that would hide it.
+        let entry_key = self.index_key(session.user_id(), hash);
+        if !matches!(self.kv().get(&entry_key).await, Ok(None)) {
+            return Ok(Lookup::Found(()));
+        }
+        if unindexed_ok {
+            let _ = self
+                .write_index_entry(session.user_id(), hash, &session.times())
+                .await;
+            return Ok(Lookup::Found(()));
+        }
+        if self.kv().delete(&self.sessions.key(hash)).await.is_err() {
+            return Ok(Lookup::Found(()));
+        }
+        let reason = NoSession::NotFound;
+        self.report(&reason);
+        Ok(Lookup::NoSession(reason))
+    }
+
     async fn write_index_entry(&self, user_id: &str, hash: &str, t: &SessionTimes) -> Result<()> {
         let entry = SessionIndexEntry {
             created_at: t.created_at,
             absolute_expires_at: t.absolute_expires_at,
         };
+        self.put_index_entry(user_id, hash, &entry).await
+    }
+
+    async fn put_index_entry(
+        &self,
+        user_id: &str,
+        hash: &str,
+        entry: &SessionIndexEntry,
+    ) -> Result<()> {
         self.index
             .insert_new(
                 &self.index_id(user_id, hash),
-                &entry,
-                Some(t.absolute_expires_at),
+                entry,
+                Some(entry.absolute_expires_at),
             )
             .await
     }
@@ -630,22 +783,36 @@ impl<D: SessionData> SessionStore<D> {
         self.index.key(&self.index_id(user_id, hash))
     }
 
-    /// Never write what the next read would reject.
+    /// Whether a session as read may lack its index entry without having been logged out: it
+    /// was stored at an older version (written before this store kept an index, e.g. the
+    /// reference pattern's v1 sessions), or its last write (which is when any entry of it was
+    /// written: creation, rotation, a change of user) is younger than KV's propagation bound,
+    /// so the entry may not have reached this location yet.
+    fn may_lack_entry(&self, stored_version: u32, session: &D) -> bool {
+        let written_at = session.times().refreshed_at;
+        stored_version < D::VERSION || self.now_ms() < written_at.saturating_add(PROPAGATION_MS)
+    }
+
     /// Read the session under `hash`, let `f` change its data, and restamp its times (the
     /// store's, so changes `f` makes to them are discarded): idle expiry slid to now + idle
     /// within the absolute cap — never shortened when `keep_later_expiry` — and refreshed now.
-    /// Returns the user before `f` and the session, checked against its schema.
+    /// Returns the user before `f`, [`may_lack_entry`](Self::may_lack_entry) of the value as
+    /// read, and the session, checked against its schema.
     async fn read_modified(
         &self,
         hash: &str,
         f: impl FnOnce(&mut D),
         keep_later_expiry: bool,
-    ) -> Result<Lookup<(String, D)>> {
-        let mut session = match self.read(hash).await? {
-            Lookup::Found(s) => s,
+    ) -> Result<Lookup<(String, bool, D)>> {
+        let Loaded {
+            mut session,
+            stored_version,
+        } = match self.read(hash).await? {
+            Lookup::Found(l) => l,
             Lookup::NoSession(r) => return Ok(Lookup::NoSession(r)),
         };
         let old_user = session.user_id().to_string();
+        let unindexed_ok = self.may_lack_entry(stored_version, &session);
         let before = session.times();
         f(&mut session);
         let now = self.now_ms();
@@ -662,7 +829,7 @@ impl<D: SessionData> SessionStore<D> {
             ..before
         });
         self.check_schema(&session)?;
-        Ok(Lookup::Found((old_user, session)))
+        Ok(Lookup::Found((old_user, unindexed_ok, session)))
     }
 
     fn check_schema(&self, session: &D) -> Result<()> {

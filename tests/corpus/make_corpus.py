@@ -236,6 +236,10 @@ case("cookies/name-prefix.txt", f"xsession={ID}", "no_cookie", "another cookie")
 case("cookies/name-suffix.txt", f"session_={ID}", "no_cookie", "another cookie")
 case("cookies/host-prefixed-under-plain-config.txt", f"__Host-session={ID}", "no_cookie", "another name")
 case("cookies/comma-smuggled.txt", f"x=1,session={ID}", "no_cookie", "split on ; only")
+case("cookies/two-lines-joined.txt", f"session={ID}, theme=dark", "found",
+     "two Cookie lines joined by the runtime with ', ': the session cookie's own value")
+case("cookies/two-lines-joined-session-second.txt", f"theme=dark, session={ID}", "no_cookie",
+     "inside another cookie's value: indistinguishable from a tossed value, not read")
 case("cookies/comma-after-id.txt", f"session={ID},x=1", "malformed_id", "a comma is part of the value")
 case("cookies/nul-byte.txt", f"session={ID}\0", "malformed_id", "NUL after the id")
 case("cookies/crlf-injection.txt", f"session={ID}\r\nSet-Cookie: admin=1", "malformed_id", "header injection")

@@ -3,7 +3,7 @@
 
 use futures_util::StreamExt;
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{error::Category, Value};
 use worker::Request;
 
 use crate::http::Fail;
@@ -91,7 +91,9 @@ pub fn login_email(content_type: Option<&str>, body: &[u8]) -> Result<String, Fa
                 ))
             }
         };
-    check_email(raw.trim())
+    // ASCII whitespace only: non-ASCII (an NBSP, say) is not trimmed away but refused by
+    // `check_email` as `invalid_email`, as documented.
+    check_email(raw.trim_matches(|c: char| c.is_ascii_whitespace()))
 }
 
 /// Strict `application/x-www-form-urlencoded`: UTF-8, only URL-safe characters and valid
@@ -134,34 +136,66 @@ fn form_email(body: &[u8]) -> Result<String, Fail> {
     email.ok_or_else(|| Fail::bad_request("missing_email", "email is required"))
 }
 
+/// The `email` member of a JSON object body. A repeated `email` key is refused
+/// (`duplicate_email`), as the form route refuses a repeated field: JSON parsers disagree on
+/// which duplicate wins, so accepting one would let two readers see two users.
 fn json_email(body: &[u8]) -> Result<String, Fail> {
-    #[derive(Deserialize)]
-    struct Login {
-        email: Option<Value>,
-    }
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
+    let login: JsonLogin = serde_json::from_slice(body).map_err(|e| match e.classify() {
+        Category::Data if e.to_string().starts_with(DUPLICATE_EMAIL) => {
+            Fail::bad_request("duplicate_email", "email is given more than once")
+        }
+        // Valid JSON of another shape (an array, a string, ...).
+        Category::Data => Fail::bad_request("malformed_json", "JSON body must be an object"),
         // Position only: error texts can quote the input.
-        Fail::bad_request(
+        _ => Fail::bad_request(
             "malformed_json",
             format!(
                 "malformed JSON body at line {}, column {}",
                 e.line(),
                 e.column()
             ),
-        )
+        ),
     })?;
-    if !value.is_object() {
-        return Err(Fail::bad_request(
-            "malformed_json",
-            "JSON body must be an object",
-        ));
-    }
-    let login: Login = serde_json::from_value(value)
-        .map_err(|_| Fail::bad_request("malformed_json", "JSON body must be an object"))?;
-    match login.email {
+    match login.0 {
         None | Some(Value::Null) => Err(Fail::bad_request("missing_email", "email is required")),
         Some(Value::String(s)) => Ok(s),
         Some(_) => Err(Fail::bad_request("invalid_email", "email must be a string")),
+    }
+}
+
+const DUPLICATE_EMAIL: &str = "duplicate email member";
+
+/// A JSON login body: an object whose `email` member, if present, appears once. Other members
+/// are skipped without being kept.
+struct JsonLogin(Option<Value>);
+
+impl<'de> Deserialize<'de> for JsonLogin {
+    fn deserialize<De: serde::Deserializer<'de>>(de: De) -> Result<Self, De::Error> {
+        struct Members;
+        impl<'de> serde::de::Visitor<'de> for Members {
+            type Value = JsonLogin;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<JsonLogin, A::Error> {
+                let mut email = None;
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    if key == "email" {
+                        if email.is_some() {
+                            return Err(serde::de::Error::custom(DUPLICATE_EMAIL));
+                        }
+                        email = Some(map.next_value::<Value>()?);
+                    } else {
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                    }
+                }
+                Ok(JsonLogin(email))
+            }
+        }
+        de.deserialize_map(Members)
     }
 }
 

@@ -86,6 +86,7 @@ impl Fail {
         let headers = Headers::new();
         let _ = headers.set("content-type", "application/json");
         let _ = headers.set("cache-control", "no-store");
+        let _ = headers.set(NOSNIFF.0, NOSNIFF.1);
         for (name, value) in &self.headers {
             let _ = headers.set(name, value);
         }
@@ -107,12 +108,17 @@ impl<T> OrFail<T> for worker::Result<T> {
     }
 }
 
+/// On every response: the declared `Content-Type` is the only one (a JSON body is never
+/// sniffed into HTML).
+pub const NOSNIFF: (&str, &str) = ("x-content-type-options", "nosniff");
+
 /// A response with a body and headers. Header values here are ours, never request data.
 pub fn respond(status: u16, content_type: &str, body: Vec<u8>, extra: &[(&str, &str)]) -> Outcome {
     let headers = Headers::new();
     headers
         .set("content-type", content_type)
         .or_fail("headers")?;
+    headers.set(NOSNIFF.0, NOSNIFF.1).or_fail("headers")?;
     for (name, value) in extra {
         headers.append(name, value).or_fail("headers")?;
     }
@@ -128,11 +134,10 @@ pub fn json<T: Serialize>(status: u16, value: &T, extra: &[(&str, &str)]) -> Out
     respond(status, "application/json", body, extra)
 }
 
-/// Pages: no caching (they show who is signed in), no sniffing, no scripts, forms only to us.
+/// Pages: no caching (they show who is signed in), no scripts, forms only to us.
 pub fn html(status: u16, page: String, extra: &[(&str, &str)]) -> Outcome {
     let mut headers: Vec<(&str, &str)> = vec![
         ("cache-control", "no-store"),
-        ("x-content-type-options", "nosniff"),
         (
             "content-security-policy",
             "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",

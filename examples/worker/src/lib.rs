@@ -10,6 +10,7 @@
 //! | `GET /me` | the session as JSON; no session: `302 /login`, or `401` JSON for `Accept: application/json` |
 //! | `POST /sessions/rotate` | new id, new cookie; the old id is dead at once |
 //! | `POST /logout` | delete the session, clear the cookie, `303 /login` |
+//! | `POST /sessions/logout-all` | delete every session of the user ("log out everywhere") |
 //! | `GET /popular` | cached computation, `x-cache: miss\|hit\|stale` |
 //! | `POST /popular/invalidate` | drop the cached value: the next `/popular` is a miss |
 //! | `GET /_stats` | this isolate's counters (KV operations, cache, sessions) |
@@ -144,7 +145,9 @@ async fn route(req: Request, env: &Env, ctx: &Context) -> Outcome {
     let allowed: &[&str] = match path.as_str() {
         "/healthz" | "/" | "/me" | "/popular" | "/_stats" => &["GET", "HEAD"],
         "/login" => &["GET", "HEAD", "POST"],
-        "/sessions/rotate" | "/logout" | "/popular/invalidate" => &["POST"],
+        "/sessions/rotate" | "/sessions/logout-all" | "/logout" | "/popular/invalidate" => {
+            &["POST"]
+        }
         _ => return Err(Fail::new(404, "not_found", "no such route")),
     };
     if !allowed.contains(&method.as_str()) {
@@ -163,6 +166,7 @@ async fn route(req: Request, env: &Env, ctx: &Context) -> Outcome {
     match (post, path.as_str()) {
         (true, "/login") => login(req, env).await,
         (true, "/sessions/rotate") => rotate(&req, env).await,
+        (true, "/sessions/logout-all") => logout_all(&req, env).await,
         (true, "/logout") => logout(&req, env).await,
         (true, "/popular/invalidate") => invalidate_popular(env, ctx).await,
         (_, "/healthz") => http::respond(200, "text/plain; charset=utf-8", b"ok".to_vec(), &[]),
@@ -222,7 +226,38 @@ fn user_id_of(email: &str) -> String {
     format!("u_{hex}")
 }
 
+/// Logins per client and period, from the `LOGIN_LIMITER` Rate Limiting binding
+/// (wrangler.toml). Each login costs two KV writes (index entry and session), and writes are
+/// what KV bills most, so an unlimited login route is a cost lever for anyone.
+async fn check_login_rate(req: &Request, env: &Env) -> Result<(), Fail> {
+    let limiter = env
+        .rate_limiter("LOGIN_LIMITER")
+        .or_fail("binding LOGIN_LIMITER")?;
+    // Workers set CF-Connecting-IP to the client's address (wrangler dev: the loopback one).
+    let client = req
+        .headers()
+        .get("cf-connecting-ip")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let outcome = limiter
+        .limit(format!("login:{client}"))
+        .await
+        .or_fail("rate limiter")?;
+    if outcome.success {
+        Ok(())
+    } else {
+        Err(Fail::new(
+            429,
+            "too_many_logins",
+            "too many logins from this client; retry in a minute",
+        )
+        .with_header("retry-after", "60"))
+    }
+}
+
 async fn login(mut req: Request, env: &Env) -> Outcome {
+    check_login_rate(&req, env).await?;
     let body = body::read_capped(&mut req, body::MAX_LOGIN_BODY).await?;
     let content_type = req.headers().get("content-type").ok().flatten();
     let email = body::login_email(content_type.as_deref(), &body)?;
@@ -259,6 +294,35 @@ async fn rotate(req: &Request, env: &Env) -> Outcome {
         Ok(Lookup::NoSession(reason)) => denied(reason).or_fail("deny"),
         Err(e) => Err(Fail::store("rotate", e)),
     }
+}
+
+/// "Log out everywhere": every session of the signed-in user, this one included, then the
+/// clearing cookie. Not behind `require_session` (no refresh cookie may follow the clear).
+async fn logout_all(req: &Request, env: &Env) -> Outcome {
+    let gate = gate(env)?;
+    let cookie = cookie_header(req);
+    let user = match gate.resolve(cookie.as_deref()).await {
+        Ok(Lookup::Found((_, session))) => session.user_id,
+        Ok(Lookup::NoSession(reason)) => {
+            return deny(&gate, req, DenyCause::NoSession(reason)).or_fail("deny")
+        }
+        Err(e) => return Err(Fail::store("logout-all", e)),
+    };
+    let out = gate
+        .store()
+        .delete_all_for_user(&user)
+        .await
+        .map_err(|e| Fail::store("logout-all", e))?;
+    // Also whatever else this request carries (a duplicate cookie of another user).
+    let clear = gate
+        .logout(cookie.as_deref())
+        .await
+        .map_err(|e| Fail::store("logout-all", e))?;
+    json(
+        200,
+        &serde_json::json!({ "deleted": out.deleted, "complete": out.complete }),
+        &[("set-cookie", &clear), ("cache-control", "no-store")],
+    )
 }
 
 async fn logout(req: &Request, env: &Env) -> Outcome {

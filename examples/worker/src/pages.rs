@@ -39,7 +39,8 @@ pub fn home(session: Option<&Session>) -> String {
             "<p id=\"who\">Signed in as <strong>{}</strong> (user <code>{}</code>).</p>\
              <p><a href=\"/me\">Your session as JSON</a></p>\
              <form method=\"post\" action=\"/sessions/rotate\"><button id=\"rotate\" type=\"submit\">Rotate session id</button></form>\
-             <form method=\"post\" action=\"/logout\"><button id=\"logout\" type=\"submit\">Log out</button></form>",
+             <form method=\"post\" action=\"/logout\"><button id=\"logout\" type=\"submit\">Log out</button></form>\
+             <form method=\"post\" action=\"/sessions/logout-all\"><button id=\"logout-all\" type=\"submit\">Log out everywhere</button></form>",
             escape_html(&s.email),
             escape_html(&s.user_id),
         ),
