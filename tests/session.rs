@@ -1568,8 +1568,9 @@ async fn a_refresh_racing_a_logout_or_rotation_does_not_resurrect(h: Harness) {
                 delete_now(kv, &keys);
             }))),
         };
-        let store = SessionStore::new(Kv::new(racing).with_clock(Arc::new(h.clock.clone())))
-            .with_id_source(h.ids.clone());
+        let store: SessionStore =
+            SessionStore::new(Kv::new(racing).with_clock(Arc::new(h.clock.clone())))
+                .with_id_source(h.ids.clone());
         let outcome = store.refresh(&id).await.unwrap();
         assert_eq!(
             outcome,
@@ -1745,7 +1746,7 @@ async fn stored_times_are_held_to_the_store_invariants(h: Harness) {
         assert!(h.keys().contains(&store.key_of(&id)));
     }
     // A v1 value whose idle expiry is a year out migrates to `createdAt` + 30 days.
-    let id = some_id('g');
+    let id = some_id('9');
     let v1 = json!({ "userId": "u1", "email": EMAIL, "createdAt": NOW, "expiresAt": NOW + 365 * DAY_MS });
     let exp = Some(NOW + 365 * DAY_MS);
     h.raw.plant(
@@ -1764,7 +1765,7 @@ async fn stored_times_are_held_to_the_store_invariants(h: Harness) {
 /// are refused before any I/O.
 async fn oversized_sessions_are_refused(h: Harness) {
     let store = h.store().with_max_session_bytes(4096);
-    let id = some_id('h');
+    let id = some_id('8');
     let value = json!({
         "userId": "u1", "email": EMAIL, "createdAt": NOW, "expiresAt": NOW + DAY_MS,
         "absoluteExpiresAt": NOW + 2 * DAY_MS, "refreshedAt": NOW,
@@ -1820,6 +1821,7 @@ impl FailNth {
     fn strike(&self) -> Result<()> {
         if self.seen.fetch_add(1, Ordering::SeqCst) + 1 == self.n {
             return Err(Error::Backend {
+                op: "injected",
                 message: "injected".into(),
                 retryable: true,
             });
@@ -1861,8 +1863,9 @@ async fn a_failed_rotation_keeps_the_old_session(h: Harness) {
             n,
             seen: AtomicU64::new(0),
         };
-        let store = SessionStore::new(Kv::new(failing).with_clock(Arc::new(h.clock.clone())))
-            .with_id_source(h.ids.clone());
+        let store: SessionStore =
+            SessionStore::new(Kv::new(failing).with_clock(Arc::new(h.clock.clone())))
+                .with_id_source(h.ids.clone());
         assert!(store.rotate(&id).await.is_err(), "mutation {n} failed");
         assert!(
             setup.get(&id).await.unwrap().is_some(),
