@@ -6,17 +6,21 @@
 
 import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 
 import { chromium } from "playwright-core";
 
-import { BASE } from "./lib/worker.mjs";
+import { BASE, COOKIE_NAME, login } from "./lib/worker.mjs";
 
 const CHROMIUM = process.env.CHROMIUM_BIN || "/usr/bin/chromium";
 const ARGS = [
   "--headless",
+  // *.localhost is loopback anyway; the rule keeps Chromium off ::1 (the servers listen on
+  // 127.0.0.1 only).
+  "--host-resolver-rules=MAP *.localhost 127.0.0.1",
   "--no-sandbox",
   "--disable-gpu",
   "--disable-quic",
@@ -62,7 +66,7 @@ test("log in through the form, see the user on /me, log out, back to /login", as
 
   // The cookie is stored with its attributes and is really sent back (the 200 above needs it).
   const cookies = await context.cookies(BASE);
-  const session = cookies.find((c) => c.name === "session");
+  const session = cookies.find((c) => c.name === COOKIE_NAME);
   assert.ok(session, `session cookie stored: ${JSON.stringify(cookies)}`);
   assert.equal(session.secure, true);
   assert.equal(session.httpOnly, true);
@@ -79,7 +83,7 @@ test("log in through the form, see the user on /me, log out, back to /login", as
   await Promise.all([page.waitForURL(`${BASE}/login`), page.click("#logout")]);
   assert.ok(statuses.includes("POST /logout 303"), statuses.join(", "));
   assert.equal(
-    (await context.cookies(BASE)).find((c) => c.name === "session"),
+    (await context.cookies(BASE)).find((c) => c.name === COOKIE_NAME),
     undefined,
     "logout cleared the cookie",
   );
@@ -87,4 +91,77 @@ test("log in through the form, see the user on /me, log out, back to /login", as
   assert.equal(new URL(page.url()).pathname, "/login", "logged out: /me goes to the login page");
   await page.goto(`${BASE}/`);
   assert.match(await page.textContent("#who"), /Not signed in/);
+});
+
+/** Serve `handler` on a free loopback port; returns { port, close }. */
+function serve(handler) {
+  return new Promise((resolve) => {
+    const server = createServer(handler);
+    server.listen(0, "127.0.0.1", () =>
+      resolve({ port: server.address().port, close: () => new Promise((r) => server.close(r)) }),
+    );
+  });
+}
+
+// Regression (issue 12.1): a sibling subdomain tossed `session=<attacker>; Domain=.example.test`
+// next to the victim's host-only cookie; the gate answered "ambiguous" with a host-only clear,
+// which deleted the victim's cookie, and the next request was the attacker's session (login
+// CSRF). The demo now uses the library's default `__Host-session`: Chromium refuses a `__Host-`
+// cookie that carries `Domain`, and a tossed bare `session` cookie is another cookie.
+// `*.localhost` resolves to loopback in Chromium and is a secure context, so the worker serves
+// `app.site.localhost` and a second server plays the attacker's sibling `evil.site.localhost`.
+test("a cookie tossed from a sibling subdomain cannot take over the session", async () => {
+  const port = new URL(BASE).port;
+  const app = `http://app.site.localhost:${port}`;
+  const attacker = await login("attacker@example.com");
+  const evil = await serve((req, res) => {
+    res.setHeader("set-cookie", [
+      `${COOKIE_NAME}=${attacker}; Domain=site.localhost; Path=/; Secure; HttpOnly; SameSite=Lax`,
+      `session=${attacker}; Domain=site.localhost; Path=/; Secure; HttpOnly; SameSite=Lax`,
+      `session=${attacker}; Domain=site.localhost; Path=/me; Secure; HttpOnly; SameSite=Lax`,
+    ]);
+    res.end("tossed");
+  });
+  try {
+    await context.clearCookies();
+    const page = await context.newPage();
+    // The victim signs in on the app's host through the form: a host-only `__Host-` cookie.
+    await page.goto(`${app}/login`);
+    await page.fill("#email", "victim@example.com");
+    await Promise.all([page.waitForURL(`${app}/me`), page.click("#login")]);
+    const own = (await context.cookies(`${app}/`)).find((c) => c.name === COOKIE_NAME);
+    assert.ok(own, "the app's cookie is stored for app.site.localhost");
+    const victim = own.value;
+    await page.goto(`${app}/`);
+    assert.match(await page.textContent("#who"), /Signed in as victim@example\.com/);
+
+    // The attacker's page on the sibling subdomain tosses its cookies.
+    await page.goto(`http://evil.site.localhost:${evil.port}/`);
+    assert.equal(await page.textContent("body"), "tossed");
+    const jar = await context.cookies(`${app}/me`);
+    assert.ok(
+      jar.some((c) => c.name === "session" && c.domain === ".site.localhost"),
+      `the bare-name domain cookie was stored (the toss really happened): ${JSON.stringify(jar)}`,
+    );
+    assert.ok(
+      !jar.some((c) => c.name === COOKIE_NAME && c.domain.includes("site.localhost") && c.domain.startsWith(".")),
+      "Chromium refused the __Host- cookie with a Domain",
+    );
+
+    // Twice: a clearing cookie on the first response would show on the second.
+    for (const path of ["/", "/me", "/"]) {
+      await page.goto(`${app}${path}`);
+      if (path === "/") {
+        assert.match(await page.textContent("#who"), /Signed in as victim@example\.com/, `after the toss, ${path}`);
+      } else {
+        assert.equal(JSON.parse(await page.textContent("body")).email, "victim@example.com", `after the toss, ${path}`);
+      }
+    }
+    const mine = (await context.cookies(`${app}/`)).find((c) => c.name === COOKIE_NAME);
+    assert.equal(mine?.value, victim, "the victim's cookie is still there");
+    await page.close();
+  } finally {
+    await evil.close();
+    await context.clearCookies();
+  }
 });

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 
 import {
+  COOKIE_NAME,
   delta,
   http,
   kvGet,
@@ -38,6 +39,7 @@ async function plant({ version, codec, createdAt, expiresAt, email = "old@exampl
     "expires-at": String(expiresAt),
   });
   assert.equal(seeded.key, sessionKey(id), "seed tool and tests agree on the session key format");
+  if (seeded.index) await kvPut(seeded.index.key, seeded.index.bytes, { metadata: seeded.index.metadata });
   await kvPut(seeded.key, seeded.bytes, { metadata: seeded.metadata });
   assert.deepEqual(await kvGet(seeded.key), seeded.bytes, "planted bytes read back identical");
   return { id, ...seeded };
@@ -190,7 +192,7 @@ describe("unusable values: no 5xx, never overwritten", () => {
       const id = newSessionId();
       await kvPut(sessionKey(id), bytes);
       const api = await probe(id, what);
-      assert.ok(api.setCookies.some((c) => c.startsWith("session=; Max-Age=0")), `${what}: cookie cleared`);
+      assert.ok(api.setCookies.some((c) => c.startsWith(`${COOKIE_NAME}=; Max-Age=0`)), `${what}: cookie cleared`);
       assert.deepEqual(await kvGet(sessionKey(id)), bytes, `${what}: bytes in KV unchanged`);
     }
     const after = await stats();

@@ -8,8 +8,10 @@
 #   scripts/worker-kv.sh get KEY > FILE                                          # binary safe
 #   scripts/worker-kv.sh list [--prefix P]
 #   scripts/worker-kv.sh delete KEY
-# Do not seed binary values with `wrangler kv bulk put --local`: wrangler 4.86 decodes
-# "base64": true entries into a UTF-8 string locally, corrupting non-UTF-8 bytes.
+#   scripts/worker-kv.sh bulk-put FILE       # [{"key","value","metadata"?}], UTF-8 text values only
+# Do not seed binary values with `bulk-put`: wrangler 4.86 decodes "base64": true entries into a
+# UTF-8 string locally, corrupting non-UTF-8 bytes. JSON envelopes are text and bulk-put fine,
+# many keys in one wrangler start.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/worker-env.sh"
 
@@ -31,6 +33,10 @@ done
 
 mkdir -p "$WRANGLER_PERSIST_DIR"
 cd "$WORKER_DIR"
+if [[ $sub == bulk-put ]]; then
+    exec "$NODE_BIN/wrangler" kv bulk put "${args[@]}" "${binding[@]}" \
+        --local --preview --persist-to "$WRANGLER_PERSIST_DIR"
+fi
 # --preview: `wrangler dev` binds the preview_id namespace, and wrangler refuses to guess when a
 # binding has both ids. `get` prints nothing but the raw value on stdout.
 exec "$NODE_BIN/wrangler" kv key "$sub" "${args[@]}" "${binding[@]}" \

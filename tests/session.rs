@@ -1514,8 +1514,11 @@ async fn sim_log_out_everywhere_catches_sessions_listed_late_on_a_second_call() 
 struct BeforePut {
     inner: Arc<dyn KvBackend>,
     prefix: String,
-    hook: Mutex<Option<Box<dyn FnOnce(&dyn KvBackend) + Send>>>,
+    hook: Mutex<Option<RawHook>>,
 }
+
+/// What [`BeforePut`] runs, with the inner backend.
+type RawHook = Box<dyn FnOnce(&dyn KvBackend) + Send>;
 
 #[async_trait::async_trait]
 impl KvBackend for BeforePut {

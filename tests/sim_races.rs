@@ -56,13 +56,21 @@ fn sessions(seed: u64) -> (ManualClock, Vec<SessionStore>) {
 }
 
 /// Logged out at location 0, the session is refreshed at location 1 whose view still holds it:
-/// the refresh writes it back (last write wins) and it lives again everywhere — without its
-/// index entry, so "log out everywhere" cannot find it either. Only a strongly consistent
-/// revocation list closes this (see docs/sessions.md).
+/// the refresh writes it back (last write wins). The write-back's check of the index entry
+/// then undoes the write wherever location 1 already sees the entry's delete; where its view
+/// of the entry is stale too, the session lives again everywhere — without its index entry, so
+/// "log out everywhere" cannot find it — until its next refresh write after the window, which
+/// finds no entry and deletes it (or its idle expiry). Only a strongly consistent revocation
+/// closes the window itself (see docs/sessions.md and issue 18).
+///
+/// Measured here (figures in RELIABILITY.md): of `TRIALS` logouts raced by a stale refresh,
+/// how many writes landed on a deleted session (every one a resurrection before the check),
+/// how many the check undid, and how many remained until the next refresh.
 #[test]
 fn stale_refresh_elsewhere_can_resurrect_a_logged_out_session() {
-    let mut resurrected = 0;
-    for seed in 0..SEEDS {
+    const TRIALS: u64 = 400;
+    let (mut stale_writes, mut undone, mut remaining) = (0, 0, 0);
+    for seed in 0..TRIALS {
         let (clock, stores) = sessions(seed);
         let (id, _) = block_on(stores[0].create("u", "u@example.com")).expect("create");
         clock.advance(WINDOW);
@@ -70,17 +78,52 @@ fn stale_refresh_elsewhere_can_resurrect_a_logged_out_session() {
         clock.advance(Duration::from_secs(120));
         block_on(stores[0].delete(&id)).expect("logout");
         assert_eq!(block_on(stores[0].get(&id)).expect("get"), None);
-        if let Refresh::Extended { .. } = block_on(stores[1].refresh(&id)).expect("refresh") {
-            resurrected += 1;
-            clock.advance(WINDOW);
-            for store in &stores {
-                assert!(block_on(store.get(&id)).expect("get").is_some());
+        // A few seconds later, at another location.
+        clock.advance(Duration::from_millis(seed % 30 * 1000));
+        match block_on(stores[1].refresh(&id)).expect("refresh") {
+            Refresh::Extended { .. } => {
+                stale_writes += 1;
+                remaining += 1;
+                clock.advance(WINDOW);
+                for store in &stores {
+                    assert!(block_on(store.get(&id)).expect("get").is_some());
+                }
+                let out = block_on(stores[0].delete_all_for_user("u")).expect("logout all");
+                assert_eq!(out.deleted, 0, "the resurrected session has no index entry");
+                // Its next refresh write, once due, finds no entry and deletes it.
+                clock.advance(Duration::from_secs(30));
+                assert!(matches!(
+                    block_on(stores[2].refresh(&id)).expect("refresh"),
+                    Refresh::NoSession(_)
+                ));
+                clock.advance(WINDOW);
+                for store in &stores {
+                    assert_eq!(block_on(store.get(&id)).expect("get"), None);
+                }
             }
-            let out = block_on(stores[0].delete_all_for_user("u")).expect("logout all");
-            assert_eq!(out.deleted, 0, "the resurrected session has no index entry");
+            Refresh::NoSession(_) if stores[1].kv().counters().snapshot().kv_writes > 0 => {
+                // The refresh wrote and its check found the entry gone: undone at once.
+                stale_writes += 1;
+                undone += 1;
+                clock.advance(WINDOW);
+                for store in &stores {
+                    assert_eq!(block_on(store.get(&id)).expect("get"), None);
+                }
+            }
+            _ => {}
         }
     }
-    assert!(resurrected > 0, "the race is real in the model");
+    eprintln!(
+        "stale refresh after logout: {TRIALS} trials, {stale_writes} writes over the delete \
+         (resurrections without the check), {undone} undone by the check, {remaining} remained \
+         until the next refresh"
+    );
+    assert!(stale_writes > 0, "the race is real in the model");
+    assert!(undone > 0, "the check undoes some");
+    assert!(
+        remaining > 0,
+        "and cannot undo all: the window stays documented"
+    );
 }
 
 #[test]

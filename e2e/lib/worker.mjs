@@ -49,12 +49,13 @@ export function assertClientError(res, status, code, what) {
   return body;
 }
 
-export const COOKIE_NAME = "session";
+/** The demo's cookie: the library's default, `__Host-` prefixed. */
+export const COOKIE_NAME = "__Host-session";
 
 /** The session id in a response's Set-Cookie, or null. */
 export function sessionFromSetCookie(res) {
   for (const c of res.setCookies) {
-    const m = /^session=([^;]*)/.exec(c);
+    const m = new RegExp(`^${COOKIE_NAME}=([^;]*)`).exec(c);
     if (m) return m[1];
   }
   return null;
@@ -164,6 +165,21 @@ export async function kvPut(key, bytes, { binding = "KV", metadata } = {}) {
   await run(join(REPO_ROOT, "scripts/worker-kv.sh"), args, `worker-kv.sh put ${key}`);
 }
 
+/**
+ * Write many UTF-8 text values (JSON envelopes) into the worker's local KV in one wrangler run:
+ * `entries` = [{ key, bytes, metadata? }] (metadata: JSON text, as kvSeed returns it).
+ */
+export async function kvBulkPut(entries, { binding = "KV" } = {}) {
+  const file = scratchFile();
+  const json = entries.map(({ key, bytes, metadata }) => {
+    const text = bytes.toString("utf8");
+    assert.ok(Buffer.from(text, "utf8").equals(bytes), `${key}: bulk put takes UTF-8 text only`);
+    return metadata === undefined ? { key, value: text } : { key, value: text, metadata: JSON.parse(metadata) };
+  });
+  writeFileSync(file, JSON.stringify(json));
+  await run(join(REPO_ROOT, "scripts/worker-kv.sh"), ["bulk-put", file, "--binding", binding], "worker-kv.sh bulk-put");
+}
+
 /** Read raw bytes from the worker's local KV; null when the key does not exist. */
 export async function kvGet(key, { binding = "KV" } = {}) {
   const args = ["get", key, "--binding", binding];
@@ -175,7 +191,7 @@ export async function kvGet(key, { binding = "KV" } = {}) {
 
 /**
  * Build a value with kv-envelope itself (e2e/seed): `kvSeed("session", {id, version, codec, ...})`.
- * Returns { key, metadata, bytes }.
+ * Returns { key, metadata, bytes, index } (`index`: the entry of a v3 session, or null).
  */
 export async function kvSeed(command, options) {
   const out = scratchFile();
@@ -185,7 +201,9 @@ export async function kvSeed(command, options) {
   }
   args.push("--out", out);
   const line = JSON.parse((await run(SEED_BIN, args, `kv-seed ${command}`)).toString("utf8"));
-  return { key: line.key, metadata: line.metadata, bytes: readFileSync(out) };
+  // A current-version session comes with its index entry, as the store writes one.
+  const index = line.index && { key: line.index.key, metadata: line.index.metadata, bytes: readFileSync(line.index.path) };
+  return { key: line.key, metadata: line.metadata, bytes: readFileSync(out), index };
 }
 
 /**

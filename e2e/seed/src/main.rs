@@ -8,7 +8,10 @@
 //! ```
 //!
 //! Each prints one JSON line: `{"key": <KV key or null>, "metadata": <KV metadata JSON>,
-//! "bytes": <length>}`. Session keys come from the session store's own key function
+//! "bytes": <length>, "index": null | {"key", "metadata", "path"}}`. A current-version (v3)
+//! session comes with its per-user index entry, written to `<FILE>.index`, as the session store
+//! writes one for every session it creates (v1/v2 values stand for sessions written before the
+//! store kept an index, and get none). Session keys come from the session store's own key function
 //! (`SessionStore::key_of`). Version 4 of a session is a future version: the v3 payload plus a
 //! field v3 does not know, under a v4 header.
 
@@ -17,7 +20,8 @@ use std::{collections::HashMap, process::ExitCode};
 use kv_envelope::{
     envelope::{self, Codec, Header},
     session::{
-        Session, SessionId, SessionStore, SessionV1, SessionV2, DEFAULT_ABSOLUTE_LIFETIME_MS,
+        Session, SessionId, SessionIndexEntry, SessionStore, SessionV1, SessionV2,
+        DEFAULT_ABSOLUTE_LIFETIME_MS,
     },
     Kv, MemoryKv, Versioned,
 };
@@ -76,16 +80,30 @@ fn run(argv: Vec<String>) -> Result<String, String> {
         .split_first()
         .ok_or("usage: kv-seed session|envelope ...")?;
     let args = parse(rest)?;
-    let (key, header, bytes) = match command.as_str() {
+    let out = arg(&args, "out")?;
+    let ((key, header, bytes), index) = match command.as_str() {
         "session" => session(&args)?,
-        "envelope" => raw_envelope(&args)?,
+        "envelope" => (raw_envelope(&args)?, None),
         other => return Err(format!("unknown command {other:?}")),
     };
-    std::fs::write(arg(&args, "out")?, &bytes).map_err(|e| format!("writing --out: {e}"))?;
-    Ok(json!({ "key": key, "metadata": header.to_metadata(), "bytes": bytes.len() }).to_string())
+    std::fs::write(out, &bytes).map_err(|e| format!("writing --out: {e}"))?;
+    let index = match index {
+        Some((index_key, index_header, index_bytes)) => {
+            let path = format!("{out}.index");
+            std::fs::write(&path, &index_bytes).map_err(|e| format!("writing {path}: {e}"))?;
+            json!({ "key": index_key, "metadata": index_header.to_metadata(), "path": path })
+        }
+        None => Value::Null,
+    };
+    Ok(json!({
+        "key": key, "metadata": header.to_metadata(), "bytes": bytes.len(), "index": index
+    })
+    .to_string())
 }
 
-fn session(args: &Args) -> Result<(Option<String>, Header<'static>, Vec<u8>), String> {
+type Seeded = (Option<String>, Header<'static>, Vec<u8>);
+
+fn session(args: &Args) -> Result<(Seeded, Option<Seeded>), String> {
     let id = SessionId::parse(arg(args, "id")?).map_err(|e| e.to_string())?;
     let store: SessionStore = SessionStore::new(Kv::new(MemoryKv::default()));
     let key = store.key_of(&id);
@@ -155,10 +173,26 @@ fn session(args: &Args) -> Result<(Option<String>, Header<'static>, Vec<u8>), St
         version,
         expires_at: Some(expires_at),
     };
-    Ok((Some(key), header, bytes))
+    let index = (version == Session::VERSION).then(|| {
+        let entry = SessionIndexEntry {
+            created_at,
+            absolute_expires_at,
+        };
+        let key = format!("{}{}", store.index_prefix_of(&v3.user_id), id.hashed());
+        let header = Header {
+            codec: Codec::Json,
+            type_name: SessionIndexEntry::NAME.into(),
+            version: SessionIndexEntry::VERSION,
+            expires_at: Some(absolute_expires_at),
+        };
+        let bytes = kv_envelope::encode_value(&entry, Codec::Json, Some(absolute_expires_at))
+            .map_err(|e| e.to_string());
+        bytes.map(|b| (Some(key), header, b))
+    });
+    Ok(((Some(key), header, bytes), index.transpose()?))
 }
 
-fn raw_envelope(args: &Args) -> Result<(Option<String>, Header<'static>, Vec<u8>), String> {
+fn raw_envelope(args: &Args) -> Result<Seeded, String> {
     let type_name: &'static str = Box::leak(arg(args, "type")?.to_string().into_boxed_str());
     let version: u32 = num(args, "version")?
         .try_into()

@@ -228,7 +228,8 @@ fn user_id_of(email: &str) -> String {
 
 /// Logins per client and period, from the `LOGIN_LIMITER` Rate Limiting binding
 /// (wrangler.toml). Each login costs two KV writes (index entry and session), and writes are
-/// what KV bills most, so an unlimited login route is a cost lever for anyone.
+/// what KV bills most, so an unlimited login route is a cost lever for anyone. Counted after
+/// the body is read and checked: a refused body costs no KV operation.
 async fn check_login_rate(req: &Request, env: &Env) -> Result<(), Fail> {
     let limiter = env
         .rate_limiter("LOGIN_LIMITER")
@@ -257,10 +258,10 @@ async fn check_login_rate(req: &Request, env: &Env) -> Result<(), Fail> {
 }
 
 async fn login(mut req: Request, env: &Env) -> Outcome {
-    check_login_rate(&req, env).await?;
     let body = body::read_capped(&mut req, body::MAX_LOGIN_BODY).await?;
     let content_type = req.headers().get("content-type").ok().flatten();
     let email = body::login_email(content_type.as_deref(), &body)?;
+    check_login_rate(&req, env).await?;
     let gate = gate(env)?;
     let cookie = cookie_header(&req);
     // Deletes the session the browser may still carry, so a login never leaves two behind.
