@@ -10,7 +10,8 @@ use futures::executor::block_on;
 use kv_envelope::{
     background::Deferred,
     session::{
-        Admission, RequestParts, Session, SessionGate, SessionId, SessionInit, SessionStore,
+        Admission, CookieConfig, RequestParts, Session, SessionGate, SessionId, SessionInit,
+        SessionStore,
     },
     Kv, ManualClock, MemoryKv, TypedStore,
 };
@@ -43,7 +44,8 @@ fn page(cookie: &str) -> RequestParts<'_> {
 }
 
 fn cookie_of(id: &SessionId) -> String {
-    format!("session={}", id.expose())
+    // The gate's default cookie, `__Host-session`.
+    format!("{}={}", CookieConfig::default().name(), id.expose())
 }
 
 /// `sessions` sessions, then `REQUESTS` requests over the hour, round robin. One session is
