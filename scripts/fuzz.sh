@@ -42,14 +42,26 @@ bin_dir="target/$(rustc +nightly -vV | sed -n 's/^host: //p')/release"
 
 results=()
 failed=0
+# Read-only inputs beside seeds/<t>: the committed fixtures, read where they live (libFuzzer takes
+# several corpus dirs and reads them recursively) rather than copied into seeds/.
+fixtures_of() {
+    case "$1" in
+    cookie_parse) echo ../tests/corpus/cookies ;;
+    session_id) echo ../tests/corpus/session-ids ;;
+    envelope_json | envelope_postcard) echo ../tests/corpus/envelope ../tests/golden ;;
+    esac
+}
+
 for t in $targets; do
-    mkdir -p "corpus/$t" "artifacts/$t"
+    mkdir -p "corpus/$t" "artifacts/$t" "seeds/$t"
+    read -r -a fixtures <<<"$(fixtures_of "$t")"
     before=$(find "artifacts/$t" -type f | wc -l)
     log=$(mktemp)
     status=0
     # The binary built above, run directly: `cargo fuzz run` would re-check the build each time.
-    # corpus/<t> is libFuzzer's writable working corpus (gitignored); seeds/<t> is committed.
-    "$bin_dir/$t" "corpus/$t" "seeds/$t" \
+    # corpus/<t> is libFuzzer's writable working corpus (gitignored); seeds/<t> (inputs of this
+    # target only) and the fixtures are committed.
+    "$bin_dir/$t" "corpus/$t" "seeds/$t" "${fixtures[@]}" \
         -artifact_prefix="artifacts/$t/" -dict=dict/envelope.dict -max_total_time="$secs" \
         -timeout=10 -rss_limit_mb=2048 -max_len=4096 -print_final_stats=1 -close_fd_mask=1 \
         >"$log" 2>&1 || status=$?

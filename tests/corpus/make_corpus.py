@@ -270,7 +270,7 @@ case("session-ids/uppercase.txt", ID.upper().replace("1", "A"), "malformed_id", 
 case("session-ids/non-hex.txt", "g" + ID[1:], "malformed_id", "g")
 case("session-ids/trailing-newline.txt", ID[:-1] + "\n", "malformed_id", "newline in place of a digit")
 case("session-ids/padded.txt", " " + ID[1:-1] + " ", "malformed_id", "spaces")
-case("session-ids/nul.txt", ID[:-1] + "\0", "malformed_id", "NUL")
+case("session-ids/nul-byte.txt", ID[:-1] + "\0", "malformed_id", "NUL (not `nul.txt`: a reserved file name on Windows, refused by cargo package)")
 case("session-ids/fullwidth.txt", "\uff11" * 64, "malformed_id", "64 fullwidth characters")
 case("session-ids/fullwidth-short.txt", "\uff11" * 21 + "1", "malformed_id", "64 bytes of non-ASCII")
 case("session-ids/combining.txt", ID[:-1] + "1\u0301", "malformed_id", "combining accent")
