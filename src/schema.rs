@@ -17,8 +17,11 @@ use crate::{
 
 pub mod compact;
 pub mod instance;
+mod portable;
 
 use instance::Document;
+#[doc(inline)]
+pub use portable::{make_portable_value, Portable};
 
 /// A compiled validator of one (type, version). It validates [`instance::Document`]s, the
 /// cheap representation payloads are parsed into.
@@ -37,9 +40,14 @@ const MAX_ISSUES: usize = 16;
 #[doc(hidden)]
 pub type ValidatorCell = OnceLock<Result<Validator, Error>>;
 
-/// The JSON Schema schemars generates for `T` (draft 2020-12).
+/// The JSON Schema schemars generates for `T` (draft 2020-12), made [`Portable`]: the schema
+/// reads are validated against, and the one exported for other services.
 pub fn schema_of<T: schemars::JsonSchema>() -> Value {
-    schemars::schema_for!(T).to_value()
+    schemars::generate::SchemaSettings::draft2020_12()
+        .with_transform(Portable)
+        .into_generator()
+        .into_root_schema_for::<T>()
+        .to_value()
 }
 
 /// Compile `schema` the way every (type, version) validator is compiled: `format` asserted,
@@ -328,6 +336,34 @@ mod tests {
         for s in [long_local, long_label, long_domain] {
             assert!(!is_plausible_email(&s));
             assert!(!reference(&s));
+        }
+    }
+
+    /// The compiled validator reads use (jsonschema over the tape, or the compact one) on
+    /// parsed numbers at the edges of the widths the portable transform bounds.
+    #[test]
+    fn integer_bounds_hold_exactly_for_parsed_values() {
+        #[derive(schemars::JsonSchema)]
+        #[allow(dead_code)]
+        struct Widths {
+            big: u64,
+            word: u32,
+        }
+        let schema = super::schema_of::<Widths>();
+        for (field, text, ok) in [
+            ("big", "0", true),
+            ("big", "18446744073709551615", true),
+            ("big", "18446744073709551616", false),
+            ("big", "18446744073709551615.0", false),
+            ("big", "-1", false),
+            ("word", "4294967295", true),
+            ("word", "4294967296", false),
+            ("word", "-1", false),
+        ] {
+            let validator = super::compile("widths", 1, &schema["properties"][field])
+                .unwrap_or_else(|e| panic!("{e}"));
+            let doc = super::Document::parse(text.as_bytes()).unwrap();
+            assert_eq!(validator.is_valid(doc.root()), ok, "{field}: {text}");
         }
     }
 
