@@ -4,8 +4,14 @@
 //!
 //! These are export-only: reads check the header in code and validate the payload against the
 //! per-version schema, never against these. They still stay inside the vocabulary of the compact
-//! validator (`oneOf` on `v` rather than `if`/`then`; `$id` only at the root), so the
-//! differential test holds them to the jsonschema crate like every shipped schema.
+//! validator (`$id` only at the root; no `if`/`then`), so the differential test holds them to the
+//! jsonschema crate like every shipped schema.
+//!
+//! The payload is bound to `v` by one implication per version, "`v` is not n, or `data` follows
+//! `$defs/vn`" (`anyOf` of a `not`/`const` and a `$ref`), all under `allOf`: what `if`/`then`
+//! says, in keywords the compact validator has. Unlike a `oneOf` of per-version objects, only the
+//! stored version's branch fails on a bad payload, so validators report the payload's own
+//! violations (`/data/email: format`) instead of every version's.
 
 use serde_json::{json, Map, Value};
 
@@ -53,10 +59,11 @@ pub(crate) fn whole_value_schema(
         defs.insert(key.clone(), payload);
         numbers.push(version);
         branches.push(json!({
-            "properties": {
-                "v": { "const": version },
-                "data": { "$ref": format!("#/$defs/{key}") }
-            }
+            "description": format!("When `v` is {version}, `data` follows `$defs/{key}`."),
+            "anyOf": [
+                { "properties": { "v": { "not": { "const": version } } } },
+                { "properties": { "data": { "$ref": format!("#/$defs/{key}") } } }
+            ]
         }));
     }
     let listed = numbers
@@ -85,7 +92,7 @@ pub(crate) fn whole_value_schema(
             },
             "data": { "description": "The payload, at version `v`." }
         },
-        "oneOf": branches,
+        "allOf": branches,
         "$defs": defs
     });
     // The payload schemas are portable already; this keeps the promise for anything added here.
@@ -151,6 +158,8 @@ mod tests {
             "#/$defs/v2/$defs/Kind"
         );
         assert_eq!(schema["properties"]["v"]["enum"], json!([2]));
-        assert_eq!(schema["oneOf"][0]["properties"]["v"]["const"], json!(2));
+        let branch = &schema["allOf"][0]["anyOf"];
+        assert_eq!(branch[0]["properties"]["v"]["not"]["const"], json!(2));
+        assert_eq!(branch[1]["properties"]["data"]["$ref"], "#/$defs/v2");
     }
 }
