@@ -148,7 +148,8 @@ fn edited(text: &str, edit: impl FnOnce(&mut Value)) -> String {
 
 fn generated_cases() -> Vec<Case> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let exp = Some(NOW + 604_800_000);
+    let exp_ms = NOW + 604_800_000;
+    let exp = Some(exp_ms);
     let s = encoded(&session(), exp);
     let index = encoded(
         &SessionIndexEntry {
@@ -197,10 +198,7 @@ fn generated_cases() -> Vec<Case> {
             SESSION,
             true,
             "largest expiry, u64::MAX",
-            s.replace(
-                &format!("\"exp\":{}", exp.unwrap()),
-                "\"exp\":18446744073709551615",
-            ),
+            s.replace(&format!("\"exp\":{exp_ms}"), "\"exp\":18446744073709551615"),
         ),
         case(SESSION, false, "another type's value", index.clone()),
         case(
