@@ -496,3 +496,129 @@ fn interop_cases_are_true_in_rust_and_committed() {
         "interop/cases.json is out of date (run `make schemas`)"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// A user's type gets the same files: `export_schemas` writes its whole-value schema too, and
+// that schema (payload `$defs` rebased under `$defs/v<n>`) accepts what the type writes.
+
+mod user_type {
+    use schemars::JsonSchema;
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Serialize, Deserialize, JsonSchema, Clone)]
+    pub struct Point {
+        pub x: i32,
+        pub y: i32,
+    }
+
+    #[derive(Serialize, Deserialize, JsonSchema)]
+    pub struct ShapeV1 {
+        pub name: String,
+        pub points: Vec<Point>,
+    }
+
+    #[derive(Serialize, Deserialize, JsonSchema)]
+    pub struct Shape {
+        pub name: String,
+        pub points: Vec<Point>,
+        pub weight: Option<f64>,
+        pub count: u32,
+    }
+
+    impl From<ShapeV1> for Shape {
+        fn from(v1: ShapeV1) -> Self {
+            let count = v1.points.len() as u32;
+            Shape {
+                name: v1.name,
+                points: v1.points,
+                weight: None,
+                count,
+            }
+        }
+    }
+
+    kv_envelope::versioned! {
+        name: "shape",
+        versions: [ShapeV1, Shape],
+    }
+}
+
+#[test]
+fn user_types_get_a_whole_value_schema_that_accepts_what_they_write() {
+    use kv_envelope::{
+        envelope,
+        schema::{compact, envelope_schema_of, export_schemas, instance::Document},
+    };
+    use user_type::{Point, Shape, ShapeV1};
+
+    let dir = std::env::temp_dir().join(format!("kv-envelope-user-schemas-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let written: BTreeSet<String> = export_schemas::<Shape>(&dir)
+        .unwrap()
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    let expected: BTreeSet<String> = [
+        "shape.v1.schema.json",
+        "shape.v2.schema.json",
+        "shape.envelope.schema.json",
+    ]
+    .map(String::from)
+    .into();
+    assert_eq!(written, expected);
+    let schema = envelope_schema_of::<Shape>();
+    assert_eq!(
+        std::fs::read_to_string(dir.join("shape.envelope.schema.json")).unwrap(),
+        to_schema_file(&schema)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(
+        schema["$defs"]["v2"]["properties"]["points"]["items"]["$ref"],
+        "#/$defs/v2/$defs/Point"
+    );
+    assert!(!schema.to_string().contains("\"format\""), "{schema}");
+
+    let points = vec![Point { x: -3, y: 4 }];
+    let current = encode_value(
+        &Shape {
+            name: "tri".into(),
+            points: points.clone(),
+            weight: Some(0.5),
+            count: 1,
+        },
+        Codec::Json,
+        Some(NOW),
+    )
+    .unwrap();
+    let old = envelope::encode(
+        Codec::Json,
+        "shape",
+        1,
+        None,
+        &ShapeV1 {
+            name: "tri".into(),
+            points,
+        },
+    )
+    .unwrap();
+    let current = String::from_utf8(current).unwrap();
+    let old = String::from_utf8(old).unwrap();
+    let reference = jsonschema::validator_for(&schema).unwrap();
+    let compact = compact::Validator::compile(&schema).unwrap();
+    for (text, valid) in [
+        (current.clone(), true),
+        (old.clone(), true),
+        (old.replace("\"v\":1", "\"v\":2"), false),
+        (current.replace("\"x\":-3", "\"x\":2147483648"), false),
+        (current.replace("\"count\":1", "\"count\":-1"), false),
+        (
+            current.replace("\"type\":\"shape\"", "\"type\":\"circle\""),
+            false,
+        ),
+    ] {
+        let value: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(reference.is_valid(&value), valid, "jsonschema: {text}");
+        let doc = Document::parse(text.as_bytes()).unwrap();
+        assert_eq!(compact.is_valid(doc.root()), valid, "compact: {text}");
+    }
+}
