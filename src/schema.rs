@@ -1,5 +1,7 @@
-//! JSON Schemas of versioned types: generation (schemars), validation (compiled once per
-//! process/isolate) and export to files.
+//! JSON Schemas of versioned types: generation (schemars, through the [`Portable`] transform so
+//! other languages' validators compile them), validation (compiled once per process/isolate),
+//! the schemas of whole stored values and of the KV metadata ([`envelope_schema_of`],
+//! [`metadata_schema`]) and export to files.
 //!
 //! Validation uses the jsonschema crate with the `jsonschema` feature (on by default): every
 //! keyword and format of draft 2020-12. Without it, [`compact`] validates: the vocabulary
@@ -23,6 +25,8 @@ mod stored;
 use instance::Document;
 #[doc(inline)]
 pub use portable::{make_portable_value, Portable};
+// The CLI's type-erased registry builds whole-value schemas from a name and version list.
+#[cfg(feature = "cli")]
 pub(crate) use stored::whole_value_schema;
 #[doc(inline)]
 pub use stored::{envelope_schema_file_name, envelope_schema_of, metadata_schema};
