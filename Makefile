@@ -8,16 +8,16 @@ WASM_TARGET := wasm32-unknown-unknown
 NATIVE_FEATURES := testing,cli
 
 .PHONY: demo test fmt-check clippy clippy-native clippy-wasm doc test-native build-wasm \
-        fuzz-smoke fuzz e2e schemas bench setup
+        fuzz-smoke fuzz e2e schemas interop-schemas bench setup
 
 ## The demo worker on 127.0.0.1:$${PORT:-8787} with local persisted KV.
 demo:
 	bash scripts/demo.sh
 
-## Every test. Order: install what is missing, cheap static checks, native tests, wasm32, fuzz
-## smoke, e2e.
+## Every test. Order: install what is missing, cheap static checks, native tests, the schemas in
+## other languages' validators, wasm32, fuzz smoke, e2e.
 test: setup
-	$(MAKE) --no-print-directory fmt-check clippy doc test-native build-wasm fuzz-smoke e2e
+	$(MAKE) --no-print-directory fmt-check clippy doc test-native interop-schemas build-wasm fuzz-smoke e2e
 	@echo "make test: all suites passed"
 
 ## What the tests need (rustup components and targets, nightly, cargo-fuzz, Chromium, the worker
@@ -65,9 +65,16 @@ fuzz:
 e2e:
 	bash scripts/e2e.sh
 
-## Regenerate the committed JSON Schemas in schemas/.
+## Regenerate the committed JSON Schemas in schemas/ (and interop/cases.json, the values the
+## interop checks validate).
 schemas:
 	UPDATE_SCHEMAS=1 $(CARGO) test --test schemas
+
+## Every file in schemas/ compiles in Ajv 2020 strict (+ ajv-formats) and Python's jsonschema, and
+## the stored values of interop/cases.json get the Rust verdicts in both; runs docs/interop.md's
+## Python example. Installs ajv (npm ci) and jsonschema (.venv-interop) when missing.
+interop-schemas:
+	bash scripts/interop-schemas.sh
 
 ## Benchmarks → BENCHMARKS.md (not part of `make test`).
 bench:

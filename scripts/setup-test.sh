@@ -6,6 +6,7 @@
 #   rustup: rustfmt, clippy, the wasm32 target, a minimal nightly (cargo-fuzz needs it)  ~1 min
 #   cargo-fuzz (cargo install, from crates.io)                                           ~2 min
 #   Chromium (Debian package, for the headless browser tests)                           ~1 min
+#   python3-venv (Debian package, when Python cannot make a venv; make interop-schemas)  ~20 s
 #   the worker toolchain: worker-build, wasm-bindgen-cli, npm packages                   ~8 min
 #
 # Each step says what it installs and how long it took. A first run on a fresh machine takes
@@ -70,6 +71,27 @@ elif command -v apt-get >/dev/null && command -v sudo >/dev/null; then
 else
     die "Chromium is missing at $chromium_bin and cannot be installed here (no apt-get as root or via" \
         "sudo): install Debian's or your system's chromium package, or set CHROMIUM_BIN to a Chromium binary"
+fi
+
+# `make interop-schemas` makes its own venv (.venv-interop) for Python's jsonschema; Debian ships
+# `venv`'s pip bootstrap (ensurepip) in a separate package.
+if python3 -c 'import ensurepip, venv' 2>/dev/null; then
+    log "ok: python3 venv ($(python3 --version))"
+elif command -v apt-get >/dev/null && [[ $(id -u) -eq 0 ]]; then
+    install_venv() {
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+    }
+    step "python3-venv (apt-get install python3-venv)" "20 s" install_venv
+elif command -v apt-get >/dev/null && command -v sudo >/dev/null; then
+    install_venv_sudo() {
+        sudo apt-get update -qq
+        sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+    }
+    step "python3-venv (sudo apt-get install python3-venv)" "20 s" install_venv_sudo
+else
+    die "python3 cannot make a venv (no ensurepip) and python3-venv cannot be installed here:" \
+        "install your system's python3-venv package"
 fi
 
 # wasm-bindgen-cli, worker-build and the npm packages; prints its own steps.

@@ -239,8 +239,9 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum SchemasCommand {
-    /// Write `<type>.v<N>.schema.json` for every registered type and version, and
-    /// `envelope.schema.json`.
+    /// Write `<type>.v<N>.schema.json` for every registered type and version,
+    /// `<type>.envelope.schema.json` (a whole stored value) for every registered type,
+    /// `envelope.schema.json` and `metadata.schema.json`.
     Export {
         /// Directory to write into (created if missing).
         #[arg(default_value = "schemas")]
