@@ -240,9 +240,9 @@ export async function render(schemasDir) {
     "index.d.ts",
     `${BANNER}\n${typeImports}\n${typeExports}\n\n` +
       "/** Payload type of each (type, version). */\n" +
-      `export interface Types {\n${typesDts.join("\n")}\n}\n\n` +
+      `export type Types = {\n${typesDts.join("\n")}\n};\n\n` +
       "/** Payload type of each type's current (newest) version: what writers write. */\n" +
-      `export interface Current {\n${currentDts.join("\n")}\n}\n\n` +
+      `export type Current = {\n${currentDts.join("\n")}\n};\n\n` +
       'export declare const registry: import("@kv-envelope/ts").Registry<Types, Current>;\n',
   );
   return out;
