@@ -111,15 +111,33 @@ impl Header<'_> {
     }
 }
 
-/// KV metadata form of the header (short keys: metadata is limited to 1024 bytes).
-#[derive(Serialize, Deserialize)]
-struct Metadata<'a> {
+/// KV metadata form of the header (short keys: metadata is limited to 1024 bytes). Its
+/// JSON Schema (`schemas/metadata.schema.json`) is derived from it.
+#[derive(Serialize, Deserialize, schemars::JsonSchema)]
+#[schemars(
+    title = "KvMetadata",
+    description = "The KV metadata kv-envelope writes next to every value: a compact copy of the envelope header, so `list` reports types, versions and expiries without reading values. Workers KV limits metadata to 1024 bytes of serialized JSON. Unknown keys are ignored."
+)]
+pub(crate) struct Metadata<'a> {
+    /// Stable type name (the envelope's `type`).
     #[serde(borrow)]
     t: Cow<'a, str>,
+    /// Schema version of the value (the envelope's `v`).
     v: u32,
+    /// Codec of the value.
+    #[schemars(schema_with = "codec_schema")]
     c: Codec,
+    /// Absolute expiry in ms since the Unix epoch (envelope `exp`); absent or null: never expires.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     e: Option<u64>,
+}
+
+/// The codec names, as [`Codec`] serializes them.
+fn codec_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "string",
+        "enum": [Codec::Json.as_str(), Codec::Postcard.as_str()]
+    })
 }
 
 /// The payload bytes of an envelope, still in their codec.

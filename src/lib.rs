@@ -40,16 +40,22 @@ pub mod __private {
     };
 }
 
-/// Every schema file the crate ships in `schemas/`: the envelope's and each version of each
-/// shipped type's, as (file name, schema). `make schemas` writes them; a test checks the
-/// committed files match.
+/// Every schema file the crate ships in `schemas/`, as (file name, schema): the envelope's,
+/// the KV metadata's, and for each shipped type every version's and its whole-value schema.
+/// `make schemas` writes them; a test checks the committed files match.
 pub fn shipped_schema_files() -> Vec<(String, serde_json::Value)> {
-    let mut files = vec![(
-        "envelope.schema.json".to_string(),
-        schema::envelope_schema(),
-    )];
-    files.extend(schema::schemas_of::<session::Session>());
-    files.extend(schema::schemas_of::<session::SessionIndexEntry>());
-    files.extend(schema::schemas_of::<cache::NamespaceGeneration>());
+    let mut files = vec![
+        (
+            schema::ENVELOPE_SCHEMA_FILE.to_string(),
+            schema::envelope_schema(),
+        ),
+        (
+            schema::METADATA_SCHEMA_FILE.to_string(),
+            schema::metadata_schema(),
+        ),
+    ];
+    files.extend(schema::schema_files_of::<session::Session>());
+    files.extend(schema::schema_files_of::<session::SessionIndexEntry>());
+    files.extend(schema::schema_files_of::<cache::NamespaceGeneration>());
     files
 }

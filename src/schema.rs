@@ -17,8 +17,20 @@ use crate::{
 
 pub mod compact;
 pub mod instance;
+mod portable;
+mod stored;
 
 use instance::Document;
+#[doc(inline)]
+pub use portable::{make_portable_value, Portable};
+pub(crate) use stored::whole_value_schema;
+#[doc(inline)]
+pub use stored::{envelope_schema_file_name, envelope_schema_of, metadata_schema};
+
+/// File name of [`envelope_schema`] (the JSON envelope of any type).
+pub const ENVELOPE_SCHEMA_FILE: &str = "envelope.schema.json";
+/// File name of [`metadata_schema`] (the KV metadata copy of the header).
+pub const METADATA_SCHEMA_FILE: &str = "metadata.schema.json";
 
 /// A compiled validator of one (type, version). It validates [`instance::Document`]s, the
 /// cheap representation payloads are parsed into.
@@ -37,9 +49,14 @@ const MAX_ISSUES: usize = 16;
 #[doc(hidden)]
 pub type ValidatorCell = OnceLock<Result<Validator, Error>>;
 
-/// The JSON Schema schemars generates for `T` (draft 2020-12).
+/// The JSON Schema schemars generates for `T` (draft 2020-12), made [`Portable`]: the schema
+/// reads are validated against, and the one exported for other services.
 pub fn schema_of<T: schemars::JsonSchema>() -> Value {
-    schemars::schema_for!(T).to_value()
+    schemars::generate::SchemaSettings::draft2020_12()
+        .with_transform(Portable)
+        .into_generator()
+        .into_root_schema_for::<T>()
+        .to_value()
 }
 
 /// Compile `schema` the way every (type, version) validator is compiled: `format` asserted,
@@ -233,6 +250,17 @@ pub fn schemas_of<T: Versioned>() -> Vec<(String, Value)> {
         .collect()
 }
 
+/// Every file [`export_schemas`] writes for `T`: each version's schema ([`schemas_of`]) and
+/// the whole-value schema ([`envelope_schema_of`], `<type>.envelope.schema.json`).
+pub fn schema_files_of<T: Versioned>() -> Vec<(String, Value)> {
+    let mut files = schemas_of::<T>();
+    files.push((
+        envelope_schema_file_name(T::NAME),
+        envelope_schema_of::<T>(),
+    ));
+    files
+}
+
 /// Pretty JSON with a trailing newline, the committed form of a schema file.
 pub fn to_schema_file(schema: &Value) -> String {
     let mut s = serde_json::to_string_pretty(schema).unwrap_or_default();
@@ -240,16 +268,26 @@ pub fn to_schema_file(schema: &Value) -> String {
     s
 }
 
-/// Write the schemas of `T` (every version) into `dir`, creating it. Returns the paths written.
+/// Write the schemas of `T` into `dir`, creating it: every version's and the whole-value
+/// schema ([`schema_files_of`]). Returns the paths written.
 pub fn export_schemas<T: Versioned>(dir: &Path) -> std::io::Result<Vec<std::path::PathBuf>> {
-    write_files(dir, schemas_of::<T>())
+    write_files(dir, schema_files_of::<T>())
 }
 
 /// Write `envelope.schema.json` into `dir`.
 pub fn export_envelope_schema(dir: &Path) -> std::io::Result<std::path::PathBuf> {
     let mut v = write_files(
         dir,
-        vec![("envelope.schema.json".to_string(), envelope_schema())],
+        vec![(ENVELOPE_SCHEMA_FILE.to_string(), envelope_schema())],
+    )?;
+    Ok(v.remove(0))
+}
+
+/// Write `metadata.schema.json` ([`metadata_schema`]) into `dir`.
+pub fn export_metadata_schema(dir: &Path) -> std::io::Result<std::path::PathBuf> {
+    let mut v = write_files(
+        dir,
+        vec![(METADATA_SCHEMA_FILE.to_string(), metadata_schema())],
     )?;
     Ok(v.remove(0))
 }
@@ -328,6 +366,34 @@ mod tests {
         for s in [long_local, long_label, long_domain] {
             assert!(!is_plausible_email(&s));
             assert!(!reference(&s));
+        }
+    }
+
+    /// The compiled validator reads use (jsonschema over the tape, or the compact one) on
+    /// parsed numbers at the edges of the widths the portable transform bounds.
+    #[test]
+    fn integer_bounds_hold_exactly_for_parsed_values() {
+        #[derive(schemars::JsonSchema)]
+        #[allow(dead_code)]
+        struct Widths {
+            big: u64,
+            word: u32,
+        }
+        let schema = super::schema_of::<Widths>();
+        for (field, text, ok) in [
+            ("big", "0", true),
+            ("big", "18446744073709551615", true),
+            ("big", "18446744073709551616", false),
+            ("big", "18446744073709551615.0", false),
+            ("big", "-1", false),
+            ("word", "4294967295", true),
+            ("word", "4294967296", false),
+            ("word", "-1", false),
+        ] {
+            let validator = super::compile("widths", 1, &schema["properties"][field])
+                .unwrap_or_else(|e| panic!("{e}"));
+            let doc = super::Document::parse(text.as_bytes()).unwrap();
+            assert_eq!(validator.is_valid(doc.root()), ok, "{field}: {text}");
         }
     }
 

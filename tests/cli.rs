@@ -463,15 +463,29 @@ fn schemas_export_writes_every_version_and_the_envelope_in_committed_format() {
     let d = dir.display().to_string();
     let r = run(&["schemas", "export", &d]);
     assert_eq!(r.code, EXIT_OK, "{}", r.err);
-    // Every shipped type's versions and the envelope, generated here by the schema module.
-    let mut expected = vec![(
-        "envelope.schema.json".to_string(),
-        schema::envelope_schema(),
-    )];
-    expected.extend(schema::schemas_of::<Session>());
-    expected.extend(schema::schemas_of::<kv_envelope::session::SessionIndexEntry>());
-    expected.extend(schema::schemas_of::<kv_envelope::cache::NamespaceGeneration>());
+    // Every shipped type's versions and whole-value schema, the envelope and the metadata,
+    // generated here by the schema module.
+    let mut expected = vec![
+        (
+            "envelope.schema.json".to_string(),
+            schema::envelope_schema(),
+        ),
+        (
+            "metadata.schema.json".to_string(),
+            schema::metadata_schema(),
+        ),
+    ];
+    expected.extend(schema::schema_files_of::<Session>());
+    expected.extend(schema::schema_files_of::<
+        kv_envelope::session::SessionIndexEntry,
+    >());
+    expected.extend(schema::schema_files_of::<
+        kv_envelope::cache::NamespaceGeneration,
+    >());
     assert!(expected.iter().any(|(n, _)| n == "session.v2.schema.json"));
+    assert!(expected
+        .iter()
+        .any(|(n, _)| n == "session.envelope.schema.json"));
     let written: BTreeSet<String> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -547,9 +561,15 @@ fn shipped_registry_covers_every_shipped_schema_file() {
     // added to one and not the other fails here.
     let mut from_registry: BTreeSet<String> = Registry::with_shipped()
         .types()
-        .flat_map(|t| t.schema_files().into_iter().map(|(n, _)| n))
+        .flat_map(|t| {
+            t.schema_files()
+                .into_iter()
+                .chain([t.envelope_schema_file()])
+                .map(|(n, _)| n)
+        })
         .collect();
     from_registry.insert("envelope.schema.json".into());
+    from_registry.insert("metadata.schema.json".into());
     let shipped: BTreeSet<String> = kv_envelope::shipped_schema_files()
         .into_iter()
         .map(|(n, _)| n)

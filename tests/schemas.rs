@@ -49,3 +49,428 @@ fn every_shipped_schema_compiles() {
         jsonschema::validator_for(&schema).unwrap_or_else(|e| panic!("{name}: {e}"));
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// interop/cases.json: what the interop tests check in Ajv and in Python's jsonschema.
+//
+// Each case is a stored value (inline `text`, exactly the bytes KV holds, or a committed `file`)
+// with the schema it is checked against and the verdict. Every verdict is asserted here first,
+// in the jsonschema crate, and tied to the Rust reader: a value the schema accepts is one the
+// reader decodes, a value it refuses is one the reader refuses, except the cases no JSON Schema
+// can see (listed in `SCHEMA_BLIND`). `make schemas` rewrites the file; this test fails when it
+// is out of date.
+
+use kv_envelope::{
+    cache::NamespaceGeneration,
+    decode_value, encode_value,
+    envelope::peek_header,
+    schema::is_plausible_email,
+    session::{Session, SessionIndexEntry},
+    Codec, Header, Versioned,
+};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+/// The reader's clock for every case: after every `exp` the cases write.
+const NOW: u64 = 1_764_000_000_000;
+
+/// Corpus values the reader refuses (or, for a miss, accepts) for reasons outside any JSON
+/// Schema: the schema's verdict differs from the reader's, and that is expected.
+const SCHEMA_BLIND: &[(&str, &str)] = &[
+    (
+        "tests/corpus/envelope/duplicate-keys.json",
+        "a repeated key: JSON.parse and json.loads keep the last",
+    ),
+    (
+        "tests/corpus/envelope/duplicate-payload-keys.json",
+        "a repeated key: JSON.parse and json.loads keep the last",
+    ),
+    (
+        "tests/corpus/envelope/version-float.json",
+        "3.0 is the integer 3 to JSON Schema; serde refuses a float for a u32",
+    ),
+    (
+        "tests/corpus/envelope/expired-with-garbage-payload.json",
+        "an expired value is a miss whatever its payload; the schema checks the payload",
+    ),
+];
+
+#[derive(Serialize, Clone)]
+struct Case {
+    /// File in `schemas/`.
+    schema: String,
+    valid: bool,
+    what: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    text: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file: Option<String>,
+    /// Decidable only by validators that compare integers past 2^53 exactly (not JavaScript's).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    exact_integers: bool,
+}
+
+fn case(schema: &str, valid: bool, what: &str, text: String) -> Case {
+    Case {
+        schema: schema.into(),
+        valid,
+        what: what.into(),
+        text: Some(text),
+        file: None,
+        exact_integers: false,
+    }
+}
+
+fn session() -> Session {
+    Session {
+        user_id: "user-1".into(),
+        email: "ada@example.com".into(),
+        created_at: NOW,
+        expires_at: NOW + 604_800_000,
+        absolute_expires_at: NOW + 2_592_000_000,
+        refreshed_at: NOW,
+        roles: vec!["admin".into()],
+    }
+}
+
+fn encoded<T: Versioned>(value: &T, exp: Option<u64>) -> String {
+    String::from_utf8(encode_value(value, Codec::Json, exp).unwrap()).unwrap()
+}
+
+/// `text` with `edit` applied to its parsed form.
+fn edited(text: &str, edit: impl FnOnce(&mut Value)) -> String {
+    let mut v: Value = serde_json::from_str(text).unwrap();
+    edit(&mut v);
+    v.to_string()
+}
+
+fn generated_cases() -> Vec<Case> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let exp = Some(NOW + 604_800_000);
+    let s = encoded(&session(), exp);
+    let index = encoded(
+        &SessionIndexEntry {
+            created_at: NOW,
+            absolute_expires_at: NOW + 2_592_000_000,
+        },
+        exp,
+    );
+    let generation = encoded(&NamespaceGeneration { generation: 7 }, None);
+    const SESSION: &str = "session.envelope.schema.json";
+    const META: &str = "metadata.schema.json";
+    let mut cases = vec![
+        case(
+            SESSION,
+            true,
+            "a session written by encode_value (current version)",
+            s.clone(),
+        ),
+        case(
+            "envelope.schema.json",
+            true,
+            "a session under the generic envelope schema",
+            s.clone(),
+        ),
+        case(
+            "session-index.envelope.schema.json",
+            true,
+            "a session index entry written by encode_value",
+            index.clone(),
+        ),
+        case(
+            "kv-envelope.cache-generation.envelope.schema.json",
+            true,
+            "a cache generation written by encode_value, never expires",
+            generation.clone(),
+        ),
+        case(
+            SESSION,
+            true,
+            "exp absent (readers default it to never)",
+            edited(&s, |v| {
+                v.as_object_mut().unwrap().remove("exp");
+            }),
+        ),
+        case(
+            SESSION,
+            true,
+            "largest expiry, u64::MAX",
+            s.replace(
+                &format!("\"exp\":{}", exp.unwrap()),
+                "\"exp\":18446744073709551615",
+            ),
+        ),
+        case(SESSION, false, "another type's value", index.clone()),
+        case(
+            SESSION,
+            false,
+            "future version 4",
+            edited(&s, |v| v["v"] = json!(4)),
+        ),
+        case(
+            SESSION,
+            false,
+            "version 0",
+            edited(&s, |v| v["v"] = json!(0)),
+        ),
+        case(
+            SESSION,
+            false,
+            "envelope format kv=2",
+            edited(&s, |v| v["kv"] = json!(2)),
+        ),
+        case(
+            SESSION,
+            false,
+            "no data",
+            edited(&s, |v| {
+                v.as_object_mut().unwrap().remove("data");
+            }),
+        ),
+        case(
+            SESSION,
+            false,
+            "a v1 payload labelled v3",
+            edited(&s, |v| {
+                let data = v["data"].as_object_mut().unwrap();
+                for k in ["absoluteExpiresAt", "refreshedAt", "roles"] {
+                    data.remove(k);
+                }
+            }),
+        ),
+        case(
+            SESSION,
+            false,
+            "a v3 payload labelled v1 (unknown fields)",
+            edited(&s, |v| v["v"] = json!(1)),
+        ),
+        case(
+            SESSION,
+            false,
+            "email without @",
+            edited(&s, |v| v["data"]["email"] = json!("not-an-email")),
+        ),
+        case(
+            SESSION,
+            false,
+            "negative time",
+            edited(&s, |v| v["data"]["createdAt"] = json!(-1)),
+        ),
+        case(
+            SESSION,
+            false,
+            "time as a string",
+            edited(&s, |v| v["data"]["createdAt"] = json!("1764000000000")),
+        ),
+        case(
+            SESSION,
+            false,
+            "empty userId",
+            edited(&s, |v| v["data"]["userId"] = json!("")),
+        ),
+        case(
+            SESSION,
+            false,
+            "negative exp",
+            edited(&s, |v| v["exp"] = json!(-1)),
+        ),
+        Case {
+            exact_integers: true,
+            ..case(
+                SESSION,
+                false,
+                "createdAt 2^64, one past u64::MAX: JavaScript rounds both to 2^64",
+                s.replace(
+                    &format!("\"createdAt\":{NOW}"),
+                    "\"createdAt\":18446744073709551616",
+                ),
+            )
+        },
+    ];
+    // The KV metadata of what was written above, and of a postcard value.
+    for (what, text) in [
+        ("session", &s),
+        ("session index entry", &index),
+        ("cache generation", &generation),
+    ] {
+        let header = peek_header(text.as_bytes()).unwrap();
+        cases.push(case(
+            META,
+            true,
+            &format!("metadata of a {what}"),
+            header.to_metadata(),
+        ));
+    }
+    let postcard = encode_value(&session(), Codec::Postcard, exp).unwrap();
+    let postcard_meta = peek_header(&postcard).unwrap().to_metadata();
+    cases.push(case(
+        META,
+        true,
+        "metadata of a postcard session",
+        postcard_meta.clone(),
+    ));
+    cases.push(case(
+        META,
+        true,
+        "unknown keys are ignored",
+        edited(&postcard_meta, |v| v["x"] = json!(1)),
+    ));
+    cases.push(case(
+        META,
+        false,
+        "unknown codec",
+        edited(&postcard_meta, |v| v["c"] = json!("bson")),
+    ));
+    cases.push(case(
+        META,
+        false,
+        "version past u32",
+        edited(&postcard_meta, |v| v["v"] = json!(4294967296u64)),
+    ));
+    cases.push(case(
+        META,
+        false,
+        "no type",
+        edited(&postcard_meta, |v| {
+            v.as_object_mut().unwrap().remove("t");
+        }),
+    ));
+    // The committed golden values, every version, under the type's and the generic schema.
+    for v in 1..=Session::VERSION {
+        for schema in [SESSION, "envelope.schema.json"] {
+            cases.push(Case {
+                schema: schema.into(),
+                valid: true,
+                what: format!("golden session v{v}"),
+                text: None,
+                file: Some(format!("tests/golden/session/v{v}.json")),
+                exact_integers: false,
+            });
+        }
+    }
+    // The hostile corpus: every JSON case that parses, with the schema's verdict.
+    let manifest = std::fs::read_to_string(root.join("tests/corpus/manifest.txt")).unwrap();
+    for line in manifest.lines() {
+        let line = line.split(" -- ").next().unwrap_or("").trim();
+        let Some((path, _)) = line.split_once(' ') else {
+            continue;
+        };
+        if line.starts_with('#') || !path.ends_with(".json") {
+            continue;
+        }
+        let schema = if path.starts_with("envelope/") {
+            SESSION
+        } else if path.starts_with("metadata/") {
+            META
+        } else {
+            continue;
+        };
+        let file = format!("tests/corpus/{path}");
+        let Ok(value) = serde_json::from_slice::<Value>(&std::fs::read(root.join(&file)).unwrap())
+        else {
+            continue;
+        };
+        cases.push(Case {
+            schema: schema.into(),
+            valid: schema_verdict(schema, &value),
+            what: match SCHEMA_BLIND.iter().find(|(f, _)| *f == file) {
+                Some((_, why)) => format!("corpus {path} (the Rust reader differs: {why})"),
+                None => format!("corpus {path}"),
+            },
+            text: None,
+            file: Some(file),
+            exact_integers: false,
+        });
+    }
+    cases
+}
+
+fn schema_verdict(schema: &str, value: &Value) -> bool {
+    let (_, s) = shipped_schema_files()
+        .into_iter()
+        .find(|(n, _)| n == schema)
+        .unwrap_or_else(|| panic!("no shipped schema {schema}"));
+    jsonschema::options()
+        .should_validate_formats(true)
+        .with_format("email", is_plausible_email)
+        .build(&s)
+        .unwrap()
+        .is_valid(value)
+}
+
+/// Whether the Rust reader takes `bytes`: decodes them (or finds them expired) for a value
+/// schema, parses them for the metadata schema. `None` for the generic envelope schema.
+fn reader_accepts(schema: &str, bytes: &[u8]) -> Option<bool> {
+    fn decodes<T: Versioned>(bytes: &[u8]) -> bool {
+        decode_value::<T>(bytes, NOW, true).is_ok()
+    }
+    Some(match schema {
+        "session.envelope.schema.json" => decodes::<Session>(bytes),
+        "session-index.envelope.schema.json" => decodes::<SessionIndexEntry>(bytes),
+        "kv-envelope.cache-generation.envelope.schema.json" => {
+            decodes::<NamespaceGeneration>(bytes)
+        }
+        "metadata.schema.json" => std::str::from_utf8(bytes)
+            .ok()
+            .and_then(Header::from_metadata)
+            .is_some(),
+        _ => return None,
+    })
+}
+
+#[test]
+fn interop_cases_are_true_in_rust_and_committed() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let cases = generated_cases();
+    let mut wrong = Vec::new();
+    let mut blind = BTreeSet::new();
+    for c in &cases {
+        let bytes = match (&c.text, &c.file) {
+            (Some(t), _) => t.clone().into_bytes(),
+            (None, Some(f)) => std::fs::read(root.join(f)).unwrap(),
+            (None, None) => unreachable!(),
+        };
+        let value: Value = serde_json::from_slice(&bytes).unwrap();
+        if schema_verdict(&c.schema, &value) != c.valid {
+            wrong.push(format!("{}: schema verdict is not {}", c.what, c.valid));
+        }
+        if let Some(reader) = reader_accepts(&c.schema, &bytes) {
+            if reader != c.valid {
+                match (
+                    &c.file,
+                    SCHEMA_BLIND
+                        .iter()
+                        .find(|(f, _)| Some(*f) == c.file.as_deref()),
+                ) {
+                    (Some(f), Some(_)) => {
+                        blind.insert(f.as_str());
+                    }
+                    _ => wrong.push(format!(
+                        "{}: schema says {}, the reader {}",
+                        c.what, c.valid, reader
+                    )),
+                }
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "\n{}", wrong.join("\n"));
+    let listed: BTreeSet<&str> = SCHEMA_BLIND.iter().map(|(f, _)| *f).collect();
+    assert_eq!(
+        blind, listed,
+        "SCHEMA_BLIND lists exactly the cases where schema and reader differ"
+    );
+    assert!(cases.iter().filter(|c| c.valid).count() >= 10);
+    assert!(cases.iter().filter(|c| !c.valid).count() >= 10);
+
+    let mut text = serde_json::to_string_pretty(&cases).unwrap();
+    text.push('\n');
+    let path = root.join("interop/cases.json");
+    if std::env::var_os("UPDATE_SCHEMAS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &text).unwrap();
+    }
+    assert!(
+        std::fs::read_to_string(&path).is_ok_and(|committed| committed == text),
+        "interop/cases.json is out of date (run `make schemas`)"
+    );
+}

@@ -175,6 +175,16 @@ impl RegisteredType {
             .collect()
     }
 
+    /// The whole-value schema of this type ([`schema::envelope_schema_of`]) and its file name,
+    /// `<type>.envelope.schema.json`.
+    pub fn envelope_schema_file(&self) -> (String, Value) {
+        let versions = (1..=self.version).filter_map(|v| self.schema(v).map(|s| (v, s)));
+        (
+            schema::envelope_schema_file_name(self.name),
+            schema::whole_value_schema(self.name, versions),
+        )
+    }
+
     pub(crate) fn inspect(&self, bytes: &[u8]) -> Result<Inspected> {
         (self.inspect)(bytes)
     }

@@ -1,13 +1,12 @@
-//! `schemas export [DIR] [--check]`: the JSON Schema of every registered (type, version) plus
-//! the envelope schema, in the committed format of [`schema::to_schema_file`].
+//! `schemas export [DIR] [--check]`: the JSON Schema of every registered (type, version), each
+//! registered type's whole-value schema, the envelope and the KV metadata schemas, in the
+//! committed format of [`schema::to_schema_file`].
 
 use std::{collections::BTreeMap, path::Path};
 
 use super::{input::Fail, Ctx, EXIT_INVALID, EXIT_OK};
 use crate::schema;
 
-/// File name of the envelope schema (the one file that is not per type).
-const ENVELOPE_FILE: &str = "envelope.schema.json";
 /// Suffix of every file this command owns in the directory.
 const SCHEMA_SUFFIX: &str = ".schema.json";
 
@@ -15,13 +14,22 @@ const SCHEMA_SUFFIX: &str = ".schema.json";
 fn expected_files(ctx: &Ctx<'_>) -> BTreeMap<String, String> {
     let mut files = BTreeMap::new();
     for t in ctx.registry.types() {
-        for (name, s) in t.schema_files() {
+        for (name, s) in t
+            .schema_files()
+            .into_iter()
+            .chain([t.envelope_schema_file()])
+        {
             files.insert(name, schema::to_schema_file(&s));
         }
     }
+    // The two files that are not per type.
     files.insert(
-        ENVELOPE_FILE.to_string(),
+        schema::ENVELOPE_SCHEMA_FILE.to_string(),
         schema::to_schema_file(&schema::envelope_schema()),
+    );
+    files.insert(
+        schema::METADATA_SCHEMA_FILE.to_string(),
+        schema::to_schema_file(&schema::metadata_schema()),
     );
     files
 }

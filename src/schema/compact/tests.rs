@@ -122,6 +122,68 @@ fn numbers_compare_exactly() {
     );
 }
 
+/// The bounds the portable transform puts in place of schemars' integer formats: both
+/// validators compare them exactly, also at `u64::MAX`, which no `f64` holds.
+#[test]
+fn integer_width_bounds_are_exact_at_the_edges() {
+    #[derive(JsonSchema)]
+    #[allow(dead_code)]
+    struct Widths {
+        big: u64,
+        word: u32,
+        signed: i64,
+        byte: u8,
+    }
+    let schema = schema_of::<Widths>();
+    let field = |name: &str| schema["properties"][name].clone();
+    assert_eq!(
+        field("big"),
+        json!({"type": "integer", "minimum": 0, "maximum": u64::MAX})
+    );
+    assert!(
+        !schema.to_string().contains("format"),
+        "no integer format is left: {schema}"
+    );
+    check(
+        field("big"),
+        &[
+            (json!(0), true),
+            (json!(u64::MAX), true),
+            (json!(u64::MAX - 1), true),
+            (json!(-1), false),
+            (json!(i64::MIN), false),
+            // 2^64, the f64 nearest to u64::MAX: one past the bound.
+            (json!(18446744073709551616.0), false),
+            (json!(1e20), false),
+            (json!(1.5), false),
+        ],
+    );
+    check(
+        field("word"),
+        &[
+            (json!(0), true),
+            (json!(4294967295u64), true),
+            (json!(4294967296u64), false),
+            (json!(4294967295.0), true),
+            (json!(-1), false),
+        ],
+    );
+    check(
+        field("signed"),
+        &[
+            (json!(i64::MIN), true),
+            (json!(i64::MAX), true),
+            (json!(i64::MAX as u64 + 1), false),
+            (json!(-9223372036854775808.0), true),
+            (json!(-9.3e18), false),
+        ],
+    );
+    check(
+        field("byte"),
+        &[(json!(255), true), (json!(256), false), (json!(-1), false)],
+    );
+}
+
 #[test]
 fn strings() {
     check(

@@ -1,0 +1,156 @@
+//! Schemas of what other services find in KV: a whole stored value of one type (header and
+//! payload of every readable version, in one self-contained schema) and the KV metadata copy of
+//! the header.
+//!
+//! These are export-only: reads check the header in code and validate the payload against the
+//! per-version schema, never against these. They still stay inside the vocabulary of the compact
+//! validator (`oneOf` on `v` rather than `if`/`then`; `$id` only at the root), so the
+//! differential test holds them to the jsonschema crate like every shipped schema.
+
+use serde_json::{json, Map, Value};
+
+use super::portable::{for_each_subschema, make_portable_value};
+use crate::{envelope::JSON_FORMAT, migrate::Versioned};
+
+/// The draft every schema here declares.
+const DRAFT: &str = "https://json-schema.org/draft/2020-12/schema";
+
+/// File name of the whole-value schema of `type_name`: `<type>.envelope.schema.json`.
+pub fn envelope_schema_file_name(type_name: &str) -> String {
+    format!("{type_name}.envelope.schema.json")
+}
+
+/// The JSON Schema of a stored value of `T` in the JSON codec: `kv`, `type` (`T::NAME`), `v`
+/// (one of `1..=T::VERSION`), `exp`, and `data` under the schema of the version `v` names. A
+/// service validates a raw KV value with this one schema.
+///
+/// What no JSON Schema can see, the Rust reader still refuses: a repeated key, `3.0` where an
+/// integer is due (JSON Schema counts it as the integer 3), a lone surrogate escape.
+pub fn envelope_schema_of<T: Versioned>() -> Value {
+    whole_value_schema(
+        T::NAME,
+        (1..=T::VERSION).filter_map(|v| T::schema(v).map(|s| (v, s))),
+    )
+}
+
+/// [`envelope_schema_of`] from a type name and its (version, payload schema) list.
+pub(crate) fn whole_value_schema(
+    type_name: &str,
+    versions: impl IntoIterator<Item = (u32, Value)>,
+) -> Value {
+    let mut defs = Map::new();
+    let mut numbers = Vec::new();
+    let mut branches = Vec::new();
+    for (version, mut payload) in versions {
+        let key = format!("v{version}");
+        if let Value::Object(map) = &mut payload {
+            // Only a document's root declares its draft and identity (a `$id` below it would
+            // start a new base URI, and the compact validator refuses one).
+            map.remove("$schema");
+            map.remove("$id");
+            rebase_refs(map, &format!("/$defs/{key}"));
+        }
+        defs.insert(key.clone(), payload);
+        numbers.push(version);
+        branches.push(json!({
+            "properties": {
+                "v": { "const": version },
+                "data": { "$ref": format!("#/$defs/{key}") }
+            }
+        }));
+    }
+    let listed = numbers
+        .iter()
+        .map(|v| format!("v{v}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut schema = json!({
+        "$schema": DRAFT,
+        "$id": format!("kv-envelope/{}", envelope_schema_file_name(type_name)),
+        "title": format!("{type_name} (stored value)"),
+        "description": format!(
+            "A `{type_name}` value as kv-envelope stores it in Workers KV with the JSON codec, at any version this code reads ({listed}). `data` follows `$defs/v<v>`, the schema of `{type_name}.v<v>.schema.json`."
+        ),
+        "type": "object",
+        "required": ["kv", "type", "v", "data"],
+        "properties": {
+            "kv": { "description": "Envelope format version.", "const": JSON_FORMAT },
+            "type": { "description": "Stable type name.", "const": type_name },
+            "v": { "description": "Schema version of `data`.", "enum": numbers },
+            "exp": {
+                "description": "Absolute expiry in milliseconds since the Unix epoch; null or absent: never expires. A value whose `exp` is not after now is a miss.",
+                "type": ["integer", "null"],
+                "minimum": 0,
+                "maximum": u64::MAX
+            },
+            "data": { "description": "The payload, at version `v`." }
+        },
+        "oneOf": branches,
+        "$defs": defs
+    });
+    // The payload schemas are portable already; this keeps the promise for anything added here.
+    make_portable_value(&mut schema);
+    schema
+}
+
+/// Point every local `$ref` of a schema that moves to `base` (a JSON pointer) at its new place:
+/// `#` → `#<base>`, `#/$defs/X` → `#<base>/$defs/X`.
+fn rebase_refs(map: &mut Map<String, Value>, base: &str) {
+    if let Some(Value::String(target)) = map.get_mut("$ref") {
+        if let Some(pointer) = target.strip_prefix('#') {
+            *target = format!("#{base}{pointer}");
+        }
+    }
+    for_each_subschema(map, &mut |sub| rebase_refs(sub, base));
+}
+
+/// The JSON Schema of the KV metadata every write stores next to the value
+/// ([`Header::to_metadata`](crate::Header::to_metadata)), so `list` can report types, versions
+/// and expiries without reads: `{"t":"session","v":3,"c":"json","e":1764000000000}`. Generated
+/// from the struct the metadata is (de)serialized with.
+pub fn metadata_schema() -> Value {
+    let mut schema = super::schema_of::<crate::envelope::Metadata<'static>>();
+    if let Value::Object(map) = &mut schema {
+        map.insert("$id".to_string(), json!("kv-envelope/metadata.schema.json"));
+    }
+    schema
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::whole_value_schema;
+
+    #[test]
+    fn payload_refs_follow_the_payload_into_defs() {
+        let payload = json!({
+            "$schema": super::DRAFT,
+            "type": "object",
+            "properties": {
+                "kind": {"$ref": "#/$defs/Kind"},
+                "child": {"$ref": "#"},
+                "link": {"$ref": "https://example.com/other.json"},
+                "note": {"const": {"$ref": "#/data"}}
+            },
+            "$defs": {"Kind": {"anyOf": [{"$ref": "#/$defs/Kind"}, {"type": "null"}]}}
+        });
+        let schema = whole_value_schema("t", [(2, payload)]);
+        let v2 = &schema["$defs"]["v2"];
+        assert_eq!(v2.get("$schema"), None);
+        assert_eq!(v2["properties"]["kind"]["$ref"], "#/$defs/v2/$defs/Kind");
+        assert_eq!(v2["properties"]["child"]["$ref"], "#/$defs/v2");
+        assert_eq!(
+            v2["properties"]["link"]["$ref"],
+            "https://example.com/other.json"
+        );
+        // Data is left alone.
+        assert_eq!(v2["properties"]["note"]["const"]["$ref"], "#/data");
+        assert_eq!(
+            v2["$defs"]["Kind"]["anyOf"][0]["$ref"],
+            "#/$defs/v2/$defs/Kind"
+        );
+        assert_eq!(schema["properties"]["v"]["enum"], json!([2]));
+        assert_eq!(schema["oneOf"][0]["properties"]["v"]["const"], json!(2));
+    }
+}
