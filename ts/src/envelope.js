@@ -157,6 +157,25 @@ export function validatePayload(entry, type, version, data) {
 }
 
 /**
+ * The header of stored bytes (or text), whatever their type and version, without parsing the
+ * payload of a canonical value: for reports on values this registry has no schema for.
+ * Throws `unknown_codec` / `malformed` as `readEnvelope` does.
+ * @param {Uint8Array | ArrayBuffer | string} input
+ * @returns {Header}
+ */
+export function peekHeader(input) {
+  /** @type {Header | null} */
+  let frame = null;
+  const text = toText(input, (h) => {
+    frame = h;
+    return false;
+  });
+  if (frame !== null) return frame;
+  const t = /** @type {string} */ (text);
+  return (fastHeader(t) ?? slowFrame(t)).header;
+}
+
+/**
  * Type, version and expiry checks (Rust's `check_header`). `false`: expired.
  * @param {TypeEntry} entry
  * @param {string} type

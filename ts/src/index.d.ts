@@ -155,6 +155,8 @@ export declare function createEnvelopes<T extends TypeMap, C extends CurrentMap<
 
 export declare function encodeEnvelope(type: string, version: number, expiresAt: number | null, data: unknown): string;
 export declare function frameHeader(bytes: Uint8Array): Header;
+/** The header of any stored value (no type or version check, payload untouched). */
+export declare function peekHeader(input: Input): Header;
 export declare function parseMetadata(meta: unknown): Header | null;
 export declare function toMetadata(header: Header): Metadata;
 export declare function checkKey(key: string): void;

@@ -24,6 +24,7 @@ export {
   encodeEnvelope,
   frameHeader,
   parseMetadata,
+  peekHeader,
   readEnvelope,
   toMetadata,
 } from "./envelope.js";

@@ -54,3 +54,15 @@ for (const c of cases.filter((c) => c.ext === "bin")) {
     );
   });
 }
+
+test("peekHeader reads any value's header without its payload or a schema", async () => {
+  const { peekHeader } = await import("../src/index.js");
+  const { CORPUS } = await import("./helpers.js");
+  const at = (f) => fs.readFileSync(path.join(CORPUS, f));
+  assert.deepEqual(peekHeader(at("envelope/wrong-type.json")), { codec: "json", type: "cart", version: 3, expiresAt: 4_000_000_000_000 });
+  assert.deepEqual(peekHeader(at("envelope/future-version.bin")), { codec: "postcard", type: "session", version: 4, expiresAt: 4_000_000_000_000 });
+  assert.equal(peekHeader(at("envelope/valid-data-first-key-order.json")).version, 3);
+  assert.equal(peekHeader(at("envelope/expired-with-garbage-payload.json")).expiresAt, 1000);
+  assert.throws(() => peekHeader(at("envelope/nul-bytes.bin")), { code: "unknown_codec" });
+  assert.throws(() => peekHeader(at("envelope/missing-data.json")), { code: "malformed" });
+});

@@ -9,12 +9,19 @@ import { test } from "node:test";
 
 import { TS_DIR } from "./helpers.js";
 
-test("tsc -p ts type-checks sources, declarations and test/types-usage.ts", () => {
+function tsc(project) {
   const require = createRequire(import.meta.url);
   const pkg = require.resolve("typescript/package.json");
-  const bin = require("typescript/package.json").bin.tsc;
-  const tsc = path.join(path.dirname(pkg), bin);
-  assert.ok(fs.existsSync(tsc), `tsc not found at ${tsc}: npm ci installs it`);
-  const r = spawnSync(process.execPath, [tsc, "-p", path.join(TS_DIR, "tsconfig.json")], { encoding: "utf8" });
+  const bin = path.join(path.dirname(pkg), require("typescript/package.json").bin.tsc);
+  assert.ok(fs.existsSync(bin), `tsc not found at ${bin}: npm ci installs it`);
+  const r = spawnSync(process.execPath, [bin, "-p", project], { encoding: "utf8" });
   assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
+}
+
+test("tsc -p ts type-checks sources, declarations and test/types-usage.ts", () => {
+  tsc(path.join(TS_DIR, "tsconfig.json"));
+});
+
+test("tsc -p examples/ts-worker type-checks the TypeScript worker against the package", () => {
+  tsc(path.join(TS_DIR, "..", "examples", "ts-worker", "tsconfig.json"));
 });
