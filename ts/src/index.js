@@ -33,6 +33,7 @@ export {
   MAX_KEY_BYTES,
   MAX_METADATA_BYTES,
   MAX_VALUE_BYTES,
+  MIN_CACHE_TTL_SECS,
   MIN_EXPIRATION_SECS,
   checkKey,
   clampExpiration,
@@ -52,7 +53,7 @@ export function createEnvelopes(registry) {
     readEnvelope: (input, type, options) => readEnvelope(registry, input, type, options),
     /** @type {(type: string, data: unknown, options?: { expiresAt?: number | null }) => string} */
     writeEnvelope: (type, data, options) => writeEnvelope(registry, type, data, options),
-    /** @type {(kv: import("./kv.js").KvNamespaceLike, key: string, type: string, options?: { now?: number }) => ReturnType<typeof getValue>} */
+    /** @type {(kv: import("./kv.js").KvNamespaceLike, key: string, type: string, options?: { now?: number, cacheTtl?: number }) => ReturnType<typeof getValue>} */
     getValue: (kv, key, type, options) => getValue(registry, kv, key, type, options),
     /** @type {(kv: import("./kv.js").KvNamespaceLike, key: string, type: string, data: unknown, options?: Parameters<typeof putValue>[5]) => Promise<string>} */
     putValue: (kv, key, type, data, options) => putValue(registry, kv, key, type, data, options),

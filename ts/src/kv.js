@@ -21,6 +21,8 @@ export const MAX_METADATA_BYTES = 1024;
 export const MIN_EXPIRATION_SECS = 60;
 /** Margin added to the floor so clock skew between us and KV never turns into a 400. */
 export const EXPIRATION_SKEW_SECS = 5;
+/** Smallest `cacheTtl` used on reads (the Rust backend raises to 60 s, KV's older floor). */
+export const MIN_CACHE_TTL_SECS = 60;
 
 /**
  * @param {string} reason
@@ -55,23 +57,28 @@ export function clampExpiration(expiresAt, now) {
 
 /**
  * @typedef {object} KvNamespaceLike The part of Workers' `KVNamespace` used here.
- * @property {(key: string, options: { type: "arrayBuffer" }) => Promise<{ value: ArrayBuffer | null,
+ * @property {(key: string, options: { type: "arrayBuffer", cacheTtl?: number }) => Promise<{ value: ArrayBuffer | null,
  *   metadata: unknown }>} getWithMetadata
  * @property {(key: string, value: string, options?: { expiration?: number,
  *   metadata?: unknown }) => Promise<void>} put
  */
 
 /**
- * Read `key` as a value of `type`. Missing or expired: `null`.
+ * Read `key` as a value of `type`. Missing or expired: `null`. `cacheTtl` (seconds, raised to
+ * {@link MIN_CACHE_TTL_SECS}) lets the edge cache the read; off by default, because a cached read
+ * can serve a value for that long after it was replaced or deleted.
  * @param {import("./envelope.js").Registry} registry
  * @param {KvNamespaceLike} kv
  * @param {string} key
  * @param {string} type
- * @param {{ now?: number }} [options]
+ * @param {{ now?: number, cacheTtl?: number }} [options]
  */
 export async function getValue(registry, kv, key, type, options = {}) {
   checkKey(key);
-  const { value } = await kv.getWithMetadata(key, { type: "arrayBuffer" });
+  /** @type {{ type: "arrayBuffer", cacheTtl?: number }} */
+  const getOptions = { type: "arrayBuffer" };
+  if (options.cacheTtl !== undefined) getOptions.cacheTtl = Math.max(MIN_CACHE_TTL_SECS, Math.ceil(options.cacheTtl));
+  const { value } = await kv.getWithMetadata(key, getOptions);
   if (value === null) return null;
   return readEnvelope(registry, value, type, options);
 }

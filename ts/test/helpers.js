@@ -35,6 +35,8 @@ export class FakeKv {
     this.data = new Map();
     /** @type {string[]} */
     this.calls = [];
+    /** @type {any[]} options of every read */
+    this.getOptions = [];
   }
   /** @param {string} key @param {Uint8Array | string} value @param {any} [options] */
   seed(key, value, options = {}) {
@@ -44,6 +46,7 @@ export class FakeKv {
   /** @param {string} key @param {{ type: string }} options */
   async getWithMetadata(key, options) {
     this.calls.push(`get ${key}`);
+    this.getOptions.push(options);
     if (options.type !== "arrayBuffer") throw new Error("FakeKv serves arrayBuffer only");
     const e = this.data.get(key);
     if (!e) return { value: null, metadata: null };

@@ -55,6 +55,14 @@ test("putValue writes the canonical envelope, the exact expiry, the metadata cop
   assert.deepEqual(kv.calls, ["get session:k", "put session:k", "get session:k", "get session:k"]);
 });
 
+test("cacheTtl is off by default and raised to 60 s when asked for", async () => {
+  const kv = new FakeKv();
+  await getValue(kv, "session:c", "session");
+  await getValue(kv, "session:c", "session", { cacheTtl: 30 });
+  await getValue(kv, "session:c", "session", { cacheTtl: 300 });
+  assert.deepEqual(kv.getOptions, [{ type: "arrayBuffer" }, { type: "arrayBuffer", cacheTtl: 60 }, { type: "arrayBuffer", cacheTtl: 300 }]);
+});
+
 test("a value that never expires has no expiration and no `e`", async () => {
   const kv = new FakeKv();
   await putValue(kv, "session:n", "session", session(), { now: NOW });
