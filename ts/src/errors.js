@@ -62,7 +62,7 @@ export class EnvelopeError extends Error {
     /** Schema violations (for `invalid`), at most {@link MAX_ISSUES}. */
     this.issues = details.issues;
     /** Which limit (for `limit`): `key_empty`, `key_reserved`, `key_too_long`,
-     * `value_too_large`, `metadata_too_large`, `already_expired`. */
+     * `value_too_large`, `metadata_too_large`, `already_expired`, `expiry_out_of_range`. */
     this.reason = details.reason;
   }
 

@@ -66,6 +66,7 @@ export declare class EnvelopeError extends Error {
     | "value_too_large"
     | "metadata_too_large"
     | "already_expired"
+    | "expiry_out_of_range"
     | string;
   /** The stored value must not be overwritten by a safe write (future version or unreadable). */
   readonly protectsStoredValue: boolean;
@@ -176,4 +177,5 @@ export declare const MAX_VALUE_BYTES: number;
 export declare const MAX_METADATA_BYTES: number;
 export declare const MIN_EXPIRATION_SECS: number;
 export declare const MIN_CACHE_TTL_SECS: number;
+export declare const MAX_EXPIRES_AT_MS: number;
 export declare const EXPIRATION_SKEW_SECS: number;

@@ -30,6 +30,7 @@ export {
 } from "./envelope.js";
 export {
   EXPIRATION_SKEW_SECS,
+  MAX_EXPIRES_AT_MS,
   MAX_KEY_BYTES,
   MAX_METADATA_BYTES,
   MAX_VALUE_BYTES,

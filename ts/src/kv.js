@@ -21,6 +21,9 @@ export const MAX_METADATA_BYTES = 1024;
 export const MIN_EXPIRATION_SECS = 60;
 /** Margin added to the floor so clock skew between us and KV never turns into a 400. */
 export const EXPIRATION_SKEW_SECS = 5;
+/** Latest expiry (ms) written into an envelope or handed to KV: JavaScript's largest exact
+ * integer (main's `MAX_EXPIRES_AT_MS`, issue 12); beyond it no JavaScript reader is exact. */
+export const MAX_EXPIRES_AT_MS = Number.MAX_SAFE_INTEGER;
 /** Smallest `cacheTtl` used on reads (the Rust backend raises to 60 s, KV's older floor). */
 export const MIN_CACHE_TTL_SECS = 60;
 
@@ -50,6 +53,7 @@ export function checkKey(key) {
  */
 export function clampExpiration(expiresAt, now) {
   if (expiresAt <= now) throw limit("already_expired", "expiry is not in the future");
+  if (expiresAt > MAX_EXPIRES_AT_MS) throw limit("expiry_out_of_range", `expiry is past ${MAX_EXPIRES_AT_MS} ms`);
   const wanted = Math.ceil(expiresAt / 1000);
   const floor = Math.ceil(now / 1000) + MIN_EXPIRATION_SECS + EXPIRATION_SKEW_SECS;
   return Math.max(wanted, floor);
@@ -141,8 +145,11 @@ export function writeEnvelope(registry, type, data, options = {}) {
   const entry = registry.types[type];
   if (!entry) throw new TypeError(`type ${JSON.stringify(type)} is not in the registry`);
   const expiresAt = options.expiresAt ?? null;
-  if (expiresAt !== null && (!Number.isSafeInteger(expiresAt) || expiresAt < 0)) {
-    throw new TypeError("expiresAt must be a non-negative safe integer (ms since the epoch) or null");
+  if (expiresAt !== null && (!Number.isInteger(expiresAt) || expiresAt < 0)) {
+    throw new TypeError("expiresAt must be a non-negative integer (ms since the epoch) or null");
+  }
+  if (expiresAt !== null && expiresAt > MAX_EXPIRES_AT_MS) {
+    throw limit("expiry_out_of_range", `expiry is past ${MAX_EXPIRES_AT_MS} ms`);
   }
   const text = encodeEnvelope(type, entry.current, expiresAt, data);
   // Validate what is written (after toJSON, dropped undefined members...), not the input object.

@@ -99,6 +99,10 @@ test("limits are refused before any KV call", async () => {
   }
   const past = await outcome(() => putValue(kv, "session:p", "session", session(), { expiresAt: NOW, now: NOW }));
   assert.equal(past.error?.reason, "already_expired");
+  // Past 2^53 - 1 ms no JavaScript reader is exact, and the Workers runtime cannot take it.
+  const far = await outcome(() => putValue(kv, "session:f", "session", session(), { expiresAt: 2 ** 53, now: NOW }));
+  assert.equal(far.error?.reason, "expiry_out_of_range");
+  assert.ok((await outcome(() => writeEnvelope("session", session(), { expiresAt: Number.MAX_SAFE_INTEGER }))).ok);
   const big = await outcome(() =>
     putValue(kv, "session:b", "session", { ...session(), roles: ["x".repeat(26 * 1024 * 1024)] }, { now: NOW }),
   );
