@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# End-to-end tests of the TypeScript worker (examples/ts-worker) that need no Rust build: two TS
+# worker processes (`wrangler dev` each, same --persist-to) plus wrangler's CLI writing into the
+# same local KV, and every e2e/ts/*.test.mjs run with Node's test runner. The tests that also need
+# the Rust demo are e2e/interop.test.mjs (scripts/e2e.sh with the TS worker nested: see
+# scripts/with-ts-worker.sh). Nothing is optional: a missing tool is an error.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/worker-env.sh"
+cd "$REPO_ROOT"
+command -v node >/dev/null || die "node not found (Node >= 20 is needed)"
+[[ -x "$NODE_BIN/wrangler" ]] || die "wrangler missing: run npm ci at the repository root"
+read -r -a files <<<"${E2E_FILES:-$(echo e2e/ts/*.test.mjs)}"
+# The outer script serves the second worker (exported as SECOND_TS_WORKER_URL) and the fresh
+# state dir; the inner one inherits the dir and serves TS_WORKER_URL.
+TS_WORKER_URL_VAR=SECOND_TS_WORKER_URL exec "$REPO_ROOT/scripts/with-ts-worker.sh" \
+    "$REPO_ROOT/scripts/with-ts-worker.sh" \
+    node --test --test-reporter=tap --test-concurrency=1 --test-timeout=180000 "${files[@]}"
