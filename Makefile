@@ -6,18 +6,22 @@ SHELL := /bin/bash
 CARGO ?= cargo
 WASM_TARGET := wasm32-unknown-unknown
 NATIVE_FEATURES := testing,cli
+# The minimum supported Rust version, as Cargo.toml declares it.
+MSRV := $(shell sed -n 's/^rust-version = "\(.*\)"/\1/p' Cargo.toml)
 
 .PHONY: demo test fmt-check clippy clippy-native clippy-wasm doc test-native build-wasm \
-        fuzz-smoke fuzz e2e schemas interop-schemas bench setup
+        fuzz-smoke fuzz e2e schemas interop-schemas test-ts msrv package public-api bench setup
 
 ## The demo worker on 127.0.0.1:$${PORT:-8787} with local persisted KV.
 demo:
 	bash scripts/demo.sh
 
 ## Every test. Order: install what is missing, cheap static checks, native tests, the schemas in
-## other languages' validators, wasm32, fuzz smoke, e2e.
+## other languages' validators, the TypeScript package, wasm32, the MSRV, packaging and the public
+## API, fuzz smoke, e2e.
 test: setup
-	$(MAKE) --no-print-directory fmt-check clippy doc test-native interop-schemas build-wasm fuzz-smoke e2e
+	$(MAKE) --no-print-directory fmt-check clippy doc test-native interop-schemas test-ts build-wasm \
+	    msrv package public-api fuzz-smoke e2e
 	@echo "make test: all suites passed"
 
 ## What the tests need (rustup components and targets, nightly, cargo-fuzz, Chromium, the worker
@@ -69,12 +73,33 @@ e2e:
 ## interop checks validate).
 schemas:
 	UPDATE_SCHEMAS=1 $(CARGO) test --test schemas
+	npm run generate --workspace ts
 
 ## Every file in schemas/ compiles in Ajv 2020 strict (+ ajv-formats) and Python's jsonschema, and
 ## the stored values of interop/cases.json get the Rust verdicts in both; runs docs/interop.md's
 ## Python example. Installs ajv (npm ci) and jsonschema (.venv-interop) when missing.
 interop-schemas:
 	bash scripts/interop-schemas.sh
+
+## The TypeScript package (ts/): unit tests (golden values, the hostile corpus, the schema verdicts
+## of interop/cases.json, generated validators current with schemas/), then its worker on workerd
+## (two wrangler dev processes and wrangler's CLI on one local KV).
+test-ts:
+	npm test --workspace ts
+	bash scripts/e2e-ts.sh
+
+## The declared minimum Rust version (rust-version in Cargo.toml) checks the library with every
+## native feature.
+msrv:
+	CARGO_TARGET_DIR=target/msrv $(CARGO) +$(MSRV) check --lib --features $(NATIVE_FEATURES)
+
+## The crate packages, and builds from its .crate file as crates.io would (nothing is uploaded).
+package:
+	CARGO_TARGET_DIR=target/package-check $(CARGO) publish --dry-run --allow-dirty
+
+## The public API equals the committed snapshot api/public-api.txt (UPDATE_API=1 rewrites it).
+public-api:
+	bash scripts/public-api.sh
 
 ## Benchmarks → BENCHMARKS.md (not part of `make test`).
 bench:

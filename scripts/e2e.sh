@@ -3,7 +3,8 @@
 # seed tool (e2e/seed, values built with kv-envelope itself) and the ops CLI (`kv-envelope`, driven
 # by e2e/cli-roundtrip.test.mjs), serves the worker with `wrangler dev` on workerd via
 # scripts/with-worker.sh (free port, fresh local KV, torn down on every exit path), and runs every
-# e2e/*.test.mjs with Node's test runner, one file at a time (they read the isolate's /_stats
+# e2e/*.test.mjs with Node's test runner (the TypeScript worker beside it, on the same local KV),
+# one file at a time (they read the isolate's /_stats
 # counters, so they must not interleave). Output ends with the runner's summary.
 #
 # Nothing is optional: a missing tool (node, cargo, the worker toolchain, Chromium) is an error,
@@ -43,5 +44,8 @@ export KV_ENVELOPE_BIN="$CARGO_TARGET_DIR/debug/kv-envelope"
 read -r -a files <<<"${E2E_FILES:-$(echo e2e/*.test.mjs)}"
 ((${#files[@]} > 0)) || die "no e2e/*.test.mjs files"
 # TAP reporter: the output ends with node's summary (# tests, # pass, # fail, ...).
-exec "$REPO_ROOT/scripts/with-worker.sh" \
+# The TypeScript worker (examples/ts-worker) runs beside the demo on the same local KV, for
+# e2e/interop.test.mjs (scripts/with-ts-worker.sh inherits the state dir, exports TS_WORKER_URL).
+[[ -f "$REPO_ROOT/ts/generated/index.js" ]] || die "ts/generated missing: npm run generate --workspace ts"
+exec "$REPO_ROOT/scripts/with-worker.sh" "$REPO_ROOT/scripts/with-ts-worker.sh" \
     node --test --test-reporter=tap --test-concurrency=1 --test-timeout=180000 "${files[@]}"

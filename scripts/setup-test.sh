@@ -4,6 +4,8 @@
 # commands are all a newcomer runs; `.ci/run` adds nothing but CI settings.
 #
 #   rustup: rustfmt, clippy, the wasm32 target, a minimal nightly (cargo-fuzz needs it)  ~1 min
+#   the declared minimum Rust (rust-version in Cargo.toml, minimal profile)             ~1 min
+#   cargo-public-api (cargo install: the public API snapshot)                             ~4 min
 #   cargo-fuzz (cargo install, from crates.io)                                           ~2 min
 #   Chromium (Debian package, for the headless browser tests)                           ~1 min
 #   python3-venv (Debian package, when Python cannot make a venv; make interop-schemas)  ~20 s
@@ -46,6 +48,19 @@ if rustup run nightly rustc --version >/dev/null 2>&1; then
 else
     step "the nightly toolchain (minimal profile, for cargo-fuzz)" "1 min" \
         rustup toolchain install nightly --profile minimal
+fi
+msrv=$(sed -n 's/^rust-version = "\(.*\)"/\1/p' "$REPO_ROOT/Cargo.toml")
+if rustup run "$msrv" rustc --version >/dev/null 2>&1; then
+    log "ok: Rust $msrv, the declared minimum ($(rustup run "$msrv" rustc --version))"
+else
+    step "Rust $msrv (minimal profile: the MSRV check)" "1 min" \
+        rustup toolchain install "$msrv" --profile minimal
+fi
+if cargo public-api --version >/dev/null 2>&1; then
+    log "ok: cargo-public-api ($(cargo public-api --version))"
+else
+    step "cargo-public-api (cargo install --locked: the public API snapshot)" "4 min" \
+        cargo install cargo-public-api --locked
 fi
 if cargo fuzz --version >/dev/null 2>&1; then
     log "ok: cargo-fuzz ($(cargo fuzz --version))"

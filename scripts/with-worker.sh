@@ -48,6 +48,10 @@ free_port() {
              s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });'
 }
 port="${PORT:-$(free_port)}"
+# Its own inspector port too: wrangler's default (9229) would collide with a second wrangler dev
+# (scripts/with-ts-worker.sh, or another run on the machine).
+inspector_port=$(free_port)
+while [[ "$inspector_port" == "$port" ]]; do inspector_port=$(free_port); done
 export WORKER_URL="http://127.0.0.1:$port"
 export WORKER_DIR REPO_ROOT
 logfile=$(mktemp "$REPO_ROOT/.wrangler/tmp/wrangler-dev.XXXXXX.log")
@@ -89,7 +93,7 @@ setsid bash -c '
     while kill -0 "$parent" 2>/dev/null && kill -0 "$child" 2>/dev/null; do sleep 1; done
     kill -TERM -- "-$$" 2>/dev/null
 ' with-worker-watchdog "$$" \
-    "$NODE_BIN/wrangler" dev --local --ip 127.0.0.1 --port "$port" \
+    "$NODE_BIN/wrangler" dev --local --ip 127.0.0.1 --port "$port" --inspector-port "$inspector_port" \
     --persist-to "$WRANGLER_PERSIST_DIR" --show-interactive-dev-session=false \
     </dev/null >"$logfile" 2>&1 &
 wrangler_pid=$!
