@@ -36,15 +36,84 @@ pub const ENVELOPE_SCHEMA_FILE: &str = "envelope.schema.json";
 /// File name of [`metadata_schema`] (the KV metadata copy of the header).
 pub const METADATA_SCHEMA_FILE: &str = "metadata.schema.json";
 
-/// A compiled validator of one (type, version). It validates [`instance::Document`]s, the
-/// cheap representation payloads are parsed into.
-#[cfg(feature = "jsonschema")]
-pub type Validator = jsonschema::Validator<instance::Tape>;
+/// A compiled validator of one (type, version).
+///
+/// One type with the same methods whichever engine checks: the jsonschema crate with the
+/// `jsonschema` feature (on by default), the in-crate [`compact`] validator without it. Cargo
+/// unifies features across a build, so a crate elsewhere in the graph may switch the engine; it
+/// never changes this API or a verdict (the two are held to the same results by a differential
+/// property test and a fuzz target). [`engine`](Self::engine) says which one runs.
+pub struct Validator(Engine);
 
-/// A compiled validator of one (type, version). It validates [`instance::Document`]s, the
-/// cheap representation payloads are parsed into.
+#[cfg(feature = "jsonschema")]
+type Engine = jsonschema::Validator<instance::Tape>;
 #[cfg(not(feature = "jsonschema"))]
-pub type Validator = compact::Validator;
+type Engine = compact::Validator;
+
+impl Validator {
+    /// Whether `value` is valid. (Reads validate the cheap document they parse, not a
+    /// `serde_json::Value`; this is for tools and tests.)
+    pub fn is_valid(&self, value: &Value) -> bool {
+        Document::from_serialize(value).is_ok_and(|doc| self.is_valid_document(&doc))
+    }
+
+    /// Up to `max` violations of `value`, with JSON pointers to the value and the schema
+    /// keyword and a message that never quotes the value; empty exactly when `value` is valid.
+    pub fn issues(&self, value: &Value, max: usize) -> Vec<crate::error::ValidationIssue> {
+        match Document::from_serialize(value) {
+            Ok(doc) => self.document_issues(&doc, max),
+            Err(e) => vec![crate::error::ValidationIssue {
+                instance_path: String::new(),
+                schema_path: String::new(),
+                message: e.to_string(),
+            }],
+        }
+    }
+
+    /// The engine that checks: `"jsonschema"` or `"compact"`.
+    pub fn engine(&self) -> &'static str {
+        if cfg!(feature = "jsonschema") {
+            "jsonschema"
+        } else {
+            "compact"
+        }
+    }
+
+    /// [`is_valid`](Self::is_valid) on a parsed document: the hot path of reads. Hidden: the
+    /// document type is internal (benches and the fuzz targets reach it).
+    #[doc(hidden)]
+    pub fn is_valid_document(&self, doc: &Document<'_>) -> bool {
+        self.0.is_valid(doc.root())
+    }
+
+    fn document_issues(
+        &self,
+        doc: &Document<'_>,
+        max: usize,
+    ) -> Vec<crate::error::ValidationIssue> {
+        let instance = doc.root();
+        #[cfg(not(feature = "jsonschema"))]
+        return self.0.issues(instance, max);
+        #[cfg(feature = "jsonschema")]
+        self.0
+            .iter_errors(instance)
+            .take(max)
+            .map(|e| crate::error::ValidationIssue {
+                instance_path: e.instance_path().to_string(),
+                schema_path: e.schema_path().to_string(),
+                message: e.masked().to_string(),
+            })
+            .collect()
+    }
+}
+
+impl std::fmt::Debug for Validator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Validator")
+            .field("engine", &self.engine())
+            .finish_non_exhaustive()
+    }
+}
 
 /// At most this many violations are kept in an [`Error::Validation`].
 const MAX_ISSUES: usize = 16;
@@ -68,11 +137,13 @@ pub fn schema_of<T: schemars::JsonSchema>() -> Value {
 /// this is for tools and benchmarks that need a fresh one.
 pub fn compile(type_name: &'static str, version: u32, schema: &Value) -> Result<Validator> {
     #[cfg(not(feature = "jsonschema"))]
-    return compact::Validator::compile(schema).map_err(|reason| Error::Schema {
-        type_name,
-        version,
-        reason,
-    });
+    return compact::Validator::compile(schema)
+        .map(Validator)
+        .map_err(|reason| Error::Schema {
+            type_name,
+            version,
+            reason,
+        });
     #[cfg(feature = "jsonschema")]
     jsonschema::options_for::<instance::Tape>()
         // `format` is an assertion: an `email` field must look like an email.
@@ -81,6 +152,7 @@ pub fn compile(type_name: &'static str, version: u32, schema: &Value) -> Result<
         // validation cost of a session read (BENCHMARKS.md).
         .with_format("email", is_plausible_email)
         .build(schema)
+        .map(Validator)
         .map_err(|e| Error::Schema {
             type_name,
             version,
@@ -195,26 +267,13 @@ pub(crate) fn validate_document(
     version: u32,
     doc: &Document<'_>,
 ) -> Result<()> {
-    let instance = doc.root();
-    if validator.is_valid(instance) {
+    if validator.is_valid_document(doc) {
         return Ok(());
     }
-    #[cfg(not(feature = "jsonschema"))]
-    let issues = validator.issues(instance, MAX_ISSUES);
-    #[cfg(feature = "jsonschema")]
-    let issues: Vec<crate::error::ValidationIssue> = validator
-        .iter_errors(instance)
-        .take(MAX_ISSUES)
-        .map(|e| crate::error::ValidationIssue {
-            instance_path: e.instance_path().to_string(),
-            schema_path: e.schema_path().to_string(),
-            message: e.masked().to_string(),
-        })
-        .collect();
     Err(Error::Validation {
         type_name,
         version,
-        issues,
+        issues: validator.document_issues(doc, MAX_ISSUES),
     })
 }
 
@@ -397,7 +456,7 @@ mod tests {
             let validator = super::compile("widths", 1, &schema["properties"][field])
                 .unwrap_or_else(|e| panic!("{e}"));
             let doc = super::Document::parse(text.as_bytes()).unwrap();
-            assert_eq!(validator.is_valid(doc.root()), ok, "{field}: {text}");
+            assert_eq!(validator.is_valid_document(&doc), ok, "{field}: {text}");
         }
     }
 

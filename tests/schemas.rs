@@ -625,3 +625,38 @@ fn user_types_get_a_whole_value_schema_that_accepts_what_they_write() {
         assert_eq!(compact.is_valid(doc.root()), valid, "compact: {text}");
     }
 }
+
+/// `schema::Validator` is one type with one API under either engine (issue 14: the `jsonschema`
+/// feature used to swap in a different type with other methods, so any crate in the build that
+/// enabled default features could break code that compiled before). `make test` runs this file
+/// with the feature on and off; this code compiles and passes in both.
+#[test]
+fn the_validator_api_is_the_same_under_either_engine() {
+    use kv_envelope::{session::Session, Versioned};
+
+    let validator: &kv_envelope::schema::Validator = Session::validator(3).expect("compiles");
+    let engine = validator.engine();
+    assert_eq!(
+        engine,
+        if cfg!(feature = "jsonschema") { "jsonschema" } else { "compact" }
+    );
+    let good = serde_json::json!({
+        "userId": "u1", "email": "ada@example.com", "createdAt": 1, "expiresAt": 2,
+        "absoluteExpiresAt": 3, "refreshedAt": 1, "roles": []
+    });
+    assert!(validator.is_valid(&good), "{engine}");
+    assert!(validator.issues(&good, 16).is_empty(), "{engine}");
+    let mut bad = good.clone();
+    bad["email"] = serde_json::json!("hunter2-not-an-email");
+    bad["createdAt"] = serde_json::json!(-1);
+    assert!(!validator.is_valid(&bad), "{engine}");
+    let issues = validator.issues(&bad, 16);
+    let paths: BTreeSet<&str> = issues.iter().map(|i| i.instance_path.as_str()).collect();
+    assert_eq!(paths, BTreeSet::from(["/createdAt", "/email"]), "{engine}: {issues:?}");
+    assert!(
+        issues.iter().all(|i| !i.message.contains("hunter2")),
+        "{engine}: a message quotes the value: {issues:?}"
+    );
+    assert_eq!(validator.issues(&bad, 1).len(), 1, "{engine}: max is honoured");
+    assert!(format!("{validator:?}").contains(engine));
+}

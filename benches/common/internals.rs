@@ -21,7 +21,7 @@ where
             let doc = Document::parse(&payload).unwrap().to_value();
             let doc = Document::from_serialize(&doc).unwrap();
             Box::new(move || {
-                black_box(validator.is_valid(black_box(&doc).root()));
+                black_box(validator.is_valid_document(black_box(&doc)));
             })
         }
         "part/deserialize_document" => {
