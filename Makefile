@@ -10,7 +10,7 @@ NATIVE_FEATURES := testing,cli
 MSRV := $(shell sed -n 's/^rust-version = "\(.*\)"/\1/p' Cargo.toml)
 
 .PHONY: demo test fmt-check clippy clippy-native clippy-wasm doc test-native build-wasm \
-        fuzz-smoke fuzz e2e schemas interop-schemas test-ts msrv package public-api bench setup
+        fuzz-smoke fuzz e2e schemas interop-schemas test-ts msrv package public-api layers bench setup
 
 ## The demo worker on 127.0.0.1:$${PORT:-8787} with local persisted KV.
 demo:
@@ -20,7 +20,7 @@ demo:
 ## other languages' validators, the TypeScript package, wasm32, the MSRV, packaging and the public
 ## API, fuzz smoke, e2e.
 test: setup
-	$(MAKE) --no-print-directory fmt-check clippy doc test-native interop-schemas test-ts build-wasm \
+	$(MAKE) --no-print-directory fmt-check layers clippy doc test-native interop-schemas test-ts build-wasm \
 	    msrv package public-api fuzz-smoke e2e
 	@echo "make test: all suites passed"
 
@@ -31,6 +31,10 @@ setup:
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
+
+## The modules of src/ depend on each other without a cycle (prints them in layer order).
+layers:
+	python3 scripts/check-layers.py
 
 clippy: clippy-native clippy-wasm
 

@@ -13,10 +13,12 @@
 //! Versions start at 1. `expires_at` is absolute, in milliseconds since the Unix epoch; absent
 //! (`null` / `None`) means the value never expires.
 
-use std::{borrow::Cow, fmt};
+use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
+#[doc(inline)]
+pub use crate::codec::Codec;
 use crate::error::{describe_json_error, describe_postcard_error, Error, Result};
 
 /// First byte of a binary frame. Not valid as the first byte of UTF-8 JSON, so the two
@@ -28,33 +30,6 @@ pub const FRAME_FORMAT: u8 = 0x01;
 pub const TAG_POSTCARD: u8 = 0x01;
 /// Version of the JSON envelope layout (the `kv` field).
 pub const JSON_FORMAT: u64 = 1;
-
-/// The payload codec of an envelope.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Codec {
-    /// serde_json, readable by other services.
-    #[default]
-    Json,
-    /// postcard inside a binary frame: compact and fast.
-    Postcard,
-}
-
-impl Codec {
-    /// Stable lowercase name (`json`, `postcard`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Codec::Json => "json",
-            Codec::Postcard => "postcard",
-        }
-    }
-}
-
-impl fmt::Display for Codec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// The envelope header: everything needed to decide what to do with a value before touching
 /// its payload.

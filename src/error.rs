@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use crate::envelope::Codec;
+use crate::codec::Codec;
 
 /// Result alias used throughout the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -9,8 +9,10 @@ pub mod cache;
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod clock;
+mod codec;
 pub mod envelope;
 mod error;
+pub mod export;
 pub mod migrate;
 pub mod schema;
 pub mod session;
@@ -25,6 +27,7 @@ pub use crate::{
     clock::{Clock, ManualClock, SystemClock},
     envelope::{Codec, Header, Payload},
     error::{Error, LimitError, Result, ValidationIssue},
+    export::{export_schemas, shipped_schema_files},
     migrate::{decode_value, encode_value, Decoded, Versioned},
     session::{Session, SessionStore},
     store::{Overwrite, TypedStore},
@@ -39,24 +42,4 @@ pub mod __private {
         migrate::{decode_step, step_validator},
         schema::{schema_of, ValidatorCell},
     };
-}
-
-/// Every schema file the crate ships in `schemas/`, as (file name, schema): the envelope's,
-/// the KV metadata's, and for each shipped type every version's and its whole-value schema.
-/// `make schemas` writes them; a test checks the committed files match.
-pub fn shipped_schema_files() -> Vec<(String, serde_json::Value)> {
-    let mut files = vec![
-        (
-            schema::ENVELOPE_SCHEMA_FILE.to_string(),
-            schema::envelope_schema(),
-        ),
-        (
-            schema::METADATA_SCHEMA_FILE.to_string(),
-            schema::metadata_schema(),
-        ),
-    ];
-    files.extend(schema::schema_files_of::<session::Session>());
-    files.extend(schema::schema_files_of::<session::SessionIndexEntry>());
-    files.extend(schema::schema_files_of::<cache::NamespaceGeneration>());
-    files
 }

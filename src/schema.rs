@@ -12,10 +12,7 @@ use std::{path::Path, sync::OnceLock};
 
 use serde_json::Value;
 
-use crate::{
-    error::{Error, Result},
-    migrate::Versioned,
-};
+use crate::error::{Error, Result};
 
 pub mod compact;
 pub mod instance;
@@ -25,11 +22,11 @@ mod stored;
 use instance::Document;
 #[doc(inline)]
 pub use portable::{make_portable_value, Portable};
-// The CLI's type-erased registry builds whole-value schemas from a name and version list.
-#[cfg(feature = "cli")]
+// `export` (typed) and the CLI's type-erased registry build whole-value schemas from a name and
+// a version list.
 pub(crate) use stored::whole_value_schema;
 #[doc(inline)]
-pub use stored::{envelope_schema_file_name, envelope_schema_of, metadata_schema};
+pub use stored::{envelope_schema_file_name, metadata_schema};
 
 /// File name of [`envelope_schema`] (the JSON envelope of any type).
 pub const ENVELOPE_SCHEMA_FILE: &str = "envelope.schema.json";
@@ -306,35 +303,11 @@ pub fn schema_file_name(type_name: &str, version: u32) -> String {
     format!("{type_name}.v{version}.schema.json")
 }
 
-/// Every (file name, schema) of `T`'s versions `1..=T::VERSION`.
-pub fn schemas_of<T: Versioned>() -> Vec<(String, Value)> {
-    (1..=T::VERSION)
-        .filter_map(|v| T::schema(v).map(|s| (schema_file_name(T::NAME, v), s)))
-        .collect()
-}
-
-/// Every file [`export_schemas`] writes for `T`: each version's schema ([`schemas_of`]) and
-/// the whole-value schema ([`envelope_schema_of`], `<type>.envelope.schema.json`).
-pub fn schema_files_of<T: Versioned>() -> Vec<(String, Value)> {
-    let mut files = schemas_of::<T>();
-    files.push((
-        envelope_schema_file_name(T::NAME),
-        envelope_schema_of::<T>(),
-    ));
-    files
-}
-
 /// Pretty JSON with a trailing newline, the committed form of a schema file.
 pub fn to_schema_file(schema: &Value) -> String {
     let mut s = serde_json::to_string_pretty(schema).unwrap_or_default();
     s.push('\n');
     s
-}
-
-/// Write the schemas of `T` into `dir`, creating it: every version's and the whole-value
-/// schema ([`schema_files_of`]). Returns the paths written.
-pub fn export_schemas<T: Versioned>(dir: &Path) -> std::io::Result<Vec<std::path::PathBuf>> {
-    write_files(dir, schema_files_of::<T>())
 }
 
 /// Write `envelope.schema.json` into `dir`.
@@ -355,7 +328,7 @@ pub fn export_metadata_schema(dir: &Path) -> std::io::Result<std::path::PathBuf>
     Ok(v.remove(0))
 }
 
-fn write_files(
+pub(crate) fn write_files(
     dir: &Path,
     files: Vec<(String, Value)>,
 ) -> std::io::Result<Vec<std::path::PathBuf>> {

@@ -475,11 +475,11 @@ fn schemas_export_writes_every_version_and_the_envelope_in_committed_format() {
             schema::metadata_schema(),
         ),
     ];
-    expected.extend(schema::schema_files_of::<Session>());
-    expected.extend(schema::schema_files_of::<
+    expected.extend(kv_envelope::export::schema_files_of::<Session>());
+    expected.extend(kv_envelope::export::schema_files_of::<
         kv_envelope::session::SessionIndexEntry,
     >());
-    expected.extend(schema::schema_files_of::<
+    expected.extend(kv_envelope::export::schema_files_of::<
         kv_envelope::cache::NamespaceGeneration,
     >());
     assert!(expected.iter().any(|(n, _)| n == "session.v2.schema.json"));

@@ -550,7 +550,8 @@ mod user_type {
 fn user_types_get_a_whole_value_schema_that_accepts_what_they_write() {
     use kv_envelope::{
         envelope,
-        schema::{compact, envelope_schema_of, export_schemas, instance::Document},
+        export::{envelope_schema_of, export_schemas},
+        schema::{compact, instance::Document},
     };
     use user_type::{Point, Shape, ShapeV1};
 
@@ -638,7 +639,11 @@ fn the_validator_api_is_the_same_under_either_engine() {
     let engine = validator.engine();
     assert_eq!(
         engine,
-        if cfg!(feature = "jsonschema") { "jsonschema" } else { "compact" }
+        if cfg!(feature = "jsonschema") {
+            "jsonschema"
+        } else {
+            "compact"
+        }
     );
     let good = serde_json::json!({
         "userId": "u1", "email": "ada@example.com", "createdAt": 1, "expiresAt": 2,
@@ -652,11 +657,19 @@ fn the_validator_api_is_the_same_under_either_engine() {
     assert!(!validator.is_valid(&bad), "{engine}");
     let issues = validator.issues(&bad, 16);
     let paths: BTreeSet<&str> = issues.iter().map(|i| i.instance_path.as_str()).collect();
-    assert_eq!(paths, BTreeSet::from(["/createdAt", "/email"]), "{engine}: {issues:?}");
+    assert_eq!(
+        paths,
+        BTreeSet::from(["/createdAt", "/email"]),
+        "{engine}: {issues:?}"
+    );
     assert!(
         issues.iter().all(|i| !i.message.contains("hunter2")),
         "{engine}: a message quotes the value: {issues:?}"
     );
-    assert_eq!(validator.issues(&bad, 1).len(), 1, "{engine}: max is honoured");
+    assert_eq!(
+        validator.issues(&bad, 1).len(),
+        1,
+        "{engine}: max is honoured"
+    );
     assert!(format!("{validator:?}").contains(engine));
 }

@@ -175,7 +175,7 @@ impl RegisteredType {
             .collect()
     }
 
-    /// The whole-value schema of this type ([`schema::envelope_schema_of`]) and its file name,
+    /// The whole-value schema of this type ([`crate::export::envelope_schema_of`]) and its file name,
     /// `<type>.envelope.schema.json`.
     pub fn envelope_schema_file(&self) -> (String, Value) {
         let versions = (1..=self.version).filter_map(|v| self.schema(v).map(|s| (v, s)));

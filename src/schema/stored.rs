@@ -16,7 +16,7 @@
 use serde_json::{json, Map, Value};
 
 use super::portable::{for_each_subschema, make_portable_value};
-use crate::{envelope::JSON_FORMAT, migrate::Versioned};
+use crate::envelope::JSON_FORMAT;
 
 /// The draft every schema here declares.
 const DRAFT: &str = "https://json-schema.org/draft/2020-12/schema";
@@ -26,20 +26,8 @@ pub fn envelope_schema_file_name(type_name: &str) -> String {
     format!("{type_name}.envelope.schema.json")
 }
 
-/// The JSON Schema of a stored value of `T` in the JSON codec: `kv`, `type` (`T::NAME`), `v`
-/// (one of `1..=T::VERSION`), `exp`, and `data` under the schema of the version `v` names. A
-/// service validates a raw KV value with this one schema.
-///
-/// What no JSON Schema can see, the Rust reader still refuses: a repeated key, `3.0` where an
-/// integer is due (JSON Schema counts it as the integer 3), a lone surrogate escape.
-pub fn envelope_schema_of<T: Versioned>() -> Value {
-    whole_value_schema(
-        T::NAME,
-        (1..=T::VERSION).filter_map(|v| T::schema(v).map(|s| (v, s))),
-    )
-}
-
-/// [`envelope_schema_of`] from a type name and its (version, payload schema) list.
+/// The whole-value schema of `type_name` from its (version, payload schema) list
+/// ([`crate::export::envelope_schema_of`] for a [`Versioned`](crate::Versioned) type).
 pub(crate) fn whole_value_schema(
     type_name: &str,
     versions: impl IntoIterator<Item = (u32, Value)>,

@@ -1,0 +1,72 @@
+//! Schema files of [`Versioned`] types, for other services: each version's payload schema, the
+//! whole-value schema of a stored value, and writing them to a folder. Above both `schema`
+//! (what a schema is, validation) and `migrate` (what a versioned type is), so neither depends on
+//! the other.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::{
+    cache,
+    migrate::Versioned,
+    schema::{self, envelope_schema_file_name, schema_file_name, whole_value_schema, write_files},
+    session,
+};
+
+/// The JSON Schema of a stored value of `T` in the JSON codec: `kv`, `type` (`T::NAME`), `v`
+/// (one of `1..=T::VERSION`), `exp`, and `data` under the schema of the version `v` names. A
+/// service validates a raw KV value with this one schema.
+///
+/// What no JSON Schema can see, the Rust reader still refuses: a repeated key, `3.0` where an
+/// integer is due (JSON Schema counts it as the integer 3), a lone surrogate escape.
+pub fn envelope_schema_of<T: Versioned>() -> Value {
+    whole_value_schema(
+        T::NAME,
+        (1..=T::VERSION).filter_map(|v| T::schema(v).map(|s| (v, s))),
+    )
+}
+
+/// Every (file name, schema) of `T`'s versions `1..=T::VERSION`.
+pub fn schemas_of<T: Versioned>() -> Vec<(String, Value)> {
+    (1..=T::VERSION)
+        .filter_map(|v| T::schema(v).map(|s| (schema_file_name(T::NAME, v), s)))
+        .collect()
+}
+
+/// Every file [`export_schemas`] writes for `T`: each version's schema ([`schemas_of`]) and
+/// the whole-value schema ([`envelope_schema_of`], `<type>.envelope.schema.json`).
+pub fn schema_files_of<T: Versioned>() -> Vec<(String, Value)> {
+    let mut files = schemas_of::<T>();
+    files.push((
+        envelope_schema_file_name(T::NAME),
+        envelope_schema_of::<T>(),
+    ));
+    files
+}
+
+/// Write the schemas of `T` into `dir`, creating it: every version's and the whole-value
+/// schema ([`schema_files_of`]). Returns the paths written.
+pub fn export_schemas<T: Versioned>(dir: &Path) -> std::io::Result<Vec<std::path::PathBuf>> {
+    write_files(dir, schema_files_of::<T>())
+}
+
+/// Every schema file the crate ships in `schemas/`, as (file name, schema): the envelope's,
+/// the KV metadata's, and for each shipped type every version's and its whole-value schema.
+/// `make schemas` writes them; a test checks the committed files match.
+pub fn shipped_schema_files() -> Vec<(String, Value)> {
+    let mut files = vec![
+        (
+            schema::ENVELOPE_SCHEMA_FILE.to_string(),
+            schema::envelope_schema(),
+        ),
+        (
+            schema::METADATA_SCHEMA_FILE.to_string(),
+            schema::metadata_schema(),
+        ),
+    ];
+    files.extend(schema_files_of::<session::Session>());
+    files.extend(schema_files_of::<session::SessionIndexEntry>());
+    files.extend(schema_files_of::<cache::NamespaceGeneration>());
+    files
+}
