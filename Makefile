@@ -5,7 +5,8 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 CARGO ?= cargo
 WASM_TARGET := wasm32-unknown-unknown
-NATIVE_FEATURES := testing,cli
+# `internals` (hidden, not public API) lets the suites and benches reach the validation internals.
+NATIVE_FEATURES := testing,cli,internals
 # The minimum supported Rust version, as Cargo.toml declares it.
 MSRV := $(shell sed -n 's/^rust-version = "\(.*\)"/\1/p' Cargo.toml)
 

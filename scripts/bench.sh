@@ -52,12 +52,14 @@ emit "$(python3 -c 'import json,sys; print(json.dumps({"kind":"machine","nproc":
 
 # --- build -----------------------------------------------------------------------------------
 log "building benches (release)"
-cargo bench --no-run --bench envelope --bench ratios --bench write_budget >&2
-ENVELOPE=$(bench_exe envelope)
-cargo bench --no-run --bench envelope --no-default-features >&2
-ENVELOPE_COMPACT=$(bench_exe envelope --no-default-features)
-RATIOS=$(bench_exe ratios)
-BUDGET=$(bench_exe write_budget)
+# The benches reach internals and test tools (hidden `internals`, `testing` features).
+BENCH_FEATURES=(--features internals,testing)
+cargo bench --no-run --bench envelope --bench ratios --bench write_budget "${BENCH_FEATURES[@]}" >&2
+ENVELOPE=$(bench_exe envelope "${BENCH_FEATURES[@]}")
+cargo bench --no-run --bench envelope --no-default-features "${BENCH_FEATURES[@]}" >&2
+ENVELOPE_COMPACT=$(bench_exe envelope --no-default-features "${BENCH_FEATURES[@]}")
+RATIOS=$(bench_exe ratios "${BENCH_FEATURES[@]}")
+BUDGET=$(bench_exe write_budget "${BENCH_FEATURES[@]}")
 
 # --- 1. criterion ----------------------------------------------------------------------------
 log "criterion (benches/envelope.rs)"

@@ -4,7 +4,9 @@
 //! the response is not delayed). Natively it is a spawned task or, in tests, a queue the test
 //! drains by hand so the order of events is deterministic.
 
-use std::{future::Future, pin::Pin, sync::Mutex};
+#[cfg(feature = "testing")]
+use std::sync::Mutex;
+use std::{future::Future, pin::Pin};
 
 use crate::backend::MaybeSendSync;
 
@@ -36,24 +38,27 @@ impl<B: Background + ?Sized> Background for &B {
 }
 
 /// Runs each future on its own thread with a small blocking executor. Runtime-agnostic; fine
-/// for tests and tools (native only).
-#[cfg(not(target_arch = "wasm32"))]
+/// for tests and tools (native only, feature `testing`).
+#[cfg(all(feature = "testing", not(target_arch = "wasm32")))]
 #[derive(Debug, Default, Clone, Copy)]
 pub struct ThreadSpawner;
 
-#[cfg(not(target_arch = "wasm32"))]
+#[cfg(all(feature = "testing", not(target_arch = "wasm32")))]
 impl Background for ThreadSpawner {
     fn spawn(&self, fut: BoxFuture) {
         std::thread::spawn(move || futures::executor::block_on(fut));
     }
 }
 
-/// Queues futures until [`Deferred::run_all`] is awaited: deterministic tests.
+/// Queues futures until [`Deferred::run_all`] is awaited: deterministic tests (feature
+/// `testing`).
+#[cfg(feature = "testing")]
 #[derive(Default)]
 pub struct Deferred {
     queue: Mutex<Vec<BoxFuture>>,
 }
 
+#[cfg(feature = "testing")]
 impl std::fmt::Debug for Deferred {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Deferred")
@@ -62,6 +67,7 @@ impl std::fmt::Debug for Deferred {
     }
 }
 
+#[cfg(feature = "testing")]
 impl Deferred {
     /// An empty queue.
     pub fn new() -> Self {
@@ -90,6 +96,7 @@ impl Deferred {
     }
 }
 
+#[cfg(feature = "testing")]
 impl Background for Deferred {
     fn spawn(&self, fut: BoxFuture) {
         if let Ok(mut q) = self.queue.lock() {

@@ -249,12 +249,6 @@ pub enum LimitError {
         /// The limit.
         max: u64,
     },
-    /// More than 1000 KV operations in one invocation.
-    #[error("more than {max} kv operations in one invocation")]
-    TooManyOperations {
-        /// The limit.
-        max: u64,
-    },
 }
 
 /// Describe a serde_json error by category and position only: serde_json's own messages can

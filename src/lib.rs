@@ -20,6 +20,10 @@ pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+/// The Workers KV backend, at the root beside [`MemoryKv`] (wasm32, feature `worker`).
+#[cfg(all(feature = "worker", target_arch = "wasm32"))]
+#[doc(inline)]
+pub use crate::backend::WorkersKv;
 #[doc(inline)]
 pub use crate::{
     backend::{Kv, KvBackend, MemoryKv},
@@ -39,7 +43,7 @@ pub mod __private {
     pub use serde_json::Value;
 
     pub use crate::{
-        migrate::{decode_step, step_validator},
+        migrate::steps::{decode_step, step_validator},
         schema::{schema_of, ValidatorCell},
     };
 }

@@ -61,72 +61,78 @@ pub trait Versioned: Serialize + DeserializeOwned + Sized + 'static {
     }
 }
 
-/// Decode one version's payload into its own struct. Used by [`versioned!`].
-#[doc(hidden)]
-pub fn decode_step<V: Serialize + DeserializeOwned>(
-    type_name: &'static str,
-    version: u32,
-    payload: Payload<'_>,
-    validator: Option<&Validator>,
-) -> Result<V> {
-    let codec_err = |codec: Codec, reason: String| Error::Codec {
-        codec,
-        type_name,
-        version,
-        reason,
-    };
-    // What an unvalidated JSON read does: serde_json straight into the struct.
-    let from_json = |bytes: &[u8]| {
-        serde_json::from_slice(bytes).map_err(|e| codec_err(Codec::Json, describe_json_error(&e)))
-    };
-    match (payload, validator) {
-        (Payload::Json(bytes), None) => from_json(bytes),
-        // Parsed once into a cheap document (no `serde_json::Value`), validated, then
-        // deserialized from the document.
-        (Payload::Json(bytes), Some(validator)) => {
-            let doc = Document::parse(bytes).map_err(|e| codec_err(Codec::Json, e.to_string()))?;
-            schema::validate_document(validator, type_name, version, &doc)?;
-            if doc.had_duplicate_keys() {
-                // Validated as the last member of each key (as `JSON.parse` reads it); decoded
-                // exactly as an unvalidated read decodes it, so the two agree: a repeated struct
-                // field is refused, a repeated map key keeps its last value.
-                return from_json(bytes);
-            }
-            V::deserialize(doc.root())
-                .map_err(|_| codec_err(Codec::Json, "value does not fit the type".into()))
-        }
-        (Payload::Postcard(bytes), validator) => {
-            let (v, rest) = postcard::take_from_bytes::<V>(bytes)
-                .map_err(|e| codec_err(Codec::Postcard, describe_postcard_error(&e)))?;
-            if !rest.is_empty() {
-                return Err(codec_err(
-                    Codec::Postcard,
-                    format!("{} trailing bytes after the payload", rest.len()),
-                ));
-            }
-            if let Some(validator) = validator {
-                // The JSON this value stands for, as a document: validated like a JSON read.
-                let doc = Document::from_serialize_sized(&v, bytes.len())
-                    .map_err(|e| codec_err(Codec::Postcard, e.to_string()))?;
+/// What the [`versioned!`] expansion calls, reachable only as `$crate::__private::…` (this
+/// module is private; `lib.rs` re-exports its items there).
+pub(crate) mod steps {
+    use super::*;
+
+    /// Decode one version's payload into its own struct. Used by [`versioned!`](crate::versioned).
+    pub fn decode_step<V: Serialize + DeserializeOwned>(
+        type_name: &'static str,
+        version: u32,
+        payload: Payload<'_>,
+        validator: Option<&Validator>,
+    ) -> Result<V> {
+        let codec_err = |codec: Codec, reason: String| Error::Codec {
+            codec,
+            type_name,
+            version,
+            reason,
+        };
+        // What an unvalidated JSON read does: serde_json straight into the struct.
+        let from_json = |bytes: &[u8]| {
+            serde_json::from_slice(bytes)
+                .map_err(|e| codec_err(Codec::Json, describe_json_error(&e)))
+        };
+        match (payload, validator) {
+            (Payload::Json(bytes), None) => from_json(bytes),
+            // Parsed once into a cheap document (no `serde_json::Value`), validated, then
+            // deserialized from the document.
+            (Payload::Json(bytes), Some(validator)) => {
+                let doc =
+                    Document::parse(bytes).map_err(|e| codec_err(Codec::Json, e.to_string()))?;
                 schema::validate_document(validator, type_name, version, &doc)?;
+                if doc.had_duplicate_keys() {
+                    // Validated as the last member of each key (as `JSON.parse` reads it); decoded
+                    // exactly as an unvalidated read decodes it, so the two agree: a repeated struct
+                    // field is refused, a repeated map key keeps its last value.
+                    return from_json(bytes);
+                }
+                V::deserialize(doc.root())
+                    .map_err(|_| codec_err(Codec::Json, "value does not fit the type".into()))
             }
-            Ok(v)
+            (Payload::Postcard(bytes), validator) => {
+                let (v, rest) = postcard::take_from_bytes::<V>(bytes)
+                    .map_err(|e| codec_err(Codec::Postcard, describe_postcard_error(&e)))?;
+                if !rest.is_empty() {
+                    return Err(codec_err(
+                        Codec::Postcard,
+                        format!("{} trailing bytes after the payload", rest.len()),
+                    ));
+                }
+                if let Some(validator) = validator {
+                    // The JSON this value stands for, as a document: validated like a JSON read.
+                    let doc = Document::from_serialize_sized(&v, bytes.len())
+                        .map_err(|e| codec_err(Codec::Postcard, e.to_string()))?;
+                    schema::validate_document(validator, type_name, version, &doc)?;
+                }
+                Ok(v)
+            }
         }
     }
-}
 
-/// Pick the validator for one step, honouring `validate` and `VALIDATE_POSTCARD`.
-#[doc(hidden)]
-pub fn step_validator<T: Versioned>(
-    version: u32,
-    payload: &Payload<'_>,
-    validate: bool,
-) -> Result<Option<&'static Validator>> {
-    let wanted = validate && (matches!(payload, Payload::Json(_)) || T::VALIDATE_POSTCARD);
-    if wanted {
-        T::validator(version).map(Some)
-    } else {
-        Ok(None)
+    /// Pick the validator for one step, honouring `validate` and `VALIDATE_POSTCARD`.
+    pub fn step_validator<T: Versioned>(
+        version: u32,
+        payload: &Payload<'_>,
+        validate: bool,
+    ) -> Result<Option<&'static Validator>> {
+        let wanted = validate && (matches!(payload, Payload::Json(_)) || T::VALIDATE_POSTCARD);
+        if wanted {
+            T::validator(version).map(Some)
+        } else {
+            Ok(None)
+        }
     }
 }
 

@@ -1,10 +1,11 @@
 //! JSON Schemas of versioned types: generation (schemars, through the [`Portable`] transform so
 //! other languages' validators compile them), validation (compiled once per process/isolate),
-//! the schemas of whole stored values and of the KV metadata ([`envelope_schema_of`],
-//! [`metadata_schema`]) and export to files.
+//! and the schemas of whole stored values and of the KV metadata
+//! ([`envelope_schema_of`](crate::export::envelope_schema_of), [`metadata_schema`]). Writing
+//! the files of a versioned type is [`export`](crate::export)'s.
 //!
 //! Validation uses the jsonschema crate with the `jsonschema` feature (on by default): every
-//! keyword and format of draft 2020-12. Without it, [`compact`] validates: the vocabulary
+//! keyword and format of draft 2020-12. Without it, the in-crate `compact` validator validates: the vocabulary
 //! schemars emits, with the same results, at a fraction of the wasm size (BENCHMARKS.md §7);
 //! a schema outside that vocabulary is refused when its validator is compiled.
 
@@ -14,8 +15,22 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 
+// Internals: the benches and fuzz targets reach them through the hidden `internals` feature.
+#[cfg(feature = "internals")]
+#[doc(hidden)]
 pub mod compact;
+// Compiled where it validates (without `jsonschema`) or is tested against jsonschema.
+#[cfg(all(not(feature = "internals"), any(not(feature = "jsonschema"), test)))]
+#[allow(dead_code)]
+pub(crate) mod compact;
+#[cfg(feature = "internals")]
+#[doc(hidden)]
 pub mod instance;
+// Some of its accessors serve only one engine, or only the benches and fuzz targets
+// (`internals`): without them they would be dead code, not a bug.
+#[cfg(not(feature = "internals"))]
+#[allow(dead_code, clippy::wrong_self_convention)]
+pub(crate) mod instance;
 mod portable;
 mod stored;
 
@@ -36,7 +51,7 @@ pub const METADATA_SCHEMA_FILE: &str = "metadata.schema.json";
 /// A compiled validator of one (type, version).
 ///
 /// One type with the same methods whichever engine checks: the jsonschema crate with the
-/// `jsonschema` feature (on by default), the in-crate [`compact`] validator without it. Cargo
+/// `jsonschema` feature (on by default), the in-crate `compact` validator without it. Cargo
 /// unifies features across a build, so a crate elsewhere in the graph may switch the engine; it
 /// never changes this API or a verdict (the two are held to the same results by a differential
 /// property test and a fuzz target). [`engine`](Self::engine) says which one runs.
@@ -130,7 +145,7 @@ pub fn schema_of<T: schemars::JsonSchema>() -> Value {
 }
 
 /// Compile `schema` the way every (type, version) validator is compiled: `format` asserted,
-/// with the cheap [`is_plausible_email`] check. [`Versioned::validator`] caches the result;
+/// with the cheap [`is_plausible_email`] check. [`Versioned::validator`](crate::Versioned::validator) caches the result;
 /// this is for tools and benchmarks that need a fresh one.
 pub fn compile(type_name: &'static str, version: u32, schema: &Value) -> Result<Validator> {
     #[cfg(not(feature = "jsonschema"))]

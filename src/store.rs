@@ -4,9 +4,9 @@ use std::{marker::PhantomData, time::Duration};
 
 use crate::{
     backend::{Kv, MAX_VALUE_BYTES},
-    envelope::{self, Codec, Header},
-    error::{Error, LimitError, Result},
-    migrate::{check_header, decode_value, encode_value, Decoded, Versioned},
+    envelope::{Codec, Header},
+    error::{LimitError, Result},
+    migrate::{decode_value, encode_value, Decoded, Versioned},
 };
 
 /// Whether a write may replace what is stored.
@@ -68,7 +68,7 @@ impl<T: Versioned> TypedStore<T> {
     }
 
     /// Refuse writes whose stored form exceeds `max` bytes (default and ceiling: KV's 25 MiB),
-    /// with [`Error::Limit`] before any I/O.
+    /// with [`Error::Limit`](crate::Error::Limit) before any I/O.
     #[must_use]
     pub fn with_max_value_bytes(mut self, max: usize) -> Self {
         self.max_bytes = max.min(MAX_VALUE_BYTES);
@@ -173,10 +173,11 @@ impl<T: Versioned> TypedStore<T> {
         let now = self.kv.now_ms();
         match decode_value::<T>(&stored.value, now, self.validate) {
             Ok(_) => Ok(()),
-            Err(e @ Error::FutureVersion { .. }) => Err(e),
-            Err(e) if e.is_corrupt() => match overwrite {
-                Overwrite::Safe => Err(e),
-                Overwrite::AllowCorrupt => Ok(()),
+            // A newer version is never replaced; a corrupt value only where the caller allows
+            // it (caches); anything else (KV failing) is not a verdict on the stored value.
+            Err(e) if e.protects_stored_value() => match overwrite {
+                Overwrite::AllowCorrupt if e.is_corrupt() => Ok(()),
+                _ => Err(e),
             },
             Err(e) => Err(e),
         }
@@ -201,11 +202,4 @@ impl<T: Versioned> TypedStore<T> {
             .put(key, &bytes, expires_at, Some(header.to_metadata()))
             .await
     }
-}
-
-/// Peek at the header of stored bytes and check it against `T` (type, version, expiry).
-/// `Ok(false)` means expired. Does not look at the payload.
-pub fn check_stored<T: Versioned>(bytes: &[u8], now_ms: u64) -> Result<bool> {
-    let header = envelope::peek_header(bytes)?;
-    check_header::<T>(&header, now_ms)
 }

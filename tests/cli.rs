@@ -602,7 +602,7 @@ fn inspect_json_v1_shows_header_validation_and_migrated_payload() {
     assert_eq!(j["value"]["refreshedAt"], json!(NOW - DAY));
     assert_eq!(
         j["value"]["absoluteExpiresAt"],
-        json!(NOW - DAY + kv_envelope::session::DEFAULT_ABSOLUTE_LIFETIME_MS)
+        json!(NOW - DAY + kv_envelope::session::DEFAULT_ABSOLUTE_LIFETIME.as_millis() as u64)
     );
     assert_eq!(j["value"]["roles"], json!([]));
 }

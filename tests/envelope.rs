@@ -94,7 +94,7 @@ fn v1_reads_as_current_in_both_codecs() {
         assert_eq!(d.value.user_id, "u1");
         assert_eq!(
             d.value.absolute_expires_at,
-            NOW + kv_envelope::session::DEFAULT_ABSOLUTE_LIFETIME_MS
+            NOW + kv_envelope::session::DEFAULT_ABSOLUTE_LIFETIME.as_millis() as u64
         );
         assert_eq!(d.value.refreshed_at, NOW);
         assert!(d.value.roles.is_empty());

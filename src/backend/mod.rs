@@ -15,6 +15,7 @@ use crate::{
 };
 
 mod memory;
+#[cfg(feature = "testing")]
 pub mod sim;
 #[cfg(all(feature = "worker", target_arch = "wasm32"))]
 mod workers;

@@ -52,7 +52,7 @@ pub use gate::{
 pub use id::{IdSource, OsRandom, SessionId, ID_BYTES, ID_LEN};
 pub use index::SessionIndexEntry;
 pub use reason::NoSession;
-pub use record::{Session, SessionV1, SessionV2, DEFAULT_ABSOLUTE_LIFETIME_MS};
+pub use record::{Session, SessionV1, SessionV2};
 pub use store::{
     LogoutAll, Lookup, Refresh, RefreshPlan, RejectHook, SessionStore, DEFAULT_ABSOLUTE_LIFETIME,
     DEFAULT_IDLE_TIMEOUT, DEFAULT_LOGOUT_BATCH, DEFAULT_MAX_SESSION_BYTES, DEFAULT_PREFIX,

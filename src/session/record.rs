@@ -10,8 +10,12 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// Default absolute lifetime used when migrating v1 values: 30 days in ms.
-pub const DEFAULT_ABSOLUTE_LIFETIME_MS: u64 = 30 * 24 * 3600 * 1000;
+use super::store::DEFAULT_ABSOLUTE_LIFETIME;
+
+/// The absolute lifetime given to v1 values when they migrate: the store's default (30 days), in
+/// ms.
+#[allow(clippy::cast_possible_truncation)] // 30 days in ms fits a u64 by far.
+const DEFAULT_ABSOLUTE_LIFETIME_MS: u64 = DEFAULT_ABSOLUTE_LIFETIME.as_millis() as u64;
 
 /// Session payload, version 1 (the reference `KVSessionStore` shape). Times are ms since epoch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

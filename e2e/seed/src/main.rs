@@ -21,7 +21,7 @@ use kv_envelope::{
     envelope::{self, Codec, Header},
     session::{
         Session, SessionId, SessionIndexEntry, SessionStore, SessionV1, SessionV2,
-        DEFAULT_ABSOLUTE_LIFETIME_MS,
+        DEFAULT_ABSOLUTE_LIFETIME,
     },
     Kv, MemoryKv, Versioned,
 };
@@ -115,7 +115,8 @@ fn session(args: &Args) -> Result<(Seeded, Option<Seeded>), String> {
     let email = arg(args, "email")?.to_string();
     let created_at = num(args, "created-at")?;
     let expires_at = num(args, "expires-at")?;
-    let absolute_expires_at = created_at.saturating_add(DEFAULT_ABSOLUTE_LIFETIME_MS);
+    let lifetime_ms = u64::try_from(DEFAULT_ABSOLUTE_LIFETIME.as_millis()).expect("30 days");
+    let absolute_expires_at = created_at.saturating_add(lifetime_ms);
     let v3 = Session {
         user_id: user_id.clone(),
         email: email.clone(),
