@@ -12,7 +12,9 @@ use crate::backend::OpCounts;
 /// Per-isolate cache state: the single-flight table, the generations last read and the
 /// counters. Cheap to clone (clones share). Keep one per isolate and KV namespace — in a
 /// `static` (it is `Send + Sync`) — and hand it to each request's store with
-/// [`CacheStore::with_state`](super::CacheStore::with_state), so concurrent requests coalesce and counters accumulate.
+/// [`CacheStore::with_state`], so concurrent requests coalesce and counters accumulate.
+///
+/// [`CacheStore::with_state`]: super::CacheStore::with_state
 #[derive(Clone, Default)]
 pub struct CacheState {
     pub(super) inner: Arc<StateInner>,
@@ -46,14 +48,19 @@ impl CacheState {
     }
 
     /// The counters of every store on this state, without building a store (for a `/metrics`
-    /// route). `kv` is all zeros: KV operation counts belong to a [`Kv`](crate::backend::Kv) handle — pass them
-    /// with [`stats_with_kv`](Self::stats_with_kv), or use [`CacheStore::stats`](super::CacheStore::stats).
+    /// route). `kv` is all zeros: KV operation counts belong to a [`Kv`] handle — pass them
+    /// with [`stats_with_kv`](Self::stats_with_kv), or use [`CacheStore::stats`].
+    ///
+    /// [`Kv`]: crate::backend::Kv
+    /// [`CacheStore::stats`]: super::CacheStore::stats
     pub fn stats(&self) -> CacheStats {
         self.stats_with_kv(OpCounts::default())
     }
 
     /// [`stats`](Self::stats) with `kv` as the KV operation counts, e.g. the snapshot of the
-    /// `OpCounters` the cache's `Kv` handles share ([`Kv::with_counters`](crate::backend::Kv::with_counters)).
+    /// `OpCounters` the cache's `Kv` handles share ([`Kv::with_counters`]).
+    ///
+    /// [`Kv::with_counters`]: crate::backend::Kv::with_counters
     pub fn stats_with_kv(&self, kv: OpCounts) -> CacheStats {
         self.inner.counters.snapshot(self.inner.flights.len(), kv)
     }
