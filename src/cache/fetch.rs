@@ -1,0 +1,476 @@
+//! The fetch machinery: the store's core (generation, compute, write, XFetch) and the
+//! read, coalesce and refresh path behind `get_or_compute`.
+
+use std::{future::Future, sync::Arc};
+
+#[cfg(all(feature = "worker", target_arch = "wasm32"))]
+use super::in_own_context;
+use super::{
+    entry::{classify, prepare, Found, Freshness, PreparedWrite, Timing},
+    flight::{Flights, Join, Leader, Waiter},
+    random::{self, RandomSource},
+    stats::Counters,
+    CacheKeys, CachePolicy, CacheState, CacheStatus, CacheStore, Cached, MaybeSend,
+    NamespaceGeneration,
+};
+use crate::{
+    backend::Kv,
+    background::Background,
+    envelope::Codec,
+    error::{Error, Result},
+    migrate::{decode_value, Versioned},
+};
+
+/// Await another caller's computation. On Workers the leader is another request: the wait
+/// must be polled in this request's own context and keep something of its own pending (see
+/// [`in_own_context`]).
+#[cfg(all(feature = "worker", target_arch = "wasm32"))]
+async fn wait_for_leader<T: Clone>(waiter: Waiter<T>) -> <Waiter<T> as Future>::Output {
+    in_own_context(waiter).await
+}
+
+/// Await another caller's computation (natively, and on wasm32 outside Workers: as is).
+#[cfg(not(all(feature = "worker", target_arch = "wasm32")))]
+async fn wait_for_leader<T: Clone>(waiter: Waiter<T>) -> <Waiter<T> as Future>::Output {
+    waiter.await
+}
+
+/// How many times a caller waits for another's computation before computing alone (a leader
+/// that fails hands over to the next waiter; this bounds the hand-overs one caller sits out).
+const MAX_JOINS: usize = 3;
+
+/// What a call hands back: `T` for `get_or_compute`, `Option<T>` for
+/// `get_or_compute_optional` (where "not found" is a value too).
+pub(super) trait Slot<T>: Clone + Sized {
+    /// `None` when this call cannot use the shared value (a "not found" for a call that
+    /// needs a value).
+    fn from_option(value: Option<T>) -> Option<Self>;
+    fn as_option(&self) -> Option<&T>;
+}
+
+impl<T: Clone> Slot<T> for T {
+    fn from_option(value: Option<T>) -> Option<Self> {
+        value
+    }
+    fn as_option(&self) -> Option<&T> {
+        Some(self)
+    }
+}
+
+impl<T: Clone> Slot<T> for Option<T> {
+    fn from_option(value: Option<T>) -> Option<Self> {
+        Some(value)
+    }
+    fn as_option(&self) -> Option<&T> {
+        self.as_ref()
+    }
+}
+
+/// A computed value on its way to KV, holding the flight open until it lands.
+pub(super) struct Pending<T> {
+    write: Result<Option<PreparedWrite>>,
+    leader: Option<Leader<T>>,
+}
+
+/// Everything a background task needs: no borrow of the store, no background handle.
+#[derive(Clone)]
+pub(super) struct Core {
+    pub(super) kv: Kv,
+    pub(super) state: CacheState,
+    pub(super) prefix: String,
+    pub(super) namespace: String,
+    pub(super) keys: CacheKeys,
+    pub(super) codec: Codec,
+    pub(super) validate: bool,
+    pub(super) generation_ttl_ms: u64,
+    pub(super) random: Arc<dyn RandomSource>,
+}
+
+impl Core {
+    pub(super) fn counters(&self) -> &Counters {
+        &self.state.inner.counters
+    }
+
+    pub(super) fn flights(&self) -> &Arc<Flights> {
+        &self.state.inner.flights
+    }
+
+    /// The namespace generation: from this isolate's memory when read less than
+    /// `generation_ttl` ago, else from KV.
+    async fn generation(&self) -> Result<u64> {
+        let key = self.keys.generation();
+        let now = self.kv.now_ms();
+        if let Some(g) = self
+            .state
+            .cached_generation(&key, now, self.generation_ttl_ms)
+        {
+            return Ok(g);
+        }
+        let read = match self.kv.get(&key).await? {
+            None => 0,
+            Some(stored) => decode_value::<NamespaceGeneration>(&stored.value, now, self.validate)?
+                .map_or(0, |d| d.value.generation),
+        };
+        Ok(self.state.remember_generation(&key, read, now))
+    }
+
+    pub(super) async fn entry_key(&self, key: &str) -> Result<String> {
+        let generation = self.generation().await?;
+        let full = self.keys.entry(generation, key);
+        crate::backend::check_key(&full)?;
+        Ok(full)
+    }
+
+    /// Run a computation (as the flight's leader, or alone), publish its result to the
+    /// followers, and prepare the write when `writable`.
+    async fn run<T, V, F, Fut, E>(
+        &self,
+        mut leader: Option<Leader<T>>,
+        key: String,
+        policy: &CachePolicy,
+        compute: F,
+        writable: bool,
+    ) -> Result<(V, u64, Option<Pending<T>>), E>
+    where
+        T: Versioned + Clone,
+        V: Slot<T>,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<V, E>>,
+    {
+        self.counters().computations.inc();
+        // Started before the closure is called: work it does before returning its future
+        // counts toward the computation time XFetch scales by.
+        let started = self.kv.now_ms();
+        let value = match compute().await {
+            Ok(v) => v,
+            Err(e) => {
+                self.counters().compute_errors.inc();
+                // Dropping the leader here releases the followers, who try in turn.
+                return Err(e);
+            }
+        };
+        let computed_at = self.kv.now_ms();
+        if let Some(l) = leader.as_mut() {
+            l.publish(value.as_option().cloned());
+        }
+        let pending = writable.then(|| Pending {
+            write: prepare(
+                key,
+                value.as_option(),
+                policy,
+                self.codec,
+                computed_at,
+                computed_at.saturating_sub(started),
+            ),
+            leader,
+        });
+        Ok((value, computed_at, pending))
+    }
+
+    /// Write a computed value. A 429 (another write to the key in the last second) is not an
+    /// error: the value was served, and someone else just wrote the key.
+    async fn store<T>(&self, pending: Pending<T>) -> Result<()> {
+        let Pending { write, leader } = pending;
+        let write = match write {
+            Ok(Some(w)) => w,
+            Ok(None) => return Ok(()),
+            Err(e) => {
+                self.counters().errors.inc();
+                return Err(e);
+            }
+        };
+        if leader.as_ref().is_some_and(Leader::invalidated) {
+            self.counters().writes_skipped_invalidated.inc();
+            return Ok(());
+        }
+        if write.expires_at <= self.kv.now_ms() {
+            return Ok(());
+        }
+        let result = self
+            .kv
+            .put(
+                &write.key,
+                &write.bytes,
+                Some(write.expires_at),
+                Some(write.metadata),
+            )
+            .await;
+        // The flight ends only now, so callers arriving during the write join it instead of
+        // missing in KV and computing again.
+        drop(leader);
+        match result {
+            Ok(()) => Ok(()),
+            Err(Error::RateLimited) => {
+                self.counters().writes_rate_limited.inc();
+                Ok(())
+            }
+            Err(e) => {
+                self.counters().errors.inc();
+                Err(e)
+            }
+        }
+    }
+
+    /// XFetch: refresh when `now - delta·β·ln(r) ≥ fresh_until`, `r` uniform in (0, 1].
+    fn refresh_early(&self, timing: &Timing, now: u64, policy: &CachePolicy) -> bool {
+        let (Some(beta), Some(fresh_until)) = (policy.early_refresh_beta(), timing.fresh_until)
+        else {
+            return false;
+        };
+        // `beta <= 0.0` would let NaN through; NaN must mean "off" too.
+        if timing.delta_ms == 0 || beta.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
+            return false;
+        }
+        let r = random::sanitize(self.random.next_unit());
+        let gap = timing.delta_ms as f64 * beta * -r.ln();
+        now as f64 + gap >= fresh_until as f64
+    }
+}
+
+impl<T, B> CacheStore<T, B>
+where
+    T: Versioned + Clone + Send + Sync,
+    B: Background,
+{
+    pub(super) async fn fetch<V, F, Fut, E>(
+        &self,
+        key: &str,
+        policy: &CachePolicy,
+        compute: F,
+    ) -> Result<Cached<V>, E>
+    where
+        V: Slot<T> + MaybeSend + 'static,
+        F: FnOnce() -> Fut + MaybeSend + 'static,
+        Fut: Future<Output = Result<V, E>> + MaybeSend + 'static,
+        E: MaybeSend + 'static,
+    {
+        let result = self.fetch_inner(key, policy, compute).await;
+        let counters = self.core.counters();
+        match &result {
+            Ok(c) => match c.status {
+                CacheStatus::Hit => {
+                    counters.hits.inc();
+                    if c.value.as_option().is_none() {
+                        counters.negative_hits.inc();
+                    }
+                }
+                CacheStatus::Stale => counters.stale_served.inc(),
+                CacheStatus::Miss => counters.misses.inc(),
+                CacheStatus::Coalesced => counters.coalesced_waits.inc(),
+            },
+            Err(_) => counters.misses.inc(),
+        }
+        result
+    }
+
+    async fn fetch_inner<V, F, Fut, E>(
+        &self,
+        key: &str,
+        policy: &CachePolicy,
+        compute: F,
+    ) -> Result<Cached<V>, E>
+    where
+        V: Slot<T> + MaybeSend + 'static,
+        F: FnOnce() -> Fut + MaybeSend + 'static,
+        Fut: Future<Output = Result<V, E>> + MaybeSend + 'static,
+        E: MaybeSend + 'static,
+    {
+        let core = &self.core;
+        // Without the generation or a valid key we cannot know which entry is current:
+        // compute and write nothing.
+        let full = match core.entry_key(key).await {
+            Ok(k) => k,
+            Err(e) => return self.uncached(compute, e).await,
+        };
+        let stored = match core.kv.get(&full).await {
+            Ok(s) => s,
+            // We do not know what is stored (maybe a newer version): compute, don't write.
+            Err(e) => return self.uncached(compute, e).await,
+        };
+        let now = core.kv.now_ms();
+        let found = match stored {
+            None => Found::Missing,
+            Some(s) => classify::<T>(&s, now, core.validate),
+        };
+        let mut writable = true;
+        let mut cache_error = None;
+        match found {
+            Found::Value { value, timing } => {
+                let timing = timing.capped(policy);
+                let freshness = timing.freshness(now);
+                if let (Some(value), false) =
+                    (V::from_option(Some(value)), freshness == Freshness::Expired)
+                {
+                    let mut cached = Cached::new(value, CacheStatus::Hit, timing.computed_at);
+                    if freshness == Freshness::Fresh {
+                        if !core.refresh_early(&timing, now, policy) {
+                            return Ok(cached);
+                        }
+                        core.counters().early_refreshes.inc();
+                    } else {
+                        cached.status = CacheStatus::Stale;
+                    }
+                    if let Some(bg) = &self.background {
+                        cached.refreshing = self.spawn_refresh(bg, full, policy, compute);
+                        return Ok(cached);
+                    }
+                    // No background: refresh inline. The value in hand is still servable,
+                    // so a failed refresh serves it rather than failing the request.
+                    return match self.lead_or_follow(full, policy, compute, true).await {
+                        Ok(fresh) => Ok(fresh),
+                        Err(_) => Ok(cached),
+                    };
+                }
+            }
+            Found::Absent => {
+                if let Some(value) = V::from_option(None) {
+                    return Ok(Cached::new(value, CacheStatus::Hit, None));
+                }
+            }
+            Found::Missing => {}
+            Found::Corrupt(e) => {
+                core.counters().corrupt_entries.inc();
+                cache_error = Some(e);
+            }
+            Found::Future(e) => {
+                // Newer code wrote this; it can read what we would write, but we would keep
+                // overwriting its value with an older version. Leave it alone.
+                core.counters().future_version_entries.inc();
+                writable = false;
+                cache_error = Some(e);
+            }
+        }
+        let mut cached = self.lead_or_follow(full, policy, compute, writable).await?;
+        if cached.cache_error.is_none() {
+            cached.cache_error = cache_error;
+        }
+        Ok(cached)
+    }
+
+    /// Compute without the cache (unknown generation, bad key, failed read).
+    async fn uncached<V, F, Fut, E>(&self, compute: F, error: Error) -> Result<Cached<V>, E>
+    where
+        V: Slot<T>,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<V, E>>,
+    {
+        self.core.counters().errors.inc();
+        let (value, computed_at, _) = self
+            .core
+            .run::<T, V, _, _, E>(
+                None,
+                String::new(),
+                &CachePolicy::QUERY_CACHE,
+                compute,
+                false,
+            )
+            .await?;
+        let mut cached = Cached::new(value, CacheStatus::Miss, Some(computed_at));
+        cached.cache_error = Some(error);
+        Ok(cached)
+    }
+
+    /// Join the computation of `full` in flight, or lead one.
+    async fn lead_or_follow<V, F, Fut, E>(
+        &self,
+        full: String,
+        policy: &CachePolicy,
+        compute: F,
+        writable: bool,
+    ) -> Result<Cached<V>, E>
+    where
+        V: Slot<T> + MaybeSend + 'static,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<V, E>>,
+    {
+        for _ in 0..MAX_JOINS {
+            match self.core.flights().join::<T>(&full) {
+                Join::Lead(leader) => {
+                    return self
+                        .lead(Some(leader), full, policy, compute, writable)
+                        .await;
+                }
+                Join::Wait(waiter) => {
+                    // `Err`: the leader failed or was dropped, and has left the table; loop
+                    // and try to lead.
+                    let waiting = self.core.counters().start_waiting();
+                    let shared = wait_for_leader(waiter).await;
+                    drop(waiting);
+                    if let Ok(shared) = shared {
+                        match V::from_option(shared) {
+                            Some(value) => {
+                                return Ok(Cached::new(value, CacheStatus::Coalesced, None));
+                            }
+                            // The leader found nothing, and this call needs a value.
+                            None => break,
+                        }
+                    }
+                }
+                Join::Foreign => break,
+            }
+        }
+        self.lead(None, full, policy, compute, writable).await
+    }
+
+    async fn lead<V, F, Fut, E>(
+        &self,
+        leader: Option<Leader<T>>,
+        full: String,
+        policy: &CachePolicy,
+        compute: F,
+        writable: bool,
+    ) -> Result<Cached<V>, E>
+    where
+        V: Slot<T>,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<V, E>>,
+    {
+        let (value, computed_at, pending) = self
+            .core
+            .run(leader, full, policy, compute, writable)
+            .await?;
+        let mut cached = Cached::new(value, CacheStatus::Miss, Some(computed_at));
+        if let Some(pending) = pending {
+            match &self.background {
+                Some(bg) => {
+                    let core = self.core.clone();
+                    bg.spawn(Box::pin(async move {
+                        // Failures are counted in `store`; nobody is left to tell.
+                        let _ = core.store(pending).await;
+                    }));
+                }
+                None => cached.cache_error = self.core.store(pending).await.err(),
+            }
+        }
+        Ok(cached)
+    }
+
+    /// Start a background refresh of `full` unless one is already in flight here.
+    fn spawn_refresh<V, F, Fut, E>(
+        &self,
+        bg: &B,
+        full: String,
+        policy: &CachePolicy,
+        compute: F,
+    ) -> bool
+    where
+        V: Slot<T> + MaybeSend + 'static,
+        F: FnOnce() -> Fut + MaybeSend + 'static,
+        Fut: Future<Output = Result<V, E>> + MaybeSend + 'static,
+        E: MaybeSend + 'static,
+    {
+        let Join::Lead(leader) = self.core.flights().join::<T>(&full) else {
+            return false;
+        };
+        self.core.counters().background_refreshes.inc();
+        let core = self.core.clone();
+        let policy = *policy;
+        bg.spawn(Box::pin(async move {
+            let run = core.run::<T, V, _, _, E>(Some(leader), full, &policy, compute, true);
+            if let Ok((_, _, Some(pending))) = run.await {
+                let _ = core.store(pending).await;
+            }
+        }));
+        true
+    }
+}
