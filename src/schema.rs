@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 pub mod compact;
 // Compiled where it validates (without `jsonschema`) or is tested against jsonschema.
 #[cfg(all(not(feature = "internals"), any(not(feature = "jsonschema"), test)))]
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)]
 pub(crate) mod compact;
 #[cfg(feature = "internals")]
 #[doc(hidden)]
@@ -29,7 +29,7 @@ pub mod instance;
 // Some of its accessors serve only one engine, or only the benches and fuzz targets
 // (`internals`): without them they would be dead code, not a bug.
 #[cfg(not(feature = "internals"))]
-#[allow(dead_code, clippy::wrong_self_convention)]
+#[allow(dead_code, unused_imports, clippy::wrong_self_convention)]
 pub(crate) mod instance;
 mod portable;
 mod stored;

@@ -7,6 +7,9 @@
 //! re-encoded and read back. Only values that change (older version, another codec requested,
 //! stale metadata) are written. Invalid and future values are never written: KV keeps them as
 //! they are.
+//!
+//! (About 650 lines: one command from plan to report. The output sink and the text report are
+//! the candidates to move out when it grows.)
 
 use std::{
     collections::{BTreeMap, HashMap},

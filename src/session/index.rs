@@ -8,9 +8,25 @@
 //! session is written once, at creation, never contended; a `list` of the user's prefix finds
 //! every session, and KV's own expiration (the session's absolute cap) prunes entries, which
 //! reads also skip by their envelope expiry.
+//!
+//! The entry is also a session's liveness mark: logout, rotation and "log out everywhere"
+//! delete it before the session, and every write-back checks it after writing (so a refresh
+//! that raced a logout undoes itself). This file holds the store's operations on the index.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+use super::{
+    data::{SessionData, SessionTimes},
+    id::{hash_hex, is_hash_hex, SessionId},
+    reason::NoSession,
+    store::{LogoutAll, Lookup, SessionStore, MAX_INDEX_PAGES},
+};
+use crate::{
+    backend::{MAX_LIST_LIMIT, PROPAGATION_MS},
+    envelope::Header,
+    error::Result,
+};
 
 /// One entry of a user's session index. The session it points to is in the key, hashed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -25,4 +41,202 @@ pub struct SessionIndexEntry {
 crate::versioned! {
     name: "session-index",
     versions: [SessionIndexEntry],
+}
+
+/// The store's operations on the index: unlinking, "log out everywhere" and the write-back
+/// check.
+impl<D: SessionData> SessionStore<D> {
+    /// Delete a session and its index entry, entry first: a refresh racing the delete then
+    /// finds no entry after its write and undoes it ([`write_back`](Self::write_back)). If
+    /// the session delete fails, the entry is put back (best effort) so that a retry, or "log
+    /// out everywhere", still finds the session.
+    pub(super) async fn unlink(
+        &self,
+        user_id: &str,
+        hash: &str,
+        times: &SessionTimes,
+    ) -> Result<()> {
+        self.kv().delete(&self.index_key(user_id, hash)).await?;
+        if let Err(e) = self.kv().delete(&self.sessions.key(hash)).await {
+            let _ = self.write_index_entry(user_id, hash, times).await;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Log `user_id` out everywhere: delete every session in the user's index, up to the batch
+    /// limit ([`LogoutAll::complete`] says whether another call is needed). KV's `list` is
+    /// eventually consistent: a session created at another location in the last ~60 s may
+    /// not be listed yet — call again a minute later when that matters.
+    pub async fn delete_all_for_user(&self, user_id: &str) -> Result<LogoutAll> {
+        self.delete_user_sessions(user_id, None).await
+    }
+
+    /// Like [`delete_all_for_user`](Self::delete_all_for_user) but keep `keep` (the current
+    /// session: "log out my other devices").
+    pub async fn delete_all_for_user_except(
+        &self,
+        user_id: &str,
+        keep: &SessionId,
+    ) -> Result<LogoutAll> {
+        self.delete_user_sessions(user_id, Some(keep.hashed()))
+            .await
+    }
+
+    pub(super) async fn delete_user_sessions(
+        &self,
+        user_id: &str,
+        keep: Option<String>,
+    ) -> Result<LogoutAll> {
+        let prefix = self.index_prefix_of(user_id);
+        let now = self.now_ms();
+        let mut deleted = 0;
+        let mut cursor: Option<String> = None;
+        for _ in 0..MAX_INDEX_PAGES {
+            let page = self
+                .kv()
+                .list(&prefix, cursor.as_deref(), MAX_LIST_LIMIT)
+                .await?;
+            for entry in page.keys {
+                let Some(hash) = entry.name.strip_prefix(&prefix) else {
+                    continue;
+                };
+                // Only our own entries: anything else under the prefix is not a session hash.
+                if !is_hash_hex(hash) || keep.as_deref() == Some(hash) {
+                    continue;
+                }
+                // Past the cap the session is dead on read and KV is dropping both keys.
+                let past_cap = entry
+                    .metadata
+                    .as_deref()
+                    .and_then(Header::from_metadata)
+                    .is_some_and(|h| h.is_expired(now));
+                if past_cap {
+                    continue;
+                }
+                if deleted == self.logout_batch {
+                    return Ok(LogoutAll {
+                        deleted,
+                        complete: false,
+                    });
+                }
+                // Entry first, as `unlink` does: a refresh racing this delete undoes its own
+                // write when it finds no entry. If the session delete fails the entry is put
+                // back (its creation time is not in the listing: 0), so a retry finds it.
+                self.kv().delete(&entry.name).await?;
+                if let Err(e) = self.kv().delete(&self.sessions.key(hash)).await {
+                    let absolute_expires_at = entry
+                        .metadata
+                        .as_deref()
+                        .and_then(Header::from_metadata)
+                        .and_then(|h| h.expires_at);
+                    if let Some(absolute_expires_at) = absolute_expires_at {
+                        let restored = SessionIndexEntry {
+                            created_at: 0,
+                            absolute_expires_at,
+                        };
+                        let _ = self.put_index_entry(user_id, hash, &restored).await;
+                    }
+                    return Err(e);
+                }
+                deleted += 1;
+            }
+            if page.list_complete || page.cursor.is_none() {
+                return Ok(LogoutAll {
+                    deleted,
+                    complete: true,
+                });
+            }
+            cursor = page.cursor;
+        }
+        Ok(LogoutAll {
+            deleted,
+            complete: false,
+        })
+    }
+
+    /// Write back a session read under `hash` (refresh, update), then make sure it is still
+    /// indexed. The entry is the session's liveness mark: logout, rotation and "log out
+    /// everywhere" delete it before the session ([`unlink`](Self::unlink)). So an entry
+    /// missing after our write means one of them ran between our read and our write, and our
+    /// write brought a deleted session back: it is deleted again (`NoSession::NotFound`). Two
+    /// cases are no such race and get their entry (re)written instead, so that "log out
+    /// everywhere" covers them ([`may_lack_entry`](Self::may_lack_entry), decided on the value
+    /// as read: `unindexed_ok`).
+    ///
+    /// Costs one read per write-back (at most one a day per session under the default write
+    /// budget). What remains is documented in docs/sessions.md: a location whose view of both
+    /// keys is stale can still resurrect a session for up to the propagation window.
+    pub(super) async fn write_back(
+        &self,
+        hash: &str,
+        session: &D,
+        unindexed_ok: bool,
+    ) -> Result<Lookup<()>> {
+        self.write_session(hash, session).await?;
+        // The write has happened: a failure of the check below leaves its outcome as it is
+        // (what a write-back did before the check existed), never an error that would hide it.
+        let entry_key = self.index_key(session.user_id(), hash);
+        if !matches!(self.kv().get(&entry_key).await, Ok(None)) {
+            return Ok(Lookup::Found(()));
+        }
+        if unindexed_ok {
+            let _ = self
+                .write_index_entry(session.user_id(), hash, &session.times())
+                .await;
+            return Ok(Lookup::Found(()));
+        }
+        if self.kv().delete(&self.sessions.key(hash)).await.is_err() {
+            return Ok(Lookup::Found(()));
+        }
+        let reason = NoSession::NotFound;
+        self.report(&reason);
+        Ok(Lookup::NoSession(reason))
+    }
+
+    pub(super) async fn write_index_entry(
+        &self,
+        user_id: &str,
+        hash: &str,
+        t: &SessionTimes,
+    ) -> Result<()> {
+        let entry = SessionIndexEntry {
+            created_at: t.created_at,
+            absolute_expires_at: t.absolute_expires_at,
+        };
+        self.put_index_entry(user_id, hash, &entry).await
+    }
+
+    pub(super) async fn put_index_entry(
+        &self,
+        user_id: &str,
+        hash: &str,
+        entry: &SessionIndexEntry,
+    ) -> Result<()> {
+        self.index
+            .insert_new(
+                &self.index_id(user_id, hash),
+                entry,
+                Some(entry.absolute_expires_at),
+            )
+            .await
+    }
+
+    pub(super) fn index_id(&self, user_id: &str, hash: &str) -> String {
+        format!("{}:{hash}", hash_hex(user_id.as_bytes()))
+    }
+
+    pub(super) fn index_key(&self, user_id: &str, hash: &str) -> String {
+        self.index.key(&self.index_id(user_id, hash))
+    }
+
+    /// Whether a session as read may lack its index entry without having been logged out: it
+    /// was stored at an older version (written before this store kept an index, e.g. the
+    /// reference pattern's v1 sessions), or its last write (which is when any entry of it was
+    /// written: creation, rotation, a change of user) is younger than KV's propagation bound,
+    /// so the entry may not have reached this location yet.
+    pub(super) fn may_lack_entry(&self, stored_version: u32, session: &D) -> bool {
+        let written_at = session.times().refreshed_at;
+        stored_version < D::VERSION || self.now_ms() < written_at.saturating_add(PROPAGATION_MS)
+    }
 }

@@ -36,6 +36,7 @@ mod id;
 mod index;
 #[cfg(all(feature = "worker", target_arch = "wasm32"))]
 pub mod middleware;
+mod read;
 mod reason;
 mod record;
 mod store;

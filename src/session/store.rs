@@ -5,14 +5,14 @@ use std::{fmt, sync::Arc, time::Duration};
 
 use super::{
     data::{SessionData, SessionInit, SessionTimes},
-    id::{hash_hex, is_hash_hex, IdSource, OsRandom, SessionId},
+    id::{hash_hex, IdSource, OsRandom, SessionId},
     index::SessionIndexEntry,
     reason::NoSession,
     record::Session,
 };
 use crate::{
-    backend::{Kv, MAX_LIST_LIMIT, PROPAGATION_MS},
-    envelope::{Codec, Header},
+    backend::Kv,
+    envelope::Codec,
     error::{Error, Result},
     migrate::decode_value,
     schema::instance::Document,
@@ -34,7 +34,7 @@ pub const MIN_WRITE_SPACING_MS: u64 = 1000;
 pub const DEFAULT_LOGOUT_BATCH: usize = 400;
 /// Pages of a user's index one "log out everywhere" call reads at most (KV can return empty
 /// pages before the end).
-const MAX_INDEX_PAGES: usize = 16;
+pub(super) const MAX_INDEX_PAGES: usize = 16;
 /// Default cap on a stored session, in bytes ([`SessionStore::with_max_session_bytes`]).
 pub const DEFAULT_MAX_SESSION_BYTES: usize = 64 * 1024;
 /// How far in the future a stored `createdAt` or `refreshedAt` may lie (clock skew between
@@ -127,22 +127,22 @@ pub struct LogoutAll {
 /// Keys: `<prefix>:<sha256(id)>` for sessions, `<prefix>-user:<sha256(user id)>:<sha256(id)>`
 /// for the per-user index. Times come from the [`Kv`]'s clock. Cheap to clone.
 pub struct SessionStore<D: SessionData = Session> {
-    sessions: TypedStore<D>,
-    index: TypedStore<SessionIndexEntry>,
+    pub(super) sessions: TypedStore<D>,
+    pub(super) index: TypedStore<SessionIndexEntry>,
     ids: Arc<dyn IdSource>,
-    idle_ms: u64,
-    absolute_ms: u64,
+    pub(super) idle_ms: u64,
+    pub(super) absolute_ms: u64,
     refresh_threshold_ms: Option<u64>,
-    validate: bool,
-    logout_batch: usize,
+    pub(super) validate: bool,
+    pub(super) logout_batch: usize,
     on_reject: Option<RejectHook>,
 }
 
 /// A session as read: the value (times already held to the store's invariants) and the
 /// version it was stored at.
-struct Loaded<D> {
-    session: D,
-    stored_version: u32,
+pub(super) struct Loaded<D> {
+    pub(super) session: D,
+    pub(super) stored_version: u32,
 }
 
 impl<D: SessionData> Clone for SessionStore<D> {
@@ -527,270 +527,14 @@ impl<D: SessionData> SessionStore<D> {
         }
     }
 
-    /// Delete a session and its index entry, entry first: a refresh racing the delete then
-    /// finds no entry after its write and undoes it ([`write_back`](Self::write_back)). If
-    /// the session delete fails, the entry is put back (best effort) so that a retry, or "log
-    /// out everywhere", still finds the session.
-    async fn unlink(&self, user_id: &str, hash: &str, times: &SessionTimes) -> Result<()> {
-        self.kv().delete(&self.index_key(user_id, hash)).await?;
-        if let Err(e) = self.kv().delete(&self.sessions.key(hash)).await {
-            let _ = self.write_index_entry(user_id, hash, times).await;
-            return Err(e);
-        }
-        Ok(())
-    }
-
-    /// Log `user_id` out everywhere: delete every session in the user's index, up to the batch
-    /// limit ([`LogoutAll::complete`] says whether another call is needed). KV's `list` is
-    /// eventually consistent: a session created at another location in the last ~60 s may
-    /// not be listed yet — call again a minute later when that matters.
-    pub async fn delete_all_for_user(&self, user_id: &str) -> Result<LogoutAll> {
-        self.delete_user_sessions(user_id, None).await
-    }
-
-    /// Like [`delete_all_for_user`](Self::delete_all_for_user) but keep `keep` (the current
-    /// session: "log out my other devices").
-    pub async fn delete_all_for_user_except(
-        &self,
-        user_id: &str,
-        keep: &SessionId,
-    ) -> Result<LogoutAll> {
-        self.delete_user_sessions(user_id, Some(keep.hashed()))
-            .await
-    }
-
-    async fn delete_user_sessions(&self, user_id: &str, keep: Option<String>) -> Result<LogoutAll> {
-        let prefix = self.index_prefix_of(user_id);
-        let now = self.now_ms();
-        let mut deleted = 0;
-        let mut cursor: Option<String> = None;
-        for _ in 0..MAX_INDEX_PAGES {
-            let page = self
-                .kv()
-                .list(&prefix, cursor.as_deref(), MAX_LIST_LIMIT)
-                .await?;
-            for entry in page.keys {
-                let Some(hash) = entry.name.strip_prefix(&prefix) else {
-                    continue;
-                };
-                // Only our own entries: anything else under the prefix is not a session hash.
-                if !is_hash_hex(hash) || keep.as_deref() == Some(hash) {
-                    continue;
-                }
-                // Past the cap the session is dead on read and KV is dropping both keys.
-                let past_cap = entry
-                    .metadata
-                    .as_deref()
-                    .and_then(Header::from_metadata)
-                    .is_some_and(|h| h.is_expired(now));
-                if past_cap {
-                    continue;
-                }
-                if deleted == self.logout_batch {
-                    return Ok(LogoutAll {
-                        deleted,
-                        complete: false,
-                    });
-                }
-                // Entry first, as `unlink` does: a refresh racing this delete undoes its own
-                // write when it finds no entry. If the session delete fails the entry is put
-                // back (its creation time is not in the listing: 0), so a retry finds it.
-                self.kv().delete(&entry.name).await?;
-                if let Err(e) = self.kv().delete(&self.sessions.key(hash)).await {
-                    let absolute_expires_at = entry
-                        .metadata
-                        .as_deref()
-                        .and_then(Header::from_metadata)
-                        .and_then(|h| h.expires_at);
-                    if let Some(absolute_expires_at) = absolute_expires_at {
-                        let restored = SessionIndexEntry {
-                            created_at: 0,
-                            absolute_expires_at,
-                        };
-                        let _ = self.put_index_entry(user_id, hash, &restored).await;
-                    }
-                    return Err(e);
-                }
-                deleted += 1;
-            }
-            if page.list_complete || page.cursor.is_none() {
-                return Ok(LogoutAll {
-                    deleted,
-                    complete: true,
-                });
-            }
-            cursor = page.cursor;
-        }
-        Ok(LogoutAll {
-            deleted,
-            complete: false,
-        })
-    }
-
-    /// Read and classify the session under `hash`. Reports "no session" to the hook.
-    async fn read(&self, hash: &str) -> Result<Lookup<Loaded<D>>> {
-        let lookup = self.read_quietly(hash).await?;
-        if let Lookup::NoSession(reason) = &lookup {
-            self.report(reason);
-        }
-        Ok(lookup)
-    }
-
-    async fn read_quietly(&self, hash: &str) -> Result<Lookup<Loaded<D>>> {
-        let Some(stored) = self.kv().get(&self.sessions.key(hash)).await? else {
-            return Ok(Lookup::NoSession(NoSession::NotFound));
-        };
-        let max = self.sessions.max_value_bytes();
-        if stored.value.len() > max {
-            return Ok(Lookup::NoSession(NoSession::TooLarge {
-                len: stored.value.len(),
-                max,
-            }));
-        }
-        let now = self.now_ms();
-        match decode_value::<D>(&stored.value, now, self.validate) {
-            Ok(None) => Ok(Lookup::NoSession(NoSession::Expired)),
-            Ok(Some(decoded)) => {
-                let mut session = decoded.value;
-                match self.held_to_invariants(session.times(), now) {
-                    Ok(t) => {
-                        session.set_times(t);
-                        Ok(Lookup::Found(Loaded {
-                            session,
-                            stored_version: decoded.stored_version,
-                        }))
-                    }
-                    Err(reason) => Ok(Lookup::NoSession(reason)),
-                }
-            }
-            Err(e) => NoSession::from_decode_error(e).map(Lookup::NoSession),
-        }
-    }
-
-    /// The store's invariants on stored times, applied on every read so that a planted or
-    /// corrupt value can neither outlive the store's policy nor push an unrepresentable time
-    /// into a later write:
-    /// * created and last written no later than now (within [`MAX_CLOCK_SKEW_MS`]), else
-    ///   [`NoSession::InvalidTimes`];
-    /// * the absolute cap no later than creation + the absolute lifetime;
-    /// * the idle expiry no later than the cap, nor than now + the idle timeout;
-    /// * expired (idle or absolute) → [`NoSession::Expired`]: the envelope expiry is the idle
-    ///   expiry as written, and the payload's own times are checked too.
-    ///
-    /// Times beyond these bounds are clamped to them, never extended: the result is what the
-    /// store would have written itself.
-    fn held_to_invariants(&self, t: SessionTimes, now: u64) -> Result<SessionTimes, NoSession> {
-        let latest = now.saturating_add(MAX_CLOCK_SKEW_MS);
-        if t.created_at > latest {
-            return Err(NoSession::InvalidTimes {
-                what: "created in the future",
-            });
-        }
-        if t.refreshed_at > latest {
-            return Err(NoSession::InvalidTimes {
-                what: "written in the future",
-            });
-        }
-        let absolute_expires_at = t
-            .absolute_expires_at
-            .min(t.created_at.saturating_add(self.absolute_ms));
-        let expires_at = t
-            .expires_at
-            .min(absolute_expires_at)
-            .min(now.saturating_add(self.idle_ms));
-        if now >= expires_at {
-            return Err(NoSession::Expired);
-        }
-        Ok(SessionTimes {
-            expires_at,
-            absolute_expires_at,
-            ..t
-        })
-    }
-
     /// Write a session we have just read and decoded. No guard read: it would cost a second
     /// read for nothing, as KV has no compare-and-swap and the guard could be stale anyway.
-    async fn write_session(&self, hash: &str, session: &D) -> Result<()> {
+    pub(super) async fn write_session(&self, hash: &str, session: &D) -> Result<()> {
         self.check_schema(session)?;
         let expires_at = session.times().expires_at;
         self.sessions
             .insert_new(hash, session, Some(expires_at))
             .await
-    }
-
-    /// Write back a session read under `hash` (refresh, update), then make sure it is still
-    /// indexed. The entry is the session's liveness mark: logout, rotation and "log out
-    /// everywhere" delete it before the session ([`unlink`](Self::unlink)). So an entry
-    /// missing after our write means one of them ran between our read and our write, and our
-    /// write brought a deleted session back: it is deleted again (`NoSession::NotFound`). Two
-    /// cases are no such race and get their entry (re)written instead, so that "log out
-    /// everywhere" covers them ([`may_lack_entry`](Self::may_lack_entry), decided on the value
-    /// as read: `unindexed_ok`).
-    ///
-    /// Costs one read per write-back (at most one a day per session under the default write
-    /// budget). What remains is documented in docs/sessions.md: a location whose view of both
-    /// keys is stale can still resurrect a session for up to the propagation window.
-    async fn write_back(&self, hash: &str, session: &D, unindexed_ok: bool) -> Result<Lookup<()>> {
-        self.write_session(hash, session).await?;
-        // The write has happened: a failure of the check below leaves its outcome as it is
-        // (what a write-back did before the check existed), never an error that would hide it.
-        let entry_key = self.index_key(session.user_id(), hash);
-        if !matches!(self.kv().get(&entry_key).await, Ok(None)) {
-            return Ok(Lookup::Found(()));
-        }
-        if unindexed_ok {
-            let _ = self
-                .write_index_entry(session.user_id(), hash, &session.times())
-                .await;
-            return Ok(Lookup::Found(()));
-        }
-        if self.kv().delete(&self.sessions.key(hash)).await.is_err() {
-            return Ok(Lookup::Found(()));
-        }
-        let reason = NoSession::NotFound;
-        self.report(&reason);
-        Ok(Lookup::NoSession(reason))
-    }
-
-    async fn write_index_entry(&self, user_id: &str, hash: &str, t: &SessionTimes) -> Result<()> {
-        let entry = SessionIndexEntry {
-            created_at: t.created_at,
-            absolute_expires_at: t.absolute_expires_at,
-        };
-        self.put_index_entry(user_id, hash, &entry).await
-    }
-
-    async fn put_index_entry(
-        &self,
-        user_id: &str,
-        hash: &str,
-        entry: &SessionIndexEntry,
-    ) -> Result<()> {
-        self.index
-            .insert_new(
-                &self.index_id(user_id, hash),
-                entry,
-                Some(entry.absolute_expires_at),
-            )
-            .await
-    }
-
-    fn index_id(&self, user_id: &str, hash: &str) -> String {
-        format!("{}:{hash}", hash_hex(user_id.as_bytes()))
-    }
-
-    fn index_key(&self, user_id: &str, hash: &str) -> String {
-        self.index.key(&self.index_id(user_id, hash))
-    }
-
-    /// Whether a session as read may lack its index entry without having been logged out: it
-    /// was stored at an older version (written before this store kept an index, e.g. the
-    /// reference pattern's v1 sessions), or its last write (which is when any entry of it was
-    /// written: creation, rotation, a change of user) is younger than KV's propagation bound,
-    /// so the entry may not have reached this location yet.
-    fn may_lack_entry(&self, stored_version: u32, session: &D) -> bool {
-        let written_at = session.times().refreshed_at;
-        stored_version < D::VERSION || self.now_ms() < written_at.saturating_add(PROPAGATION_MS)
     }
 
     /// Read the session under `hash`, let `f` change its data, and restamp its times (the
@@ -832,7 +576,7 @@ impl<D: SessionData> SessionStore<D> {
         Ok(Lookup::Found((old_user, unindexed_ok, session)))
     }
 
-    fn check_schema(&self, session: &D) -> Result<()> {
+    pub(super) fn check_schema(&self, session: &D) -> Result<()> {
         if !self.validate {
             return Ok(());
         }
