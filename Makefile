@@ -11,7 +11,7 @@ NATIVE_FEATURES := testing,cli,internals
 MSRV := $(shell sed -n 's/^rust-version = "\(.*\)"/\1/p' Cargo.toml)
 
 .PHONY: demo test fmt-check clippy clippy-native clippy-wasm doc test-native build-wasm \
-        fuzz-smoke fuzz e2e schemas interop-schemas test-ts msrv package public-api layers bench setup
+        fuzz-smoke fuzz e2e schemas interop-schemas test-ts msrv package public-api layers bless bench setup
 
 ## The demo worker on 127.0.0.1:$${PORT:-8787} with local persisted KV.
 demo:
@@ -74,10 +74,19 @@ fuzz:
 e2e:
 	bash scripts/e2e.sh
 
-## Regenerate the committed JSON Schemas in schemas/ (and interop/cases.json, the values the
-## interop checks validate).
+## Regenerate every committed fixture, the one switch for all of them (KV_ENVELOPE_BLESS=1):
+## schemas/ and interop/cases.json, ts/generated/, the golden values (tests/golden/), the CLI
+## fixtures (tests/fixtures/), the hostile corpus (tests/corpus/, make_corpus.py) and the public
+## API snapshot (api/). Review the diff, then commit it.
+bless:
+	KV_ENVELOPE_BLESS=1 $(CARGO) test --features $(NATIVE_FEATURES) --test schemas --test migrations --test cli
+	npm run generate --workspace ts
+	python3 tests/corpus/make_corpus.py
+	KV_ENVELOPE_BLESS=1 bash scripts/public-api.sh
+
+## Only the schema files (schemas/, interop/cases.json, ts/generated/).
 schemas:
-	UPDATE_SCHEMAS=1 $(CARGO) test --test schemas
+	KV_ENVELOPE_BLESS=1 $(CARGO) test --features $(NATIVE_FEATURES) --test schemas
 	npm run generate --workspace ts
 
 ## Every file in schemas/ compiles in Ajv 2020 strict (+ ajv-formats) and Python's jsonschema, and
@@ -102,7 +111,7 @@ msrv:
 package:
 	CARGO_TARGET_DIR=target/package-check $(CARGO) publish --dry-run --allow-dirty
 
-## The public API equals the committed snapshot api/public-api.txt (UPDATE_API=1 rewrites it).
+## The public API equals the committed snapshot api/public-api.txt (`make bless` rewrites it).
 public-api:
 	bash scripts/public-api.sh
 

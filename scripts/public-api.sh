@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The crate's public API (cargo-public-api, from nightly rustdoc JSON) against the committed
 # snapshot api/public-api.txt, so that every change to the surface shows up in review as a diff
-# of that file. UPDATE_API=1 rewrites the snapshot (after a deliberate change). Needs the nightly
+# of that file. KV_ENVELOPE_BLESS=1 (`make bless`) rewrites the snapshot (after a deliberate change). Needs the nightly
 # toolchain and cargo-public-api, which `make setup` installs.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -12,14 +12,14 @@ current=$(mktemp)
 trap 'rm -f "$current"' EXIT
 # Every native feature (the default jsonschema validator, testing, cli): the widest surface.
 CARGO_TARGET_DIR="$root/target/public-api" cargo public-api --features testing,cli -ss >"$current"
-if [[ "${UPDATE_API:-0}" == 1 ]]; then
+if [[ -n "${KV_ENVELOPE_BLESS:-}" ]]; then
     cp "$current" "$snapshot"
     echo "public-api: $snapshot rewritten ($(wc -l <"$snapshot") items)"
     exit 0
 fi
 if ! diff -u "$snapshot" "$current"; then
     echo "public-api: the public API differs from $snapshot (diff above). If the change is" \
-        "deliberate: UPDATE_API=1 make public-api, and commit the snapshot." >&2
+        "deliberate: make bless, and commit the snapshot." >&2
     exit 1
 fi
 echo "public-api: $(wc -l <"$snapshot") items, as committed"

@@ -74,7 +74,7 @@ fn helper_rejects_a_strategy_that_breaks_the_schema() {
 #[test]
 fn golden_corpus_still_decodes() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/session");
-    if std::env::var_os("KV_ENVELOPE_WRITE_GOLDEN").is_some() {
+    if std::env::var_os("KV_ENVELOPE_BLESS").is_some() {
         let v1 = SessionV1 {
             user_id: "user-1".into(),
             email: "ada@example.com".into(),

@@ -1,5 +1,5 @@
 //! The committed `schemas/` folder is exactly what the code generates.
-//! Regenerate with `make schemas` (`UPDATE_SCHEMAS=1 cargo test --test schemas`).
+//! Regenerate with `make bless` (every fixture kind; here `KV_ENVELOPE_BLESS=1`).
 
 use std::{collections::BTreeSet, path::Path};
 
@@ -9,7 +9,7 @@ use kv_envelope::{schema::to_schema_file, shipped_schema_files};
 fn committed_schemas_match_the_code() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas");
     let files = shipped_schema_files();
-    if std::env::var_os("UPDATE_SCHEMAS").is_some() {
+    if std::env::var_os("KV_ENVELOPE_BLESS").is_some() {
         std::fs::create_dir_all(&dir).unwrap();
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
@@ -490,7 +490,7 @@ fn interop_cases_are_true_in_rust_and_committed() {
     let mut text = serde_json::to_string_pretty(&cases).unwrap();
     text.push('\n');
     let path = root.join("interop/cases.json");
-    if std::env::var_os("UPDATE_SCHEMAS").is_some() {
+    if std::env::var_os("KV_ENVELOPE_BLESS").is_some() {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, &text).unwrap();
     }
