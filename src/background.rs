@@ -4,18 +4,11 @@
 //! the response is not delayed). Natively it is a spawned task or, in tests, a queue the test
 //! drains by hand so the order of events is deterministic.
 
+#[doc(inline)]
+pub use crate::send::BoxFuture;
+use crate::send::MaybeSendSync;
 #[cfg(feature = "testing")]
 use std::sync::Mutex;
-use std::{future::Future, pin::Pin};
-
-use crate::backend::MaybeSendSync;
-
-/// A boxed background future: `Send` natively, not on wasm32.
-#[cfg(not(target_arch = "wasm32"))]
-pub type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
-/// A boxed background future: `Send` natively, not on wasm32.
-#[cfg(target_arch = "wasm32")]
-pub type BoxFuture = Pin<Box<dyn Future<Output = ()> + 'static>>;
 
 /// Somewhere to run futures after the response.
 pub trait Background: MaybeSendSync {

@@ -14,7 +14,9 @@ pub mod envelope;
 mod error;
 pub mod export;
 pub mod migrate;
+mod random;
 pub mod schema;
+mod send;
 pub mod session;
 pub mod store;
 #[cfg(feature = "testing")]

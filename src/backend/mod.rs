@@ -44,16 +44,8 @@ pub const PROPAGATION_MS: u64 = 60_000;
 /// call throws), and other languages' JSON readers lose precision.
 pub const MAX_EXPIRES_AT_MS: u64 = (1 << 53) - 1;
 
-/// `Send + Sync` natively, nothing on wasm32 (Workers' JS handles are neither).
-#[cfg(not(target_arch = "wasm32"))]
-pub trait MaybeSendSync: Send + Sync {}
-#[cfg(not(target_arch = "wasm32"))]
-impl<T: Send + Sync + ?Sized> MaybeSendSync for T {}
-/// `Send + Sync` natively, nothing on wasm32 (Workers' JS handles are neither).
-#[cfg(target_arch = "wasm32")]
-pub trait MaybeSendSync {}
-#[cfg(target_arch = "wasm32")]
-impl<T: ?Sized> MaybeSendSync for T {}
+#[doc(inline)]
+pub use crate::send::MaybeSendSync;
 
 /// A value read from KV with its metadata (serialized JSON, if any).
 #[derive(Debug, Clone, PartialEq, Eq)]

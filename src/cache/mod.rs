@@ -79,16 +79,8 @@ use crate::{
     migrate::{check_header, decode_value, encode_value, Versioned},
 };
 
-/// `Send` natively, nothing on wasm32 (Workers futures and JS handles are not `Send`).
-#[cfg(not(target_arch = "wasm32"))]
-pub trait MaybeSend: Send {}
-#[cfg(not(target_arch = "wasm32"))]
-impl<T: Send + ?Sized> MaybeSend for T {}
-/// `Send` natively, nothing on wasm32 (Workers futures and JS handles are not `Send`).
-#[cfg(target_arch = "wasm32")]
-pub trait MaybeSend {}
-#[cfg(target_arch = "wasm32")]
-impl<T: ?Sized> MaybeSend for T {}
+#[doc(inline)]
+pub use crate::send::MaybeSend;
 
 /// Default time an isolate trusts the namespace generation it last read.
 pub const DEFAULT_GENERATION_TTL: Duration = Duration::from_secs(10);

@@ -15,11 +15,10 @@ impl<F: Fn() -> f64 + Send + Sync> RandomSource for F {
     }
 }
 
-/// The platform CSPRNG through `getrandom` (Web Crypto on Workers). Failure reads as `1.0`:
-/// no early refresh, which is the safe direction.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct OsRandom;
+#[doc(inline)]
+pub use crate::random::OsRandom;
 
+/// A failure of the platform CSPRNG reads as `1.0`: no early refresh, which is the safe direction.
 impl RandomSource for OsRandom {
     fn next_unit(&self) -> f64 {
         match getrandom::u64() {

@@ -28,10 +28,8 @@ pub trait IdSource: MaybeSendSync {
     fn fill(&self, dest: &mut [u8]) -> Result<()>;
 }
 
-/// The platform CSPRNG through `getrandom`: the OS generator natively, Web Crypto's
-/// `getRandomValues` on Workers.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct OsRandom;
+#[doc(inline)]
+pub use crate::random::OsRandom;
 
 impl IdSource for OsRandom {
     fn fill(&self, dest: &mut [u8]) -> Result<()> {
