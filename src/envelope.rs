@@ -64,14 +64,19 @@ impl Header<'_> {
     /// The compact copy stored as KV metadata, so `list` can report versions and expiries
     /// without reading values: `{"t":"session","v":3,"c":"json","e":1764000000000}`.
     pub fn to_metadata(&self) -> String {
-        let meta = Metadata {
+        // Serializing a struct of plain fields to a String cannot fail.
+        serde_json::to_string(&self.metadata()).unwrap_or_default()
+    }
+
+    /// The metadata form of the header, for writers that add keys of their own next to it
+    /// (the cache's timing: `#[serde(flatten)]`), so the four keys are defined once.
+    pub(crate) fn metadata(&self) -> Metadata<'_> {
+        Metadata {
             t: Cow::Borrowed(&self.type_name),
             v: self.version,
             c: self.codec,
             e: self.expires_at,
-        };
-        // Serializing a struct of plain fields to a String cannot fail.
-        serde_json::to_string(&meta).unwrap_or_default()
+        }
     }
 
     /// Parse the metadata written by [`Header::to_metadata`]. `None` when it is not ours.

@@ -5,9 +5,22 @@ use std::{marker::PhantomData, time::Duration};
 use crate::{
     backend::{Kv, MAX_VALUE_BYTES},
     envelope::{Codec, Header},
-    error::{LimitError, Result},
+    error::{Error, LimitError, Result},
     migrate::{decode_value, encode_value, Decoded, Versioned},
+    schema::instance::Document,
 };
+
+/// The one rule on replacing a stored value, given why reading it failed: a value written by
+/// newer code (`Error::FutureVersion`) is never replaced; a value this code cannot read is
+/// replaced only where `overwrite` allows it (caches, whose data can be recomputed); any other
+/// error is no verdict on the stored value and is returned as it is. Every writer that reads
+/// first (the typed store, the cache's writes and generation bumps) decides through this.
+pub(crate) fn may_replace(read_error: Error, overwrite: Overwrite) -> Result<()> {
+    match overwrite {
+        Overwrite::AllowCorrupt if read_error.is_corrupt() => Ok(()),
+        _ => Err(read_error),
+    }
+}
 
 /// Whether a write may replace what is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,7 +81,7 @@ impl<T: Versioned> TypedStore<T> {
     }
 
     /// Refuse writes whose stored form exceeds `max` bytes (default and ceiling: KV's 25 MiB),
-    /// with [`Error::Limit`](crate::Error::Limit) before any I/O.
+    /// with [`Error::Limit`] before any I/O.
     #[must_use]
     pub fn with_max_value_bytes(mut self, max: usize) -> Self {
         self.max_bytes = max.min(MAX_VALUE_BYTES);
@@ -173,17 +186,27 @@ impl<T: Versioned> TypedStore<T> {
         let now = self.kv.now_ms();
         match decode_value::<T>(&stored.value, now, self.validate) {
             Ok(_) => Ok(()),
-            // A newer version is never replaced; a corrupt value only where the caller allows
-            // it (caches); anything else (KV failing) is not a verdict on the stored value.
-            Err(e) if e.protects_stored_value() => match overwrite {
-                Overwrite::AllowCorrupt if e.is_corrupt() => Ok(()),
-                _ => Err(e),
-            },
-            Err(e) => Err(e),
+            Err(e) => may_replace(e, overwrite),
         }
     }
 
+    /// Check `value` against its current version's schema, as the next read would (when
+    /// validation is on): [`Error::Validation`] for a value no read could accept. Every write
+    /// runs it first, so the store never writes what it would refuse to read.
+    pub fn check_value(&self, value: &T) -> Result<()> {
+        if !self.validate {
+            return Ok(());
+        }
+        // Validated as reads validate (the parsed document), without a serde_json::Value.
+        let doc = Document::from_serialize(value).map_err(|e| Error::Encode {
+            type_name: T::NAME,
+            reason: e.to_string(),
+        })?;
+        crate::schema::validate_document(T::validator(T::VERSION)?, T::NAME, T::VERSION, &doc)
+    }
+
     async fn write(&self, key: &str, value: &T, expires_at: Option<u64>) -> Result<()> {
+        self.check_value(value)?;
         let bytes = encode_value(value, self.codec, expires_at)?;
         if bytes.len() > self.max_bytes {
             return Err(LimitError::ValueTooLarge {

@@ -24,12 +24,12 @@ use crate::{
 /// Type name of a negative ("not found") entry.
 pub const ABSENT_TYPE: &str = "kv-envelope.cache-absent";
 
+/// The header's metadata keys (`t`, `v`, `c`, `e`, defined once in `envelope`) followed by the
+/// cache's own.
 #[derive(Serialize)]
 struct WriteMeta<'a> {
-    t: &'a str,
-    v: u32,
-    c: Codec,
-    e: u64,
+    #[serde(flatten)]
+    header: envelope::Metadata<'a>,
     cf: u64,
     ca: u64,
     cd: u64,
@@ -178,11 +178,14 @@ pub(crate) fn prepare<T: Versioned>(
             (ABSENT_TYPE, 1, exp, exp, bytes)
         }
     };
+    let header = envelope::Header {
+        codec,
+        type_name: type_name.into(),
+        version,
+        expires_at: Some(expires_at),
+    };
     let meta = WriteMeta {
-        t: type_name,
-        v: version,
-        c: codec,
-        e: expires_at,
+        header: header.metadata(),
         cf: fresh_until,
         ca: computed_at,
         cd: delta_ms,
@@ -230,6 +233,26 @@ mod tests {
         assert_eq!(t.freshness(10_999), Freshness::Fresh);
         assert_eq!(t.freshness(11_000), Freshness::Stale);
         assert_eq!(t.freshness(16_000), Freshness::Expired);
+    }
+
+    /// The metadata keeps its exact layout now that the header keys come from `envelope`.
+    #[test]
+    fn metadata_layout_is_the_header_then_the_cache_keys() {
+        let policy = CachePolicy::new(Duration::from_secs(10));
+        let w = prepare::<super::super::NamespaceGeneration>(
+            "k".into(),
+            Some(&super::super::NamespaceGeneration { generation: 1 }),
+            &policy,
+            Codec::Json,
+            1_000,
+            30,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            w.metadata,
+            r#"{"t":"kv-envelope.cache-generation","v":1,"c":"json","e":11000,"cf":11000,"ca":1000,"cd":30}"#
+        );
     }
 
     #[test]

@@ -75,8 +75,9 @@ use crate::{
     backend::Kv,
     background::{Background, BoxFuture},
     envelope::{self, Codec, Header},
-    error::{Error, Result},
+    error::Result,
     migrate::{check_header, decode_value, encode_value, Versioned},
+    store::{may_replace, Overwrite},
 };
 
 #[doc(inline)]
@@ -332,19 +333,18 @@ where
     }
 
     /// Write `value` under `key`, computed now, with `policy`'s TTL and grace. Reads first and
-    /// refuses ([`Error::FutureVersion`]) to replace a value written by newer code; a
+    /// refuses ([`Error::FutureVersion`](crate::Error::FutureVersion)) to replace a value written by newer code; a
     /// computation of `key` in flight in this isolate will not overwrite it. A 429 is returned
-    /// as [`Error::RateLimited`].
+    /// as [`Error::RateLimited`](crate::Error::RateLimited).
     pub async fn put(&self, key: &str, value: &T, policy: &CachePolicy) -> Result<()> {
         let core = &self.core;
         let full = core.entry_key(key).await?;
         if let Some(stored) = core.kv.get(&full).await? {
-            if let Ok(header) = envelope::peek_header(&stored.value) {
-                if let Err(e @ Error::FutureVersion { .. }) =
-                    check_header::<T>(&header, core.kv.now_ms())
-                {
-                    return Err(e);
-                }
+            // The header decides (a cache may replace what it cannot read, never newer data).
+            let read = envelope::peek_header(&stored.value)
+                .and_then(|header| check_header::<T>(&header, core.kv.now_ms()));
+            if let Err(e) = read {
+                may_replace(e, Overwrite::AllowCorrupt)?;
             }
         }
         core.flights().invalidate(&full);
@@ -378,7 +378,7 @@ where
     ///
     /// The new generation is `max(current + 1, now_ms)`, so concurrent bumps and bumps that
     /// read a stale generation still move forward. Two bumps within a second hit KV's write
-    /// limit: the second returns [`Error::RateLimited`] and should be retried.
+    /// limit: the second returns [`Error::RateLimited`](crate::Error::RateLimited) and should be retried.
     pub async fn invalidate_namespace(&self) -> Result<u64> {
         let core = &self.core;
         let key = core.keys.generation();
@@ -387,9 +387,8 @@ where
             None => 0,
             Some(stored) => match decode_value::<NamespaceGeneration>(&stored.value, now, true) {
                 Ok(d) => d.map_or(0, |d| d.value.generation),
-                Err(e @ Error::FutureVersion { .. }) => return Err(e),
                 // An unreadable record already disables the cache; replacing it repairs it.
-                Err(_) => 0,
+                Err(e) => may_replace(e, Overwrite::AllowCorrupt).map(|()| 0)?,
             },
         };
         let known = core.state.known_generation(&key).unwrap_or(0).max(current);

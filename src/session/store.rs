@@ -15,7 +15,6 @@ use crate::{
     envelope::Codec,
     error::{Error, Result},
     migrate::decode_value,
-    schema::instance::Document,
     store::TypedStore,
 };
 
@@ -530,7 +529,6 @@ impl<D: SessionData> SessionStore<D> {
     /// Write a session we have just read and decoded. No guard read: it would cost a second
     /// read for nothing, as KV has no compare-and-swap and the guard could be stale anyway.
     pub(super) async fn write_session(&self, hash: &str, session: &D) -> Result<()> {
-        self.check_schema(session)?;
         let expires_at = session.times().expires_at;
         self.sessions
             .insert_new(hash, session, Some(expires_at))
@@ -576,16 +574,9 @@ impl<D: SessionData> SessionStore<D> {
         Ok(Lookup::Found((old_user, unindexed_ok, session)))
     }
 
+    /// The session against its schema, as the next read would check it (the typed store's
+    /// check, run before the first write of an operation so none of its writes happen).
     pub(super) fn check_schema(&self, session: &D) -> Result<()> {
-        if !self.validate {
-            return Ok(());
-        }
-        // Validated as the tape reads use, without building a serde_json::Value.
-        let doc = Document::from_serialize(session).map_err(|e| Error::Encode {
-            type_name: D::NAME,
-            reason: e.to_string(),
-        })?;
-        let validator = D::validator(D::VERSION)?;
-        crate::schema::validate_document(validator, D::NAME, D::VERSION, &doc)
+        self.sessions.check_value(session)
     }
 }
