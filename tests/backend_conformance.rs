@@ -5,6 +5,8 @@
 //! Writes to one key are spaced by a second of simulated time because KV (and the simulator)
 //! refuse more than one write per second per key; the suite describes what works on real KV.
 
+mod common;
+
 use std::{sync::Arc, time::Duration};
 
 use futures::executor::block_on;
@@ -17,7 +19,7 @@ use kv_envelope::{
     Error, Kv, LimitError, ManualClock, MemoryKv,
 };
 
-const T0: u64 = 1_764_000_000_000;
+use common::NOW as T0;
 
 /// A backend under test and the clock that drives it.
 struct Fixture {

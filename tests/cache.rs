@@ -2,6 +2,8 @@
 //! negative caching, invalidation, unusable entries and KV failures. Time only moves through a
 //! `ManualClock`; background work runs when a test drains a `Deferred` queue.
 
+mod common;
+
 use std::{
     convert::Infallible,
     sync::{
@@ -21,7 +23,7 @@ use kv_envelope::{
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-const T0: u64 = 1_764_000_000_000;
+use common::NOW as T0;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 struct ProductV1 {

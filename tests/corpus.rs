@@ -3,6 +3,8 @@
 //! a typed error of the expected kind or a clean miss (controls decode); no error text carries the
 //! secret marker planted in payloads; the typed store refuses to overwrite what it cannot read.
 
+mod common;
+
 use std::{
     collections::BTreeMap,
     panic::{catch_unwind, AssertUnwindSafe},
@@ -21,7 +23,7 @@ use kv_envelope::{
     Error, Header, Kv, LimitError, ManualClock, Overwrite, TypedStore,
 };
 
-const NOW: u64 = 1_764_000_000_000;
+use common::NOW;
 /// Planted in payload values of the schema cases; must never come back in an error.
 const SECRETS: [&str; 2] = ["SECRET", "hunter2"];
 

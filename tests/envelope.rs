@@ -1,5 +1,7 @@
 //! Wire format: golden bytes for each codec, header peeking, migration from every version.
 
+mod common;
+
 use kv_envelope::{
     decode_value,
     envelope::{self, Codec, Header},
@@ -7,7 +9,7 @@ use kv_envelope::{
     Error, Versioned,
 };
 
-const NOW: u64 = 1_764_000_000_000;
+use common::NOW;
 
 fn v1() -> SessionV1 {
     SessionV1 {

@@ -14,6 +14,8 @@
 //! * an entry written by newer code is never replaced (only deleted by an invalidation);
 //! * nothing panics.
 
+mod common;
+
 use std::{
     collections::BTreeMap,
     convert::Infallible,
@@ -34,7 +36,7 @@ use proptest::{prelude::*, test_runner::TestCaseResult};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-const T0: u64 = 1_764_000_000_000;
+use common::NOW as T0;
 const LOCATIONS: usize = 3;
 const WINDOW_MS: u64 = 60_000;
 const TTL: Duration = Duration::from_secs(300);

@@ -16,44 +16,26 @@
 //! * no session is lost except by expiry or deletion: once the window has passed since its last
 //!   write (at once where it was written), every location serves it until it expires.
 
-use std::{
-    sync::{
-        atomic::{AtomicU64, Ordering},
-        Arc,
-    },
-    time::Duration,
-};
+mod common;
+
+use std::{sync::Arc, time::Duration};
 
 use futures::executor::block_on;
 use kv_envelope::{
     backend::sim::{SimConfig, SimKv},
     envelope::{self, Codec},
     session::{IdSource, Lookup, Refresh, Session, SessionId, SessionStore},
-    Clock, Error, ManualClock, Result,
+    Clock, Error, ManualClock,
 };
 use proptest::{prelude::*, strategy::ValueTree, test_runner::TestCaseResult};
 
-const T0: u64 = 1_764_000_000_000;
+use common::CountingIds;
+use common::NOW as T0;
 const LOCATIONS: usize = 3;
 const WINDOW_MS: u64 = 60_000;
 const IDLE: Duration = Duration::from_secs(10 * 60);
 const ABSOLUTE: Duration = Duration::from_secs(60 * 60);
 const USERS: usize = 3;
-
-/// Distinct deterministic ids (a counter), so runs replay exactly.
-#[derive(Default)]
-struct CountingIds(AtomicU64);
-
-impl IdSource for CountingIds {
-    fn fill(&self, dest: &mut [u8]) -> Result<()> {
-        let n = self.0.fetch_add(1, Ordering::SeqCst) + 1;
-        dest.fill(0xa5);
-        for (d, s) in dest.iter_mut().zip(n.to_be_bytes()) {
-            *d = s;
-        }
-        Ok(())
-    }
-}
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -143,7 +125,7 @@ fn world(seed: u64, faults: bool) -> World {
     let clock = ManualClock::new(T0);
     let config = SimConfig::default().with_fault_rate(if faults { 0.05 } else { 0.0 });
     let sim = SimKv::new(seed, config, Arc::new(clock.clone()));
-    let ids: Arc<dyn IdSource> = Arc::new(CountingIds::default());
+    let ids: Arc<dyn IdSource> = Arc::new(CountingIds::new(0xa5));
     let stores = (0..LOCATIONS)
         .map(|i| {
             SessionStore::new(sim.kv(i))

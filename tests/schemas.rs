@@ -1,6 +1,8 @@
 //! The committed `schemas/` folder is exactly what the code generates.
 //! Regenerate with `make bless` (every fixture kind; here `KV_ENVELOPE_BLESS=1`).
 
+mod common;
+
 use std::{collections::BTreeSet, path::Path};
 
 use kv_envelope::{schema::to_schema_file, shipped_schema_files};
@@ -72,7 +74,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 /// The reader's clock for every case: after every `exp` the cases write.
-const NOW: u64 = 1_764_000_000_000;
+use common::NOW;
 
 /// Corpus values the reader refuses (or, for a miss, accepts) for reasons outside any JSON
 /// Schema: the schema's verdict differs from the reader's, and that is expected.

@@ -5,6 +5,8 @@
 //! Every test takes a [`Harness`] and is instantiated per backend by `suite!` at the bottom, so
 //! another backend (the KV simulator) only needs a harness constructor and a line there.
 
+mod common;
+
 use std::{
     sync::{
         atomic::{AtomicBool, AtomicU64, Ordering},
@@ -22,9 +24,9 @@ use kv_envelope::{
     decode_value,
     envelope::{self, Codec, Header},
     session::{
-        Admission, CookieConfig, DenyCause, IdSource, Lookup, NoSession, PlainResponse, Refresh,
-        RefreshPlan, RequestParts, Session, SessionData, SessionGate, SessionId, SessionIndexEntry,
-        SessionInit, SessionStore, SessionTimes, SessionV1,
+        Admission, CookieConfig, DenyCause, Lookup, NoSession, PlainResponse, Refresh, RefreshPlan,
+        RequestParts, Session, SessionData, SessionGate, SessionId, SessionIndexEntry, SessionInit,
+        SessionStore, SessionTimes, SessionV1,
     },
     Error, Kv, ManualClock, MemoryKv, Result, TypedStore,
 };
@@ -33,7 +35,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-const NOW: u64 = 1_764_000_000_000;
+use common::CountingIds;
+use common::NOW;
 const SECOND: Duration = Duration::from_secs(1);
 const HOUR: Duration = Duration::from_secs(3600);
 const DAY: Duration = Duration::from_secs(24 * 3600);
@@ -78,7 +81,7 @@ fn memory() -> Harness {
         clock,
         backend: mem.clone(),
         raw: mem,
-        ids: Arc::new(CountingIds::default()),
+        ids: Arc::new(CountingIds::new(0x5a)),
         fresh: memory,
     }
 }
@@ -110,7 +113,7 @@ fn sim_one_location() -> Harness {
         clock,
         backend: Arc::new(sim.location(0)),
         raw: Arc::new(sim),
-        ids: Arc::new(CountingIds::default()),
+        ids: Arc::new(CountingIds::new(0x5a)),
         fresh: sim_one_location,
     }
 }
@@ -141,21 +144,6 @@ fn counts(store: &SessionStore<impl SessionData>) -> OpCounts {
 fn mutations(store: &SessionStore<impl SessionData>, before: OpCounts) -> u64 {
     let now = counts(store);
     (now.kv_writes - before.kv_writes) + (now.kv_deletes - before.kv_deletes)
-}
-
-/// Deterministic, distinct ids: a counter in the first bytes.
-#[derive(Default)]
-struct CountingIds(AtomicU64);
-
-impl IdSource for CountingIds {
-    fn fill(&self, dest: &mut [u8]) -> Result<()> {
-        let n = self.0.fetch_add(1, Ordering::SeqCst) + 1;
-        dest.fill(0x5a);
-        for (d, s) in dest.iter_mut().zip(n.to_be_bytes()) {
-            *d = s;
-        }
-        Ok(())
-    }
 }
 
 fn sha256_hex(s: &str) -> String {
@@ -1379,7 +1367,7 @@ async fn custom_session_type_with_its_own_migrations(h: Harness) {
 fn three_locations(seed: u64) -> (ManualClock, SimKv, Vec<SessionStore>) {
     let clock = ManualClock::new(NOW);
     let sim = SimKv::new(seed, SimConfig::default(), Arc::new(clock.clone()));
-    let ids = Arc::new(CountingIds::default());
+    let ids = Arc::new(CountingIds::new(0x5a));
     let stores = (0..3)
         .map(|i| SessionStore::new(sim.kv(i)).with_id_source(ids.clone()))
         .collect();

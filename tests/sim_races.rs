@@ -3,14 +3,9 @@
 //! it can happen inside the window (so the documentation stays honest), and that it cannot once
 //! the window has passed (the bound the stores promise).
 
-use std::{
-    convert::Infallible,
-    sync::{
-        atomic::{AtomicU64, Ordering},
-        Arc,
-    },
-    time::Duration,
-};
+mod common;
+
+use std::{convert::Infallible, sync::Arc, time::Duration};
 
 use futures::executor::block_on;
 use kv_envelope::{
@@ -22,28 +17,15 @@ use kv_envelope::{
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-const T0: u64 = 1_764_000_000_000;
+use common::CountingIds;
+use common::NOW as T0;
 const WINDOW: Duration = Duration::from_secs(60);
 const SEEDS: u64 = 20;
-
-#[derive(Default)]
-struct CountingIds(AtomicU64);
-
-impl IdSource for CountingIds {
-    fn fill(&self, dest: &mut [u8]) -> Result<()> {
-        let n = self.0.fetch_add(1, Ordering::SeqCst) + 1;
-        dest.fill(0x3c);
-        for (d, s) in dest.iter_mut().zip(n.to_be_bytes()) {
-            *d = s;
-        }
-        Ok(())
-    }
-}
 
 fn sessions(seed: u64) -> (ManualClock, Vec<SessionStore>) {
     let clock = ManualClock::new(T0);
     let sim = SimKv::new(seed, SimConfig::default(), Arc::new(clock.clone()));
-    let ids: Arc<dyn IdSource> = Arc::new(CountingIds::default());
+    let ids: Arc<dyn IdSource> = Arc::new(CountingIds::new(0x3c));
     let stores = (0..3)
         .map(|i| {
             SessionStore::new(sim.kv(i))

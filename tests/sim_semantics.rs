@@ -2,6 +2,8 @@
 //! visible at once, negative caching, the per-key rate limit, the expiration floor, lazy expiry,
 //! empty list pages, faults — deterministically per seed.
 
+mod common;
+
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use futures::executor::block_on;
@@ -15,7 +17,7 @@ use kv_envelope::{
 };
 use proptest::prelude::*;
 
-const T0: u64 = 1_764_000_000_000;
+use common::NOW as T0;
 const WINDOW: Duration = Duration::from_secs(60);
 
 fn sim(seed: u64, config: SimConfig) -> (SimKv, ManualClock) {

@@ -1,5 +1,7 @@
 //! TypedStore over MemoryKv: expiry, codecs, write-back, and the never-lose-data guards.
 
+mod common;
+
 use std::{sync::Arc, time::Duration};
 
 use kv_envelope::{
@@ -8,7 +10,7 @@ use kv_envelope::{
     Error, Kv, ManualClock, MemoryKv, Overwrite, TypedStore, Versioned,
 };
 
-const NOW: u64 = 1_764_000_000_000;
+use common::NOW;
 
 fn setup() -> (ManualClock, Arc<MemoryKv>, TypedStore<Session>) {
     let clock = ManualClock::new(NOW);
