@@ -7,8 +7,8 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use kv_envelope::{
     decode_value, encode_value,
     envelope::{self, Codec},
-    migrate::check_header,
     session::Session,
+    versioned::check_header,
     Versioned,
 };
 

@@ -15,8 +15,8 @@ use std::hint::black_box;
 use kv_envelope::{
     decode_value, encode_value,
     envelope::{self, Codec},
-    migrate::check_header,
     session::Session,
+    versioned::check_header,
     Versioned,
 };
 use serde::{de::DeserializeOwned, Serialize};

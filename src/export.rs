@@ -9,9 +9,9 @@ use serde_json::Value;
 
 use crate::{
     cache,
-    migrate::Versioned,
     schema::{self, envelope_schema_file_name, schema_file_name, whole_value_schema, write_files},
     session,
+    versioned::Versioned,
 };
 
 /// The JSON Schema of a stored value of `T` in the JSON codec: `kv`, `type` (`T::NAME`), `v`

@@ -13,7 +13,6 @@ mod codec;
 pub mod envelope;
 mod error;
 pub mod export;
-pub mod migrate;
 mod random;
 pub mod schema;
 mod send;
@@ -21,6 +20,7 @@ pub mod session;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod versioned;
 
 /// The Workers KV backend, at the root beside [`MemoryKv`] (wasm32, feature `worker`).
 #[cfg(all(feature = "worker", target_arch = "wasm32"))]
@@ -34,9 +34,9 @@ pub use crate::{
     envelope::{Codec, Header, Payload},
     error::{Error, LimitError, Result, ValidationIssue},
     export::{export_schemas, shipped_schema_files},
-    migrate::{decode_value, encode_value, Decoded, Versioned},
     session::{Session, SessionStore},
     store::{Overwrite, TypedStore},
+    versioned::{decode_value, encode_value, Decoded, Versioned},
 };
 
 /// Items used by the [`versioned!`] macro expansion. Not public API.
@@ -45,7 +45,7 @@ pub mod __private {
     pub use serde_json::Value;
 
     pub use crate::{
-        migrate::steps::{decode_step, step_validator},
         schema::{schema_of, ValidatorCell},
+        versioned::steps::{decode_step, step_validator},
     };
 }

@@ -6,8 +6,8 @@ use crate::{
     backend::{Kv, MAX_VALUE_BYTES},
     envelope::{Codec, Header},
     error::{Error, LimitError, Result},
-    migrate::{decode_value, encode_value, Decoded, Versioned},
     schema::instance::Document,
+    versioned::{decode_value, encode_value, Decoded, Versioned},
 };
 
 /// The one rule on replacing a stored value, given why reading it failed: a value written by

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::{
     envelope::{self, Codec},
-    migrate::{decode_value, encode_value, Versioned},
+    versioned::{decode_value, encode_value, Versioned},
 };
 
 /// Far-future "now" is not used: helpers decode with `now = 0` so nothing is expired.

@@ -18,7 +18,7 @@ use crate::{
     backend::Stored,
     envelope::{self, Codec},
     error::{Error, Result},
-    migrate::{decode_value, encode_value, Versioned},
+    versioned::{decode_value, encode_value, Versioned},
 };
 
 /// Type name of a negative ("not found") entry.

@@ -18,7 +18,7 @@ use crate::{
     background::Background,
     envelope::Codec,
     error::{Error, Result},
-    migrate::{decode_value, Versioned},
+    versioned::{decode_value, Versioned},
 };
 
 /// Await another caller's computation. On Workers the leader is another request: the wait

@@ -76,8 +76,8 @@ use crate::{
     background::{Background, BoxFuture},
     envelope::{self, Codec, Header},
     error::Result,
-    migrate::{check_header, decode_value, encode_value, Versioned},
     store::{may_replace, Overwrite},
+    versioned::{check_header, decode_value, encode_value, Versioned},
 };
 
 #[doc(inline)]

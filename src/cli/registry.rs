@@ -8,8 +8,8 @@ use serde_json::Value;
 use crate::{
     envelope::{self, Codec, Header},
     error::{Error, Result, ValidationIssue},
-    migrate::{decode_value, encode_value, Versioned},
     schema,
+    versioned::{decode_value, encode_value, Versioned},
 };
 
 /// The set of versioned types the command line knows, by their stable name.
@@ -210,7 +210,7 @@ impl RegisteredType {
 }
 
 /// Decode at any time: the CLI reports expiry itself, it never hides an expired value.
-fn decode_any_time<T: Versioned>(bytes: &[u8]) -> Result<crate::migrate::Decoded<T>> {
+fn decode_any_time<T: Versioned>(bytes: &[u8]) -> Result<crate::versioned::Decoded<T>> {
     // `now = 0` disables the expiry check for every real timestamp.
     if let Some(decoded) = decode_value::<T>(bytes, 0, true)? {
         return Ok(decoded);
@@ -218,7 +218,7 @@ fn decode_any_time<T: Versioned>(bytes: &[u8]) -> Result<crate::migrate::Decoded
     // Only `exp: 0` lands here; decode it the long way rather than pretend it is absent.
     let raw = envelope::decode(bytes)?;
     let value = T::decode_payload(raw.header.version, raw.payload, true)?;
-    Ok(crate::migrate::Decoded {
+    Ok(crate::versioned::Decoded {
         value,
         codec: raw.header.codec,
         stored_version: raw.header.version,

@@ -5,7 +5,7 @@
 //! default.
 
 use super::record::Session;
-use crate::{backend::MaybeSendSync, migrate::Versioned};
+use crate::{backend::MaybeSendSync, versioned::Versioned};
 
 /// The bookkeeping times of a session, in milliseconds since the Unix epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

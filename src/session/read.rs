@@ -6,7 +6,7 @@ use super::{
     reason::NoSession,
     store::{Loaded, Lookup, SessionStore, MAX_CLOCK_SKEW_MS},
 };
-use crate::{error::Result, migrate::decode_value};
+use crate::{error::Result, versioned::decode_value};
 
 impl<D: SessionData> SessionStore<D> {
     /// Read and classify the session under `hash`. Reports "no session" to the hook.

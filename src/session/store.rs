@@ -14,8 +14,8 @@ use crate::{
     backend::Kv,
     envelope::Codec,
     error::{Error, Result},
-    migrate::decode_value,
     store::TypedStore,
+    versioned::decode_value,
 };
 
 /// Default idle timeout: 7 days without a request ends a session.

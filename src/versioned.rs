@@ -1,7 +1,7 @@
 //! Versioned types and their migration chains.
 //!
 //! A type's history is a list of plain structs, one per schema version, each convertible into
-//! the next with `From` (or `TryFrom` when a step can refuse). [`versioned!`](crate::versioned)
+//! the next with `From` (or `TryFrom` when a step can refuse). [`versioned!`](macro@crate::versioned)
 //! turns that list into a [`Versioned`] implementation on the newest struct: decoding a payload
 //! of any known version, validating it against that version's schema and walking it up the
 //! chain.
@@ -16,7 +16,7 @@ use crate::{
 };
 
 /// A type stored in KV under a stable name, with a schema version and a migration chain from
-/// every older version. Implement it with [`versioned!`](crate::versioned).
+/// every older version. Implement it with [`versioned!`](macro@crate::versioned).
 pub trait Versioned: Serialize + DeserializeOwned + Sized + 'static {
     /// Stable name: used in key prefixes, in envelopes and in schema file names.
     const NAME: &'static str;
@@ -66,7 +66,7 @@ pub trait Versioned: Serialize + DeserializeOwned + Sized + 'static {
 pub(crate) mod steps {
     use super::*;
 
-    /// Decode one version's payload into its own struct. Used by [`versioned!`](crate::versioned).
+    /// Decode one version's payload into its own struct. Used by [`versioned!`](macro@crate::versioned).
     pub fn decode_step<V: Serialize + DeserializeOwned>(
         type_name: &'static str,
         version: u32,
