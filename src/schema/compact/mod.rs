@@ -18,6 +18,9 @@
 //! standard format such as `uri`, …) is refused when the validator is compiled, naming the
 //! keyword: such a schema needs the `jsonschema` feature. It never passes a value the full
 //! validator would refuse, because it never compiles a schema it cannot judge.
+//!
+//! (About 640 lines: the validator's node types and their one checking loop; the compiler and
+//! the formats are in their own files.)
 
 use std::{cmp::Ordering, collections::HashMap, fmt, fmt::Write as _};
 
