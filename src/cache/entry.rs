@@ -208,11 +208,9 @@ mod tests {
 
     use super::*;
 
-    #[test]
-    fn metadata_round_trips_and_stays_a_header() {
-        let policy = CachePolicy::new(Duration::from_secs(10))
-            .with_stale_while_revalidate(Duration::from_secs(5));
-        let w = prepare::<super::super::NamespaceGeneration>(
+    /// A generation record computed at 1 s in 30 ms, prepared under `policy`.
+    fn generation_entry(policy: CachePolicy) -> PreparedWrite {
+        prepare::<super::super::NamespaceGeneration>(
             "k".into(),
             Some(&super::super::NamespaceGeneration { generation: 1 }),
             &policy,
@@ -221,7 +219,15 @@ mod tests {
             30,
         )
         .unwrap()
-        .unwrap();
+        .unwrap()
+    }
+
+    #[test]
+    fn metadata_round_trips_and_stays_a_header() {
+        let w = generation_entry(
+            CachePolicy::new(Duration::from_secs(10))
+                .with_stale_while_revalidate(Duration::from_secs(5)),
+        );
         assert_eq!(w.expires_at, 16_000);
         let t = Timing::read(Some(w.expires_at), Some(&w.metadata));
         assert_eq!(t.fresh_until, Some(11_000));
@@ -238,17 +244,7 @@ mod tests {
     /// The metadata keeps its exact layout now that the header keys come from `envelope`.
     #[test]
     fn metadata_layout_is_the_header_then_the_cache_keys() {
-        let policy = CachePolicy::new(Duration::from_secs(10));
-        let w = prepare::<super::super::NamespaceGeneration>(
-            "k".into(),
-            Some(&super::super::NamespaceGeneration { generation: 1 }),
-            &policy,
-            Codec::Json,
-            1_000,
-            30,
-        )
-        .unwrap()
-        .unwrap();
+        let w = generation_entry(CachePolicy::new(Duration::from_secs(10)));
         assert_eq!(
             w.metadata,
             r#"{"t":"kv-envelope.cache-generation","v":1,"c":"json","e":11000,"cf":11000,"ca":1000,"cd":30}"#
