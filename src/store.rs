@@ -167,6 +167,18 @@ impl<T: Versioned> TypedStore<T> {
         self.write(&self.key(id), value, expires_at).await
     }
 
+    /// [`insert_new`](Self::insert_new) of a value the caller has just passed through
+    /// [`check_value`](Self::check_value): a store that checks before the first write of an
+    /// operation (the session store writes an index entry first) need not pay for it twice.
+    pub(crate) async fn insert_checked(
+        &self,
+        id: &str,
+        value: &T,
+        expires_at: Option<u64>,
+    ) -> Result<()> {
+        self.write_checked(&self.key(id), value, expires_at).await
+    }
+
     /// Delete `id`.
     pub async fn delete(&self, id: &str) -> Result<()> {
         self.kv.delete(&self.key(id)).await
@@ -207,6 +219,10 @@ impl<T: Versioned> TypedStore<T> {
 
     async fn write(&self, key: &str, value: &T, expires_at: Option<u64>) -> Result<()> {
         self.check_value(value)?;
+        self.write_checked(key, value, expires_at).await
+    }
+
+    async fn write_checked(&self, key: &str, value: &T, expires_at: Option<u64>) -> Result<()> {
         let bytes = encode_value(value, self.codec, expires_at)?;
         if bytes.len() > self.max_bytes {
             return Err(LimitError::ValueTooLarge {

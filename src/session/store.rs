@@ -370,7 +370,7 @@ impl<D: SessionData> SessionStore<D> {
             .await?;
         // A fresh 256-bit id cannot collide with a stored value: no guard read needed.
         self.sessions
-            .insert_new(&hash, &session, Some(times.expires_at))
+            .insert_checked(&hash, &session, Some(times.expires_at))
             .await?;
         Ok((id, session))
     }
@@ -437,6 +437,7 @@ impl<D: SessionData> SessionStore<D> {
         t.expires_at = expires_at;
         t.refreshed_at = now;
         session.set_times(t);
+        self.check_schema(&session)?;
         match self.write_back(&hash, &session, unindexed_ok).await {
             Ok(Lookup::Found(())) => Ok(Refresh::Extended { expires_at }),
             Ok(Lookup::NoSession(r)) => Ok(Refresh::NoSession(r)),
@@ -526,12 +527,14 @@ impl<D: SessionData> SessionStore<D> {
         }
     }
 
-    /// Write a session we have just read and decoded. No guard read: it would cost a second
-    /// read for nothing, as KV has no compare-and-swap and the guard could be stale anyway.
+    /// Write a session we have just read, changed and passed through
+    /// [`check_schema`](Self::check_schema) (every operation checks once, before its first
+    /// write). No guard read: it would cost a second read for nothing, as KV has no
+    /// compare-and-swap and the guard could be stale anyway.
     pub(super) async fn write_session(&self, hash: &str, session: &D) -> Result<()> {
         let expires_at = session.times().expires_at;
         self.sessions
-            .insert_new(hash, session, Some(expires_at))
+            .insert_checked(hash, session, Some(expires_at))
             .await
     }
 
