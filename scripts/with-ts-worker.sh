@@ -40,10 +40,6 @@ if [[ -z "$persist_from_env" ]]; then
 fi
 export WRANGLER_PERSIST_DIR
 
-free_port() {
-    node -e 'const s = require("net").createServer();
-             s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });'
-}
 port=$(free_port)
 inspector_port=$(free_port)
 while [[ "$inspector_port" == "$port" ]]; do inspector_port=$(free_port); done
@@ -56,16 +52,7 @@ cleanup() {
     local status=$?
     trap - EXIT INT TERM
     if [[ -n "$wrangler_pgid" ]]; then
-        # SIGTERM the whole group first (wrangler shuts workerd down cleanly), then SIGKILL leftovers.
-        kill -TERM -- "-$wrangler_pgid" 2>/dev/null || true
-        for _ in $(seq 50); do
-            pgrep -g "$wrangler_pgid" >/dev/null || break
-            sleep 0.1
-        done
-        if pgrep -g "$wrangler_pgid" >/dev/null; then
-            log "wrangler group $wrangler_pgid still alive after 5 s: SIGKILL"
-            kill -KILL -- "-$wrangler_pgid" 2>/dev/null || true
-        fi
+        stop_group "$wrangler_pgid"
     fi
     [[ -z "$remove_state" ]] || rm -rf "$remove_state"
     rm -f "$logfile"

@@ -43,10 +43,6 @@ if [[ -z "$persist_from_env" ]]; then
 fi
 export WRANGLER_PERSIST_DIR
 
-free_port() {
-    node -e 'const s = require("net").createServer();
-             s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });'
-}
 port="${PORT:-$(free_port)}"
 # Its own inspector port too: wrangler's default (9229) would collide with a second wrangler dev
 # (scripts/with-ts-worker.sh, or another run on the machine).
@@ -61,16 +57,7 @@ cleanup() {
     local status=$?
     trap - EXIT INT TERM
     if [[ -n "$wrangler_pgid" ]]; then
-        # SIGTERM the whole group first (wrangler shuts workerd down cleanly), then SIGKILL leftovers.
-        kill -TERM -- "-$wrangler_pgid" 2>/dev/null || true
-        for _ in $(seq 50); do
-            pgrep -g "$wrangler_pgid" >/dev/null || break
-            sleep 0.1
-        done
-        if pgrep -g "$wrangler_pgid" >/dev/null; then
-            log "wrangler group $wrangler_pgid still alive after 5 s: SIGKILL"
-            kill -KILL -- "-$wrangler_pgid" 2>/dev/null || true
-        fi
+        stop_group "$wrangler_pgid"
     fi
     [[ -z "$remove_state" ]] || rm -rf "$remove_state"
     rm -f "$logfile"

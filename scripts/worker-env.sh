@@ -30,6 +30,27 @@ WRANGLER_PERSIST_DIR="${WRANGLER_PERSIST_DIR:-$REPO_ROOT/.wrangler/state}"
 export PATH="$TOOLS_DIR/bin:$HOME/.cargo/bin:$PATH"
 
 log() { printf '[%s] %s\n' "$(basename "$0")" "$*" >&2; }
+
+# A free TCP port on the loopback interface (for wrangler dev and its inspector).
+free_port() {
+    node -e 'const s = require("net").createServer();
+             s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });'
+}
+
+# Stop a `wrangler dev` process group: SIGTERM first (wrangler shuts workerd down cleanly), then
+# SIGKILL whatever is still alive after 5 s.
+stop_group() {
+    local pgid=$1
+    kill -TERM -- "-$pgid" 2>/dev/null || true
+    for _ in $(seq 50); do
+        pgrep -g "$pgid" >/dev/null || break
+        sleep 0.1
+    done
+    if pgrep -g "$pgid" >/dev/null; then
+        log "wrangler group $pgid still alive after 5 s: SIGKILL"
+        kill -KILL -- "-$pgid" 2>/dev/null || true
+    fi
+}
 die() { log "error: $*"; exit 1; }
 
 # The wasm-bindgen version locked in examples/worker/Cargo.lock; the CLI must match it exactly.
