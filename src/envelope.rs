@@ -9,6 +9,11 @@
 //! * Binary frame (`0xC5`): `C5 01 <codec tag>`, then a postcard-encoded header
 //!   `(type: str, version: varint u32, expires_at: Option<varint u64>)`, then the payload in
 //!   the tagged codec. Tag `01` is postcard; other tags are [`Error::UnknownCodec`].
+//! * Sealed frame (`0xC6`): `C6 01 <inner codec tag>`, then a postcard-encoded header
+//!   `(type: str, version: varint u32, expires_at: Option<varint u64>, key_id: str)`, a 12-byte
+//!   nonce and the payload (JSON text, tag `00`, or postcard, tag `01`) encrypted and
+//!   authenticated with AES-256-GCM (16-byte tag at the end). The header stays readable
+//!   without a key; opening is the [`seal`](crate::seal) module's job.
 //!
 //! Versions start at 1. `expires_at` is absolute, in milliseconds since the Unix epoch; absent
 //! (`null` / `None`) means the value never expires.
@@ -30,6 +35,18 @@ pub const FRAME_FORMAT: u8 = 0x01;
 pub const TAG_POSTCARD: u8 = 0x01;
 /// Version of the JSON envelope layout (the `kv` field).
 pub const JSON_FORMAT: u64 = 1;
+/// First byte of a sealed frame (an encrypted payload under a readable header).
+pub const SEALED_MAGIC: u8 = 0xC6;
+/// Version of the sealed frame layout.
+pub const SEALED_FORMAT: u8 = 0x01;
+/// Inner codec tag of JSON text inside a sealed frame (postcard is [`TAG_POSTCARD`]).
+pub const TAG_JSON: u8 = 0x00;
+/// Length of a sealed frame's nonce (AES-GCM's 96 bits).
+pub const NONCE_LEN: usize = 12;
+/// Length of a sealed frame's authentication tag.
+pub const AUTH_TAG_LEN: usize = 16;
+/// The longest key id a sealed frame carries.
+pub const MAX_KEY_ID_LEN: usize = 32;
 
 /// The envelope header: everything needed to decide what to do with a value before touching
 /// its payload.
@@ -43,6 +60,8 @@ pub struct Header<'a> {
     pub version: u32,
     /// Absolute expiry in ms since the epoch; `None` never expires.
     pub expires_at: Option<u64>,
+    /// Id of the key a sealed value was sealed with; `None` for a value in clear.
+    pub key_id: Option<Cow<'a, str>>,
 }
 
 impl Header<'_> {
@@ -58,11 +77,13 @@ impl Header<'_> {
             type_name: Cow::Owned(self.type_name.into_owned()),
             version: self.version,
             expires_at: self.expires_at,
+            key_id: self.key_id.map(|k| Cow::Owned(k.into_owned())),
         }
     }
 
     /// The compact copy stored as KV metadata, so `list` can report versions and expiries
-    /// without reading values: `{"t":"session","v":3,"c":"json","e":1764000000000}`.
+    /// without reading values: `{"t":"session","v":3,"c":"json","e":1764000000000}`, plus
+    /// `"k":"<key id>"` for a sealed value.
     pub fn to_metadata(&self) -> String {
         // Serializing a struct of plain fields to a String cannot fail.
         serde_json::to_string(&self.metadata()).unwrap_or_default()
@@ -76,6 +97,7 @@ impl Header<'_> {
             v: self.version,
             c: self.codec,
             e: self.expires_at,
+            k: self.key_id.as_deref().map(Cow::Borrowed),
         }
     }
 
@@ -87,6 +109,7 @@ impl Header<'_> {
             type_name: Cow::Owned(m.t.into_owned()),
             version: m.v,
             expires_at: m.e,
+            key_id: m.k.map(|k| Cow::Owned(k.into_owned())),
         })
     }
 }
@@ -110,6 +133,10 @@ pub(crate) struct Metadata<'a> {
     /// Absolute expiry in ms since the Unix epoch (envelope `exp`); absent or null: never expires.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     e: Option<u64>,
+    /// Key id of a sealed value (its payload is encrypted); absent: the value is in clear.
+    #[serde(default, skip_serializing_if = "Option::is_none", borrow)]
+    #[schemars(length(min = 1, max = 32))]
+    k: Option<Cow<'a, str>>,
 }
 
 /// The codec names, as [`Codec`] serializes them.
@@ -127,16 +154,35 @@ pub enum Payload<'a> {
     Json(&'a [u8]),
     /// postcard bytes.
     Postcard(&'a [u8]),
+    /// An encrypted payload; [`seal::KeyRing::open`](crate::seal::KeyRing::open) turns it into
+    /// one of the other two.
+    Sealed(SealedPayload<'a>),
 }
 
 impl Payload<'_> {
-    /// The codec of the payload.
+    /// The codec of the payload (of the plaintext, for a sealed one).
     pub fn codec(&self) -> Codec {
         match self {
             Payload::Json(_) => Codec::Json,
             Payload::Postcard(_) => Codec::Postcard,
+            Payload::Sealed(s) => s.codec,
         }
     }
+}
+
+/// The parts of a sealed frame after its header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SealedPayload<'a> {
+    /// Codec of the plaintext.
+    pub codec: Codec,
+    /// The key id from the header.
+    pub key_id: &'a str,
+    /// The frame's bytes up to the nonce (magic, format, tag, header): authenticated with it.
+    pub header_bytes: &'a [u8],
+    /// The nonce.
+    pub nonce: &'a [u8; NONCE_LEN],
+    /// Ciphertext followed by the 16-byte tag.
+    pub ciphertext: &'a [u8],
 }
 
 /// A decoded envelope frame: the header and the undecoded payload.
@@ -160,6 +206,7 @@ fn envelope_err(codec: Codec, reason: impl Into<String>) -> Error {
 pub fn peek_header(bytes: &[u8]) -> Result<Header<'_>> {
     match first_byte(bytes)? {
         FRAME_MAGIC => decode_frame(bytes).map(|e| e.header),
+        SEALED_MAGIC => decode_sealed(bytes).map(|e| e.header),
         b'{' => match json_fast(bytes) {
             Some((header, _)) => Ok(header),
             None => json_slow(bytes).map(|e| e.header),
@@ -172,6 +219,7 @@ pub fn peek_header(bytes: &[u8]) -> Result<Header<'_>> {
 pub fn decode(bytes: &[u8]) -> Result<RawEnvelope<'_>> {
     match first_byte(bytes)? {
         FRAME_MAGIC => decode_frame(bytes),
+        SEALED_MAGIC => decode_sealed(bytes),
         b'{' => match json_fast(bytes) {
             Some((header, payload)) => Ok(RawEnvelope {
                 header,
@@ -229,9 +277,100 @@ fn decode_frame(bytes: &[u8]) -> Result<RawEnvelope<'_>> {
             type_name: Cow::Borrowed(type_name),
             version,
             expires_at,
+            key_id: None,
         },
         payload: Payload::Postcard(body),
     })
+}
+
+fn decode_sealed(bytes: &[u8]) -> Result<RawEnvelope<'_>> {
+    let err = |reason: String| Error::Envelope {
+        codec: Codec::Postcard,
+        reason: format!("sealed frame: {reason}"),
+    };
+    if bytes.len() < 3 {
+        return Err(err("shorter than its 3-byte preamble".into()));
+    }
+    if bytes[1] != SEALED_FORMAT {
+        return Err(err(format!("unsupported format {}", bytes[1])));
+    }
+    let codec = match bytes[2] {
+        TAG_JSON => Codec::Json,
+        TAG_POSTCARD => Codec::Postcard,
+        tag => return Err(Error::UnknownCodec { tag }),
+    };
+    let ((type_name, version, expires_at, key_id), rest) =
+        postcard::take_from_bytes::<(&str, u32, Option<u64>, &str)>(&bytes[3..])
+            .map_err(|e| err(format!("header: {}", describe_postcard_error(&e))))?;
+    if !valid_key_id(key_id) {
+        return Err(err("key id is not 1 to 32 of [A-Za-z0-9_]".into()));
+    }
+    let header_len = bytes.len() - rest.len();
+    let (nonce, ciphertext) = rest
+        .split_first_chunk::<NONCE_LEN>()
+        .ok_or_else(|| err("truncated nonce".into()))?;
+    if ciphertext.len() < AUTH_TAG_LEN {
+        return Err(err("shorter than its authentication tag".into()));
+    }
+    Ok(RawEnvelope {
+        header: Header {
+            codec,
+            type_name: Cow::Borrowed(type_name),
+            version,
+            expires_at,
+            key_id: Some(Cow::Borrowed(key_id)),
+        },
+        payload: Payload::Sealed(SealedPayload {
+            codec,
+            key_id,
+            header_bytes: &bytes[..header_len],
+            nonce,
+            ciphertext,
+        }),
+    })
+}
+
+/// A key id a sealed frame may carry: 1 to [`MAX_KEY_ID_LEN`] of `[A-Za-z0-9_]` (so it can
+/// name a Worker secret, `<PREFIX>_KEY_<id>`).
+pub fn valid_key_id(id: &str) -> bool {
+    (1..=MAX_KEY_ID_LEN).contains(&id.len())
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// The readable part of a sealed frame: preamble and header, which the AEAD authenticates.
+/// The nonce and the ciphertext follow it.
+pub(crate) fn sealed_header(
+    codec: Codec,
+    type_name: &'static str,
+    version: u32,
+    expires_at: Option<u64>,
+    key_id: &str,
+) -> Result<Vec<u8>> {
+    let tag = match codec {
+        Codec::Json => TAG_JSON,
+        Codec::Postcard => TAG_POSTCARD,
+    };
+    let mut out = Vec::with_capacity(48 + type_name.len());
+    out.extend_from_slice(&[SEALED_MAGIC, SEALED_FORMAT, tag]);
+    postcard::to_extend(&(type_name, version, expires_at, key_id), out).map_err(|e| Error::Encode {
+        type_name,
+        reason: describe_postcard_error(&e),
+    })
+}
+
+/// A value's payload alone, in `codec` (the plaintext of a sealed frame).
+pub(crate) fn encode_payload<T: Serialize + ?Sized>(
+    codec: Codec,
+    type_name: &'static str,
+    value: &T,
+) -> Result<Vec<u8>> {
+    let encode_err = |reason: String| Error::Encode { type_name, reason };
+    match codec {
+        Codec::Json => serde_json::to_vec(value).map_err(|e| encode_err(describe_json_error(&e))),
+        Codec::Postcard => {
+            postcard::to_allocvec(value).map_err(|e| encode_err(describe_postcard_error(&e)))
+        }
+    }
 }
 
 /// Fast path for the canonical layout this crate writes. `None` means "not canonical", and
@@ -265,6 +404,7 @@ fn json_fast(bytes: &[u8]) -> Option<(Header<'_>, &[u8])> {
             type_name: Cow::Borrowed(type_name),
             version,
             expires_at,
+            key_id: None,
         },
         payload,
     ))
@@ -330,6 +470,7 @@ fn json_slow(bytes: &[u8]) -> Result<RawEnvelope<'_>> {
             type_name: frame.type_name,
             version: frame.v,
             expires_at: frame.exp,
+            key_id: None,
         },
         payload: Payload::Json(frame.data.get().as_bytes()),
     })

@@ -113,6 +113,16 @@ pub enum Error {
         /// Category of the failure.
         reason: String,
     },
+    /// A sealed value could not be opened, or a store that requires sealing found a clear
+    /// value. Never overwritten (a rotation mistake must lose nothing), except a clear value
+    /// under [`Overwrite::AllowCorrupt`](crate::Overwrite::AllowCorrupt).
+    #[error("{type_name}: {reason}")]
+    Sealed {
+        /// Stable type name the store reads.
+        type_name: &'static str,
+        /// What went wrong.
+        reason: SealError,
+    },
     /// A JSON Schema could not be compiled (a bug in a type's schema, found at warm-up).
     #[error("schema of {type_name} v{version} does not compile: {reason}")]
     Schema {
@@ -139,13 +149,17 @@ impl Error {
                 | Error::UnknownVersion { .. }
                 | Error::Validation { .. }
                 | Error::Migration { .. }
+                | Error::Sealed {
+                    reason: SealError::NotSealed,
+                    ..
+                }
         )
     }
 
     /// True when the stored value must not be overwritten by this code: it is newer, or it
     /// could not be decoded (a human should look at it; see the crate's "never lose data" rule).
     pub fn protects_stored_value(&self) -> bool {
-        matches!(self, Error::FutureVersion { .. }) || self.is_corrupt()
+        matches!(self, Error::FutureVersion { .. } | Error::Sealed { .. }) || self.is_corrupt()
     }
 
     /// A short stable name of the variant, for logs and metrics.
@@ -163,6 +177,7 @@ impl Error {
             Error::Validation { .. } => "validation",
             Error::Migration { .. } => "migration",
             Error::Encode { .. } => "encode",
+            Error::Sealed { reason, .. } => reason.kind(),
             Error::Schema { .. } => "schema",
         }
     }
@@ -200,6 +215,44 @@ fn summarize(issues: &[ValidationIssue]) -> String {
         out.push_str(&issue.to_string());
     }
     out
+}
+
+/// Why a sealed value was not opened. Names key ids (public labels), never key material.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SealError {
+    /// The value is sealed and the store has no key ring.
+    #[error("value is sealed and this store has no key ring")]
+    NoKeyRing,
+    /// The value is sealed with a key id the ring does not hold (retired too early, or not
+    /// deployed yet). It is kept as it is.
+    #[error("value is sealed with key id {key_id:?}, which the key ring does not hold")]
+    UnknownKey {
+        /// The key id from the header.
+        key_id: String,
+    },
+    /// Authentication failed: the header or payload was changed, the value was copied from
+    /// another key, or the key behind this id is not the one it was sealed with.
+    #[error("sealed value with key id {key_id:?} does not open (changed, moved, or another key under that id)")]
+    Unopenable {
+        /// The key id from the header.
+        key_id: String,
+    },
+    /// The store requires sealed values and found one in clear.
+    #[error("value is in clear and this store requires sealed values")]
+    NotSealed,
+}
+
+impl SealError {
+    /// A short stable name, for logs and metrics (`Error::kind` of [`Error::Sealed`]).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SealError::NoKeyRing => "sealed_no_key_ring",
+            SealError::UnknownKey { .. } => "sealed_unknown_key",
+            SealError::Unopenable { .. } => "sealed_unopenable",
+            SealError::NotSealed => "not_sealed",
+        }
+    }
 }
 
 /// A Workers KV limit that a call would exceed.

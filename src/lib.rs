@@ -15,6 +15,7 @@ mod error;
 pub mod export;
 mod random;
 pub mod schema;
+pub mod seal;
 mod send;
 pub mod session;
 pub mod store;
@@ -32,8 +33,9 @@ pub use crate::{
     cache::{CachePolicy, CacheStore, Cached},
     clock::{Clock, ManualClock, SystemClock},
     envelope::{Codec, Header, Payload},
-    error::{Error, LimitError, Result, ValidationIssue},
+    error::{Error, LimitError, Result, SealError, ValidationIssue},
     export::{export_schemas, shipped_schema_files},
+    seal::{KeyRing, SealingKey},
     session::{Session, SessionStore},
     store::{Overwrite, TypedStore},
     versioned::{decode_value, encode_value, Decoded, Versioned},

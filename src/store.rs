@@ -7,7 +7,8 @@ use crate::{
     envelope::{Codec, Header},
     error::{Error, LimitError, Result},
     schema::instance::Document,
-    versioned::{decode_value, encode_value, Decoded, Versioned},
+    seal::KeyRing,
+    versioned::{decode_value_in, encode_value_in, Decoded, Versioned},
 };
 
 /// The one rule on replacing a stored value, given why reading it failed: a value written by
@@ -42,6 +43,7 @@ pub struct TypedStore<T> {
     validate: bool,
     write_back: bool,
     max_bytes: usize,
+    seal: Option<KeyRing>,
     _type: PhantomData<fn() -> T>,
 }
 
@@ -55,6 +57,7 @@ impl<T: Versioned> TypedStore<T> {
             validate: true,
             write_back: false,
             max_bytes: MAX_VALUE_BYTES,
+            seal: None,
             _type: PhantomData,
         }
     }
@@ -86,6 +89,21 @@ impl<T: Versioned> TypedStore<T> {
     pub fn with_max_value_bytes(mut self, max: usize) -> Self {
         self.max_bytes = max.min(MAX_VALUE_BYTES);
         self
+    }
+
+    /// Seal every value written with `ring`'s primary key, and open sealed values with any key
+    /// of the ring. Clear values already stored are still read (unless the ring
+    /// [requires sealing](KeyRing::requiring_sealed)) and are written back sealed when
+    /// write-back is on; so are values sealed with an older key of the ring.
+    #[must_use]
+    pub fn with_sealing(mut self, ring: KeyRing) -> Self {
+        self.seal = Some(ring);
+        self
+    }
+
+    /// The key ring, when the store seals.
+    pub fn key_ring(&self) -> Option<&KeyRing> {
+        self.seal.as_ref()
     }
 
     /// Skip schema validation on read (for measurements; not recommended).
@@ -131,10 +149,10 @@ impl<T: Versioned> TypedStore<T> {
             return Ok(None);
         };
         let now = self.kv.now_ms();
-        let Some(decoded) = decode_value::<T>(&stored.value, now, self.validate)? else {
+        let Some(decoded) = self.decode(&key, &stored.value, now)? else {
             return Ok(None);
         };
-        if self.write_back && decoded.migrated() {
+        if self.write_back && decoded.needs_rewrite(self.seal.as_ref()) {
             // Best effort: a failed write-back (429, quota) leaves the old value, still readable.
             let _ = self.write(&key, &decoded.value, decoded.expires_at).await;
         }
@@ -196,10 +214,20 @@ impl<T: Versioned> TypedStore<T> {
             return Ok(());
         };
         let now = self.kv.now_ms();
-        match decode_value::<T>(&stored.value, now, self.validate) {
+        match self.decode(key, &stored.value, now) {
             Ok(_) => Ok(()),
             Err(e) => may_replace(e, overwrite),
         }
+    }
+
+    /// Decode what was read from `key` with this store's key ring and validation setting.
+    pub(crate) fn decode(
+        &self,
+        key: &str,
+        bytes: &[u8],
+        now_ms: u64,
+    ) -> Result<Option<Decoded<T>>> {
+        decode_value_in::<T>(bytes, self.seal.as_ref(), key, now_ms, self.validate)
     }
 
     /// Check `value` against its current version's schema, as the next read would (when
@@ -223,7 +251,7 @@ impl<T: Versioned> TypedStore<T> {
     }
 
     async fn write_checked(&self, key: &str, value: &T, expires_at: Option<u64>) -> Result<()> {
-        let bytes = encode_value(value, self.codec, expires_at)?;
+        let bytes = encode_value_in(value, self.codec, expires_at, self.seal.as_ref(), key)?;
         if bytes.len() > self.max_bytes {
             return Err(LimitError::ValueTooLarge {
                 len: bytes.len(),
@@ -236,6 +264,7 @@ impl<T: Versioned> TypedStore<T> {
             type_name: T::NAME.into(),
             version: T::VERSION,
             expires_at,
+            key_id: self.seal.as_ref().map(|r| r.primary_id().into()),
         };
         self.kv
             .put(key, &bytes, expires_at, Some(header.to_metadata()))

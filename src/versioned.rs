@@ -11,8 +11,9 @@ use serde_json::Value;
 
 use crate::{
     envelope::{Codec, Payload},
-    error::{describe_json_error, describe_postcard_error, Error, Result},
+    error::{describe_json_error, describe_postcard_error, Error, Result, SealError},
     schema::{self, instance::Document, Validator, ValidatorCell},
+    seal::{FrameFields, KeyRing, StoredSeal},
 };
 
 /// A type stored in KV under a stable name, with a schema version and a migration chain from
@@ -101,6 +102,10 @@ pub(crate) mod steps {
                 V::deserialize(doc.root())
                     .map_err(|_| codec_err(Codec::Json, "value does not fit the type".into()))
             }
+            (Payload::Sealed(_), _) => Err(Error::Sealed {
+                type_name,
+                reason: SealError::NoKeyRing,
+            }),
             (Payload::Postcard(bytes), validator) => {
                 let (v, rest) = postcard::take_from_bytes::<V>(bytes)
                     .map_err(|e| codec_err(Codec::Postcard, describe_postcard_error(&e)))?;
@@ -250,12 +255,21 @@ pub struct Decoded<T> {
     pub stored_version: u32,
     /// Exact expiry from the envelope.
     pub expires_at: Option<u64>,
+    /// How it was stored: in clear, sealed with the ring's primary key or with an older one.
+    pub seal: StoredSeal,
 }
 
 impl<T: Versioned> Decoded<T> {
     /// True when the stored version is older than the current one.
     pub fn migrated(&self) -> bool {
         self.stored_version < T::VERSION
+    }
+
+    /// True when a write-back is due: the value was migrated, or a store that seals with `ring`
+    /// read it in clear or sealed with a key other than the primary (lazy re-sealing after a
+    /// rotation).
+    pub fn needs_rewrite(&self, ring: Option<&KeyRing>) -> bool {
+        self.migrated() || (ring.is_some() && self.seal != StoredSeal::Primary)
     }
 }
 
@@ -289,9 +303,24 @@ pub fn check_header<T: Versioned>(
 
 /// Decode envelope bytes as `T`: header checks first (type, version, expiry at `now_ms`), then
 /// the payload of the stored version, validated when `validate` is set, migrated to the current
-/// version. `Ok(None)` means expired. Never panics on any input.
+/// version. `Ok(None)` means expired. Never panics on any input. A sealed value is
+/// `Error::Sealed` ([`SealError::NoKeyRing`]): read it with [`decode_value_in`].
 pub fn decode_value<T: Versioned>(
     bytes: &[u8],
+    now_ms: u64,
+    validate: bool,
+) -> Result<Option<Decoded<T>>> {
+    decode_value_in::<T>(bytes, None, "", now_ms, validate)
+}
+
+/// [`decode_value`] of a value read from `kv_key` by a store with the key ring `ring`: a sealed
+/// value is opened (its key id must be in the ring, and it must have been sealed for this
+/// key), then decoded like a clear one; a clear value is read as it is unless the ring
+/// [requires sealing](KeyRing::requiring_sealed).
+pub fn decode_value_in<T: Versioned>(
+    bytes: &[u8],
+    ring: Option<&KeyRing>,
+    kv_key: &str,
     now_ms: u64,
     validate: bool,
 ) -> Result<Option<Decoded<T>>> {
@@ -302,7 +331,35 @@ pub fn decode_value<T: Versioned>(
     let version = raw.header.version;
     let expires_at = raw.header.expires_at;
     let codec = raw.header.codec;
-    let value = match T::decode_payload(version, raw.payload, validate) {
+    let seal = match (&raw.header.key_id, ring) {
+        (None, _) => StoredSeal::Clear,
+        (Some(id), Some(ring)) if id.as_ref() == ring.primary_id() => StoredSeal::Primary,
+        (Some(_), _) => StoredSeal::OlderKey,
+    };
+    let opened;
+    let payload = match (raw.payload, ring) {
+        (Payload::Sealed(s), Some(ring)) => {
+            opened = ring.open(kv_key, &s, T::NAME)?;
+            match s.codec {
+                Codec::Json => Payload::Json(&opened),
+                Codec::Postcard => Payload::Postcard(&opened),
+            }
+        }
+        (Payload::Sealed(_), None) => {
+            return Err(Error::Sealed {
+                type_name: T::NAME,
+                reason: SealError::NoKeyRing,
+            })
+        }
+        (_, Some(ring)) if ring.requires_sealed() => {
+            return Err(Error::Sealed {
+                type_name: T::NAME,
+                reason: SealError::NotSealed,
+            })
+        }
+        (clear, _) => clear,
+    };
+    let value = match T::decode_payload(version, payload, validate) {
         Ok(v) => v,
         // The fast JSON path cut the payload at the last `}`; a writer that put other keys
         // after `data` needs the tolerant parser.
@@ -311,9 +368,9 @@ pub fn decode_value<T: Versioned>(
                 codec: Codec::Json, ..
             }
             | Error::Validation { .. }),
-        ) if codec == Codec::Json => {
+        ) if codec == Codec::Json && seal == StoredSeal::Clear => {
             let tolerant = crate::envelope::decode_json_tolerant(bytes)?;
-            if tolerant.payload == raw.payload {
+            if tolerant.payload == payload {
                 // Same payload: decoding it again would only fail the same way.
                 return Err(e);
             } else {
@@ -328,6 +385,7 @@ pub fn decode_value<T: Versioned>(
         codec,
         stored_version: version,
         expires_at,
+        seal,
     }))
 }
 
@@ -338,4 +396,26 @@ pub fn encode_value<T: Versioned>(
     expires_at: Option<u64>,
 ) -> Result<Vec<u8>> {
     crate::envelope::encode(codec, T::NAME, T::VERSION, expires_at, value)
+}
+
+/// [`encode_value`] for `kv_key` in a store with the key ring `ring`: sealed with the ring's
+/// primary key (the associated data binds it to `kv_key`), or in clear without a ring.
+pub fn encode_value_in<T: Versioned>(
+    value: &T,
+    codec: Codec,
+    expires_at: Option<u64>,
+    ring: Option<&KeyRing>,
+    kv_key: &str,
+) -> Result<Vec<u8>> {
+    let Some(ring) = ring else {
+        return encode_value(value, codec, expires_at);
+    };
+    let plaintext = crate::envelope::encode_payload(codec, T::NAME, value)?;
+    let frame = FrameFields {
+        codec,
+        type_name: T::NAME,
+        version: T::VERSION,
+        expires_at,
+    };
+    ring.seal(kv_key, frame, plaintext)
 }

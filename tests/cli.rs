@@ -142,6 +142,7 @@ mod fixtures {
             type_name: type_name.to_string().into(),
             version,
             expires_at: exp,
+            key_id: None,
         };
         serde_json::from_str(&h.to_metadata()).unwrap()
     }

@@ -80,7 +80,8 @@ fn peek_header_both_codecs() {
                 codec,
                 type_name: "session".into(),
                 version: 2,
-                expires_at: Some(5)
+                expires_at: Some(5),
+                key_id: None,
             }
         );
     }

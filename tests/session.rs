@@ -705,6 +705,7 @@ async fn index_skips_dead_entries(h: Harness) {
         type_name: "session-index".into(),
         version: 1,
         expires_at: exp,
+        key_id: None,
     };
     let key = format!("{}{}", store.index_prefix_of("u1"), some_id('9').hashed());
     let bytes = envelope::encode(Codec::Json, "session-index", 1, exp, &dead).unwrap();

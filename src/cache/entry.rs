@@ -18,7 +18,8 @@ use crate::{
     backend::Stored,
     envelope::{self, Codec},
     error::{Error, Result},
-    versioned::{decode_value, encode_value, Versioned},
+    seal::KeyRing,
+    versioned::{decode_value_in, encode_value_in, Versioned},
 };
 
 /// Type name of a negative ("not found") entry.
@@ -112,11 +113,18 @@ pub(crate) enum Found<T> {
     Absent,
     /// Unusable bytes: a miss that may be overwritten.
     Corrupt(Error),
-    /// Written by newer code: a miss that must not be overwritten.
-    Future(Error),
+    /// Written by newer code, or sealed with a key this store cannot open it with: a miss that
+    /// must not be overwritten.
+    Protected(Error),
 }
 
-pub(crate) fn classify<T: Versioned>(stored: &Stored, now: u64, validate: bool) -> Found<T> {
+pub(crate) fn classify<T: Versioned>(
+    key: &str,
+    stored: &Stored,
+    ring: Option<&KeyRing>,
+    now: u64,
+    validate: bool,
+) -> Found<T> {
     match envelope::peek_header(&stored.value) {
         Ok(h) if h.type_name == ABSENT_TYPE => {
             return if h.is_expired(now) {
@@ -128,13 +136,13 @@ pub(crate) fn classify<T: Versioned>(stored: &Stored, now: u64, validate: bool) 
         Ok(_) => {}
         Err(e) => return Found::Corrupt(e),
     }
-    match decode_value::<T>(&stored.value, now, validate) {
+    match decode_value_in::<T>(&stored.value, ring, key, now, validate) {
         Ok(None) => Found::Missing,
         Ok(Some(d)) => Found::Value {
             timing: Timing::read(d.expires_at, stored.metadata.as_deref()),
             value: d.value,
         },
-        Err(e @ Error::FutureVersion { .. }) => Found::Future(e),
+        Err(e) if e.protects_stored_value() && !e.is_corrupt() => Found::Protected(e),
         // Anything else that stops us reading the bytes (corrupt, invalid, another type, or our
         // own schema failing to compile) is a miss; the recomputed value replaces it.
         Err(e) => Found::Corrupt(e),
@@ -156,6 +164,7 @@ pub(crate) fn prepare<T: Versioned>(
     value: Option<&T>,
     policy: &CachePolicy,
     codec: Codec,
+    ring: Option<&KeyRing>,
     computed_at: u64,
     delta_ms: u64,
 ) -> Result<Option<PreparedWrite>> {
@@ -166,7 +175,7 @@ pub(crate) fn prepare<T: Versioned>(
             if hard <= computed_at {
                 return Ok(None);
             }
-            let bytes = encode_value(v, codec, Some(hard))?;
+            let bytes = encode_value_in(v, codec, Some(hard), ring, &key)?;
             (T::NAME, T::VERSION, fresh, hard, bytes)
         }
         None => {
@@ -174,6 +183,7 @@ pub(crate) fn prepare<T: Versioned>(
                 return Ok(None);
             };
             let exp = computed_at.saturating_add(ttl);
+            // A remembered "not found" holds nothing to hide: never sealed.
             let bytes = envelope::encode(codec, ABSENT_TYPE, 1, Some(exp), &())?;
             (ABSENT_TYPE, 1, exp, exp, bytes)
         }
@@ -183,6 +193,10 @@ pub(crate) fn prepare<T: Versioned>(
         type_name: type_name.into(),
         version,
         expires_at: Some(expires_at),
+        key_id: match (value, ring) {
+            (Some(_), Some(r)) => Some(r.primary_id().into()),
+            _ => None,
+        },
     };
     let meta = WriteMeta {
         header: header.metadata(),
@@ -215,6 +229,7 @@ mod tests {
             Some(&super::super::NamespaceGeneration { generation: 1 }),
             &policy,
             Codec::Json,
+            None,
             1_000,
             30,
         )

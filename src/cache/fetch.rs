@@ -18,6 +18,7 @@ use crate::{
     background::Background,
     envelope::Codec,
     error::{Error, Result},
+    seal::KeyRing,
     versioned::{decode_value, Versioned},
 };
 
@@ -82,6 +83,7 @@ pub(super) struct Core {
     pub(super) keys: CacheKeys,
     pub(super) codec: Codec,
     pub(super) validate: bool,
+    pub(super) seal: Option<KeyRing>,
     pub(super) generation_ttl_ms: u64,
     pub(super) random: Arc<dyn RandomSource>,
 }
@@ -159,6 +161,7 @@ impl Core {
                 value.as_option(),
                 policy,
                 self.codec,
+                self.seal.as_ref(),
                 computed_at,
                 computed_at.saturating_sub(started),
             ),
@@ -290,7 +293,7 @@ where
         let now = core.kv.now_ms();
         let found = match stored {
             None => Found::Missing,
-            Some(s) => classify::<T>(&s, now, core.validate),
+            Some(s) => classify::<T>(&full, &s, core.seal.as_ref(), now, core.validate),
         };
         let mut writable = true;
         let mut cache_error = None;
@@ -332,7 +335,7 @@ where
                 core.counters().corrupt_entries.inc();
                 cache_error = Some(e);
             }
-            Found::Future(e) => {
+            Found::Protected(e) => {
                 // Newer code wrote this; it can read what we would write, but we would keep
                 // overwriting its value with an older version. Leave it alone.
                 core.counters().future_version_entries.inc();

@@ -76,6 +76,7 @@ use crate::{
     background::{Background, BoxFuture},
     envelope::{self, Codec, Header},
     error::Result,
+    seal::{check_key_id, KeyRing},
     store::{may_replace, Overwrite},
     versioned::{check_header, decode_value, encode_value, Versioned},
 };
@@ -144,6 +145,7 @@ impl<T: Versioned + Clone + Send + Sync> CacheStore<T> {
                 namespace,
                 codec: Codec::Json,
                 validate: true,
+                seal: None,
                 generation_ttl_ms: millis(DEFAULT_GENERATION_TTL),
                 random: Arc::new(OsRandom),
             },
@@ -185,6 +187,17 @@ where
     #[must_use]
     pub fn with_validation(mut self, on: bool) -> Self {
         self.core.validate = on;
+        self
+    }
+
+    /// Seal entries with `ring` (see [`TypedStore::with_sealing`](crate::TypedStore::with_sealing)):
+    /// cached values are unreadable in KV without a key. Entries in clear are still read and
+    /// are sealed when next recomputed; an entry sealed with a key id the ring lacks is a miss
+    /// that is never overwritten (a rotation mistake loses nothing, and its TTL ends it).
+    /// "Not found" entries and namespace generations hold no data and stay in clear.
+    #[must_use]
+    pub fn with_sealing(mut self, ring: KeyRing) -> Self {
+        self.core.seal = Some(ring);
         self
     }
 
@@ -305,7 +318,9 @@ where
         let full = core.entry_key(key).await?;
         let stored = core.kv.get(&full).await?;
         let now = core.kv.now_ms();
-        let found = stored.map_or(Found::Missing, |s| classify::<T>(&s, now, core.validate));
+        let found = stored.map_or(Found::Missing, |s| {
+            classify::<T>(&full, &s, core.seal.as_ref(), now, core.validate)
+        });
         let cached = match found {
             Found::Value { value, timing } => match timing.freshness(now) {
                 Freshness::Fresh => Some(Cached::new(value, CacheStatus::Hit, timing.computed_at)),
@@ -318,7 +333,7 @@ where
                 core.counters().corrupt_entries.inc();
                 None
             }
-            Found::Future(_) => {
+            Found::Protected(_) => {
                 core.counters().future_version_entries.inc();
                 None
             }
@@ -341,15 +356,26 @@ where
         let full = core.entry_key(key).await?;
         if let Some(stored) = core.kv.get(&full).await? {
             // The header decides (a cache may replace what it cannot read, never newer data).
-            let read = envelope::peek_header(&stored.value)
-                .and_then(|header| check_header::<T>(&header, core.kv.now_ms()));
+            let read = envelope::peek_header(&stored.value).and_then(|header| {
+                check_header::<T>(&header, core.kv.now_ms())?;
+                check_key_id(core.seal.as_ref(), &header, T::NAME)
+            });
             if let Err(e) = read {
                 may_replace(e, Overwrite::AllowCorrupt)?;
             }
         }
         core.flights().invalidate(&full);
         let now = core.kv.now_ms();
-        let Some(write) = prepare(full, Some(value), policy, core.codec, now, 0)? else {
+        let Some(write) = prepare(
+            full,
+            Some(value),
+            policy,
+            core.codec,
+            core.seal.as_ref(),
+            now,
+            0,
+        )?
+        else {
             return Ok(());
         };
         core.kv
@@ -400,6 +426,7 @@ where
             type_name: NamespaceGeneration::NAME.into(),
             version: NamespaceGeneration::VERSION,
             expires_at: None,
+            key_id: None,
         };
         core.kv
             .put(&key, &bytes, None, Some(header.to_metadata()))

@@ -108,6 +108,7 @@ pub(crate) fn encode(ctx: &mut Ctx<'_>, args: &EncodeArgs) -> Result<u8, Fail> {
         type_name: registered.name().into(),
         version,
         expires_at,
+        key_id: None,
     };
     writeln!(ctx.out, "{}", header.to_metadata()).map_err(write_err)?;
     Ok(EXIT_OK)

@@ -223,6 +223,7 @@ fn decode_any_time<T: Versioned>(bytes: &[u8]) -> Result<crate::versioned::Decod
         codec: raw.header.codec,
         stored_version: raw.header.version,
         expires_at: raw.header.expires_at,
+        seal: crate::seal::StoredSeal::Clear,
     })
 }
 
@@ -301,6 +302,7 @@ fn reencode_erased<T: Versioned>(bytes: &[u8], codec: Option<Codec>) -> Result<R
             type_name: T::NAME.into(),
             version: T::VERSION,
             expires_at: decoded.expires_at,
+            key_id: None,
         },
     })
 }

@@ -6,7 +6,7 @@ use super::{
     reason::NoSession,
     store::{Loaded, Lookup, SessionStore, MAX_CLOCK_SKEW_MS},
 };
-use crate::{error::Result, versioned::decode_value};
+use crate::error::Result;
 
 impl<D: SessionData> SessionStore<D> {
     /// Read and classify the session under `hash`. Reports "no session" to the hook.
@@ -19,7 +19,8 @@ impl<D: SessionData> SessionStore<D> {
     }
 
     pub(super) async fn read_quietly(&self, hash: &str) -> Result<Lookup<Loaded<D>>> {
-        let Some(stored) = self.kv().get(&self.sessions.key(hash)).await? else {
+        let key = self.sessions.key(hash);
+        let Some(stored) = self.kv().get(&key).await? else {
             return Ok(Lookup::NoSession(NoSession::NotFound));
         };
         let max = self.sessions.max_value_bytes();
@@ -30,7 +31,7 @@ impl<D: SessionData> SessionStore<D> {
             }));
         }
         let now = self.now_ms();
-        match decode_value::<D>(&stored.value, now, self.validate) {
+        match self.sessions.decode(&key, &stored.value, now) {
             Ok(None) => Ok(Lookup::NoSession(NoSession::Expired)),
             Ok(Some(decoded)) => {
                 let mut session = decoded.value;

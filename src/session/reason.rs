@@ -2,7 +2,7 @@
 //! overwrite — and the reason is safe to log: it carries lengths, counts, versions and error
 //! kinds, never a cookie value, a session id or a payload value.
 
-use crate::error::Error;
+use crate::error::{Error, SealError};
 
 /// Why there is no (usable) session. Safe to log.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -57,6 +57,12 @@ pub enum NoSession {
         /// Which invariant failed (a fixed text, never a stored value).
         what: &'static str,
     },
+    /// The stored session is sealed and does not open here: a key id the ring lacks (retired
+    /// too early, or not deployed yet), a key that is not the one behind its id, a changed or
+    /// moved value, or a clear value where sealing is required. Left untouched; the cookie is
+    /// kept (except for a clear value), so the session comes back once the key does.
+    #[error("stored session is sealed and does not open: {0}")]
+    Sealed(SealError),
     /// The stored value was written by newer code. It is left untouched.
     #[error("stored session has schema version {found}, newer than this code's {known}")]
     FutureVersion {
@@ -81,6 +87,7 @@ impl NoSession {
             NoSession::FutureVersion { .. } => "future_version",
             NoSession::TooLarge { .. } => "too_large",
             NoSession::InvalidTimes { .. } => "invalid_times",
+            NoSession::Sealed(e) => e.kind(),
         }
     }
 
@@ -107,6 +114,7 @@ impl NoSession {
                 | NoSession::InvalidTimes { .. }
                 | NoSession::Expired
                 | NoSession::Unreadable(_)
+                | NoSession::Sealed(SealError::NotSealed)
         )
     }
 
@@ -118,6 +126,7 @@ impl NoSession {
             Error::FutureVersion { found, known, .. } => {
                 Ok(NoSession::FutureVersion { found, known })
             }
+            Error::Sealed { reason, .. } => Ok(NoSession::Sealed(reason)),
             e if e.is_corrupt() => Ok(NoSession::Unreadable(e)),
             e => Err(e),
         }

@@ -14,8 +14,9 @@ use crate::{
     backend::Kv,
     envelope::Codec,
     error::{Error, Result},
+    seal::KeyRing,
     store::TypedStore,
-    versioned::decode_value,
+    versioned::decode_value_in,
 };
 
 /// Default idle timeout: 7 days without a request ends a session.
@@ -262,6 +263,18 @@ impl<D: SessionData> SessionStore<D> {
     pub fn with_validation(mut self, on: bool) -> Self {
         self.validate = on;
         self.sessions = self.sessions.with_validation(on);
+        self
+    }
+
+    /// Seal sessions and their per-user index entries with `ring` (see
+    /// [`TypedStore::with_sealing`]): a stored session's email, user id and data are then
+    /// unreadable without a key. Sessions stored in clear are still read and are sealed at
+    /// their next write (refresh, update, rotation); a session sealed with a key id the ring
+    /// lacks is [`NoSession::Sealed`] and stays in KV untouched.
+    #[must_use]
+    pub fn with_sealing(mut self, ring: KeyRing) -> Self {
+        self.sessions = self.sessions.with_sealing(ring.clone());
+        self.index = self.index.with_sealing(ring);
         self
     }
 
@@ -515,10 +528,12 @@ impl<D: SessionData> SessionStore<D> {
         // Read only to learn the user, for the index entry. `now = 0` ignores expiry: an
         // expired session still names its user. No validation: any decodable value will do.
         let owner = match self.kv().get(&key).await? {
-            Some(stored) => decode_value::<D>(&stored.value, 0, false)
-                .ok()
-                .flatten()
-                .map(|d| (d.value.user_id().to_string(), d.value.times())),
+            Some(stored) => {
+                decode_value_in::<D>(&stored.value, self.sessions.key_ring(), &key, 0, false)
+                    .ok()
+                    .flatten()
+                    .map(|d| (d.value.user_id().to_string(), d.value.times()))
+            }
             None => None,
         };
         match owner {
