@@ -28,7 +28,7 @@ use kv_envelope::{
         RequestParts, Session, SessionData, SessionGate, SessionId, SessionIndexEntry, SessionInit,
         SessionStore, SessionTimes, SessionV1,
     },
-    Error, Kv, ManualClock, MemoryKv, Result, TypedStore,
+    Error, KeyRing, Kv, ManualClock, MemoryKv, Result, SealingKey, TypedStore,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -55,6 +55,8 @@ struct Harness {
     fresh: fn() -> Harness,
     /// Shared by every store of the harness, so two stores never draw the same id.
     ids: Arc<CountingIds>,
+    /// Seal every store's sessions with this ring (the sealed runs of the suite).
+    ring: Option<KeyRing>,
 }
 
 /// Test-only access to a backend's bytes, bypassing envelopes and limits.
@@ -83,6 +85,7 @@ fn memory() -> Harness {
         raw: mem,
         ids: Arc::new(CountingIds::new(0x5a)),
         fresh: memory,
+        ring: None,
     }
 }
 
@@ -115,6 +118,34 @@ fn sim_one_location() -> Harness {
         raw: Arc::new(sim),
         ids: Arc::new(CountingIds::new(0x5a)),
         fresh: sim_one_location,
+        ring: None,
+    }
+}
+
+/// A ring of two test keys, `k2` the primary.
+fn test_ring() -> KeyRing {
+    KeyRing::new(vec![
+        SealingKey::from_bytes("k2", &[2; 32]).unwrap(),
+        SealingKey::from_bytes("k1", &[1; 32]).unwrap(),
+    ])
+    .unwrap()
+}
+
+/// [`memory`] with every store sealing its sessions.
+fn sealed_memory() -> Harness {
+    Harness {
+        ring: Some(test_ring()),
+        fresh: sealed_memory,
+        ..memory()
+    }
+}
+
+/// [`sim_one_location`] with every store sealing its sessions.
+fn sealed_sim() -> Harness {
+    Harness {
+        ring: Some(test_ring()),
+        fresh: sealed_sim,
+        ..sim_one_location()
     }
 }
 
@@ -124,7 +155,15 @@ impl Harness {
     }
 
     fn store(&self) -> SessionStore {
-        SessionStore::new(self.kv()).with_id_source(self.ids.clone())
+        self.sealing(SessionStore::new(self.kv()).with_id_source(self.ids.clone()))
+    }
+
+    /// `store` with the harness's key ring, if it has one.
+    fn sealing<D: SessionData>(&self, store: SessionStore<D>) -> SessionStore<D> {
+        match &self.ring {
+            Some(ring) => store.with_sealing(ring.clone()),
+            None => store,
+        }
     }
 
     fn keys(&self) -> Vec<String> {
@@ -526,6 +565,10 @@ async fn write_budget_1000_requests_in_an_hour(h: Harness) {
     // The reference pattern on the same traffic: one write per request.
     let h = (h.fresh)();
     let reference = TypedStore::<Session>::new(h.kv());
+    let reference = match &h.ring {
+        Some(ring) => reference.with_sealing(ring.clone()),
+        None => reference,
+    };
     let store = h.store();
     let (id, _) = store.create("u1", EMAIL).await.unwrap();
     let key = id.hashed();
@@ -1560,9 +1603,10 @@ async fn a_refresh_racing_a_logout_or_rotation_does_not_resurrect(h: Harness) {
                 delete_now(kv, &keys);
             }))),
         };
-        let store: SessionStore =
+        let store: SessionStore = h.sealing(
             SessionStore::new(Kv::new(racing).with_clock(Arc::new(h.clock.clone())))
-                .with_id_source(h.ids.clone());
+                .with_id_source(h.ids.clone()),
+        );
         let outcome = store.refresh(&id).await.unwrap();
         assert_eq!(
             outcome,
@@ -1855,9 +1899,10 @@ async fn a_failed_rotation_keeps_the_old_session(h: Harness) {
             n,
             seen: AtomicU64::new(0),
         };
-        let store: SessionStore =
+        let store: SessionStore = h.sealing(
             SessionStore::new(Kv::new(failing).with_clock(Arc::new(h.clock.clone())))
-                .with_id_source(h.ids.clone());
+                .with_id_source(h.ids.clone()),
+        );
         assert!(store.rotate(&id).await.is_err(), "mutation {n} failed");
         assert!(
             setup.get(&id).await.unwrap().is_some(),
@@ -1904,6 +1949,22 @@ macro_rules! suite {
                 #[tokio::test]
                 async fn $test() {
                     super::$test(super::sim_one_location()).await
+                }
+            )+
+        }
+        mod sealed_memory {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    super::$test(super::sealed_memory()).await
+                }
+            )+
+        }
+        mod sealed_sim {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    super::$test(super::sealed_sim()).await
                 }
             )+
         }
