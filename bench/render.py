@@ -23,7 +23,8 @@ for r in by_kind["paired"]:
 paired = {}
 for key, reps in _reps.items():
     ratios = sorted(r["ratio"] for r in reps)
-    paired[key] = {"ratio": statistics.median(ratios), "min": ratios[0], "max": ratios[-1], "n": len(ratios)}
+    paired[key] = {"ratio": statistics.median(ratios), "min": ratios[0], "max": ratios[-1], "n": len(ratios),
+                   "a_ns": statistics.median(r["a_ns"] for r in reps), "b_ns": statistics.median(r["b_ns"] for r in reps)}
 
 
 def paired_str(key):
@@ -162,6 +163,24 @@ for label, a, b, goal in [
     w(
         f"| {num} | {text} | ≤ {goal:.2f}× | {ns(crit_ns(CRIT_ID.get(a)))} → {ns(crit_ns(CRIT_ID.get(b)))} "
         f"| {paired_str((a, b))} | {ratio_str(ir_ratio(a, b))} | {verdict(pr, goal)} |"
+    )
+# Issue 15: sealed values. The session rows carry the goal (≤ 1.5×); the cache value and the
+# write are for information.
+for label, a, b, goal in [
+    ("9 | sealed read / clear read, session, JSON (both validated)", "session/read/json_validated", "session/read/json_sealed", 1.5),
+    ("9 | sealed read / clear read, session, postcard (both validated)", "session/read/postcard_validated", "session/read/postcard_sealed", 1.5),
+    ("9 | sealed read / clear read, cache_2k, JSON", "cache_2k/read/json_validated", "cache_2k/read/json_sealed", None),
+    ("9 | sealed read / clear read, cache_2k, postcard", "cache_2k/read/postcard_validated", "cache_2k/read/postcard_sealed", None),
+    ("9 | sealed write / clear write, session, JSON (fresh nonce from the OS each write)", "session/write/json", "session/write/json_sealed", None),
+]:
+    num, text = label.split(" | ")
+    p = paired.get((a, b))
+    if not p:
+        continue
+    ta, tb = ir_of(a), ir_of(b)
+    w(
+        f"| {num} | {text} | {'≤ %.2f×' % goal if goal else '–'} | {ns(p.get('a_ns'))} → {ns(p.get('b_ns'))} "
+        f"| {paired_str((a, b))} | {ratio_str(ir_ratio(a, b))} | {verdict(p['ratio'], goal) if goal else 'info'} |"
     )
 for cid, text in [
     ("reject/expired/json", "header-only rejection, expired, JSON"),

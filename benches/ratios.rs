@@ -89,6 +89,7 @@ where
         "part/parse_value" => Box::new(move || {
             black_box(serde_json::from_slice::<serde_json::Value>(black_box(&payload)).unwrap());
         }),
+        sealed if sealed.ends_with("_sealed") => return internals::sealed_case(sealed, value, NOW),
         part => return internals::value_case(part, value, payload),
     })
 }
@@ -148,6 +149,10 @@ const CASES: &[&str] = &[
     "session/write/raw_serde_json",
     "session/write/json",
     "session/write/postcard",
+    "session/read/json_sealed",
+    "session/read/postcard_sealed",
+    "session/write/json_sealed",
+    "session/write/postcard_sealed",
     "cache_2k/read/raw_serde_json",
     "cache_2k/read/json_unvalidated",
     "cache_2k/read/json_validated",
@@ -156,6 +161,9 @@ const CASES: &[&str] = &[
     "cache_2k/write/raw_serde_json",
     "cache_2k/write/json",
     "cache_2k/write/postcard",
+    "cache_2k/read/json_sealed",
+    "cache_2k/read/postcard_sealed",
+    "cache_2k/write/json_sealed",
     "reject/expired/json",
     "reject/expired/postcard",
     "reject/future_version/json",

@@ -103,6 +103,11 @@ PAIRS=(
     "cache_2k/read/postcard_unvalidated cache_2k/read/postcard_validated"
     "migrate/current_v3/json migrate/v1_to_v3/json"
     "migrate/current_v3/postcard migrate/v1_to_v3/postcard"
+    "session/read/json_validated session/read/json_sealed"
+    "session/read/postcard_validated session/read/postcard_sealed"
+    "cache_2k/read/json_validated cache_2k/read/json_sealed"
+    "cache_2k/read/postcard_validated cache_2k/read/postcard_sealed"
+    "session/write/json session/write/json_sealed"
 )
 # Each row three times, the repetitions a minute or so apart (rows inner, repetitions outer): a
 # burst of load from other work can still skew one repetition; the table shows the median and
@@ -169,6 +174,9 @@ pub fn value_case<T>(_what: &str, _value: T, _payload: Vec<u8>) -> Option<Box<dy
     None
 }
 pub fn schema_compile() -> Option<Box<dyn FnMut()>> {
+    None
+}
+pub fn sealed_case<T>(_what: &str, _value: T, _now: u64) -> Option<Box<dyn FnMut()>> {
     None
 }
 RS

@@ -1,10 +1,17 @@
-//! The cases of `benches/ratios.rs` that need this tree's internals: the parts of a validated
-//! read (for profiles) and the crate's own schema compile. `scripts/bench.sh` swaps in a stub
-//! (every case `None`) to build the driver against an older commit.
+//! The cases of `benches/ratios.rs` that need this tree's internals or newer API: the parts of a
+//! validated read (for profiles), the crate's own schema compile, and sealed reads and writes.
+//! `scripts/bench.sh` swaps in a stub (every case `None`) to build the driver against an older
+//! commit.
 
 use std::hint::black_box;
 
-use kv_envelope::{schema::instance::Document, session::Session, Versioned};
+use kv_envelope::{
+    envelope::Codec,
+    schema::instance::Document,
+    session::Session,
+    versioned::{decode_value_in, encode_value_in},
+    KeyRing, SealingKey, Versioned,
+};
 use serde::{de::DeserializeOwned, Serialize};
 
 /// `part/...` cases of a value type; `payload` is its plain JSON.
@@ -44,4 +51,34 @@ pub fn schema_compile() -> Option<Box<dyn FnMut()>> {
     Some(Box::new(move || {
         black_box(kv_envelope::schema::compile("session", 3, black_box(&schema)).unwrap());
     }))
+}
+
+/// `read/<codec>_sealed` and `write/<codec>_sealed` of a value type: validated reads (compare
+/// with `read/<codec>_validated`) and writes of values sealed with AES-256-GCM for a 40-byte
+/// KV key, as a store with a key ring does them.
+pub fn sealed_case<T>(what: &str, value: T, now: u64) -> Option<Box<dyn FnMut()>>
+where
+    T: Versioned + Serialize + DeserializeOwned,
+{
+    const KV_KEY: &str = "session:0123456789abcdef0123456789abcdef";
+    let ring = KeyRing::new(vec![SealingKey::from_bytes("k1", &[7; 32]).unwrap()]).unwrap();
+    let codec = match what.split('/').nth(1)? {
+        "json_sealed" => Codec::Json,
+        "postcard_sealed" => Codec::Postcard,
+        _ => return None,
+    };
+    let sealed = encode_value_in(&value, codec, Some(now + 60_000), Some(&ring), KV_KEY).unwrap();
+    Some(match what.split('/').next()? {
+        "read" => Box::new(move || {
+            black_box(
+                decode_value_in::<T>(black_box(&sealed), Some(&ring), KV_KEY, now, true).unwrap(),
+            );
+        }),
+        "write" => Box::new(move || {
+            black_box(
+                encode_value_in(black_box(&value), codec, Some(now), Some(&ring), KV_KEY).unwrap(),
+            );
+        }),
+        _ => return None,
+    })
 }
