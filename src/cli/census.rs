@@ -1,6 +1,7 @@
 //! `census`: versions, codecs and expiries of a namespace from `wrangler kv key list` output.
 //! Every `TypedStore` write carries the envelope header as KV metadata, so listing keys is
-//! enough: no value is read.
+//! enough: no value is read. Sealed values are counted per key id (metadata `k`; `clear` for a
+//! value in clear), so a rotation can tell when no value needs a retired key any more.
 
 use std::collections::BTreeMap;
 
@@ -35,6 +36,8 @@ struct Group {
     versions: BTreeMap<u32, u64>,
     /// Keys per codec.
     codecs: BTreeMap<&'static str, u64>,
+    /// Keys per key id they are sealed with; `clear` for values in clear.
+    key_ids: BTreeMap<String, u64>,
     /// Keys per expiry bucket: `expired`, `<=1h` … `<=365d`, `later`, `never`.
     expires: BTreeMap<String, u64>,
     /// Live keys below the current version (what `migrate` would rewrite).
@@ -98,6 +101,7 @@ pub(crate) fn census(ctx: &mut Ctx<'_>, args: &CensusArgs) -> Result<u8, Fail> {
         let Some(h) = header else { continue };
         *g.versions.entry(h.version).or_default() += 1;
         *g.codecs.entry(h.codec.as_str()).or_default() += 1;
+        *g.key_ids.entry(key_id_label(&h)).or_default() += 1;
         let live = !h.is_expired(now);
         if let Some(cur) = current {
             if h.version < cur && live {
@@ -125,6 +129,27 @@ pub(crate) fn census(ctx: &mut Ctx<'_>, args: &CensusArgs) -> Result<u8, Fail> {
     } else {
         EXIT_OK
     })
+}
+
+/// The key id a value is sealed with, `clear` for none (shown safely: metadata is anyone's).
+fn key_id_label(h: &Header<'_>) -> String {
+    h.key_id
+        .as_deref()
+        .map_or_else(|| CLEAR.to_string(), input::shown)
+}
+
+/// The `key_ids` label of values in clear (so do not name a key `clear`).
+const CLEAR: &str = "clear";
+
+/// Key id → keys, over every group of our metadata.
+fn key_id_totals(groups: &Groups) -> BTreeMap<String, u64> {
+    let mut totals: BTreeMap<String, u64> = BTreeMap::new();
+    for (_, g) in groups.values() {
+        for (id, n) in &g.key_ids {
+            *totals.entry(id.clone()).or_default() += n;
+        }
+    }
+    totals
 }
 
 fn bucket(expires_at: Option<u64>, now: u64) -> String {
@@ -225,6 +250,12 @@ fn print_text(ctx: &mut Ctx<'_>, groups: &Groups, total: usize) -> Result<(), Fa
             writeln!(out, "  versions  {}", versions.join("  ")).map_err(write_err)?;
             let codecs: Vec<String> = g.codecs.iter().map(|(c, n)| format!("{c}: {n}")).collect();
             writeln!(out, "  codecs    {}", codecs.join("  ")).map_err(write_err)?;
+            let ids: Vec<String> = g
+                .key_ids
+                .iter()
+                .map(|(id, n)| format!("{id}: {n}"))
+                .collect();
+            writeln!(out, "  key ids   {}", ids.join("  ")).map_err(write_err)?;
         }
         let expires: Vec<String> = order
             .iter()
@@ -253,6 +284,16 @@ fn print_text(ctx: &mut Ctx<'_>, groups: &Groups, total: usize) -> Result<(), Fa
         writeln!(
             out,
             "warning: exactly {LOCAL_LIST_CAP} keys: `wrangler kv key list --local` stops there (no paging); list per --prefix to see the rest"
+        )
+        .map_err(write_err)?;
+    }
+    let totals = key_id_totals(groups);
+    if totals.keys().any(|id| id != CLEAR) {
+        let ids: Vec<String> = totals.iter().map(|(id, n)| format!("{id}: {n}")).collect();
+        writeln!(
+            out,
+            "key ids: {} (values per sealing key; a key can be retired once it counts none)",
+            ids.join("  ")
         )
         .map_err(write_err)?;
     }
@@ -287,6 +328,7 @@ fn print_json(ctx: &mut Ctx<'_>, groups: &Groups, total: usize) -> Result<(), Fa
         "needs_migration": old,
         "future": future,
         "unknown": unknown,
+        "key_ids": key_id_totals(groups),
         "possibly_truncated": total == LOCAL_LIST_CAP,
         "groups": entries,
     });

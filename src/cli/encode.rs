@@ -1,11 +1,13 @@
 //! `encode`: wrap a JSON payload in an envelope, validated against its version's schema — to
 //! repair a value by hand (`inspect --stored`, fix, `encode`, `wrangler kv key put`) or to seed
-//! test data at an old version.
+//! test data at an old version. With a key ring and `--key`, the envelope is sealed with the
+//! ring's primary key for that KV key.
 
 use serde_json::Value;
 
 use super::{
     input::{self, Fail, Source},
+    registry::Sealing,
     write_err, Ctx, EncodeArgs, EXIT_INVALID, EXIT_OK,
 };
 use crate::{
@@ -37,6 +39,19 @@ pub(crate) fn encode(ctx: &mut Ctx<'_>, args: &EncodeArgs) -> Result<u8, Fail> {
             "postcard envelopes can only be written at the current version (v{current}); use --codec json for v{version}"
         )));
     }
+    let ring = ctx.key_ring(&args.keys)?;
+    let kv_key = match (&ring, &args.key) {
+        (Some(_), None) => {
+            return Err(Fail(
+                "a sealed value is bound to its KV key: give --key KEY with a key ring".into(),
+            ))
+        }
+        (_, key) => key.as_deref().unwrap_or(""),
+    };
+    let sealing = Sealing {
+        ring: ring.as_ref(),
+        kv_key,
+    };
     let source = Source::new(Some(&args.input));
     let text = source.read_all(ctx.stdin)?;
     let payload: Value = serde_json::from_slice(&text).map_err(|e| {
@@ -60,7 +75,9 @@ pub(crate) fn encode(ctx: &mut Ctx<'_>, args: &EncodeArgs) -> Result<u8, Fail> {
         return Ok(EXIT_INVALID);
     }
     let built = if version == current {
-        registered.encode_current(&payload, codec, expires_at)
+        registered.encode_current(&payload, codec, expires_at, sealing)
+    } else if let Some(ring) = &ring {
+        registered.seal_json_at(&payload, version, expires_at, ring, kv_key)
     } else {
         envelope::encode(
             Codec::Json,
@@ -78,7 +95,7 @@ pub(crate) fn encode(ctx: &mut Ctx<'_>, args: &EncodeArgs) -> Result<u8, Fail> {
         }
     };
     // Read it back the way a worker will: decode, validate, migrate to the current version.
-    match registered.inspect(&bytes) {
+    match registered.inspect(&bytes, sealing) {
         Ok(read) if read.current_issues.is_empty() => {}
         Ok(read) => {
             let what = format!(
@@ -108,7 +125,7 @@ pub(crate) fn encode(ctx: &mut Ctx<'_>, args: &EncodeArgs) -> Result<u8, Fail> {
         type_name: registered.name().into(),
         version,
         expires_at,
-        key_id: None,
+        key_id: ring.as_ref().map(|r| r.primary_id().to_string().into()),
     };
     writeln!(ctx.out, "{}", header.to_metadata()).map_err(write_err)?;
     Ok(EXIT_OK)

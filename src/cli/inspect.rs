@@ -1,16 +1,20 @@
-//! `inspect`: one stored value, decoded as far as this build can take it.
+//! `inspect`: one stored value, decoded as far as this build can take it. A sealed value's
+//! header (key id included) is shown without any key; with a key ring and its KV key it is
+//! opened and judged like a value in clear.
 
 use serde_json::{json, Value};
 
 use super::{
     input::{self, Fail, Source},
+    registry::Sealing,
     time::{describe_expiry, rfc3339_ms},
     write_err, Ctx, InspectArgs, EXIT_INVALID, EXIT_OK, EXIT_UNDECIDED,
 };
 use crate::{
-    envelope::{self, Header, Payload},
-    error::{Error, ValidationIssue},
+    envelope::{self, Codec, Header, Payload},
+    error::{Error, SealError, ValidationIssue},
     schema::schema_file_name,
+    seal::KeyRing,
 };
 
 /// How far the value got.
@@ -26,6 +30,13 @@ enum Status {
     FutureVersion,
     /// A type this CLI does not know.
     Unregistered,
+    /// Sealed, and not opened: no key ring, or no KV key to open it for.
+    SealedNotOpened,
+    /// Sealed with a key id the ring lacks.
+    UnknownKey,
+    /// Sealed with a key id of the ring, and it does not open: changed, copied from another
+    /// KV key, or another key under that id.
+    Unopenable,
 }
 
 impl Status {
@@ -36,14 +47,20 @@ impl Status {
             Status::Corrupt => "corrupt",
             Status::FutureVersion => "future_version",
             Status::Unregistered => "unregistered",
+            Status::SealedNotOpened => "sealed_not_opened",
+            Status::UnknownKey => "unknown_key",
+            Status::Unopenable => "unopenable",
         }
     }
 
     fn exit_code(self) -> u8 {
         match self {
             Status::Valid => EXIT_OK,
-            Status::Invalid | Status::Corrupt => EXIT_INVALID,
-            Status::FutureVersion | Status::Unregistered => EXIT_UNDECIDED,
+            Status::Invalid | Status::Corrupt | Status::Unopenable => EXIT_INVALID,
+            Status::FutureVersion
+            | Status::Unregistered
+            | Status::SealedNotOpened
+            | Status::UnknownKey => EXIT_UNDECIDED,
         }
     }
 }
@@ -65,12 +82,47 @@ struct Report {
     value: Option<Value>,
     /// `value` pretty-printed in field order.
     value_text: Option<String>,
-    /// The stored JSON payload, as stored.
+    /// The stored JSON payload, as stored (opened, for a sealed value).
     stored: Option<String>,
+    /// What the key ring says of a sealed value's key id.
+    key_status: Option<KeyStatus>,
+}
+
+/// A sealed value's key id as the given ring sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyStatus {
+    NoRing,
+    Primary,
+    Older,
+    Missing,
+}
+
+impl KeyStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            KeyStatus::NoRing => "no_key_ring",
+            KeyStatus::Primary => "primary",
+            KeyStatus::Older => "older",
+            KeyStatus::Missing => "not_in_ring",
+        }
+    }
+
+    fn describe(self, ring: Option<&KeyRing>) -> String {
+        let primary = ring.map_or("", KeyRing::primary_id);
+        match self {
+            KeyStatus::NoRing => "no key ring given".into(),
+            KeyStatus::Primary => "the key ring's primary".into(),
+            KeyStatus::Older => {
+                format!("in the key ring, not its primary {primary}: `migrate` re-seals it")
+            }
+            KeyStatus::Missing => "NOT in the key ring".into(),
+        }
+    }
 }
 
 pub(crate) fn inspect(ctx: &mut Ctx<'_>, args: &InspectArgs) -> Result<u8, Fail> {
     let source = Source::new(Some(&args.input));
+    let ring = ctx.key_ring(&args.keys)?;
     let (bytes, metadata) = match &args.key {
         None => {
             let raw = source.read_all(ctx.stdin)?;
@@ -80,17 +132,19 @@ pub(crate) fn inspect(ctx: &mut Ctx<'_>, args: &InspectArgs) -> Result<u8, Fail>
         }
         Some(key) => from_dump(ctx, &source, key)?,
     };
+    let kv_key = args.key.as_deref().or(args.kv_key.as_deref());
     let report = examine(
         ctx,
         args.key.clone(),
         &bytes,
         metadata.as_ref(),
         args.stored,
+        (ring.as_ref(), kv_key),
     );
     if args.json {
         print_json(ctx, &report)?;
     } else {
-        print_text(ctx, &report)?;
+        print_text(ctx, &report, ring.as_ref())?;
     }
     Ok(report.status.exit_code())
 }
@@ -139,6 +193,7 @@ fn examine(
     bytes: &[u8],
     metadata: Option<&Value>,
     want_stored: bool,
+    (ring, kv_key): (Option<&KeyRing>, Option<&str>),
 ) -> Report {
     let mut report = Report {
         key,
@@ -153,6 +208,7 @@ fn examine(
         value: None,
         value_text: None,
         stored: None,
+        key_status: None,
     };
     let raw = match envelope::decode(bytes) {
         Ok(raw) => raw,
@@ -183,9 +239,26 @@ fn examine(
     // The stored payload is shown only on request, and only when it is JSON text: a human asked
     // to see this value.
     if want_stored {
-        if let Payload::Json(text) = raw.payload {
-            report.stored = Some(String::from_utf8_lossy(text).into_owned());
+        match (raw.payload, ring, kv_key) {
+            (Payload::Json(text), _, _) => {
+                report.stored = Some(String::from_utf8_lossy(text).into_owned());
+            }
+            (Payload::Sealed(s), Some(ring), Some(kv_key)) if s.codec == Codec::Json => {
+                // Shown only when it opens; a failure is reported by the decode below.
+                if let Ok(text) = ring.open(kv_key, &s, "value") {
+                    report.stored = Some(String::from_utf8_lossy(&text).into_owned());
+                }
+            }
+            _ => {}
         }
+    }
+    if let Some(id) = header.key_id.as_deref() {
+        report.key_status = Some(match ring {
+            None => KeyStatus::NoRing,
+            Some(r) if r.primary_id() == id => KeyStatus::Primary,
+            Some(r) if r.key_ids().any(|k| k == id) => KeyStatus::Older,
+            Some(_) => KeyStatus::Missing,
+        });
     }
     report.header = Some(header.clone());
     let Some(registered) = ctx.registry.get(&header.type_name) else {
@@ -206,7 +279,33 @@ fn examine(
         ));
         return report;
     }
-    match registered.inspect(bytes) {
+    if let (Some(id), Some(key)) = (header.key_id.as_deref(), report.key_status) {
+        let (status, problem) = match (key, kv_key) {
+            (KeyStatus::NoRing, _) => (
+                Status::SealedNotOpened,
+                format!("sealed with key id {id:?}: give the key ring (--keys-env PREFIX, or --keys-file FILE --keys-prefix PREFIX) to open it"),
+            ),
+            (KeyStatus::Missing, _) => (
+                Status::UnknownKey,
+                format!("sealed with key id {id:?}, which the key ring does not hold: it cannot be opened here and is never rewritten"),
+            ),
+            (_, None) => (
+                Status::SealedNotOpened,
+                "a sealed value opens only for the KV key it was written under: give --kv-key KEY (or --key with a dump)".to_string(),
+            ),
+            _ => (Status::Valid, String::new()),
+        };
+        if status != Status::Valid {
+            report.status = status;
+            report.error = Some(problem);
+            return report;
+        }
+    }
+    let sealing = Sealing {
+        ring,
+        kv_key: kv_key.unwrap_or(""),
+    };
+    match registered.inspect(bytes, sealing) {
         Ok(inspected) => {
             report.value = Some(inspected.value);
             report.value_text = Some(inspected.pretty);
@@ -235,6 +334,15 @@ fn examine(
             report.issues_against = Some(schema_file_name(type_name, version));
             report.issues = issues;
         }
+        Err(
+            e @ Error::Sealed {
+                reason: SealError::Unopenable { .. },
+                ..
+            },
+        ) => {
+            report.status = Status::Unopenable;
+            report.error = Some(e.to_string());
+        }
         Err(e) => {
             report.status = if e.is_corrupt() {
                 Status::Corrupt
@@ -247,7 +355,7 @@ fn examine(
     report
 }
 
-fn print_text(ctx: &mut Ctx<'_>, r: &Report) -> Result<(), Fail> {
+fn print_text(ctx: &mut Ctx<'_>, r: &Report, ring: Option<&KeyRing>) -> Result<(), Fail> {
     let out = &mut *ctx.out;
     if let Some(key) = &r.key {
         writeln!(out, "key:        {key}").map_err(write_err)?;
@@ -278,6 +386,12 @@ fn print_text(ctx: &mut Ctx<'_>, r: &Report) -> Result<(), Fail> {
             };
             writeln!(out, "version:    {version}").map_err(write_err)?;
             writeln!(out, "codec:      {}", h.codec).map_err(write_err)?;
+            if let (Some(id), Some(key)) = (&h.key_id, r.key_status) {
+                writeln!(out, "sealed:     key id {id} ({})", key.describe(ring))
+                    .map_err(write_err)?;
+            } else if ring.is_some() {
+                writeln!(out, "sealed:     no (in clear)").map_err(write_err)?;
+            }
             writeln!(
                 out,
                 "expires:    {}",
@@ -318,7 +432,12 @@ fn print_text(ctx: &mut Ctx<'_>, r: &Report) -> Result<(), Fail> {
     }
     if let Some(stored) = &r.stored {
         let v = r.header.as_ref().map_or(0, |h| h.version);
-        writeln!(out, "stored payload (v{v}, as stored):").map_err(write_err)?;
+        let how = if r.key_status.is_some() {
+            "opened"
+        } else {
+            "as stored"
+        };
+        writeln!(out, "stored payload (v{v}, {how}):").map_err(write_err)?;
         writeln!(out, "{stored}").map_err(write_err)?;
     }
     if let (Some(text), Some(cur)) = (&r.value_text, r.current_version) {
@@ -341,6 +460,8 @@ fn print_json(ctx: &mut Ctx<'_>, r: &Report) -> Result<(), Fail> {
             "expires_at": h.expires_at,
             "expires": h.expires_at.map(rfc3339_ms),
             "expired": h.is_expired(ctx.now_ms),
+            "key_id": h.key_id,
+            "key_status": r.key_status.map(KeyStatus::as_str),
         })
     });
     let doc = json!({

@@ -8,6 +8,13 @@
 //! stale metadata) are written. Invalid and future values are never written: KV keeps them as
 //! they are.
 //!
+//! Sealed values need the key ring (`--keys-env`, `--keys-file`): without one they are left
+//! out as "not opened"; one sealed with a key id the ring lacks is left out as "unknown key"
+//! (never rewritten, so a rotation mistake loses nothing). With the ring, a value sealed with
+//! an older key is re-sealed with the primary key for its own KV key, a value sealed with the
+//! primary is rewritten only for another reason (and then re-sealed), and a value in clear is
+//! sealed only with `--seal`.
+//!
 //! (About 650 lines: one command from plan to report. The output sink and the text report are
 //! the candidates to move out when it grows.)
 
@@ -24,12 +31,14 @@ use serde_json::{json, value::RawValue, Value};
 
 use super::{
     input::{self, BulkEntry, EntryValue, Fail, ReadCount, Source},
+    registry::Sealing,
     time::rfc3339_ms,
-    write_err, Ctx, MigrateArgs, EXIT_INVALID, EXIT_OK,
+    write_err, Ctx, MigrateArgs, EXIT_INVALID, EXIT_OK, EXIT_UNDECIDED,
 };
 use crate::{
     backend::{check_key, MAX_METADATA_BYTES, MAX_VALUE_BYTES, MIN_EXPIRATION_SECS},
     envelope::{self, Codec, Header},
+    seal::KeyRing,
 };
 
 /// Skipped entries listed in the text summary per category; `--json` lists them all.
@@ -47,6 +56,10 @@ enum Reason {
     Metadata,
     /// `--include-current`.
     Forced,
+    /// Sealed with a key of the ring other than the primary: re-sealed with the primary.
+    Reseal,
+    /// In clear, and `--seal` asks for it sealed.
+    Seal,
 }
 
 /// A skipped entry: its key and why, without any of its value.
@@ -84,6 +97,16 @@ struct Summary {
     binary: u64,
     /// Left out by `--recheck`: deleted or rewritten since the dump.
     changed_since_dump: Vec<Skipped>,
+    /// Written entries that were sealed with an older key of the ring, now with the primary.
+    resealed: u64,
+    /// Written entries that were in clear and are now sealed (`--seal`).
+    newly_sealed: u64,
+    /// Written entries that are sealed (with the primary key).
+    written_sealed: u64,
+    /// Never rewritten: sealed with a key id the ring lacks.
+    unknown_key: Vec<Skipped>,
+    /// Left out: sealed, and no key ring was given.
+    not_opened: Vec<Skipped>,
 }
 
 /// One line of the output bulk file (the `wrangler kv bulk put` format).
@@ -211,6 +234,10 @@ struct Plan<'a> {
     expiration_floor: u64,
     /// `--recheck`: key → header from its fresh metadata (`None`: listed without ours).
     recheck: Option<HashMap<String, Option<Header<'static>>>>,
+    /// The key ring: opens sealed values, seals what is written sealed.
+    ring: Option<KeyRing>,
+    /// `--seal`: also seal values stored in clear.
+    seal: bool,
 }
 
 pub(crate) fn migrate(ctx: &mut Ctx<'_>, args: &MigrateArgs) -> Result<u8, Fail> {
@@ -238,6 +265,13 @@ pub(crate) fn migrate(ctx: &mut Ctx<'_>, args: &MigrateArgs) -> Result<u8, Fail>
             return Err(Fail(format!("--type {t:?} is not a registered type")));
         }
     }
+    let ring = ctx.key_ring(&args.keys)?;
+    if args.seal && ring.is_none() {
+        return Err(Fail(
+            "--seal needs a key ring (--keys-env PREFIX, or --keys-file FILE --keys-prefix PREFIX)"
+                .into(),
+        ));
+    }
     let plan = Plan {
         ctx_now: ctx.now_ms,
         codec: args.codec.map(Codec::from),
@@ -245,6 +279,8 @@ pub(crate) fn migrate(ctx: &mut Ctx<'_>, args: &MigrateArgs) -> Result<u8, Fail>
         include_current: args.include_current,
         expiration_floor: ctx.now_ms.div_ceil(1000) + MIN_EXPIRATION_SECS + args.put_margin,
         recheck,
+        ring,
+        seal: args.seal,
     };
     let to_stdout = args.out.as_ref().is_some_and(|p| p.as_os_str() == "-") && !args.dry_run;
 
@@ -301,6 +337,11 @@ pub(crate) fn migrate(ctx: &mut Ctx<'_>, args: &MigrateArgs) -> Result<u8, Fail>
             "input": source.to_string(),
             "output": if args.dry_run { None } else { args.out.as_ref().map(|p| p.display().to_string()) },
             "dry_run": args.dry_run,
+            "key_ring": plan.ring.as_ref().map(|r| json!({
+                "primary": r.primary_id(),
+                "key_ids": r.key_ids().collect::<Vec<_>>(),
+            })),
+            "seal": plan.seal,
             "summary": summary,
         });
         writeln!(
@@ -312,11 +353,21 @@ pub(crate) fn migrate(ctx: &mut Ctx<'_>, args: &MigrateArgs) -> Result<u8, Fail>
     } else {
         print_text(report, &source, args, &plan, &summary)?;
     }
-    Ok(if summary.invalid.is_empty() {
-        EXIT_OK
-    } else {
+    Ok(if !summary.invalid.is_empty() {
         EXIT_INVALID
+    } else if !summary.unknown_key.is_empty() || !summary.not_opened.is_empty() {
+        EXIT_UNDECIDED
+    } else {
+        EXIT_OK
     })
+}
+
+/// ` sealed k1` for a sealed header, nothing for one in clear (the step labels of the report).
+fn seal_label(header: &Header<'_>) -> String {
+    header
+        .key_id
+        .as_deref()
+        .map_or_else(String::new, |id| format!(" sealed {id}"))
 }
 
 /// What to do with one entry: `Some(line)` to write it, `None` after recording why not.
@@ -388,9 +439,37 @@ fn decide<'e>(
         summary.expired += 1;
         return None;
     }
+    let sealed_with = header.key_id.as_deref();
+    if let Some(id) = sealed_with {
+        match &plan.ring {
+            None => {
+                summary.not_opened.push(skip(format!(
+                    "{} v{} sealed with key id {id:?}: no key ring given",
+                    header.type_name, header.version
+                )));
+                return None;
+            }
+            Some(ring) if !ring.key_ids().any(|k| k == id) => {
+                summary.unknown_key.push(skip(format!(
+                    "{} v{} sealed with key id {id:?}, which the key ring ({}) lacks",
+                    header.type_name,
+                    header.version,
+                    ring.key_ids().collect::<Vec<_>>().join(",")
+                )));
+                return None;
+            }
+            Some(_) => {}
+        }
+    }
+    // What is written is sealed when it was sealed, or when `--seal` asks; with the primary key.
+    let seal_out = plan.ring.is_some() && (sealed_with.is_some() || plan.seal);
+    let sealing = Sealing {
+        ring: plan.ring.as_ref(),
+        kv_key: key,
+    };
     // Decode, validate and migrate every value (even current ones): an invalid value is
     // reported whether or not it would have been rewritten.
-    let re = match registered.reencode(bytes, plan.codec) {
+    let re = match registered.reencode(bytes, plan.codec, sealing, seal_out) {
         Ok(re) => re,
         Err(e) => {
             summary.invalid.push(skip(e.to_string()));
@@ -406,6 +485,15 @@ fn decide<'e>(
     }
     if matches!(&dump_meta, Some(m) if m.as_ref() != Some(&header.clone().into_owned())) {
         reasons.push(Reason::Metadata);
+    }
+    let primary = plan.ring.as_ref().map(KeyRing::primary_id);
+    let resealing = sealed_with.is_some() && sealed_with != primary;
+    if resealing {
+        reasons.push(Reason::Reseal);
+    }
+    let sealing_clear = sealed_with.is_none() && seal_out;
+    if sealing_clear {
+        reasons.push(Reason::Seal);
     }
     if reasons.is_empty() {
         if !plan.include_current {
@@ -475,8 +563,13 @@ fn decide<'e>(
         .entry(registered.name().to_string())
         .or_default()
         .entry(format!(
-            "v{} {} -> v{} {}",
-            header.version, header.codec, re.header.version, re.header.codec
+            "v{} {}{} -> v{} {}{}",
+            header.version,
+            header.codec,
+            seal_label(&header),
+            re.header.version,
+            re.header.codec,
+            seal_label(&re.header)
         ))
         .or_default() += 1;
     for r in &reasons {
@@ -493,6 +586,9 @@ fn decide<'e>(
         (_, Err(e)) => (input::encode_base64(e.as_bytes()), true),
     };
     summary.binary += u64::from(base64);
+    summary.resealed += u64::from(resealing);
+    summary.newly_sealed += u64::from(sealing_clear);
+    summary.written_sealed += u64::from(re.header.key_id.is_some());
     Some(OutEntry {
         key,
         value,
@@ -507,7 +603,7 @@ fn decide<'e>(
 /// metadata had: products keep their own data there (the cache's freshness times), and a
 /// migration must not drop it.
 fn merge_metadata(header: &Header<'_>, old: Option<&Value>) -> String {
-    const OURS: [&str; 4] = ["t", "v", "c", "e"];
+    const OURS: [&str; 5] = ["t", "v", "c", "e", "k"];
     let mut text = header.to_metadata();
     let Some(Value::Object(old)) = old else {
         return text;
@@ -565,6 +661,24 @@ fn print_text(
         s.current
     )
     .map_err(w)?;
+    if let Some(ring) = &plan.ring {
+        writeln!(
+            out,
+            "  resealed     {} (sealed with an older key, re-sealed with {})",
+            s.resealed,
+            ring.primary_id()
+        )
+        .map_err(w)?;
+        if plan.seal {
+            writeln!(
+                out,
+                "  sealed       {} (in clear, sealed with {}: --seal)",
+                s.newly_sealed,
+                ring.primary_id()
+            )
+            .map_err(w)?;
+        }
+    }
     writeln!(out, "  expired      {} (left out)", s.expired).map_err(w)?;
     if s.missing > 0 {
         writeln!(out, "  missing      {} (no value in the dump)", s.missing).map_err(w)?;
@@ -605,6 +719,18 @@ fn print_text(
     )?;
     list(
         out,
+        "unknown key",
+        "sealed with a key id the ring lacks; never rewritten, KV keeps them",
+        &s.unknown_key,
+    )?;
+    list(
+        out,
+        "not opened",
+        "sealed, no key ring given (--keys-env, --keys-file); left out",
+        &s.not_opened,
+    )?;
+    list(
+        out,
         "changed",
         "deleted or rewritten since the dump (--recheck); left out",
         &s.changed_since_dump,
@@ -632,6 +758,14 @@ fn print_text(
                     s.binary
                 )
                 .map_err(w)?;
+                if s.written_sealed > 0 {
+                    writeln!(
+                        out,
+                        "note: {} of them are sealed: a sealed value is binary in either codec, put it with --remote",
+                        s.written_sealed
+                    )
+                    .map_err(w)?;
+                }
             }
         }
     }

@@ -20,8 +20,13 @@
 //! ```
 //!
 //! Exit status: [`EXIT_OK`], [`EXIT_INVALID`] (some value is invalid or corrupt, or schemas
-//! drifted), [`EXIT_USAGE`] (bad arguments or an unreadable input file), [`EXIT_UNDECIDED`]
-//! (`inspect` of a value this build cannot judge). `docs/cli.md` shows every command.
+//! drifted), [`EXIT_USAGE`] (bad arguments, an unreadable input file or key ring),
+//! [`EXIT_UNDECIDED`] (`inspect` of a value this build cannot judge, `migrate` that left sealed
+//! values unopened). `docs/cli.md` shows every command.
+//!
+//! Sealed values: `inspect`, `migrate` and `encode` take a key ring from the environment
+//! (`--keys-env PREFIX`) or from a `.dev.vars`-style file (`--keys-file FILE --keys-prefix
+//! PREFIX`), never from the command line; `census` counts values per key id from metadata.
 
 // The command line reads files and draws on a terminal: there is nothing for it to do in a worker.
 #[cfg(target_arch = "wasm32")]
@@ -40,24 +45,28 @@ mod census;
 mod encode;
 mod input;
 mod inspect;
+mod keys;
 mod migrate;
 mod registry;
 mod schemas;
 mod time;
 
 pub use self::registry::{RegisteredType, Registry};
-use self::{input::Fail, input::ValueFormat};
+use self::{input::Fail, input::ValueFormat, keys::KeyArgs};
 use crate::envelope::Codec;
 
 /// Success.
 pub const EXIT_OK: u8 = 0;
-/// A value is invalid or corrupt (`inspect`, `migrate`), old values remain (`census
-/// --fail-on-old`), or the schema files drifted (`schemas export --check`).
+/// A value is invalid or corrupt (`inspect`, `migrate`; a sealed value that does not open with
+/// the key its header names counts as corrupt), old values remain (`census --fail-on-old`), or
+/// the schema files drifted (`schemas export --check`).
 pub const EXIT_INVALID: u8 = 1;
-/// Bad arguments, or an input file that cannot be read or is not in the expected format.
+/// Bad arguments, an input file that cannot be read or is not in the expected format, or a key
+/// ring that cannot be built (a missing variable, a key that is not base64 of 32 bytes).
 pub const EXIT_USAGE: u8 = 2;
-/// `inspect` found a value this build cannot judge: a newer schema version, or a type that is
-/// not registered.
+/// `inspect` found a value this build cannot judge: a newer schema version, a type that is not
+/// registered, or a sealed value it cannot open (no key ring given, or a key id the ring lacks).
+/// `migrate` left sealed values out for the same reason (and nothing was invalid).
 pub const EXIT_UNDECIDED: u8 = 3;
 
 /// Run the command line on the process's arguments and standard streams. Shows a progress bar
@@ -130,6 +139,7 @@ where
         err: stderr,
         now_ms,
         progress: progress && !cli.no_progress,
+        env: &|name| std::env::var(name).ok(),
     };
     let result = match cli.command {
         Command::Schemas(SchemasCommand::Export { dir, check }) => {
@@ -167,6 +177,15 @@ pub(crate) struct Ctx<'a> {
     now_ms: u64,
     /// Draw a progress bar on standard error.
     progress: bool,
+    /// The process environment (`--keys-env`).
+    env: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl Ctx<'_> {
+    /// The key ring the command's options name, `None` without one.
+    pub(crate) fn key_ring(&self, args: &KeyArgs) -> Result<Option<crate::seal::KeyRing>, Fail> {
+        args.load(self.env)
+    }
 }
 
 /// Map a write error on a report stream.
@@ -222,14 +241,15 @@ enum Command {
     Types,
 
     /// Decode one stored value: header, validation result, payload migrated to the current
-    /// version.
+    /// version. A sealed value opens with a key ring.
     Inspect(InspectArgs),
 
-    /// Count keys per type and key prefix by schema version, codec and expiry, from the
-    /// metadata of `wrangler kv key list` (no values are read).
+    /// Count keys per type and key prefix by schema version, codec, sealing key id and expiry,
+    /// from the metadata of `wrangler kv key list` (no values are read).
     Census(CensusArgs),
 
-    /// Migrate a bulk dump to the current versions and write a file for `wrangler kv bulk put`.
+    /// Migrate a bulk dump to the current versions and write a file for `wrangler kv bulk put`;
+    /// with a key ring, re-seal values sealed with an older key (key rotation).
     Migrate(MigrateArgs),
 
     /// Wrap a JSON payload in an envelope after validating it (hand repairs, test data). Prints
@@ -263,6 +283,12 @@ pub(crate) struct InspectArgs {
     /// Inspect the entry with this key of a bulk dump (the `migrate` input format).
     #[arg(long)]
     key: Option<String>,
+    /// The KV key a single value was read from: a sealed value opens only for its own key
+    /// (with `--key`, the dump entry's key is used).
+    #[arg(long, value_name = "KEY", conflicts_with = "key")]
+    kv_key: Option<String>,
+    #[command(flatten)]
+    keys: KeyArgs,
     /// Also print the stored payload before migration (JSON codec only).
     #[arg(long)]
     stored: bool,
@@ -321,6 +347,13 @@ pub(crate) struct MigrateArgs {
     /// the dump are left out, so the put cannot resurrect or revert them.
     #[arg(long, value_name = "FILE")]
     recheck: Option<PathBuf>,
+    /// With a key ring: also seal values stored in clear (with the primary key). Without
+    /// `--seal` only sealed values are re-sealed: those sealed with an older key of the ring,
+    /// and any sealed value rewritten for another reason.
+    #[arg(long)]
+    seal: bool,
+    #[command(flatten)]
+    keys: KeyArgs,
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
@@ -353,6 +386,12 @@ pub(crate) struct EncodeArgs {
     /// Write base64 instead of the raw bytes.
     #[arg(long)]
     base64: bool,
+    /// The KV key the value will be stored under: with a key ring, the value is sealed with its
+    /// primary key and bound to this key (it opens nowhere else).
+    #[arg(long, value_name = "KEY")]
+    key: Option<String>,
+    #[command(flatten)]
+    keys: KeyArgs,
 }
 
 /// `--codec` values.

@@ -9,7 +9,8 @@ use crate::{
     envelope::{self, Codec, Header},
     error::{Error, Result, ValidationIssue},
     schema,
-    versioned::{decode_value, encode_value, Versioned},
+    seal::{FrameFields, KeyRing, StoredSeal},
+    versioned::{decode_value_in, encode_value_in, Versioned},
 };
 
 /// The set of versioned types the command line knows, by their stable name.
@@ -104,10 +105,23 @@ pub struct RegisteredType {
     type_id: TypeId,
     rust_type: &'static str,
     schema: fn(u32) -> Option<Value>,
-    inspect: fn(&[u8]) -> Result<Inspected>,
-    reencode: fn(&[u8], Option<Codec>) -> Result<Reencoded>,
+    inspect: fn(&[u8], Sealing<'_>) -> Result<Inspected>,
+    reencode: fn(&[u8], Option<Codec>, Sealing<'_>, bool) -> Result<Reencoded>,
     validate: fn(u32, &Value) -> Result<Vec<ValidationIssue>>,
-    encode_current: fn(&Value, Codec, Option<u64>) -> Result<Vec<u8>>,
+    encode_current: EncodeCurrentFn,
+}
+
+/// `encode_current`'s erased form: payload, codec, expiry, sealing → envelope bytes.
+type EncodeCurrentFn = fn(&Value, Codec, Option<u64>, Sealing<'_>) -> Result<Vec<u8>>;
+
+/// The key ring a command was given and the KV key a value is (or will be) stored under: a
+/// sealed value is bound to its KV key (associated data).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Sealing<'a> {
+    /// The ring, `None` when the command was given none (sealed values stay closed).
+    pub ring: Option<&'a KeyRing>,
+    /// The KV key of the value.
+    pub kv_key: &'a str,
 }
 
 /// A stored value decoded, validated and migrated, as JSON.
@@ -185,12 +199,22 @@ impl RegisteredType {
         )
     }
 
-    pub(crate) fn inspect(&self, bytes: &[u8]) -> Result<Inspected> {
-        (self.inspect)(bytes)
+    /// Decode, validate and migrate a stored value, opening it with `sealing` when sealed.
+    pub(crate) fn inspect(&self, bytes: &[u8], sealing: Sealing<'_>) -> Result<Inspected> {
+        (self.inspect)(bytes, sealing)
     }
 
-    pub(crate) fn reencode(&self, bytes: &[u8], codec: Option<Codec>) -> Result<Reencoded> {
-        (self.reencode)(bytes, codec)
+    /// The value at the current version, in `codec` (default: its own), sealed with the ring's
+    /// primary key for `sealing.kv_key` when `seal` is set (and a ring given), in clear
+    /// otherwise; read back before it is returned.
+    pub(crate) fn reencode(
+        &self,
+        bytes: &[u8],
+        codec: Option<Codec>,
+        sealing: Sealing<'_>,
+        seal: bool,
+    ) -> Result<Reencoded> {
+        (self.reencode)(bytes, codec, sealing, seal)
     }
 
     /// Violations of `version`'s schema by `payload` (empty: valid).
@@ -198,32 +222,79 @@ impl RegisteredType {
         (self.validate)(version, payload)
     }
 
-    /// Envelope bytes of `payload` as the current version.
+    /// Envelope bytes of `payload` as the current version, sealed for `sealing.kv_key` when a
+    /// ring is given.
     pub(crate) fn encode_current(
         &self,
         payload: &Value,
         codec: Codec,
         expires_at: Option<u64>,
+        sealing: Sealing<'_>,
     ) -> Result<Vec<u8>> {
-        (self.encode_current)(payload, codec, expires_at)
+        (self.encode_current)(payload, codec, expires_at, sealing)
+    }
+
+    /// A sealed envelope of `payload` (JSON text) written at `version`, for `sealing.kv_key`
+    /// with the ring's primary key: how `encode` writes an old version sealed.
+    pub(crate) fn seal_json_at(
+        &self,
+        payload: &Value,
+        version: u32,
+        expires_at: Option<u64>,
+        ring: &KeyRing,
+        kv_key: &str,
+    ) -> Result<Vec<u8>> {
+        let plaintext = serde_json::to_vec(payload).map_err(|e| Error::Encode {
+            type_name: self.name,
+            reason: crate::error::describe_json_error(&e),
+        })?;
+        let frame = FrameFields {
+            codec: Codec::Json,
+            type_name: self.name,
+            version,
+            expires_at,
+        };
+        ring.seal(kv_key, frame, plaintext)
     }
 }
 
 /// Decode at any time: the CLI reports expiry itself, it never hides an expired value.
-fn decode_any_time<T: Versioned>(bytes: &[u8]) -> Result<crate::versioned::Decoded<T>> {
+fn decode_any_time<T: Versioned>(
+    bytes: &[u8],
+    sealing: Sealing<'_>,
+) -> Result<crate::versioned::Decoded<T>> {
     // `now = 0` disables the expiry check for every real timestamp.
-    if let Some(decoded) = decode_value::<T>(bytes, 0, true)? {
+    if let Some(decoded) = decode_value_in::<T>(bytes, sealing.ring, sealing.kv_key, 0, true)? {
         return Ok(decoded);
     }
     // Only `exp: 0` lands here; decode it the long way rather than pretend it is absent.
     let raw = envelope::decode(bytes)?;
-    let value = T::decode_payload(raw.header.version, raw.payload, true)?;
+    let (opened, seal);
+    let payload = match (raw.payload, sealing.ring) {
+        (envelope::Payload::Sealed(s), Some(ring)) => {
+            opened = ring.open(sealing.kv_key, &s, T::NAME)?;
+            seal = if s.key_id == ring.primary_id() {
+                StoredSeal::Primary
+            } else {
+                StoredSeal::OlderKey
+            };
+            match s.codec {
+                Codec::Json => envelope::Payload::Json(&opened),
+                Codec::Postcard => envelope::Payload::Postcard(&opened),
+            }
+        }
+        (clear, _) => {
+            seal = StoredSeal::Clear;
+            clear
+        }
+    };
+    let value = T::decode_payload(raw.header.version, payload, true)?;
     Ok(crate::versioned::Decoded {
         value,
         codec: raw.header.codec,
         stored_version: raw.header.version,
         expires_at: raw.header.expires_at,
-        seal: crate::seal::StoredSeal::Clear,
+        seal,
     })
 }
 
@@ -244,6 +315,7 @@ fn encode_current_erased<T: Versioned>(
     payload: &Value,
     codec: Codec,
     expires_at: Option<u64>,
+    sealing: Sealing<'_>,
 ) -> Result<Vec<u8>> {
     let value = T::deserialize(payload).map_err(|e| Error::Codec {
         codec: Codec::Json,
@@ -251,7 +323,7 @@ fn encode_current_erased<T: Versioned>(
         version: T::VERSION,
         reason: crate::error::describe_json_error(&e),
     })?;
-    encode_value(&value, codec, expires_at)
+    encode_value_in(&value, codec, expires_at, sealing.ring, sealing.kv_key)
 }
 
 fn to_json<T: Versioned>(value: &T) -> Result<Value> {
@@ -261,8 +333,8 @@ fn to_json<T: Versioned>(value: &T) -> Result<Value> {
     })
 }
 
-fn inspect_erased<T: Versioned>(bytes: &[u8]) -> Result<Inspected> {
-    let decoded = decode_any_time::<T>(bytes)?;
+fn inspect_erased<T: Versioned>(bytes: &[u8], sealing: Sealing<'_>) -> Result<Inspected> {
+    let decoded = decode_any_time::<T>(bytes, sealing)?;
     let value = to_json(&decoded.value)?;
     let current_issues = current_issues::<T>(&value)?;
     let pretty = serde_json::to_string_pretty(&decoded.value).unwrap_or_default();
@@ -273,8 +345,13 @@ fn inspect_erased<T: Versioned>(bytes: &[u8]) -> Result<Inspected> {
     })
 }
 
-fn reencode_erased<T: Versioned>(bytes: &[u8], codec: Option<Codec>) -> Result<Reencoded> {
-    let decoded = decode_any_time::<T>(bytes)?;
+fn reencode_erased<T: Versioned>(
+    bytes: &[u8],
+    codec: Option<Codec>,
+    sealing: Sealing<'_>,
+    seal: bool,
+) -> Result<Reencoded> {
+    let decoded = decode_any_time::<T>(bytes, sealing)?;
     // A migration step that produces data its own target schema rejects would make every
     // worker read of the rewritten value fail: refuse it here, before anything is written.
     let issues = current_issues::<T>(&to_json(&decoded.value)?)?;
@@ -286,10 +363,27 @@ fn reencode_erased<T: Versioned>(bytes: &[u8], codec: Option<Codec>) -> Result<R
         });
     }
     let codec = codec.unwrap_or(decoded.codec);
-    let out = encode_value(&decoded.value, codec, decoded.expires_at)?;
-    // Read back what we are about to write, exactly as a worker will.
-    let again = decode_any_time::<T>(&out)?;
-    if again.stored_version != T::VERSION || again.expires_at != decoded.expires_at {
+    let ring = sealing.ring.filter(|_| seal);
+    let out = encode_value_in(
+        &decoded.value,
+        codec,
+        decoded.expires_at,
+        ring,
+        sealing.kv_key,
+    )?;
+    // Read back what we are about to write, exactly as a worker will (a sealed value opened
+    // for its KV key).
+    let again = decode_any_time::<T>(&out, sealing)?;
+    let sealed_as = ring.map(|r| r.primary_id().to_string());
+    let want_seal = if ring.is_some() {
+        StoredSeal::Primary
+    } else {
+        StoredSeal::Clear
+    };
+    if again.stored_version != T::VERSION
+        || again.expires_at != decoded.expires_at
+        || again.seal != want_seal
+    {
         return Err(Error::Encode {
             type_name: T::NAME,
             reason: "re-encoded value does not read back with the same header".into(),
@@ -302,7 +396,7 @@ fn reencode_erased<T: Versioned>(bytes: &[u8], codec: Option<Codec>) -> Result<R
             type_name: T::NAME.into(),
             version: T::VERSION,
             expires_at: decoded.expires_at,
-            key_id: None,
+            key_id: sealed_as.map(Into::into),
         },
     })
 }

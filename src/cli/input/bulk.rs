@@ -305,7 +305,7 @@ fn get_entry(index: usize, key: String, item: Value) -> Result<BulkEntry, String
         None => EntryValue::Missing,
         // `bulk get` reads values as UTF-8 text: a binary frame comes out as U+FFFD.
         Some(s) if s.starts_with('\u{FFFD}') => EntryValue::Bad(
-            "value is a binary (postcard) envelope mangled by text decoding in `wrangler kv bulk get`; dump it with `wrangler kv key get` and base64 instead"
+            "value is a binary (postcard or sealed) envelope mangled by text decoding in `wrangler kv bulk get`; dump it with `wrangler kv key get` and base64 instead"
                 .to_string(),
         ),
         Some(s) => EntryValue::Bytes(s.into_bytes()),
