@@ -12,6 +12,10 @@ export interface Metadata {
    */
   e?: number | null;
   /**
+   * Key id of a sealed value (its payload is encrypted); absent: the value is in clear.
+   */
+  k?: string | null;
+  /**
    * Stable type name (the envelope's `type`).
    */
   t: string;
