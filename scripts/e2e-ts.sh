@@ -9,6 +9,16 @@ source "$(dirname "${BASH_SOURCE[0]}")/worker-env.sh"
 cd "$REPO_ROOT"
 command -v node >/dev/null || die "node not found (Node >= 20 is needed)"
 [[ -x "$NODE_BIN/wrangler" ]] || die "wrangler missing: run npm ci at the repository root"
+# The worker's key ring: the public TEST ring of interop/sealed.json (unless TS_WORKER_DEV_VARS
+# names another file), so the tests plant frames the Rust side sealed and seal with the same keys.
+if [[ -z "${TS_WORKER_DEV_VARS:-}" ]]; then
+    mkdir -p "$REPO_ROOT/.wrangler/tmp"
+    TS_WORKER_DEV_VARS="$REPO_ROOT/.wrangler/tmp/e2e-ts.dev.vars"
+    node -e 'const g = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+             for (const [k, v] of Object.entries(g.env)) console.log(`${k}=${v}`);' \
+        "$REPO_ROOT/interop/sealed.json" >"$TS_WORKER_DEV_VARS"
+    export TS_WORKER_DEV_VARS
+fi
 read -r -a files <<<"${E2E_FILES:-$(echo e2e/ts/*.test.mjs)}"
 # The outer script serves the second worker (exported as SECOND_TS_WORKER_URL) and the fresh
 # state dir; the inner one inherits the dir and serves TS_WORKER_URL.

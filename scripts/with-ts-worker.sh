@@ -19,6 +19,12 @@
 #   TS_WORKER_URL_VAR     export the URL under this name instead (e.g. to nest this script in
 #                         itself for a second TS worker process); not passed on to COMMAND
 #   WORKER_START_TIMEOUT  seconds to wait for /healthz (default 60)
+#   TS_WORKER_DEV_VARS    a dotenv file of the worker's local vars and secrets (its key ring:
+#                         SEAL_KEYS, SEAL_KEY_<id>), handed to wrangler dev with --env-file and
+#                         never copied; default: the Rust demo's examples/worker/.dev.vars when it
+#                         exists (both workers then seal and open with one ring; SEAL_KEYS is also
+#                         taken from the demo's wrangler.toml [vars] if the file lacks it);
+#                         "none": no file (the worker has no key ring). Exported to COMMAND.
 set -euo pipefail
 persist_from_env="${WRANGLER_PERSIST_DIR:-}"
 source "$(dirname "${BASH_SOURCE[0]}")/worker-env.sh"
@@ -27,7 +33,7 @@ url_var="${TS_WORKER_URL_VAR:-TS_WORKER_URL}"
 unset TS_WORKER_URL_VAR
 [[ "$url_var" =~ ^[A-Z_][A-Z0-9_]*$ ]] || die "TS_WORKER_URL_VAR must be a variable name"
 
-[[ "${1:-}" == -h || "${1:-}" == --help ]] && { sed -n '2,25p' "$0"; exit 0; }
+[[ "${1:-}" == -h || "${1:-}" == --help ]] && { sed -n '2,/^set -euo/{/^#/p}' "$0"; exit 0; }
 [[ $# -gt 0 ]] || die "usage: $0 COMMAND [ARGS...]"
 [[ -x "$NODE_BIN/wrangler" ]] || die "wrangler missing: run npm ci at the repository root"
 [[ -f "$REPO_ROOT/ts/generated/index.js" ]] || die "ts/generated missing: npm run generate --workspace ts"
@@ -39,6 +45,24 @@ if [[ -z "$persist_from_env" ]]; then
     [[ "${KEEP_WORKER_STATE:-0}" == 1 ]] || remove_state=$WRANGLER_PERSIST_DIR
 fi
 export WRANGLER_PERSIST_DIR
+
+# The key ring (and any other local secret): a file wrangler dev reads, never an argument (argv is
+# visible to every process on the machine). Only key ids may go through --var.
+dev_vars="${TS_WORKER_DEV_VARS:-}"
+[[ -n "$dev_vars" || ! -f "$WORKER_DIR/.dev.vars" ]] || dev_vars="$WORKER_DIR/.dev.vars"
+env_args=()
+if [[ -n "$dev_vars" && "$dev_vars" != none ]]; then
+    [[ -f "$dev_vars" ]] || die "TS_WORKER_DEV_VARS=$dev_vars: no such file"
+    dev_vars=$(cd "$(dirname "$dev_vars")" && pwd)/$(basename "$dev_vars")
+    env_args+=(--env-file "$dev_vars")
+    if [[ "$dev_vars" == "$WORKER_DIR/.dev.vars" ]] && ! grep -q '^SEAL_KEYS *=' "$dev_vars"; then
+        ids=$(sed -n 's/^SEAL_KEYS *= *"\([A-Za-z0-9_, ]*\)".*/\1/p' "$WORKER_DIR/wrangler.toml" | head -n 1)
+        [[ -z "$ids" ]] || env_args+=(--var "SEAL_KEYS:$ids")
+    fi
+    export TS_WORKER_DEV_VARS="$dev_vars"
+else
+    export TS_WORKER_DEV_VARS=none
+fi
 
 port=$(free_port)
 inspector_port=$(free_port)
@@ -72,7 +96,7 @@ setsid bash -c '
     kill -TERM -- "-$$" 2>/dev/null
 ' with-ts-worker-watchdog "$$" \
     "$NODE_BIN/wrangler" dev --local --ip 127.0.0.1 --port "$port" --inspector-port "$inspector_port" \
-    --persist-to "$WRANGLER_PERSIST_DIR" --show-interactive-dev-session=false \
+    --persist-to "$WRANGLER_PERSIST_DIR" --show-interactive-dev-session=false ${env_args[@]+"${env_args[@]}"} \
     </dev/null >"$logfile" 2>&1 &
 wrangler_pid=$!
 wrangler_pgid=$(ps -o pgid= -p "$wrangler_pid" | tr -d ' ') || wrangler_pgid=$wrangler_pid
@@ -94,7 +118,7 @@ until [[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$url/healthz" |
     sleep 0.5
 done
 export "$url_var=$url"
-log "ts-worker up at $url as \$$url_var (pgid $wrangler_pgid, KV state $WRANGLER_PERSIST_DIR)"
+log "ts-worker up at $url as \$$url_var (pgid $wrangler_pgid, KV state $WRANGLER_PERSIST_DIR, dev vars: $TS_WORKER_DEV_VARS)"
 
 set +e
 "$@"

@@ -52,7 +52,8 @@ describe("writing", () => {
     const key = `session:w-${fresh()}`;
     const data = session(now);
     const expiresAt = now + 10_000; // below KV's 60 s floor: the envelope keeps it, KV gets the floor
-    const res = await tsPut(`/kv/${key}`, { data, expiresAt });
+    // In clear (`seal=0`): this worker has a key ring and seals by default (e2e/ts/sealed.test.mjs).
+    const res = await tsPut(`/kv/${key}?seal=0`, { data, expiresAt });
     assert.equal(res.status, 201, res.text);
     const stored = await kvGet(key);
     assert.equal(stored.toString("utf8"), encodeEnvelope("session", 3, expiresAt, data));
@@ -103,7 +104,7 @@ describe("writing", () => {
     const id = fresh();
     await kvPut(`cache:${ns}:g5:${id}`, planted, { binding: "CACHE" });
     const entry = { createdAt: 1, absoluteExpiresAt: 2 };
-    const res = await tsPut(`/cache/${ns}/${id}`, { data: entry, expiresAt: Date.now() + 3_600_000 });
+    const res = await tsPut(`/cache/${ns}/${id}?seal=0`, { data: entry, expiresAt: Date.now() + 3_600_000 });
     assert.equal(res.status, 201, res.text);
     assert.equal(res.json.key, `cache:${ns}:g5:${id}`);
     assert.deepEqual(JSON.parse((await kvGet(`cache:${ns}:g5:${id}`, { binding: "CACHE" })).toString()).data, entry);

@@ -7,7 +7,9 @@
  * than the schemas: `future_version`) → expiry (expired: a miss, without touching the payload) →
  * payload parse → validation against the stored version's schema. Binary (postcard) frames are
  * recognised by their magic; their header is read (so a future-version or expired frame gets the
- * same verdict as in Rust), their payload is refused with `binary_codec`.
+ * same verdict as in Rust), their payload is refused with `binary_codec`. Sealed frames (`0xC6`)
+ * are recognised the same way; this synchronous reader has no key: past the header checks they are
+ * `sealed_no_key_ring` (open them with `openEnvelope` and a `KeyRing`, src/seal.js).
  *
  * @module
  */
@@ -23,6 +25,19 @@ export const FRAME_FORMAT = 0x01;
 export const TAG_POSTCARD = 0x01;
 /** Version of the JSON envelope layout (the `kv` field). */
 export const JSON_FORMAT = 1;
+/** First byte of a sealed frame (an encrypted payload under a readable header). */
+export const SEALED_MAGIC = 0xc6;
+/** Version of the sealed frame layout. */
+export const SEALED_FORMAT = 0x01;
+/** Inner codec tag of JSON text inside a sealed frame (postcard is {@link TAG_POSTCARD}). */
+export const TAG_JSON = 0x00;
+/** Length of a sealed frame's nonce (AES-GCM's 96 bits). */
+export const NONCE_LEN = 12;
+/** Length of a sealed frame's authentication tag. */
+export const AUTH_TAG_LEN = 16;
+/** The longest key id a sealed frame carries. */
+export const MAX_KEY_ID_LEN = 32;
+const KEY_ID = /^[A-Za-z0-9_]{1,32}$/;
 
 const U32_MAX = 4294967295n;
 const U64_MAX = 18446744073709551615n;
@@ -39,6 +54,7 @@ const encoder = new TextEncoder();
  * @property {string} type
  * @property {number} version
  * @property {number | null} expiresAt ms since the epoch; `null` never expires
+ * @property {string} [keyId] id of the key a sealed value was sealed with (absent: in clear)
  */
 
 /**
@@ -115,7 +131,7 @@ export function readEnvelope(registry, input, type, options = {}) {
  * @param {string} text
  * @param {[number, number]} payload
  */
-function decoded(entry, type, header, text, [start, end]) {
+export function decoded(entry, type, header, text, [start, end]) {
   let data;
   try {
     data = parseValue(text, start, end);
@@ -182,7 +198,7 @@ export function peekHeader(input) {
  * @param {Header} header
  * @param {number} now
  */
-function checkHeader(entry, type, header, now) {
+export function checkHeader(entry, type, header, now) {
   if (header.type !== type) {
     const found = [...header.type].slice(0, 64).join("");
     throw new EnvelopeError("wrong_type", `envelope holds type ${JSON.stringify(found)}, expected ${JSON.stringify(type)}`, {
@@ -222,6 +238,15 @@ function toText(input, onFrame) {
   let i = 0;
   while (i < bytes.length && (bytes[i] === 0x20 || bytes[i] === 0x0a || bytes[i] === 0x0d || bytes[i] === 0x09)) i++;
   if (i === bytes.length) throw malformed(bytes.length === 0 ? "empty value" : "value is only whitespace");
+  if (i === 0 && bytes[0] === SEALED_MAGIC) {
+    const { header } = sealedFrame(bytes);
+    if (!onFrame(header)) return null;
+    throw new EnvelopeError(
+      "sealed_no_key_ring",
+      `${header.type} v${header.version} is sealed (key id ${JSON.stringify(header.keyId)}): open it with a KeyRing (openEnvelope, or getValue with keyRing)`,
+      { type: header.type, version: header.version, keyId: header.keyId },
+    );
+  }
   if (i === 0 && bytes[0] === FRAME_MAGIC) {
     const header = frameHeader(bytes);
     if (!onFrame(header)) return null;
@@ -256,40 +281,109 @@ export function frameHeader(b) {
   if (b.length < 3) throw bad("frame shorter than its 3-byte preamble");
   if (b[1] !== FRAME_FORMAT) throw bad(`unsupported frame format ${b[1]}`);
   if (b[2] !== TAG_POSTCARD) throw unknownCodec(b[2]);
-  let pos = 3;
+  const r = postcardReader(b, 3, (m) => bad(`header: ${m}`));
+  const type = r.str("type name");
+  const version = r.u32();
+  const expiresAt = r.optionU64();
+  return { codec: "postcard", type, version, expiresAt };
+}
+
+/**
+ * postcard's rules for the header fields: varints (the last allowed byte may only carry the bits
+ * left in the integer), length-prefixed UTF-8 strings, options tagged 0/1.
+ * @param {Uint8Array} b
+ * @param {number} start
+ * @param {(message: string) => Error} bad
+ */
+function postcardReader(b, start, bad) {
+  let pos = start;
   /** @param {number} maxBytes @returns {bigint} */
   const varint = (maxBytes) => {
     let out = 0n;
     for (let i = 0; i < maxBytes; i++) {
-      if (pos >= b.length) throw bad("header: unexpected end of input");
+      if (pos >= b.length) throw bad("unexpected end of input");
       const byte = b[pos++];
       out |= BigInt(byte & 0x7f) << BigInt(7 * i);
       if ((byte & 0x80) === 0) {
-        // postcard: the last allowed byte may only carry the bits left in the integer.
         const maxLast = maxBytes === 5 ? 0x0f : 0x01;
-        if (i === maxBytes - 1 && byte > maxLast) throw bad("header: bad varint");
+        if (i === maxBytes - 1 && byte > maxLast) throw bad("bad varint");
         return out;
       }
     }
-    throw bad("header: bad varint");
+    throw bad("bad varint");
   };
-  const len = varint(10);
-  if (len > BigInt(b.length - pos)) throw bad("header: unexpected end of input");
-  const typeBytes = b.subarray(pos, pos + Number(len));
-  pos += Number(len);
-  let type;
-  try {
-    type = utf8.decode(typeBytes);
-  } catch {
-    throw bad("header: type name is not UTF-8");
-  }
-  const version = Number(varint(5));
-  if (pos >= b.length) throw bad("header: unexpected end of input");
-  const tag = b[pos++];
-  let expiresAt = null;
-  if (tag === 1) expiresAt = Number(varint(10));
-  else if (tag !== 0) throw bad("header: bad option tag");
-  return { codec: "postcard", type, version, expiresAt };
+  return {
+    get pos() {
+      return pos;
+    },
+    /** @param {string} what */
+    str(what) {
+      const len = varint(10);
+      if (len > BigInt(b.length - pos)) throw bad("unexpected end of input");
+      const bytes = b.subarray(pos, pos + Number(len));
+      pos += Number(len);
+      try {
+        return utf8.decode(bytes);
+      } catch {
+        throw bad(`${what} is not UTF-8`);
+      }
+    },
+    u32: () => Number(varint(5)),
+    optionU64() {
+      if (pos >= b.length) throw bad("unexpected end of input");
+      const tag = b[pos++];
+      if (tag === 1) return Number(varint(10));
+      if (tag !== 0) throw bad("bad option tag");
+      return null;
+    },
+  };
+}
+
+/**
+ * @typedef {object} SealedFrame
+ * @property {Header & { keyId: string }} header
+ * @property {Uint8Array} headerBytes the frame up to the nonce (authenticated with the payload)
+ * @property {Uint8Array} nonce 12 bytes
+ * @property {Uint8Array} ciphertext the encrypted payload, its 16-byte tag at the end
+ */
+
+/**
+ * Split a sealed frame (Rust's `decode_sealed`): `C6 01 <inner codec tag>`, then postcard
+ * `(type: str, version: varint u32, expires_at: Option<varint u64>, key_id: str)`, a 12-byte
+ * nonce and the AES-256-GCM ciphertext with its tag. Nothing is decrypted here.
+ * Throws `malformed` or `unknown_codec`.
+ * @param {Uint8Array} b
+ * @returns {SealedFrame}
+ */
+export function sealedFrame(b) {
+  const bad = (/** @type {string} */ r) => new EnvelopeError("malformed", `malformed sealed frame: ${r}`);
+  if (b.length < 3) throw bad("shorter than its 3-byte preamble");
+  if (b[1] !== SEALED_FORMAT) throw bad(`unsupported format ${b[1]}`);
+  /** @type {"json" | "postcard"} */
+  let codec;
+  if (b[2] === TAG_JSON) codec = "json";
+  else if (b[2] === TAG_POSTCARD) codec = "postcard";
+  else throw unknownCodec(b[2]);
+  const r = postcardReader(b, 3, (m) => bad(`header: ${m}`));
+  const type = r.str("type name");
+  const version = r.u32();
+  const expiresAt = r.optionU64();
+  const keyId = r.str("key id");
+  if (!validKeyId(keyId)) throw bad("key id is not 1 to 32 of [A-Za-z0-9_]");
+  const headerLen = r.pos;
+  if (b.length - headerLen < NONCE_LEN) throw bad("truncated nonce");
+  if (b.length - headerLen - NONCE_LEN < AUTH_TAG_LEN) throw bad("shorter than its authentication tag");
+  return {
+    header: { codec, type, version, expiresAt, keyId },
+    headerBytes: b.subarray(0, headerLen),
+    nonce: b.subarray(headerLen, headerLen + NONCE_LEN),
+    ciphertext: b.subarray(headerLen + NONCE_LEN),
+  };
+}
+
+/** A key id a sealed frame may carry: 1 to 32 of `[A-Za-z0-9_]` (it can name a secret). */
+export function validKeyId(/** @type {unknown} */ id) {
+  return typeof id === "string" && KEY_ID.test(id);
 }
 
 /**
@@ -411,22 +505,23 @@ export function encodeEnvelope(type, version, expiresAt, data) {
 }
 
 /**
- * The compact header copy stored as KV metadata: `{"t","v","c","e"}` (`e` omitted when the
- * value never expires), as Rust's `Header::to_metadata`.
+ * The compact header copy stored as KV metadata: `{"t","v","c","e","k"}` (`e` omitted when the
+ * value never expires, `k` for a sealed value only), as Rust's `Header::to_metadata`.
  * @param {Header} header
- * @returns {{ t: string, v: number, c: "json" | "postcard", e?: number }}
+ * @returns {{ t: string, v: number, c: "json" | "postcard", e?: number, k?: string }}
  */
 export function toMetadata(header) {
-  /** @type {{ t: string, v: number, c: "json" | "postcard", e?: number }} */
+  /** @type {{ t: string, v: number, c: "json" | "postcard", e?: number, k?: string }} */
   const m = { t: header.type, v: header.version, c: header.codec };
   if (header.expiresAt !== null) m.e = header.expiresAt;
+  if (header.keyId !== undefined) m.k = header.keyId;
   return m;
 }
 
 /**
  * Read KV metadata written by either side (`Header::from_metadata`): serialized JSON (as
  * `list` results and the corpus hold it) or the object KV's JavaScript API returns. `null`
- * when it is not ours. Never throws.
+ * when it is not ours. Never throws. A sealed value's key id comes back as `keyId`.
  * @param {unknown} meta
  * @returns {Header | null}
  */
@@ -442,14 +537,18 @@ export function parseMetadata(meta) {
   }
   if (m === null || typeof m !== "object" || Array.isArray(m)) return null;
   const o = /** @type {Record<string, unknown>} */ (m);
-  const { t, v, c, e } = o;
+  const { t, v, c, e, k } = o;
   if (typeof t !== "string" || !t.isWellFormed()) return null;
   if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > Number(U32_MAX)) return null;
   if (c !== "json" && c !== "postcard") return null;
   if (e !== undefined && e !== null && (typeof e !== "number" || !Number.isInteger(e) || e < 0 || e > Number(U64_MAX))) {
     return null;
   }
-  return { codec: c, type: t, version: v, expiresAt: typeof e === "number" ? e : null };
+  if (k !== undefined && k !== null && (typeof k !== "string" || !k.isWellFormed())) return null;
+  /** @type {Header} */
+  const header = { codec: c, type: t, version: v, expiresAt: typeof e === "number" ? e : null };
+  if (typeof k === "string") header.keyId = k;
+  return header;
 }
 
 /** UTF-8 length of a string. */

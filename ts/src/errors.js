@@ -7,7 +7,7 @@
  *
  * | code | Rust kind | meaning |
  * |---|---|---|
- * | `unknown_codec` | `unknown_codec` | first byte is neither `{` nor the frame magic `0xC5` |
+ * | `unknown_codec` | `unknown_codec` | first byte is none of `{`, the frame magic `0xC5`, the sealed magic `0xC6` |
  * | `malformed` | `envelope`, `codec` | the envelope or its JSON payload does not parse |
  * | `binary_codec` | — | a postcard frame of a readable type and version: this package reads JSON only |
  * | `wrong_type` | `type_mismatch` | the envelope holds another type |
@@ -16,6 +16,13 @@
  * | `invalid` | `validation` | the payload fails the schema of its version (`issues`) |
  * | `limit` | `limit` | a KV limit, refused before any KV call (`reason`) |
  * | `encode` | `encode` | the value cannot be written as JSON |
+ * | `sealed_no_key_ring` | `sealed_no_key_ring` | a sealed value (`0xC6`) read without a key ring; never overwritten |
+ * | `sealed_unknown_key` | `sealed_unknown_key` | sealed with a key id the ring does not hold (`keyId`); never overwritten |
+ * | `sealed_unopenable` | `sealed_unopenable` | does not open: changed, moved to another key, or another key under that id; never overwritten |
+ * | `not_sealed` | `not_sealed` | a clear value read with a ring that requires sealed values |
+ *
+ * Sealed frames are opened by src/seal.js; its errors name key ids (public labels), never key
+ * material.
  *
  * `malformed` joins Rust's `envelope` and `codec` on purpose: which of the two Rust reports
  * depends on its fast-path parser, and both mean the same to a caller (corrupt, do not overwrite).
@@ -25,7 +32,8 @@
 
 /**
  * @typedef {"unknown_codec" | "malformed" | "binary_codec" | "wrong_type" | "unknown_version"
- *   | "future_version" | "invalid" | "limit" | "encode"} ErrorCode
+ *   | "future_version" | "invalid" | "limit" | "encode" | "sealed_no_key_ring" | "sealed_unknown_key"
+ *   | "sealed_unopenable" | "not_sealed"} ErrorCode
  */
 
 /**
@@ -44,7 +52,7 @@ export class EnvelopeError extends Error {
    * @param {ErrorCode} code
    * @param {string} message
    * @param {{ type?: string, version?: number, known?: number, found?: string,
-   *   issues?: ValidationIssue[], reason?: string }} [details]
+   *   issues?: ValidationIssue[], reason?: string, keyId?: string }} [details]
    */
   constructor(code, message, details = {}) {
     super(message);
@@ -64,6 +72,8 @@ export class EnvelopeError extends Error {
     /** Which limit (for `limit`): `key_empty`, `key_reserved`, `key_too_long`,
      * `value_too_large`, `metadata_too_large`, `already_expired`, `expiry_out_of_range`. */
     this.reason = details.reason;
+    /** Key id from a sealed value's header (for the `sealed_*` codes). */
+    this.keyId = details.keyId;
   }
 
   /**

@@ -34,7 +34,11 @@ export type ErrorCode =
   | "future_version"
   | "invalid"
   | "limit"
-  | "encode";
+  | "encode"
+  | "sealed_no_key_ring"
+  | "sealed_unknown_key"
+  | "sealed_unopenable"
+  | "not_sealed";
 
 export interface ValidationIssue {
   /** JSON Pointer into the payload (`/email`). */
@@ -51,7 +55,7 @@ export declare class EnvelopeError extends Error {
   constructor(
     code: ErrorCode,
     message: string,
-    details?: { type?: string; version?: number; known?: number; found?: string; issues?: ValidationIssue[]; reason?: string },
+    details?: { type?: string; version?: number; known?: number; found?: string; issues?: ValidationIssue[]; reason?: string; keyId?: string },
   );
   readonly code: ErrorCode;
   readonly type?: string;
@@ -68,6 +72,8 @@ export declare class EnvelopeError extends Error {
     | "already_expired"
     | "expiry_out_of_range"
     | string;
+  /** Key id from a sealed value's header (the `sealed_*` codes). */
+  readonly keyId?: string;
   /** The stored value must not be overwritten by a safe write (future version or unreadable). */
   readonly protectsStoredValue: boolean;
 }
@@ -83,6 +89,8 @@ export interface Header {
   version: number;
   /** ms since the epoch; `null` never expires. */
   expiresAt: number | null;
+  /** Id of the key a sealed value was sealed with; absent for a value in clear. */
+  keyId?: string;
 }
 
 /** KV metadata copy of the header. */
@@ -91,12 +99,14 @@ export interface Metadata {
   v: number;
   c: "json" | "postcard";
   e?: number;
+  /** Key id of a sealed value. */
+  k?: string;
 }
 
 /** The part of Workers' `KVNamespace` this package uses. */
 export interface KvNamespaceLike {
   getWithMetadata(key: string, options: { type: "arrayBuffer"; cacheTtl?: number }): Promise<{ value: ArrayBuffer | null; metadata: unknown }>;
-  put(key: string, value: string, options?: { expiration?: number; metadata?: unknown }): Promise<void>;
+  put(key: string, value: string | Uint8Array, options?: { expiration?: number; metadata?: unknown }): Promise<void>;
 }
 
 export interface ReadOptions {
@@ -110,6 +120,11 @@ export interface GetOptions extends ReadOptions {
   cacheTtl?: number;
 }
 
+export interface SealedGetOptions extends GetOptions {
+  /** Open sealed values with this ring (clear values still read, unless it requires sealing). */
+  keyRing: KeyRing;
+}
+
 export interface WriteOptions {
   /** Exact expiry in ms since the epoch; `null`/absent: never expires. */
   expiresAt?: number | null;
@@ -117,9 +132,20 @@ export interface WriteOptions {
 
 export interface PutOptions extends WriteOptions, ReadOptions {
   /** `safe` (default): refuse to replace unreadable values; `allowCorrupt`: replace them (caches).
-   * A future-version value is refused either way. */
+   * A future-version value, or a sealed one this writer cannot open, is refused either way. */
   overwrite?: "safe" | "allowCorrupt";
 }
+
+export interface SealedPutOptions extends PutOptions {
+  /** Seal the value with this ring's primary key (metadata gets `k`); the bytes are returned. */
+  keyRing: KeyRing;
+}
+
+/** How a value was stored, as seen by the ring that read it: `older_key` re-seals on its next write. */
+export type StoredSeal = "clear" | "primary" | "older_key";
+
+/** A value read through a key ring: the stored version's data, and how it was sealed. */
+export type OpenedRead<T extends TypeMap, K extends keyof T> = Read<T, K> & { keyId: string | null; seal: StoredSeal };
 
 export type Input = Uint8Array | ArrayBuffer | string;
 
@@ -140,6 +166,13 @@ export declare function getValue<T extends TypeMap, K extends keyof T & string>(
   kv: KvNamespaceLike,
   key: string,
   type: K,
+  options: SealedGetOptions,
+): Promise<OpenedRead<T, K> | null>;
+export declare function getValue<T extends TypeMap, K extends keyof T & string>(
+  registry: Registry<T, any>,
+  kv: KvNamespaceLike,
+  key: string,
+  type: K,
   options?: GetOptions,
 ): Promise<Read<T, K> | null>;
 export declare function putValue<T extends TypeMap, C extends CurrentMap<T>, K extends keyof T & string>(
@@ -148,15 +181,45 @@ export declare function putValue<T extends TypeMap, C extends CurrentMap<T>, K e
   key: string,
   type: K,
   data: C[K],
+  options: SealedPutOptions,
+): Promise<Uint8Array>;
+export declare function putValue<T extends TypeMap, C extends CurrentMap<T>, K extends keyof T & string>(
+  registry: Registry<T, C>,
+  kv: KvNamespaceLike,
+  key: string,
+  type: K,
+  data: C[K],
   options?: PutOptions,
 ): Promise<string>;
+/** Read a value stored under `kvKey`, sealed or in clear, opening sealed ones with `ring`. */
+export declare function openEnvelope<T extends TypeMap, K extends keyof T & string>(
+  registry: Registry<T, any>,
+  ring: KeyRing | null | undefined,
+  input: Input,
+  type: K,
+  kvKey: string,
+  options?: ReadOptions,
+): Promise<OpenedRead<T, K> | null>;
+/** The current version of `type`, validated, sealed for `kvKey` with the ring's primary key. */
+export declare function sealEnvelope<T extends TypeMap, C extends CurrentMap<T>, K extends keyof T & string>(
+  registry: Registry<T, C>,
+  ring: KeyRing,
+  kvKey: string,
+  type: K,
+  data: C[K],
+  options?: WriteOptions,
+): Promise<Uint8Array>;
 
 export interface Envelopes<T extends TypeMap, C extends CurrentMap<T>> {
   registry: Registry<T, C>;
   readEnvelope<K extends keyof T & string>(input: Input, type: K, options?: ReadOptions): Read<T, K> | null;
   writeEnvelope<K extends keyof T & string>(type: K, data: C[K], options?: WriteOptions): string;
+  getValue<K extends keyof T & string>(kv: KvNamespaceLike, key: string, type: K, options: SealedGetOptions): Promise<OpenedRead<T, K> | null>;
   getValue<K extends keyof T & string>(kv: KvNamespaceLike, key: string, type: K, options?: GetOptions): Promise<Read<T, K> | null>;
+  putValue<K extends keyof T & string>(kv: KvNamespaceLike, key: string, type: K, data: C[K], options: SealedPutOptions): Promise<Uint8Array>;
   putValue<K extends keyof T & string>(kv: KvNamespaceLike, key: string, type: K, data: C[K], options?: PutOptions): Promise<string>;
+  openEnvelope<K extends keyof T & string>(ring: KeyRing | null | undefined, input: Input, type: K, kvKey: string, options?: ReadOptions): Promise<OpenedRead<T, K> | null>;
+  sealEnvelope<K extends keyof T & string>(ring: KeyRing, kvKey: string, type: K, data: C[K], options?: WriteOptions): Promise<Uint8Array>;
 }
 export declare function createEnvelopes<T extends TypeMap, C extends CurrentMap<T>>(registry: Registry<T, C>): Envelopes<T, C>;
 
@@ -169,6 +232,77 @@ export declare function toMetadata(header: Header): Metadata;
 export declare function checkKey(key: string): void;
 export declare function clampExpiration(expiresAt: number, now: number): number;
 
+export declare function encodePayload(
+  registry: Registry<any, any>,
+  type: string,
+  data: unknown,
+  options?: WriteOptions,
+): { version: number; expiresAt: number | null; body: string };
+
+// ---- Sealed values (0xC6): WebCrypto AES-256-GCM, the frame of Rust's src/seal.rs ----
+
+export type KeyRingErrorCode = "invalid_id" | "missing" | "bad_base64" | "bad_length" | "duplicate_id" | "empty";
+
+/** A key ring could not be built. Names variables and key ids, never a key. */
+export declare class KeyRingError extends Error {
+  readonly code: KeyRingErrorCode;
+  /** The variable or secret at fault. */
+  readonly sourceName?: string;
+  /** The key id at fault. */
+  readonly id?: string;
+  /** Decoded length (`bad_length`). */
+  readonly len?: number;
+}
+
+/** AES-256-GCM keys with ids; the first (primary) seals, any opens what names it. */
+export declare class KeyRing {
+  private constructor();
+  /** Keys as 32 bytes or base64 of them, the primary first. */
+  static fromKeys(keys: Array<{ id: string; key: Uint8Array | string; sourceName?: string }>, options?: { requireSealed?: boolean }): Promise<KeyRing>;
+  readonly primaryId: string;
+  readonly keyIds: string[];
+  readonly requireSealed: boolean;
+  has(id: string): boolean;
+  /** The same keys, refusing clear values (`not_sealed`) when `on`. */
+  requiringSealed(on: boolean): KeyRing;
+  toJSON(): { keyIds: string[]; requireSealed: boolean };
+}
+
+/** `<prefix>_KEYS` ("k2,k1", primary first) and `<prefix>_KEY_<id>` (base64 of 32 bytes) from a Worker's env or process.env. */
+export declare function keyRingFromEnv(env: Record<string, unknown> | object, prefix: string, options?: { requireSealed?: boolean }): Promise<KeyRing>;
+
+/** The readable fields of a frame being sealed. */
+export interface FrameFields {
+  codec: "json" | "postcard";
+  type: string;
+  version: number;
+  expiresAt: number | null;
+}
+
+export interface SealedFrame {
+  header: Header & { keyId: string };
+  /** The frame up to the nonce (authenticated with the KV key). */
+  headerBytes: Uint8Array;
+  nonce: Uint8Array;
+  /** Ciphertext, 16-byte tag appended. */
+  ciphertext: Uint8Array;
+}
+
+/** Split a sealed frame without decrypting it (throws `malformed` / `unknown_codec`). */
+export declare function sealedFrame(bytes: Uint8Array): SealedFrame;
+/** The preamble and header of a sealed frame. */
+export declare function sealedHeader(fields: FrameFields, keyId: string): Uint8Array;
+/** Seal a payload (JSON text or postcard bytes) for `kvKey` with the primary key and a random nonce. */
+export declare function sealFrame(ring: KeyRing, kvKey: string, fields: FrameFields, plaintext: Uint8Array): Promise<Uint8Array>;
+/** Open a sealed frame: header and plaintext, no type/version/expiry checks. */
+export declare function openSealed(ring: KeyRing, input: Input, kvKey: string): Promise<{ header: Header & { keyId: string }; plaintext: Uint8Array }>;
+export declare function validKeyId(id: unknown): boolean;
+
+export declare const SEALED_MAGIC: 0xc6;
+export declare const NONCE_LEN: 12;
+export declare const AUTH_TAG_LEN: 16;
+export declare const KEY_LEN: 32;
+export declare const MAX_KEY_ID_LEN: 32;
 export declare const FRAME_MAGIC: 0xc5;
 export declare const JSON_FORMAT: 1;
 export declare const MAX_ISSUES: number;

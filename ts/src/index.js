@@ -9,6 +9,10 @@
  * import { registry } from "@kv-envelope/ts/generated"; // or your own generated folder
  * const { getValue, putValue } = createEnvelopes(registry);
  * const session = await getValue(env.KV, key, "session"); // { version, data, expiresAt } | null
+ *
+ * // Sealed values (0xC6, AES-256-GCM): the ring from SEAL_KEYS / SEAL_KEY_<id>, as the Rust side.
+ * const keyRing = await keyRingFromEnv(env, "SEAL");
+ * const sealed = await getValue(env.KV, key, "session", { keyRing }); // sealed or clear
  * ```
  *
  * @module
@@ -16,18 +20,26 @@
 
 import { readEnvelope } from "./envelope.js";
 import { getValue, putValue, writeEnvelope } from "./kv.js";
+import { openEnvelope, sealEnvelope } from "./seal.js";
 
 export { EnvelopeError, MAX_ISSUES } from "./errors.js";
 export {
+  AUTH_TAG_LEN,
   FRAME_MAGIC,
   JSON_FORMAT,
+  MAX_KEY_ID_LEN,
+  NONCE_LEN,
+  SEALED_MAGIC,
   encodeEnvelope,
   frameHeader,
   parseMetadata,
   peekHeader,
   readEnvelope,
+  sealedFrame,
   toMetadata,
+  validKeyId,
 } from "./envelope.js";
+export { KEY_LEN, KeyRing, KeyRingError, keyRingFromEnv, openEnvelope, openSealed, sealEnvelope, sealFrame, sealedHeader } from "./seal.js";
 export {
   EXPIRATION_SKEW_SECS,
   MAX_EXPIRES_AT_MS,
@@ -38,6 +50,7 @@ export {
   MIN_EXPIRATION_SECS,
   checkKey,
   clampExpiration,
+  encodePayload,
   getValue,
   putValue,
   writeEnvelope,
@@ -58,5 +71,9 @@ export function createEnvelopes(registry) {
     getValue: (kv, key, type, options) => getValue(registry, kv, key, type, options),
     /** @type {(kv: import("./kv.js").KvNamespaceLike, key: string, type: string, data: unknown, options?: Parameters<typeof putValue>[5]) => Promise<string>} */
     putValue: (kv, key, type, data, options) => putValue(registry, kv, key, type, data, options),
+    /** @type {(ring: import("./seal.js").KeyRing | null | undefined, input: Uint8Array | ArrayBuffer | string, type: string, kvKey: string, options?: { now?: number }) => ReturnType<typeof openEnvelope>} */
+    openEnvelope: (ring, input, type, kvKey, options) => openEnvelope(registry, ring, input, type, kvKey, options),
+    /** @type {(ring: import("./seal.js").KeyRing, kvKey: string, type: string, data: unknown, options?: { expiresAt?: number | null }) => Promise<Uint8Array>} */
+    sealEnvelope: (ring, kvKey, type, data, options) => sealEnvelope(registry, ring, kvKey, type, data, options),
   };
 }

@@ -10,6 +10,7 @@
 
 import { encodeEnvelope, readEnvelope, toMetadata, validatePayload, byteLength } from "./envelope.js";
 import { EnvelopeError } from "./errors.js";
+import { openEnvelope, sealEnvelope } from "./seal.js";
 
 /** Longest key KV accepts, in bytes. */
 export const MAX_KEY_BYTES = 512;
@@ -63,19 +64,22 @@ export function clampExpiration(expiresAt, now) {
  * @typedef {object} KvNamespaceLike The part of Workers' `KVNamespace` used here.
  * @property {(key: string, options: { type: "arrayBuffer", cacheTtl?: number }) => Promise<{ value: ArrayBuffer | null,
  *   metadata: unknown }>} getWithMetadata
- * @property {(key: string, value: string, options?: { expiration?: number,
+ * @property {(key: string, value: string | Uint8Array, options?: { expiration?: number,
  *   metadata?: unknown }) => Promise<void>} put
  */
 
 /**
  * Read `key` as a value of `type`. Missing or expired: `null`. `cacheTtl` (seconds, raised to
  * {@link MIN_CACHE_TTL_SECS}) lets the edge cache the read; off by default, because a cached read
- * can serve a value for that long after it was replaced or deleted.
+ * can serve a value for that long after it was replaced or deleted. With `keyRing`, sealed values
+ * are opened (and clear ones still read, unless the ring requires sealing); the result then also
+ * has `keyId` (`null` in clear) and `seal` (`clear`, `primary`, `older_key`). Without it a sealed
+ * value is `sealed_no_key_ring`.
  * @param {import("./envelope.js").Registry} registry
  * @param {KvNamespaceLike} kv
  * @param {string} key
  * @param {string} type
- * @param {{ now?: number, cacheTtl?: number }} [options]
+ * @param {{ now?: number, cacheTtl?: number, keyRing?: import("./seal.js").KeyRing | null }} [options]
  */
 export async function getValue(registry, kv, key, type, options = {}) {
   checkKey(key);
@@ -84,31 +88,40 @@ export async function getValue(registry, kv, key, type, options = {}) {
   if (options.cacheTtl !== undefined) getOptions.cacheTtl = Math.max(MIN_CACHE_TTL_SECS, Math.ceil(options.cacheTtl));
   const { value } = await kv.getWithMetadata(key, getOptions);
   if (value === null) return null;
+  if (options.keyRing) return openEnvelope(registry, options.keyRing, value, type, key, options);
   return readEnvelope(registry, value, type, options);
 }
 
 /**
  * Write `data` as the current version of `type`. Refuses (with the reader's error) to replace a
- * stored value that is future-version, or, unless `overwrite: "allowCorrupt"`, one that cannot be
- * read (which includes postcard frames: this package cannot tell a good one from a corrupt one).
- * KV has no compare-and-swap: the guard narrows the race, as in Rust, it cannot close it.
+ * stored value that is future-version or sealed and not openable by this writer (`sealed_*`:
+ * never, whatever `overwrite` says: a rotation mistake must lose nothing), or, unless
+ * `overwrite: "allowCorrupt"`, one that cannot be read (which includes postcard frames: this
+ * package cannot tell a good one from a corrupt one). With `keyRing`, the value is sealed with its
+ * primary key for this KV key (the metadata gets `k`), and the bytes are returned; without, the
+ * envelope text. KV has no compare-and-swap: the guard narrows the race, as in Rust, it cannot
+ * close it.
  * @param {import("./envelope.js").Registry} registry
  * @param {KvNamespaceLike} kv
  * @param {string} key
  * @param {string} type
  * @param {unknown} data
- * @param {{ expiresAt?: number | null, now?: number, overwrite?: "safe" | "allowCorrupt" }} [options]
- * @returns {Promise<string>} the envelope written
+ * @param {{ expiresAt?: number | null, now?: number, overwrite?: "safe" | "allowCorrupt",
+ *   keyRing?: import("./seal.js").KeyRing | null }} [options]
+ * @returns {Promise<string | Uint8Array>} the envelope written
  */
 export async function putValue(registry, kv, key, type, data, options = {}) {
   const now = options.now ?? Date.now();
   const expiresAt = options.expiresAt ?? null;
+  const ring = options.keyRing ?? null;
   checkKey(key);
-  const text = writeEnvelope(registry, type, data, { expiresAt });
+  const value = ring ? await sealEnvelope(registry, ring, key, type, data, { expiresAt }) : writeEnvelope(registry, type, data, { expiresAt });
   const entry = registry.types[type];
-  const header = { codec: /** @type {const} */ ("json"), type, version: entry.current, expiresAt };
+  /** @type {import("./envelope.js").Header} */
+  const header = { codec: "json", type, version: entry.current, expiresAt };
+  if (ring) header.keyId = ring.primaryId;
   const metadata = toMetadata(header);
-  const size = byteLength(text);
+  const size = typeof value === "string" ? byteLength(value) : value.length;
   if (size > MAX_VALUE_BYTES) throw limit("value_too_large", `value is ${size} bytes, at most ${MAX_VALUE_BYTES}`);
   const metaSize = byteLength(JSON.stringify(metadata));
   if (metaSize > MAX_METADATA_BYTES) {
@@ -119,17 +132,49 @@ export async function putValue(registry, kv, key, type, data, options = {}) {
   const stored = await kv.getWithMetadata(key, { type: "arrayBuffer" });
   if (stored.value !== null) {
     try {
-      readEnvelope(registry, stored.value, type, { now });
+      if (ring) await openEnvelope(registry, ring, stored.value, type, key, { now });
+      else readEnvelope(registry, stored.value, type, { now });
     } catch (e) {
       if (!(e instanceof EnvelopeError)) throw e;
-      if (e.code === "future_version" || options.overwrite !== "allowCorrupt") throw e;
+      if (e.code === "future_version" || e.code.startsWith("sealed_") || options.overwrite !== "allowCorrupt") throw e;
     }
   }
   /** @type {{ expiration?: number, metadata: unknown }} */
   const putOptions = { metadata };
   if (expiration !== undefined) putOptions.expiration = expiration;
-  await kv.put(key, text, putOptions);
-  return text;
+  await kv.put(key, value, putOptions);
+  return value;
+}
+
+/**
+ * The payload of `data` as the current version of `type`: JSON text, validated against that
+ * version's schema (what `writeEnvelope` puts in `data`, and `sealEnvelope` seals).
+ * @param {import("./envelope.js").Registry} registry
+ * @param {string} type
+ * @param {unknown} data
+ * @param {{ expiresAt?: number | null }} [options]
+ * @returns {{ version: number, expiresAt: number | null, body: string }}
+ */
+export function encodePayload(registry, type, data, options = {}) {
+  const entry = registry.types[type];
+  if (!entry) throw new TypeError(`type ${JSON.stringify(type)} is not in the registry`);
+  const expiresAt = options.expiresAt ?? null;
+  if (expiresAt !== null && (!Number.isInteger(expiresAt) || expiresAt < 0)) {
+    throw new TypeError("expiresAt must be a non-negative integer (ms since the epoch) or null");
+  }
+  if (expiresAt !== null && expiresAt > MAX_EXPIRES_AT_MS) {
+    throw limit("expiry_out_of_range", `expiry is past ${MAX_EXPIRES_AT_MS} ms`);
+  }
+  let body;
+  try {
+    body = JSON.stringify(data);
+  } catch (e) {
+    throw new EnvelopeError("encode", `encoding ${type} failed: ${e instanceof Error ? e.name : "error"}`, { type });
+  }
+  if (body === undefined) throw new EnvelopeError("encode", `encoding ${type} failed: no JSON value`, { type });
+  // Validate what is written (after toJSON, dropped undefined members...), not the input object.
+  validatePayload(entry, type, entry.current, JSON.parse(body));
+  return { version: entry.current, expiresAt, body };
 }
 
 /**
@@ -142,17 +187,6 @@ export async function putValue(registry, kv, key, type, data, options = {}) {
  * @param {{ expiresAt?: number | null }} [options]
  */
 export function writeEnvelope(registry, type, data, options = {}) {
-  const entry = registry.types[type];
-  if (!entry) throw new TypeError(`type ${JSON.stringify(type)} is not in the registry`);
-  const expiresAt = options.expiresAt ?? null;
-  if (expiresAt !== null && (!Number.isInteger(expiresAt) || expiresAt < 0)) {
-    throw new TypeError("expiresAt must be a non-negative integer (ms since the epoch) or null");
-  }
-  if (expiresAt !== null && expiresAt > MAX_EXPIRES_AT_MS) {
-    throw limit("expiry_out_of_range", `expiry is past ${MAX_EXPIRES_AT_MS} ms`);
-  }
-  const text = encodeEnvelope(type, entry.current, expiresAt, data);
-  // Validate what is written (after toJSON, dropped undefined members...), not the input object.
-  validatePayload(entry, type, entry.current, JSON.parse(text).data);
-  return text;
+  const { version, expiresAt } = encodePayload(registry, type, data, options);
+  return encodeEnvelope(type, version, expiresAt, data);
 }

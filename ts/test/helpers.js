@@ -52,14 +52,19 @@ export class FakeKv {
     if (!e) return { value: null, metadata: null };
     return { value: e.value.slice().buffer, metadata: e.options.metadata ?? null };
   }
-  /** @param {string} key @param {string} value @param {any} [options] */
+  /** @param {string} key @param {string | Uint8Array} value @param {any} [options] */
   async put(key, value, options = {}) {
     this.calls.push(`put ${key}`);
-    if (typeof value !== "string") throw new Error("FakeKv: this package writes text");
+    // The package writes envelope text, or the bytes of a sealed frame.
+    if (typeof value !== "string" && !(value instanceof Uint8Array)) throw new Error("FakeKv: text or bytes");
     if (options.expiration !== undefined && !Number.isInteger(options.expiration)) {
       throw new Error("KV expiration must be an integer number of seconds");
     }
-    this.data.set(key, { value: new TextEncoder().encode(value), options });
+    this.data.set(key, { value: typeof value === "string" ? new TextEncoder().encode(value) : value.slice(), options });
+  }
+  /** @param {string} key */
+  bytes(key) {
+    return this.data.get(key)?.value;
   }
   /** @param {string} key */
   text(key) {

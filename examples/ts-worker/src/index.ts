@@ -1,23 +1,61 @@
 // The TypeScript side of the interop demo: the Rust demo's sessions (KV) and cache entries (CACHE)
-// read and written through @kv-envelope/ts with the validators generated from schemas/.
+// read and written through @kv-envelope/ts with the validators generated from schemas/, and sealed
+// values (0xC6, AES-256-GCM) opened and sealed with WebCrypto under the Rust demo's key ring.
 //
 // | route | does |
 // |---|---|
 // | GET /healthz | 200 ok |
-// | GET /kv/<key>?type=session&binding=KV | the value at <key>: {type, version, data, expiresAt}; 404 when missing or expired |
-// | PUT /kv/<key>?type=session&binding=KV | body {data, expiresAt?}: written as the current version (guarded) |
-// | GET /header/<binding>/<key> | any value's envelope header and parsed metadata, payload unread (no schema needed) |
+// | GET /keyring | the key ring's ids (never a key): {keyIds, primaryId, requireSealed}; 404 when none |
+// | GET /kv/<key>?type=session&binding=KV | the value at <key> (sealed or clear): {type, version, data, expiresAt[, keyId, seal]}; 404 when missing or expired |
+// | PUT /kv/<key>?type=session&binding=KV[&seal=0] | body {data, expiresAt?}: written as the current version (guarded), sealed when the worker has a key ring (`seal=0`: in clear) |
+// | GET /header/<binding>/<key> | any value's envelope header and parsed metadata, payload unread (no schema, no key needed) |
 // | GET /cache/<namespace>/<key> | the cache entry <key> of namespace <namespace> (its current generation) |
-// | PUT /cache/<namespace>/<key> | body {data, expiresAt}: written as a cache entry (corrupt entries replaced) |
+// | PUT /cache/<namespace>/<key>[?seal=0] | body {data, expiresAt}: written as a cache entry (corrupt entries replaced) |
+//
+// The key ring is the Rust demo's: `SEAL_KEYS` ("k2,k1", primary first) and a secret
+// `SEAL_KEY_<id>` (base64 of 32 bytes) per id, from `.dev.vars` locally (scripts/with-ts-worker.sh
+// hands wrangler dev the Rust demo's) or `wrangler secret put` when deployed. Without `SEAL_KEYS`
+// the worker has no ring: clear values only, sealed ones are `sealed_no_key_ring`.
 //
 // Errors are JSON {"error": <EnvelopeError code>, "message"}: 409 future_version (never
-// overwritten), 400 limit / bad request, 422 for a stored value this worker cannot read.
-import { createEnvelopes, EnvelopeError, parseMetadata, peekHeader, type KvNamespaceLike } from "@kv-envelope/ts";
+// overwritten), 400 limit / bad request, 422 for a stored value this worker cannot read (sealed_*
+// included: never overwritten either), 500 key_ring when the ring's variables are wrong (the
+// message names the variable, never its value).
+import {
+  createEnvelopes,
+  EnvelopeError,
+  keyRingFromEnv,
+  KeyRingError,
+  parseMetadata,
+  peekHeader,
+  type KeyRing,
+  type KvNamespaceLike,
+} from "@kv-envelope/ts";
 import { registry } from "@kv-envelope/ts/generated";
 
 export interface Env {
   KV: KvNamespaceLike;
   CACHE: KvNamespaceLike;
+  /** Key ids, primary first (a var or secret); unset: no key ring. */
+  SEAL_KEYS?: string;
+  /** `SEAL_KEY_<id>` secrets. */
+  [name: string]: unknown;
+}
+
+/** Env prefix of the key ring, as the Rust demo reads it. */
+const SEAL_PREFIX = "SEAL";
+
+// The ring is built once per env (importing keys is async): the same object for an isolate's life.
+const rings = new WeakMap<object, Promise<KeyRing | null>>();
+function keyRing(env: Env): Promise<KeyRing | null> {
+  let ring = rings.get(env);
+  if (!ring) {
+    ring = typeof env[`${SEAL_PREFIX}_KEYS`] === "string" ? keyRingFromEnv(env, SEAL_PREFIX) : Promise.resolve(null);
+    rings.set(env, ring);
+    // A bad variable is reported on every request, and retried after a fix (no stale rejection).
+    ring.catch(() => rings.delete(env));
+  }
+  return ring;
 }
 
 const { getValue, putValue } = createEnvelopes(registry);
@@ -37,9 +75,15 @@ function json(status: number, body: unknown): Response {
 }
 
 function fail(e: unknown): Response {
+  if (e instanceof KeyRingError) return json(500, { error: "key_ring", code: e.code, message: e.message });
   if (e instanceof EnvelopeError) {
     const status = e.code === "future_version" ? 409 : e.code === "limit" || e.code === "encode" ? 400 : 422;
-    return json(status, { error: e.code, message: e.message, ...(e.issues ? { issues: e.issues } : {}) });
+    return json(status, {
+      error: e.code,
+      message: e.message,
+      ...(e.issues ? { issues: e.issues } : {}),
+      ...(e.keyId ? { keyId: e.keyId } : {}),
+    });
   }
   throw e;
 }
@@ -66,9 +110,9 @@ async function body(req: Request): Promise<{ data: unknown; expiresAt: number | 
   return { data, expiresAt: expiresAt as number | null };
 }
 
-async function read(kv: KvNamespaceLike, key: string, type: TypeName): Promise<Response> {
+async function read(kv: KvNamespaceLike, key: string, type: TypeName, ring: KeyRing | null): Promise<Response> {
   try {
-    const value = await getValue(kv, key, type);
+    const value = ring ? await getValue(kv, key, type, { keyRing: ring }) : await getValue(kv, key, type);
     return value === null ? json(404, { error: "miss", message: "no value (missing or expired)" }) : json(200, value);
   } catch (e) {
     return fail(e);
@@ -81,11 +125,16 @@ async function write(
   type: TypeName,
   req: Request,
   overwrite: "safe" | "allowCorrupt",
+  ring: KeyRing | null,
 ): Promise<Response> {
   const b = await body(req);
   if (b instanceof Response) return b;
   try {
     // The generated types are checked at the edge of the program: the validator decides.
+    if (ring) {
+      const bytes = await putValue(kv, key, type, b.data as never, { expiresAt: b.expiresAt, overwrite, keyRing: ring });
+      return json(201, { key, sealed: peekHeader(bytes), bytes: bytes.length });
+    }
     const text = await putValue(kv, key, type, b.data as never, { expiresAt: b.expiresAt, overwrite });
     return json(201, { key, written: JSON.parse(text) });
   } catch (e) {
@@ -94,8 +143,10 @@ async function write(
 }
 
 /** The current generation of a cache namespace (0 when never bumped), as the Rust cache reads it. */
-async function generation(kv: KvNamespaceLike, namespace: string): Promise<number> {
-  const record = await getValue(kv, `${cacheBase(namespace)}generation`, "kv-envelope.cache-generation");
+async function generation(kv: KvNamespaceLike, namespace: string, ring: KeyRing | null): Promise<number> {
+  const key = `${cacheBase(namespace)}generation`;
+  const type = "kv-envelope.cache-generation";
+  const record = ring ? await getValue(kv, key, type, { keyRing: ring }) : await getValue(kv, key, type);
   return record === null ? 0 : (record.data as { generation: number }).generation;
 }
 
@@ -103,6 +154,18 @@ export default {
   async fetch(req: Request, env: Env): Promise<Response> {
     const url = new URL(req.url);
     if (url.pathname === "/healthz") return new Response("ok");
+    let ring: KeyRing | null;
+    try {
+      ring = await keyRing(env);
+    } catch (e) {
+      return fail(e);
+    }
+    // `seal=0` writes in clear even with a ring (tests of the clear format, staged roll-outs).
+    const sealing = url.searchParams.get("seal") === "0" ? null : ring;
+    if (url.pathname === "/keyring") {
+      if (!ring) return json(404, { error: "no_key_ring", message: `${SEAL_PREFIX}_KEYS is not set` });
+      return json(200, { keyIds: ring.keyIds, primaryId: ring.primaryId, requireSealed: ring.requireSealed });
+    }
     let m = /^\/kv\/(.+)$/.exec(url.pathname);
     if (m) {
       const type = typeOf(url.searchParams.get("type"));
@@ -110,8 +173,8 @@ export default {
       const kv = binding(env, url.searchParams.get("binding") ?? "KV");
       if (!kv) return json(400, { error: "bad_request", message: "binding is KV or CACHE" });
       const key = decodeURIComponent(m[1]);
-      if (req.method === "GET") return read(kv, key, type);
-      if (req.method === "PUT") return write(kv, key, type, req, "safe");
+      if (req.method === "GET") return read(kv, key, type, ring);
+      if (req.method === "PUT") return write(kv, key, type, req, "safe", sealing);
       return json(405, { error: "method_not_allowed", message: "GET or PUT" });
     }
     m = /^\/header\/([A-Z]+)\/(.+)$/.exec(url.pathname);
@@ -140,14 +203,14 @@ export default {
       }
       let key: string;
       try {
-        key = `${cacheBase(namespace)}g${await generation(env.CACHE, namespace)}:${decodeURIComponent(m[2])}`;
+        key = `${cacheBase(namespace)}g${await generation(env.CACHE, namespace, ring)}:${decodeURIComponent(m[2])}`;
       } catch (e) {
         return fail(e);
       }
-      if (req.method === "GET") return read(env.CACHE, key, type);
+      if (req.method === "GET") return read(env.CACHE, key, type, ring);
       // A cache's data can be recomputed: corrupt entries may be replaced (Rust's AllowCorrupt),
       // future-version ones still never are.
-      if (req.method === "PUT") return write(env.CACHE, key, type, req, "allowCorrupt");
+      if (req.method === "PUT") return write(env.CACHE, key, type, req, "allowCorrupt", sealing);
       return json(405, { error: "method_not_allowed", message: "GET or PUT" });
     }
     return json(404, { error: "not_found", message: "no such route" });
