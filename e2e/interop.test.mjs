@@ -5,6 +5,9 @@
 // the Ajv validators generated from schemas/).
 // Run as: scripts/with-worker.sh scripts/with-ts-worker.sh node --test e2e/interop.test.mjs
 // (WORKER_URL, KV_SEED_BIN from scripts/e2e.sh; TS_WORKER_URL from scripts/with-ts-worker.sh).
+// Sealed sessions: when the demo seals (its key ring from examples/worker/.dev.vars, SEAL_KEYS and
+// SEAL_KEY_<id>), with-ts-worker.sh hands the TS worker the same file: each then opens what the
+// other sealed (WebCrypto and RustCrypto, one AES-256-GCM frame) and KV holds no plaintext email.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 
@@ -34,10 +37,32 @@ describe("Rust writes, TypeScript reads", () => {
     assert.equal(res.json.version, 3);
     assert.equal(res.json.data.email, "rust-made@example.com");
     const bytes = await kvGet(key);
-    assert.ok(registry.wholeValue.session(JSON.parse(bytes.toString("utf8"))), "Rust's value fails schemas/ under Ajv");
+    if (bytes[0] === 0xc6) {
+      // Sealed by the demo: the TS worker opened it with the same ring, and KV has no plaintext.
+      assert.ok(res.json.keyId, "opened with a key id");
+      assert.ok(!bytes.includes("rust-made@example.com"), "the email is in clear in KV");
+      assert.ok(registry.types.session.versions[3](res.json.data), "Rust's sealed payload fails schemas/ under Ajv");
+    } else {
+      assert.ok(registry.wholeValue.session(JSON.parse(bytes.toString("utf8"))), "Rust's value fails schemas/ under Ajv");
+    }
     const h = await ts(`/header/KV/${key}`);
-    assert.deepEqual(h.json.metadata, h.json.header, "the metadata copy agrees with the envelope header");
+    assert.deepEqual(h.json.metadata, h.json.header, "the metadata copy agrees with the envelope header (k too)");
     assert.ok(registry.metadata(h.json.rawMetadata), "Rust's metadata fails metadata.schema.json under Ajv");
+  });
+
+  test("both workers have the same key ring, or neither has one", async () => {
+    const ring = await ts("/keyring");
+    const id = await login("ring-check@example.com");
+    const bytes = await kvGet(sessionKey(id));
+    if (ring.status === 404) {
+      assert.notEqual(bytes[0], 0xc6, "the demo seals its sessions but the TS worker has no key ring (examples/worker/.dev.vars?)");
+    } else {
+      assert.equal(ring.status, 200, ring.text);
+      if (bytes[0] === 0xc6) {
+        const keyId = (await ts(`/header/KV/${sessionKey(id)}`)).json.header.keyId;
+        assert.ok(ring.json.keyIds.includes(keyId), `the demo sealed with ${keyId}, the TS ring holds ${ring.json.keyIds}`);
+      }
+    }
   });
 
   test("the TS worker reports the cached /popular value the Rust worker wrote (header and cache metadata)", async () => {
@@ -70,6 +95,11 @@ describe("TypeScript writes, Rust reads", () => {
     const data = quietSession("ts-made@example.com");
     const res = await tsPut(`/kv/${sessionKey(id)}`, { data, expiresAt: data.expiresAt });
     assert.equal(res.status, 201, res.text);
+    if ((await ts("/keyring")).status === 200) {
+      // Sealed with WebCrypto under the shared ring: the Rust worker opens it.
+      assert.equal(res.json.sealed?.keyId !== undefined, true, res.text);
+      assert.equal((await kvGet(sessionKey(id)))[0], 0xc6);
+    }
     const me = await http("/me", withSession(id, API));
     assert.equal(me.status, 200, me.text);
     assert.deepEqual(me.json(), data, "validated by the Rust reader against its schemas, served as written");

@@ -45,3 +45,55 @@ test("docs/interop.md has a TypeScript example, and it runs as written", async (
   assert.deepEqual(await refused.json(), { error: "future_version" });
   assert.equal(env.KV.text("session:f"), future, "the value stays as it is");
 });
+
+// The sealed-values example of docs/interop.md (the ```js block of its "Sealed values from
+// TypeScript" section), with the public TEST ring of interop/sealed.json as its SEAL_* secrets.
+const sealedBlock = /## Sealed values from TypeScript[\s\S]*?```js\n([\s\S]*?)```/.exec(doc);
+const sealedFile = path.join(TS_DIR, "test", `.docs-example-sealed-${process.pid}.mjs`);
+after(() => fs.rmSync(sealedFile, { force: true }));
+
+test("docs/interop.md's sealed-values example runs as written", async () => {
+  assert.ok(sealedBlock, "docs/interop.md lost its sealed-values ```js example");
+  fs.writeFileSync(sealedFile, sealedBlock[1]);
+  const worker = (await import(pathToFileURL(sealedFile).href)).default;
+  const golden = JSON.parse(fs.readFileSync(path.join(REPO, "interop", "sealed.json"), "utf8"));
+  const env = { KV: new FakeKv(), ...golden.env };
+  const ask = (key, init) => worker.fetch(new Request(`https://svc.example/?key=${encodeURIComponent(key)}`, init), env);
+
+  // A session the Rust side sealed (k2), at the KV key it was sealed for.
+  const rust = golden.cases.find((c) => c.name === "session-json-no-expiry");
+  const bytes = (hex) => Uint8Array.from(Buffer.from(hex, "hex"));
+  env.KV.seed(rust.kvKey, bytes(rust.sealed));
+  const served = await ask(rust.kvKey);
+  assert.equal(served.status, 200);
+  assert.deepEqual(await served.json(), { email: "ada@example.com", keyId: "k2" });
+
+  // What it stores is sealed: no plaintext in KV, and it reads back.
+  const now = Date.now();
+  const session = {
+    userId: "u1", email: "docs@example.com", createdAt: now, expiresAt: now + 3_600_000,
+    absoluteExpiresAt: now + 7_200_000, refreshedAt: now, roles: [],
+  };
+  const put = await ask("session:new", { method: "PUT", body: JSON.stringify(session) });
+  assert.equal(put.status, 204);
+  const stored = Buffer.from(env.KV.bytes("session:new"));
+  assert.equal(stored[0], 0xc6);
+  assert.ok(!stored.includes("docs@example.com"));
+  assert.equal(env.KV.data.get("session:new").options.metadata.k, "k2");
+  assert.deepEqual(await (await ask("session:new")).json(), { email: "docs@example.com", keyId: "k2" });
+
+  // A clear session still reads.
+  const { putValue } = createEnvelopes(registry);
+  await putValue(env.KV, "session:clear", "session", session);
+  assert.deepEqual(await (await ask("session:clear")).json(), { email: "docs@example.com", keyId: null });
+
+  // Sealed with a key id the ring lacks: refused, on read and on write, and left as it is.
+  const unknown = golden.negative.find((n) => n.name === "unknown-key-id");
+  env.KV.seed(unknown.kvKey, bytes(unknown.sealed));
+  const refused = await ask(unknown.kvKey);
+  assert.equal(refused.status, 409);
+  assert.deepEqual(await refused.json(), { error: "sealed_unknown_key", keyId: "k9" });
+  const overwrite = await ask(unknown.kvKey, { method: "PUT", body: JSON.stringify(session) });
+  assert.equal(overwrite.status, 409);
+  assert.equal(Buffer.from(env.KV.bytes(unknown.kvKey)).toString("hex"), unknown.sealed, "the value stays as it is");
+});
