@@ -79,7 +79,7 @@ e2e:
 ## fixtures (tests/fixtures/), the hostile corpus (tests/corpus/, make_corpus.py) and the public
 ## API snapshot (api/). Review the diff, then commit it.
 bless:
-	KV_ENVELOPE_BLESS=1 $(CARGO) test --features $(NATIVE_FEATURES) --test schemas --test migrations --test cli
+	KV_ENVELOPE_BLESS=1 $(CARGO) test --features $(NATIVE_FEATURES) --test schemas --test migrations --test cli --test sealed_interop
 	npm run generate --workspace ts
 	python3 tests/corpus/make_corpus.py
 	KV_ENVELOPE_BLESS=1 bash scripts/public-api.sh

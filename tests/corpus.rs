@@ -222,14 +222,22 @@ fn typed_store_reads_each_case_like_decode_and_never_overwrites_what_it_cannot_r
             (false, Err(e)) => return Err(format!("put over a readable value failed: {e}")),
             (false, Ok(())) => {}
         }
-        // A cache may replace corrupt data, never a newer version.
+        // A cache may replace corrupt data, never a newer version nor a sealed value it cannot
+        // open (a rotation mistake must lose nothing).
         let put =
             block_on(store.put_until(&id, &fresh, Some(NOW + 3_600_000), Overwrite::AllowCorrupt));
         clock.advance(Duration::from_secs(1));
-        match (expected, put) {
-            ("future_version", Ok(())) => Err("AllowCorrupt overwrote a newer version".into()),
-            ("future_version", Err(_)) | (_, Ok(())) => Ok(()),
-            (_, Err(e)) => Err(format!("AllowCorrupt put failed: {e}")),
+        let kept = expected == "future_version" || expected.starts_with("sealed_");
+        match (kept, put) {
+            (true, Ok(())) => Err(format!("AllowCorrupt overwrote a {expected} value")),
+            (true, Err(_)) => {
+                if sim.central(&key).map(|s| s.value).as_deref() != Some(bytes) {
+                    return Err("stored bytes changed".into());
+                }
+                Ok(())
+            }
+            (false, Ok(())) => Ok(()),
+            (false, Err(e)) => Err(format!("AllowCorrupt put failed: {e}")),
         }
     });
 }

@@ -107,7 +107,31 @@ case("envelope/magic-only.bin", b"\xc5", "envelope", "one byte")
 case("envelope/truncated-header.bin", frame()[:8], "envelope", "type name cut")
 case("envelope/truncated-expiry.bin", frame()[:-2], "envelope", "expiry varint cut")
 case("envelope/truncated-payload.bin", (frame() + session_v3())[:-5], "codec", "payload cut")
-case("envelope/wrong-magic.bin", b"\xc6\x01\x01" + (frame() + session_v3())[3:], "unknown_codec", "first byte not C5")
+case("envelope/wrong-magic.bin", b"\xc7\x01\x01" + (frame() + session_v3())[3:], "unknown_codec", "first byte neither C5 nor C6")
+def sealed(type_name="session", version=3, exp=FAR, tag=0, key_id="k1"):
+    head = bytes([0xC6, 0x01, tag]) + pstr(type_name) + varint(version)
+    head += b"\x00" if exp is None else b"\x01" + varint(exp)
+    return head + pstr(key_id)
+
+
+# Sealed frames (C6): their header is read without a key; the readers of this corpus hold none.
+case("envelope/sealed-no-key-ring.bin", sealed() + b"\x11" * 12 + b"\x22" * 40, "sealed_no_key_ring",
+     "a sealed session read without a key ring: typed, never overwritten")
+case("envelope/sealed-expired.bin", sealed(exp=1000) + b"\x11" * 12 + b"\x22" * 40, "miss",
+     "a sealed value's expiry is decided from its readable header, without a key")
+case("envelope/sealed-future-version.bin", sealed(version=9) + b"\x11" * 12 + b"\x22" * 40, "future_version",
+     "a sealed value of a newer version is refused before opening")
+case("envelope/sealed-truncated-nonce.bin", sealed() + b"\x11" * 5, "envelope", "nonce cut")
+case("envelope/sealed-truncated-tag.bin", sealed() + b"\x11" * 12 + b"\x22" * 15, "envelope",
+     "shorter than the 16-byte authentication tag")
+case("envelope/sealed-bad-key-id.bin", sealed(key_id="bad id!") + b"\x11" * 12 + b"\x22" * 40, "envelope",
+     "key id outside [A-Za-z0-9_]")
+case("envelope/sealed-empty-key-id.bin", sealed(key_id="") + b"\x11" * 12 + b"\x22" * 40, "envelope",
+     "empty key id")
+case("envelope/sealed-inner-codec-7.bin", sealed(tag=7) + b"\x11" * 12 + b"\x22" * 40, "unknown_codec",
+     "inner codec tag 7")
+case("envelope/sealed-format-2.bin", b"\xc6\x02\x00" + (sealed() + b"\x11" * 28)[3:], "envelope",
+     "sealed frame format 2")
 case("envelope/wrong-frame-format.bin", b"\xc5\x02\x01" + (frame() + session_v3())[3:], "envelope", "frame format 2")
 case("envelope/unknown-codec-tag.bin", frame(tag=7) + session_v3(), "unknown_codec", "codec tag 7")
 case("envelope/codec-tag-zero.bin", frame(tag=0) + session_v3(), "unknown_codec", "codec tag 0")

@@ -19,6 +19,7 @@ const CODE = {
   unknown_version: "unknown_version",
   future_version: "future_version",
   validation: "invalid",
+  sealed_no_key_ring: "sealed_no_key_ring",
 };
 // A postcard frame whose Rust outcome depends on its payload: this reader stops at the header.
 const PAYLOAD_DEPENDENT = new Set(["ok", "codec", "validation"]);
@@ -36,7 +37,7 @@ const metadataCases = manifest.filter((c) => c.file.startsWith("metadata/"));
 
 test("the manifest lists the envelope and metadata cases (none silently dropped)", () => {
   // Counts of the committed manifest: a new case changes them on purpose.
-  assert.equal(envelopeCases.length, 80);
+  assert.equal(envelopeCases.length, 89);
   assert.equal(metadataCases.length, 12);
   for (const c of [...envelopeCases, ...metadataCases]) {
     assert.ok(fs.existsSync(path.join(CORPUS, c.file)), `${c.file} is in the manifest but not on disk`);
