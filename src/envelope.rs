@@ -135,7 +135,7 @@ pub(crate) struct Metadata<'a> {
     e: Option<u64>,
     /// Key id of a sealed value (its payload is encrypted); absent: the value is in clear.
     #[serde(default, skip_serializing_if = "Option::is_none", borrow)]
-    #[schemars(length(min = 1, max = 32), regex(pattern = r"^[A-Za-z0-9_]{1,32}$"))]
+    #[schemars(length(min = 1, max = 32))]
     k: Option<Cow<'a, str>>,
 }
 
