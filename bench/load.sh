@@ -12,10 +12,10 @@ duration="${LOAD_DURATION:-10}"
 conns="${LOAD_CONNECTIONS:-8}"
 rounds="${LOAD_ROUNDS:-3}"
 
-login() { # URL -> session cookie value
+login() { # URL -> "name=value" of the session cookie (the demo's is __Host-session)
     curl -s -D - -o /dev/null -X POST -H 'content-type: application/json' -H "origin: $1" \
         -d '{"email":"ada@example.com"}' "$1/login" |
-        sed -n 's/^[Ss]et-[Cc]ookie: session=\([^;]*\).*/\1/p' | head -n 1
+        sed -n 's/^[Ss]et-[Cc]ookie: \(\(__Host-\)\{0,1\}session=[^;]*\).*/\1/p' | head -n 1
 }
 
 stat_of() { # URL FIELD
@@ -29,7 +29,7 @@ for w in demo reference; do
     [[ -n "${cookie[$w]}" ]] || { echo "login to $w failed" >&2; exit 1; }
     # Warm up: validators, JIT, the first /popular computation (a miss) and its cache write.
     for path in /me /popular /me /popular; do
-        curl -s -o /dev/null -H "cookie: session=${cookie[$w]}" -H 'accept: application/json' \
+        curl -s -o /dev/null -H "cookie: ${cookie[$w]}" -H 'accept: application/json' \
             "${url[$w]}$path"
     done
 done
@@ -44,7 +44,7 @@ for ((round = 1; round <= rounds; round++)); do
             writes0=$(stat_of "${url[$w]}" kv_writes)
             reads0=$(stat_of "${url[$w]}" kv_reads)
             out=$(wrk -t1 -c"$conns" -d"${duration}s" --latency \
-                -H "cookie: session=${cookie[$w]}" -H 'accept: application/json' \
+                -H "cookie: ${cookie[$w]}" -H 'accept: application/json' \
                 "${url[$w]}$path")
             sleep 1 # let waitUntil writes land before counting
             writes1=$(stat_of "${url[$w]}" kv_writes)
