@@ -1,24 +1,28 @@
-// Key rotation end to end, no user logged out (issue 15): scripts/e2e-rotation.sh serves the demo
-// with `wrangler dev` four times on ONE local KV, each time with another key ring in its secrets
-// file (wrangler --env-file; wrangler reads secrets only at start), and runs this file once per
-// phase with ROTATION_PHASE set; users' cookies and stored bytes pass between phases in
-// ROTATION_STATE (a JSON file). The documented procedure (examples/worker/README.md):
-//   1. ring k1                 sessions sealed with k1 (sessions, index entries, cache entries)
-//   2. ring "k2,k1"            add k2 as primary: every k1 session still served; new writes seal
-//                              with k2; re-seal what is left on k1 (here lazily: a session
-//                              rotation rewrites it; TODO: the ops CLI's bulk re-seal over a dump)
-//   3. ring k2                 retire k1: re-sealed users stay logged in; a session still on k1
-//                              (left on purpose) is "no session" with reason sealed_unknown_key,
-//                              its cookie kept and its bytes untouched in KV
-//   4. ring "k2,k1" again      the retired key restored: that session is back, nothing was lost
+// Key rotation end to end, no user logged out (issue 15), following docs/sealing.md "Rotation,
+// step by step": scripts/e2e-rotation.sh serves the demo with `wrangler dev` once per phase on ONE
+// local KV, each time with another key ring in its secrets file (wrangler --env-file; wrangler
+// reads secrets only at start), and runs this file once per phase with ROTATION_PHASE set; users'
+// cookies and stored bytes pass between phases in ROTATION_STATE (a JSON file).
+//   1. ring k1        users A, B, C log in: sessions, index entries and the cache entry sealed with k1
+//   2. ring "k1,k2"   k2 added, not primary: everyone served, new writes still sealed with k1 (E)
+//   3. ring "k2,k1"   k2 primary: k1 sessions still served and not rewritten by reads; a new login
+//                     (D) is sealed with k2; re-seal: A lazily (a session rotation rewrites it),
+//                     B and E in bulk with the ops CLI over a dump (`kv-envelope migrate
+//                     --keys-file`, then one binary-safe `wrangler kv key put --local` per value);
+//                     C is left out of the dump on purpose; `kv-envelope census` counts it on k1
+//   4. ring k2        k1 retired: A, B, D, E still logged in, same sessions; C, still on k1, is
+//                     "no session" (reason sealed_unknown_key), its cookie kept, its bytes untouched
+//   5. ring "k2,k1"   the retired key restored: C is back, nothing was lost
 // Around them: phase 0 a misconfigured ring (a key of the wrong length: a clear 500 naming the
-// variable, never its value; /healthz still up) and phase 5 SEAL=off (the benchmarks' clear mode).
-// Not part of the main e2e run's file list (it needs its own worker restarts): scripts/e2e.sh runs
-// it through scripts/e2e-rotation.sh.
+// variable, never its value; /healthz still up) and phase 6 SEAL=off (the benchmarks' clear mode).
+// Not in the main e2e run's file list (it needs its own worker restarts): scripts/e2e.sh runs it
+// through scripts/e2e-rotation.sh.
 
 import assert from "node:assert/strict";
-import { readFileSync, writeFileSync } from "node:fs";
-import { describe, test } from "node:test";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, test } from "node:test";
 
 import {
   COOKIE_NAME,
@@ -29,22 +33,25 @@ import {
   kvList,
   kvMeta,
   kvOpen,
+  kvPut,
   login,
   sessionFromSetCookie,
   sessionKey,
   settled,
   stats,
+  runTool,
+  SECRETS_FILE,
   withSession,
 } from "./lib/worker.mjs";
 
 const PHASE = Number(process.env.ROTATION_PHASE);
 const STATE_FILE = process.env.ROTATION_STATE;
-if (!(PHASE >= 0 && PHASE <= 5) || !STATE_FILE) {
+if (!(PHASE >= 0 && PHASE <= 6) || !STATE_FILE) {
   throw new Error("ROTATION_PHASE / ROTATION_STATE not set: run through scripts/e2e-rotation.sh (scripts/e2e.sh runs it)");
 }
 const API = { accept: "application/json" };
 const CACHE = { binding: "CACHE" };
-const RINGS = { 0: ["k1 (bad)"], 1: ["k1"], 2: ["k2", "k1"], 3: ["k2"], 4: ["k2", "k1"], 5: ["off"] };
+const RINGS = { 0: ["k1 (bad)"], 1: ["k1"], 2: ["k1", "k2"], 3: ["k2", "k1"], 4: ["k2"], 5: ["k2", "k1"], 6: ["off"] };
 /** Phase 0's SEAL_KEY_k1 (scripts/e2e-rotation.sh): valid base64 of 16 bytes, not 32. */
 const BAD_KEY = "c2VjcmV0LW5vdC1hLWtleQ==";
 
@@ -72,6 +79,26 @@ async function assertStoredWith(user, keyId, what) {
   assertSealed(entry, index[0].metadata, keyId, secrets, `${what}: index entry of ${user.email}`);
   return { session: bytes.toString("base64"), index: entry.toString("base64"), indexKey: index[0].name };
 }
+
+async function newUser(name) {
+  const email = `rotation.${name.toLowerCase()}@example.com`;
+  const id = await login(email);
+  const body = (await http("/me", withSession(id, API))).json();
+  return { email, id, userId: body.userId, createdAt: body.createdAt };
+}
+
+/** Run the ops CLI; asserts exit status 0, returns stdout. */
+async function cli(args) {
+  const bin = process.env.KV_ENVELOPE_BIN;
+  assert.ok(bin, "KV_ENVELOPE_BIN is not set: run through scripts/e2e.sh");
+  const res = await runTool(bin, ["--no-progress", ...args], { what: `kv-envelope ${args[0]}` });
+  const out = res.stdout.toString("utf8");
+  assert.equal(res.code, 0, `kv-envelope ${args.join(" ")} exited ${res.code}\n${out}\n${res.stderr}`);
+  return out;
+}
+
+const scratch = mkdtempSync(join(tmpdir(), "kv-rotation-"));
+after(() => rmSync(scratch, { recursive: true, force: true }));
 
 /** The /popular entry in CACHE (generation 0: the demo invalidates by key). */
 async function cacheEntry() {
@@ -113,7 +140,7 @@ describe(`key rotation, phase ${PHASE}: ring ${RINGS[PHASE].join(",")}`, () => {
     return;
   }
 
-  if (PHASE === 5) {
+  if (PHASE === 6) {
     test("SEAL=off: sessions (and the cache) in clear", async () => {
       assert.deepEqual((await stats()).sealing, { sessions: false, cache: false, key_ids: null });
       const id = await login("rotation.clear@example.com");
@@ -136,10 +163,7 @@ describe(`key rotation, phase ${PHASE}: ring ${RINGS[PHASE].join(",")}`, () => {
     test("logins are sealed with k1: sessions, index entries, the cache entry", async () => {
       const state = { users: {} };
       for (const name of ["A", "B", "C"]) {
-        const email = `rotation.${name.toLowerCase()}@example.com`;
-        const id = await login(email);
-        const body = (await http("/me", withSession(id, API))).json();
-        const user = { email, id, userId: body.userId, createdAt: body.createdAt };
+        const user = await newUser(name);
         user.k1 = await assertStoredWith(user, "k1", "phase 1");
         state.users[name] = user;
       }
@@ -155,10 +179,25 @@ describe(`key rotation, phase ${PHASE}: ring ${RINGS[PHASE].join(",")}`, () => {
   }
 
   if (PHASE === 2) {
-    test("k2 added as primary: every k1 session is still served, and not rewritten by reads", async () => {
+    test("k2 added, not primary: everyone is served, and writes are still sealed with k1", async () => {
+      const state = load();
+      for (const u of Object.values(state.users)) {
+        await me(u, "phase 2");
+        assert.equal((await kvGet(sessionKey(u.id))).toString("base64"), u.k1.session, "a read writes nothing back");
+      }
+      const user = await newUser("E");
+      user.k1 = await assertStoredWith(user, "k1", "phase 2, new login");
+      state.users.E = user;
+      assert.equal((await popular("hit")).computedAt, state.popular, "the k1 cache entry is served");
+      save(state);
+    });
+  }
+
+  if (PHASE === 3) {
+    test("k2 primary: every k1 session is still served, and not rewritten by reads", async () => {
       const { users } = load();
       for (const u of Object.values(users)) {
-        await me(u, "phase 2");
+        await me(u, "phase 3");
         assert.equal((await kvGet(sessionKey(u.id))).toString("base64"), u.k1.session, "a read writes nothing back");
       }
       const hit = await popular("hit");
@@ -167,59 +206,104 @@ describe(`key rotation, phase ${PHASE}: ring ${RINGS[PHASE].join(",")}`, () => {
 
     test("a new login is sealed with k2", async () => {
       const state = load();
-      const email = "rotation.d@example.com";
-      const id = await login(email);
-      const body = (await http("/me", withSession(id, API))).json();
-      const user = { email, id, userId: body.userId, createdAt: body.createdAt };
-      await assertStoredWith(user, "k2", "phase 2, new login");
+      const user = await newUser("D");
+      await assertStoredWith(user, "k2", "phase 3, new login");
       state.users.D = user;
       save(state);
     });
 
-    test("re-seal A and B with k2 (lazily: a session rotation rewrites it); C stays on k1", async () => {
-      // TODO(issue 15, ops CLI): the bulk step, `kv-envelope migrate <dump>` with the re-seal
-      // option and the ring from the secrets file, then `wrangler kv bulk put --local`, once
-      // the CLI has it; until then each session is re-sealed by a write of its own.
+    test("lazy re-seal: a session rotation rewrites A with k2 (new cookie, same session)", async () => {
       const state = load();
-      for (const name of ["A", "B"]) {
-        const u = state.users[name];
-        const res = await http("/sessions/rotate", { method: "POST", ...withSession(u.id, API) });
-        assert.equal(res.status, 200, `rotate ${u.email}: ${res.text}`);
-        const fresh = sessionFromSetCookie(res);
-        assert.match(fresh ?? "", /^[0-9a-f]{64}$/, "the rotation sets the new cookie");
-        assert.equal(await kvGet(sessionKey(u.id)), null, "the old k1 value is gone");
-        u.id = fresh;
-        await me(u, "after the re-seal");
-        await assertStoredWith(u, "k2", `phase 2, re-sealed ${name}`);
-      }
+      const u = state.users.A;
+      const res = await http("/sessions/rotate", { method: "POST", ...withSession(u.id, API) });
+      assert.equal(res.status, 200, `rotate ${u.email}: ${res.text}`);
+      const fresh = sessionFromSetCookie(res);
+      assert.match(fresh ?? "", /^[0-9a-f]{64}$/, "the rotation sets the new cookie");
+      assert.equal(await kvGet(sessionKey(u.id)), null, "the old k1 value is gone");
+      u.id = fresh;
+      await me(u, "after the re-seal");
+      await assertStoredWith(u, "k2", "phase 3, re-sealed A");
       // Cache entries re-seal when recomputed.
       assert.equal((await http("/popular/invalidate", { method: "POST" })).status, 200);
-      await popular("miss");
+      const miss = await popular("miss");
       const entry = await cacheEntry();
       assert.equal(entry.metadata?.k, "k2", "the recomputed cache entry is sealed with k2");
-      state.popular = JSON.parse((await http("/popular")).text).computedAt;
+      state.popular = miss.computedAt;
       save(state);
     });
 
-    test("census: which sessions are still on k1 (KV metadata, no key needed)", async () => {
+    test("bulk re-seal with the ops CLI: dump, kv-envelope migrate --keys-file, put back (C left out)", async () => {
+      const state = load();
+      const { B, C, E } = state.users;
+      const listing = [...(await kvList({ prefix: "session:" })), ...(await kvList({ prefix: "session-user:" }))];
+      // C's session and index entry stand for values the dump missed: they stay on k1.
+      const cKeys = new Set([sessionKey(C.id), C.k1.indexKey]);
+      const dump = [];
+      for (const k of listing.filter((x) => !cKeys.has(x.name))) {
+        const value = await kvGet(k.name);
+        assert.ok(value, `${k.name} readable`);
+        dump.push({
+          key: k.name,
+          value: value.toString("base64"),
+          base64: true,
+          ...(k.expiration ? { expiration: k.expiration } : {}),
+          ...(k.metadata ? { metadata: k.metadata } : {}),
+        });
+      }
+      const f = (name) => join(scratch, name);
+      writeFileSync(f("dump.json"), JSON.stringify(dump));
+      writeFileSync(f("fresh.json"), JSON.stringify(listing));
+      // The ring from the worker's own secrets file, never from the command line.
+      const keys = ["--keys-file", SECRETS_FILE, "--keys-prefix", "SEAL"];
+      const report = JSON.parse(
+        await cli(["migrate", f("dump.json"), ...keys, "--recheck", f("fresh.json"), "--json", "-o", f("resealed.json")]),
+      );
+      assert.deepEqual(report.key_ring, { primary: "k2", key_ids: ["k2", "k1"] });
+      const s = report.summary;
+      assert.equal(s.resealed, 4, `B and E, session and index entry each: ${JSON.stringify(s)}`);
+      assert.equal(s.written, 4);
+      assert.equal(s.written_sealed, 4);
+      assert.deepEqual(s.unknown_key, []);
+      assert.deepEqual(s.invalid, []);
+      const resealed = JSON.parse(readFileSync(f("resealed.json"), "utf8"));
+      const expected = [B, E].flatMap((u) => [sessionKey(u.id), u.k1.indexKey]).sort();
+      assert.deepEqual(resealed.map((e) => e.key).sort(), expected, "exactly B's and E's values");
+      // `wrangler kv bulk put --local` is not binary safe (scripts/worker-kv.sh): one put per value,
+      // keeping the metadata (k becomes k2) and the exact expiration the CLI wrote.
+      for (const e of resealed) {
+        assert.equal(e.base64, true, `${e.key}: sealed values are binary`);
+        assert.equal(e.metadata.k, "k2");
+        await kvPut(e.key, Buffer.from(e.value, "base64"), { metadata: JSON.stringify(e.metadata), expiration: e.expiration });
+      }
+      for (const name of ["B", "E"]) {
+        const u = state.users[name];
+        await me(u, `after the bulk re-seal (${name}, same cookie)`);
+        await assertStoredWith(u, "k2", `phase 3, bulk re-sealed ${name}`);
+        const listed = (await kvList({ prefix: sessionKey(u.id) }))[0];
+        const before = dump.find((d) => d.key === sessionKey(u.id));
+        assert.equal(listed.expiration, before.expiration, "KV expiration kept");
+      }
+      save(state);
+    });
+
+    test("census before retiring k1: only C's values are left on it (KV metadata, no key needed)", async () => {
       const { users } = load();
-      const listing = await kvList({ prefix: "session:" });
-      const byKey = Object.fromEntries(listing.map((k) => [k.name, k.metadata?.k]));
-      assert.equal(byKey[sessionKey(users.A.id)], "k2");
-      assert.equal(byKey[sessionKey(users.B.id)], "k2");
-      assert.equal(byKey[sessionKey(users.D.id)], "k2");
+      const listing = [...(await kvList({ prefix: "session:" })), ...(await kvList({ prefix: "session-user:" }))];
+      const f = join(scratch, "keys.json");
+      writeFileSync(f, JSON.stringify(listing));
+      const census = JSON.parse(await cli(["census", "--json", f]));
+      assert.deepEqual(census.key_ids, { k1: 2, k2: 8 }, `C's session and index entry on k1; A, B, D, E on k2: ${JSON.stringify(census.key_ids)}`);
       assert.deepEqual(
-        listing.filter((k) => k.metadata?.k === "k1").map((k) => k.name),
-        [sessionKey(users.C.id)],
-        "only C's session is left on k1",
+        listing.filter((k) => k.metadata?.k === "k1").map((k) => k.name).sort(),
+        [sessionKey(users.C.id), users.C.k1.indexKey].sort(),
       );
     });
   }
 
-  if (PHASE === 3) {
+  if (PHASE === 4) {
     test("k1 retired: re-sealed users and the new login are still logged in", async () => {
       const { users, popular: computedAt } = load();
-      for (const name of ["A", "B", "D"]) await me(users[name], "phase 3");
+      for (const name of ["A", "B", "D", "E"]) await me(users[name], "phase 4");
       assert.equal((await popular("hit")).computedAt, computedAt, "the k2 cache entry is served");
     });
 
@@ -252,10 +336,10 @@ describe(`key rotation, phase ${PHASE}: ring ${RINGS[PHASE].join(",")}`, () => {
     });
   }
 
-  if (PHASE === 4) {
+  if (PHASE === 5) {
     test("the retired key restored: the k1 session is back, nothing was lost", async () => {
       const { users } = load();
-      for (const u of Object.values(users)) await me(u, "phase 4");
+      for (const u of Object.values(users)) await me(u, "phase 5");
       const c = await kvOpen(sessionKey(users.C.id), await kvGet(sessionKey(users.C.id)));
       assert.equal(c.key_id, "k1");
       assert.equal(c.data.email, users.C.email);

@@ -11,6 +11,8 @@
 #   WORKER_DIR, REPO_ROOT
 #   WORKER_SECRETS_FILE   the file the worker's secrets (sealing keys) came from: .dev.vars or
 #                         WORKER_ENV_FILE (tests open sealed values with it: kv-seed open)
+#   TS_WORKER_DEV_VARS    the same file unless already set: a nested scripts/with-ts-worker.sh
+#                         gives the TypeScript worker the same key ring
 # Environment knobs:
 #   WRANGLER_PERSIST_DIR  reuse this state dir (kept afterwards); default: a fresh one under
 #                         .wrangler/tmp/, removed on exit unless KEEP_WORKER_STATE=1
@@ -52,6 +54,8 @@ else
     WORKER_SECRETS_FILE=$DEV_VARS
 fi
 export WORKER_SECRETS_FILE
+# A TypeScript worker nested in COMMAND (scripts/with-ts-worker.sh) gets the same key ring.
+export TS_WORKER_DEV_VARS="${TS_WORKER_DEV_VARS:-$WORKER_SECRETS_FILE}"
 worker_var_args
 
 mkdir -p "$REPO_ROOT/.wrangler/tmp"

@@ -156,12 +156,14 @@ function run(cmd, args, what) {
   });
 }
 
-/** Write raw bytes into the worker's local KV (binary safe, one key at a time). */
-export async function kvPut(key, bytes, { binding = "KV", metadata } = {}) {
+/** Write raw bytes into the worker's local KV (binary safe, one key at a time); `expiration`:
+ * seconds since the epoch, as `wrangler kv key list` shows it. */
+export async function kvPut(key, bytes, { binding = "KV", metadata, expiration } = {}) {
   const file = scratchFile();
   writeFileSync(file, bytes);
   const args = ["put", key, "--path", file, "--binding", binding];
   if (metadata !== undefined) args.push("--metadata", metadata);
+  if (expiration !== undefined) args.push("--expiration", String(expiration));
   await run(join(REPO_ROOT, "scripts/worker-kv.sh"), args, `worker-kv.sh put ${key}`);
 }
 
