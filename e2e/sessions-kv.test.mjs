@@ -12,6 +12,8 @@ import {
   delta,
   http,
   kvGet,
+  kvMeta,
+  kvOpen,
   kvPut,
   kvSeed,
   login,
@@ -50,6 +52,16 @@ function envelopeOf(bytes) {
   return JSON.parse(bytes.toString("utf8"));
 }
 
+/** What the worker wrote under `key`: sealed (the demo seals its sessions), opened with its key
+ * ring, as { type, v, data } like a clear JSON envelope. */
+async function storedSession(key) {
+  const bytes = await kvGet(key);
+  assert.equal(bytes[0], 0xc6, "the worker's write is sealed");
+  const opened = await kvOpen(key, bytes);
+  assert.equal((await kvMeta(key))?.k, opened.key_id, "KV metadata names the key id");
+  return { type: opened.type, v: opened.version, codec: opened.codec, data: opened.data };
+}
+
 describe("sliding expiration under KV's write budget", () => {
   test("repeated /me within the refresh threshold causes no KV write", async () => {
     const id = await login("slide@example.com");
@@ -79,7 +91,7 @@ describe("sliding expiration under KV's write budget", () => {
     // The write runs in ctx.waitUntil, after the response.
     const after = await until((x) => x.kv.KV.kv_writes > before.kv.KV.kv_writes, "the refresh write");
     assert.equal(delta(before, after)("kv.KV.kv_writes"), 1, "exactly one write");
-    const stored = envelopeOf(await kvGet(s.key));
+    const stored = await storedSession(s.key);
     assert.ok(stored.data.expiresAt >= now + 7 * DAY - 60_000, "KV holds the extended expiry");
     assert.ok(stored.data.refreshedAt >= now, "refreshedAt moved");
     // Now far from expiry again: no more writes.
@@ -128,7 +140,8 @@ describe("values written by older code", () => {
     assert.equal(me.absoluteExpiresAt, createdAt + 30 * DAY);
     assert.deepEqual(me.roles, []);
     await until((x) => x.kv.KV.kv_writes > before.kv.KV.kv_writes, "the refresh write");
-    const stored = envelopeOf(await kvGet(s.key));
+    const stored = await storedSession(s.key);
+    assert.equal(stored.codec, "json", "rewritten in the store's codec");
     assert.equal(stored.type, "session");
     assert.equal(stored.v, 3, "rewritten at the current version");
     assert.equal(stored.data.email, "v1.postcard@example.com");

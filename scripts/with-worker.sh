@@ -9,11 +9,20 @@
 #   WRANGLER_PERSIST_DIR  the worker's local KV state; seed it while the worker runs with
 #                         scripts/worker-kv.sh put KEY --path FILE   (binary safe)
 #   WORKER_DIR, REPO_ROOT
+#   WORKER_SECRETS_FILE   the file the worker's secrets (sealing keys) came from: .dev.vars or
+#                         WORKER_ENV_FILE (tests open sealed values with it: kv-seed open)
+#   TS_WORKER_DEV_VARS    the same file unless already set: a nested scripts/with-ts-worker.sh
+#                         gives the TypeScript worker the same key ring
 # Environment knobs:
 #   WRANGLER_PERSIST_DIR  reuse this state dir (kept afterwards); default: a fresh one under
 #                         .wrangler/tmp/, removed on exit unless KEEP_WORKER_STATE=1
 #   WORKER_START_TIMEOUT  seconds to wait for /healthz (default 60)
 #   PORT                  port to use instead of a free one
+#   WORKER_ENV_FILE       read the worker's secrets from this file (wrangler --env-file) instead of
+#                         examples/worker/.dev.vars; otherwise .dev.vars is created if absent, with
+#                         a fresh random sealing key (SEAL_KEYS=k1, SEAL_KEY_k1)
+#   WORKER_VARS           "NAME=VALUE ..." plain vars over the secrets (wrangler --var), e.g.
+#                         WORKER_VARS=SEAL=off for sessions in clear; never put a key here (argv)
 set -euo pipefail
 persist_from_env="${WRANGLER_PERSIST_DIR:-}"
 source "$(dirname "${BASH_SOURCE[0]}")/worker-env.sh"
@@ -23,7 +32,7 @@ while [[ $# -gt 0 ]]; do
     case "$1" in
         --no-build) build=0; shift ;;
         --) shift; break ;;
-        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
         *) break ;;
     esac
 done
@@ -34,6 +43,20 @@ if [[ $build == 1 ]]; then
 fi
 [[ -f "$WORKER_DIR/build/worker/shim.mjs" ]] || die "worker not built: run scripts/build-worker.sh"
 [[ -x "$NODE_BIN/wrangler" ]] || die "wrangler missing: run scripts/setup-worker-toolchain.sh"
+
+secrets=()
+if [[ -n "${WORKER_ENV_FILE:-}" ]]; then
+    [[ -f "$WORKER_ENV_FILE" ]] || die "WORKER_ENV_FILE $WORKER_ENV_FILE does not exist"
+    WORKER_SECRETS_FILE=$(realpath "$WORKER_ENV_FILE")
+    secrets=(--env-file "$WORKER_SECRETS_FILE")
+else
+    ensure_dev_vars
+    WORKER_SECRETS_FILE=$DEV_VARS
+fi
+export WORKER_SECRETS_FILE
+# A TypeScript worker nested in COMMAND (scripts/with-ts-worker.sh) gets the same key ring.
+export TS_WORKER_DEV_VARS="${TS_WORKER_DEV_VARS:-$WORKER_SECRETS_FILE}"
+worker_var_args
 
 mkdir -p "$REPO_ROOT/.wrangler/tmp"
 remove_state=""
@@ -82,6 +105,7 @@ setsid bash -c '
 ' with-worker-watchdog "$$" \
     "$NODE_BIN/wrangler" dev --local --ip 127.0.0.1 --port "$port" --inspector-port "$inspector_port" \
     --persist-to "$WRANGLER_PERSIST_DIR" --show-interactive-dev-session=false \
+    ${secrets[@]+"${secrets[@]}"} ${WORKER_VAR_ARGS[@]+"${WORKER_VAR_ARGS[@]}"} \
     </dev/null >"$logfile" 2>&1 &
 wrangler_pid=$!
 wrangler_pgid=$(ps -o pgid= -p "$wrangler_pid" | tr -d ' ') || wrangler_pgid=$wrangler_pid

@@ -29,6 +29,48 @@ WRANGLER_PERSIST_DIR="${WRANGLER_PERSIST_DIR:-$REPO_ROOT/.wrangler/state}"
 
 export PATH="$TOOLS_DIR/bin:$HOME/.cargo/bin:$PATH"
 
+# The demo's local secrets (gitignored): its sealing key ring, SEAL_KEYS (ids, primary first) and
+# SEAL_KEY_<id> (base64 of 32 bytes). `wrangler dev` reads it at start (unless given --env-file).
+DEV_VARS="$WORKER_DIR/.dev.vars"
+
+# Base64 of 32 random bytes: a fresh sealing key.
+random_key() {
+    openssl rand -base64 32 2>/dev/null ||
+        node -e 'console.log(require("crypto").randomBytes(32).toString("base64"))'
+}
+
+# Creates examples/worker/.dev.vars with a fresh random key (SEAL_KEYS=k1) when it is absent, or
+# adds one when the file exists without any SEAL_KEYS or SEAL line. Never prints a key.
+ensure_dev_vars() {
+    if [[ -f "$DEV_VARS" ]] && grep -Eq '^[[:space:]]*SEAL(_KEYS)?[[:space:]]*=' "$DEV_VARS"; then
+        return 0
+    fi
+    local key
+    key=$(random_key) || die "cannot draw a random key (neither openssl nor node works)"
+    [[ ${#key} == 44 ]] || die "random key of unexpected length"
+    (
+        umask 077
+        {
+            echo "# Local secrets of the demo worker (gitignored; created by scripts/worker-env.sh)."
+            echo "# Sealing key ring: ids, primary first; each key base64 of 32 bytes. SEAL=off: no sealing."
+            echo "SEAL_KEYS=k1"
+            echo "SEAL_KEY_k1=$key"
+        } >>"$DEV_VARS"
+    )
+    log "wrote a fresh random sealing key to ${DEV_VARS#"$REPO_ROOT"/} (SEAL_KEYS=k1)"
+}
+
+# `--var NAME:VALUE` arguments for wrangler dev from WORKER_VARS="NAME=VALUE ..." (plain vars that
+# override .dev.vars, e.g. WORKER_VARS=SEAL=off; argv is visible to `ps`: never a key here).
+worker_var_args() {
+    local pair
+    WORKER_VAR_ARGS=()
+    for pair in ${WORKER_VARS:-}; do
+        [[ "$pair" =~ ^[A-Z_][A-Z0-9_]*=.*$ ]] || die "WORKER_VARS: $pair is not NAME=VALUE"
+        WORKER_VAR_ARGS+=(--var "${pair%%=*}:${pair#*=}")
+    done
+}
+
 log() { printf '[%s] %s\n' "$(basename "$0")" "$*" >&2; }
 
 # A free TCP port on the loopback interface (for wrangler dev and its inspector).

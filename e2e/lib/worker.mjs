@@ -156,12 +156,14 @@ function run(cmd, args, what) {
   });
 }
 
-/** Write raw bytes into the worker's local KV (binary safe, one key at a time). */
-export async function kvPut(key, bytes, { binding = "KV", metadata } = {}) {
+/** Write raw bytes into the worker's local KV (binary safe, one key at a time); `expiration`:
+ * seconds since the epoch, as `wrangler kv key list` shows it. */
+export async function kvPut(key, bytes, { binding = "KV", metadata, expiration } = {}) {
   const file = scratchFile();
   writeFileSync(file, bytes);
   const args = ["put", key, "--path", file, "--binding", binding];
   if (metadata !== undefined) args.push("--metadata", metadata);
+  if (expiration !== undefined) args.push("--expiration", String(expiration));
   await run(join(REPO_ROOT, "scripts/worker-kv.sh"), args, `worker-kv.sh put ${key}`);
 }
 
@@ -232,4 +234,50 @@ export async function kvList({ binding = "KV", prefix } = {}) {
   if (prefix !== undefined) args.push("--prefix", prefix);
   const stdout = await run(join(REPO_ROOT, "scripts/worker-kv.sh"), args, "worker-kv.sh list");
   return JSON.parse(stdout.toString("utf8"));
+}
+
+/** The file the worker's secrets came from (examples/worker/.dev.vars or WORKER_ENV_FILE). */
+export const SECRETS_FILE = required("WORKER_SECRETS_FILE");
+
+/** Sealed frames start with this byte (clear ones with `{` or 0xC5). */
+export const SEALED_MAGIC = 0xc6;
+
+/**
+ * Open a stored value the way the worker does, with the key ring in SECRETS_FILE
+ * (`kv-seed open`): { type, version, codec, key_id (null in clear), expires_at, data }.
+ */
+export async function kvOpen(key, bytes, { keysFile = SECRETS_FILE } = {}) {
+  const file = scratchFile();
+  writeFileSync(file, bytes);
+  const out = await run(SEED_BIN, ["open", "--key", key, "--in", file, "--keys-file", keysFile], `kv-seed open ${key}`);
+  return JSON.parse(out.toString("utf8"));
+}
+
+/** The KV keys of a session's per-user index entries: `session-user:<sha256(user)>:<sha256(id)>`. */
+export async function indexKeysOf(id) {
+  const hashed = createHash("sha256").update(id).digest("hex");
+  return (await kvList({ prefix: "session-user:" })).filter((k) => k.name.endsWith(`:${hashed}`));
+}
+
+/**
+ * Assert `bytes` (and its KV metadata) is a sealed frame with key id `keyId` that shows none of
+ * `secrets` (emails, user ids) in any form a reader could spot: raw, lowercased, base64, hex.
+ */
+export function assertSealed(bytes, metadata, keyId, secrets, what) {
+  assert.ok(bytes, `${what}: stored`);
+  assert.equal(bytes[0], SEALED_MAGIC, `${what}: a sealed frame (first byte 0x${bytes[0].toString(16)})`);
+  assert.equal(metadata?.k, keyId, `${what}: KV metadata names key ${keyId}: ${JSON.stringify(metadata)}`);
+  const haystacks = [bytes.toString("latin1"), bytes.toString("latin1").toLowerCase(), bytes.toString("base64"), bytes.toString("hex"), JSON.stringify(metadata)];
+  for (const secret of secrets) {
+    for (const needle of [secret, Buffer.from(secret).toString("base64").replace(/=+$/, ""), Buffer.from(secret).toString("hex")]) {
+      for (const hay of haystacks) {
+        assert.ok(!hay.includes(needle), `${what}: ${JSON.stringify(secret)} appears in the stored value or its metadata`);
+      }
+    }
+  }
+}
+
+/** The KV metadata of one key (from the key listing), or undefined when the key is not listed. */
+export async function kvMeta(key, { binding = "KV" } = {}) {
+  return (await kvList({ binding, prefix: key })).find((k) => k.name === key)?.metadata;
 }

@@ -5,6 +5,7 @@
 //! kv-seed session --id HEX64 --version 1..=4 --codec json|postcard --user-id U --email E \
 //!                 --created-at MS --expires-at MS --out FILE
 //! kv-seed envelope --type NAME --version N --expires-at MS --data JSON --out FILE   (JSON codec)
+//! kv-seed open --key KV_KEY --in FILE --keys-file DEV_VARS [--prefix SEAL]
 //! ```
 //!
 //! Each prints one JSON line: `{"key": <KV key or null>, "metadata": <KV metadata JSON>,
@@ -14,16 +15,21 @@
 //! store kept an index, and get none). Session keys come from the session store's own key function
 //! (`SessionStore::key_of`). Version 4 of a session is a future version: the v3 payload plus a
 //! field v3 does not know, under a v4 header.
+//!
+//! `open` reads a stored value (sealed or in clear) the way a store with the key ring of
+//! `<prefix>_KEYS` / `<prefix>_KEY_<id>` from a `.dev.vars` file would, and prints its header and
+//! JSON payload: `{"type", "version", "codec", "key_id", "expires_at", "data"}` (JSON-codec
+//! payloads only; the tests use it to look inside what the demo worker sealed).
 
 use std::{collections::HashMap, process::ExitCode};
 
 use kv_envelope::{
-    envelope::{self, Codec, Header},
+    envelope::{self, Codec, Header, Payload},
     session::{
         Session, SessionId, SessionIndexEntry, SessionStore, SessionV1, SessionV2,
         DEFAULT_ABSOLUTE_LIFETIME,
     },
-    Kv, MemoryKv, Versioned,
+    KeyRing, Kv, MemoryKv, Versioned,
 };
 use serde_json::{json, Value};
 
@@ -80,6 +86,9 @@ fn run(argv: Vec<String>) -> Result<String, String> {
         .split_first()
         .ok_or("usage: kv-seed session|envelope ...")?;
     let args = parse(rest)?;
+    if command == "open" {
+        return open(&args);
+    }
     let out = arg(&args, "out")?;
     let ((key, header, bytes), index) = match command.as_str() {
         "session" => session(&args)?,
@@ -173,6 +182,7 @@ fn session(args: &Args) -> Result<(Seeded, Option<Seeded>), String> {
         type_name: Session::NAME.into(),
         version,
         expires_at: Some(expires_at),
+        key_id: None,
     };
     let index = (version == Session::VERSION).then(|| {
         let entry = SessionIndexEntry {
@@ -185,6 +195,7 @@ fn session(args: &Args) -> Result<(Seeded, Option<Seeded>), String> {
             type_name: SessionIndexEntry::NAME.into(),
             version: SessionIndexEntry::VERSION,
             expires_at: Some(absolute_expires_at),
+            key_id: None,
         };
         let bytes = kv_envelope::encode_value(&entry, Codec::Json, Some(absolute_expires_at))
             .map_err(|e| e.to_string());
@@ -211,6 +222,7 @@ fn raw_envelope(args: &Args) -> Result<Seeded, String> {
         type_name: type_name.into(),
         version,
         expires_at,
+        key_id: None,
     };
     Ok((None, header, bytes))
 }
@@ -224,4 +236,49 @@ fn encode<T: serde::Serialize>(
 ) -> Result<Vec<u8>, String> {
     envelope::encode(codec, Session::NAME, version, Some(expires_at), value)
         .map_err(|e| e.to_string())
+}
+
+/// `kv-seed open`: header and JSON payload of a stored value, opened with the ring of a
+/// `.dev.vars` file when sealed.
+fn open(args: &Args) -> Result<String, String> {
+    let kv_key = arg(args, "key")?;
+    let bytes = std::fs::read(arg(args, "in")?).map_err(|e| format!("reading --in: {e}"))?;
+    let raw = envelope::decode(&bytes).map_err(|e| e.to_string())?;
+    let opened;
+    let payload = match raw.payload {
+        Payload::Sealed(sealed) => {
+            let path = arg(args, "keys-file")?;
+            let text =
+                std::fs::read_to_string(path).map_err(|e| format!("reading --keys-file: {e}"))?;
+            let vars: HashMap<String, String> = text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .filter_map(|l| l.split_once('='))
+                .map(|(k, v)| (k.trim().to_string(), v.trim().trim_matches('"').to_string()))
+                .collect();
+            let prefix = args.get("prefix").map_or("SEAL", String::as_str);
+            let ring = KeyRing::from_lookup(prefix, |name| vars.get(name).cloned())
+                .map_err(|e| e.to_string())?;
+            let type_name: &'static str =
+                Box::leak(raw.header.type_name.to_string().into_boxed_str());
+            opened = ring
+                .open(kv_key, &sealed, type_name)
+                .map_err(|e| e.to_string())?;
+            match sealed.codec {
+                Codec::Json => opened.as_slice(),
+                Codec::Postcard => return Err("a postcard payload: open prints JSON only".into()),
+            }
+        }
+        Payload::Json(text) => text,
+        Payload::Postcard(_) => return Err("a postcard payload: open prints JSON only".into()),
+    };
+    let data: Value = serde_json::from_slice(payload).map_err(|e| format!("payload: {e}"))?;
+    let h = &raw.header;
+    Ok(json!({
+        "type": h.type_name, "version": h.version,
+        "codec": match h.codec { Codec::Json => "json", Codec::Postcard => "postcard" },
+        "key_id": h.key_id, "expires_at": h.expires_at, "data": data,
+    })
+    .to_string())
 }

@@ -15,6 +15,10 @@
 //! | `POST /popular/invalidate` | drop the cached value: the next `/popular` is a miss |
 //! | `GET /_stats` | this isolate's counters (KV operations, cache, sessions) |
 //!
+//! Sessions (record and per-user index entry) are sealed at rest with the key ring of
+//! `SEAL_KEYS` / `SEAL_KEY_<id>` (secrets; `.dev.vars` locally), built once per isolate;
+//! `SEAL=off` serves them in clear (benchmarks), `SEAL_CACHE=on` seals the cache entries too.
+//!
 //! `docs/demo.md` has the details; `e2e/` tests all of it on workerd.
 
 mod body;
@@ -39,7 +43,7 @@ use kv_envelope::{
         DenyCause, IdSource, Lookup, NoSession, OsRandom, RejectHook, Session, SessionGate,
         SessionIndexEntry, SessionInit, SessionStore,
     },
-    Clock, Kv, SystemClock, Versioned,
+    Clock, KeyRing, Kv, SystemClock, Versioned,
 };
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -105,12 +109,61 @@ fn isolate() -> &'static Isolate {
     })
 }
 
+/// How this isolate seals, read from its env on the first request that needs it: `SEAL=off`
+/// (no sealing), or the ring of `SEAL_KEYS` (ids, primary first) and `SEAL_KEY_<id>` (base64 of
+/// 32 bytes each); `SEAL_CACHE=on` also seals the `CACHE` entries. A key that is missing or
+/// malformed is kept as the error's text, which names the variable and never its value; every
+/// request that needs the ring then gets a 500 `sealing_misconfigured` saying so.
+struct Sealing {
+    ring: Option<KeyRing>,
+    cache: bool,
+}
+
+static SEALING: OnceLock<Result<Sealing, String>> = OnceLock::new();
+
+/// A variable or secret of the env as text (`.dev.vars` entries are secrets, `--var` ones vars).
+fn env_text(env: &Env, name: &str) -> Option<String> {
+    env.secret(name)
+        .map(|s| s.to_string())
+        .or_else(|_| env.var(name).map(|v| v.to_string()))
+        .ok()
+}
+
+fn sealing(env: &Env) -> Result<&'static Sealing, Fail> {
+    let sealing = SEALING.get_or_init(|| {
+        let on = |name| env_text(env, name).map(|v| v.trim().to_ascii_lowercase());
+        let ring = match on("SEAL").as_deref() {
+            Some("off") => None,
+            None | Some("on") => Some(KeyRing::from_env(env, "SEAL").map_err(|e| {
+                console_error!("sealing is misconfigured: {e}");
+                e.to_string()
+            })?),
+            Some(_) => {
+                console_error!("sealing is misconfigured: SEAL is neither on nor off");
+                return Err("SEAL must be on or off".into());
+            }
+        };
+        let cache = ring.is_some() && matches!(on("SEAL_CACHE").as_deref(), Some("on"));
+        Ok(Sealing { ring, cache })
+    });
+    sealing.as_ref().map_err(|msg| {
+        Fail::new(
+            500,
+            "sealing_misconfigured",
+            format!("the session key ring is misconfigured: {msg} (examples/worker/README.md)"),
+        )
+    })
+}
+
 // ---- per-request handles on the isolate-wide state ----
 
 fn gate(env: &Env) -> Result<SessionGate, Fail> {
     let kv = Kv::new(WorkersKv::new(env.kv("KV").or_fail("binding KV")?))
         .with_counters(SESSION_KV_OPS.clone());
-    let store = SessionStore::new(kv).on_reject(ON_REJECT.clone());
+    let mut store = SessionStore::new(kv).on_reject(ON_REJECT.clone());
+    if let Some(ring) = &sealing(env)?.ring {
+        store = store.with_sealing(ring.clone());
+    }
     // `/sessions/…` are API calls (401 JSON without a session); the demo's login page does not
     // read a return-to parameter, so redirects go to plain `/login`.
     Ok(SessionGate::new(store)
@@ -124,9 +177,12 @@ fn popular_cache<'a>(
 ) -> Result<CacheStore<Popular, WaitUntil<'a>>, Fail> {
     let kv = Kv::new(WorkersKv::new(env.kv("CACHE").or_fail("binding CACHE")?))
         .with_counters(CACHE_KV_OPS.clone());
-    Ok(CacheStore::<Popular>::new(kv)
-        .with_state(CACHE_STATE.clone())
-        .with_background(WaitUntil(ctx)))
+    let sealing = sealing(env)?;
+    let mut cache = CacheStore::<Popular>::new(kv).with_state(CACHE_STATE.clone());
+    if let (true, Some(ring)) = (sealing.cache, &sealing.ring) {
+        cache = cache.with_sealing(ring.clone());
+    }
+    Ok(cache.with_background(WaitUntil(ctx)))
 }
 
 #[event(fetch)]
@@ -194,7 +250,7 @@ async fn route(req: Request, env: &Env, ctx: &Context) -> Outcome {
             .or_fail("GET /me")
         }
         (_, "/popular") => get_popular(env, ctx).await,
-        (_, "/_stats") => stats(),
+        (_, "/_stats") => stats(env),
         _ => Err(Fail::new(404, "not_found", "no such route")),
     }
 }
@@ -381,7 +437,7 @@ async fn invalidate_popular(env: &Env, ctx: &Context) -> Outcome {
 /// `GET /_stats`: counters of this isolate since it started. KV totals at the top level, then
 /// per binding; `cache_computations` from the cache store, cross-checked by
 /// `popular_compute_calls` counted inside the computation itself.
-fn stats() -> Outcome {
+fn stats(env: &Env) -> Outcome {
     #[derive(Serialize)]
     struct Stats {
         isolate_id: &'static str,
@@ -399,8 +455,18 @@ fn stats() -> Outcome {
         kv: BTreeMap<&'static str, OpCounts>,
         cache: kv_envelope::cache::CacheStats,
         session_rejections: BTreeMap<&'static str, u64>,
+        sealing: serde_json::Value,
     }
     let iso = isolate();
+    // Key ids are labels, not secrets; a misconfiguration names the variable only.
+    let sealing = match sealing(env) {
+        Ok(s) => serde_json::json!({
+            "sessions": s.ring.is_some(),
+            "cache": s.cache,
+            "key_ids": s.ring.as_ref().map(|r| r.key_ids().collect::<Vec<_>>()),
+        }),
+        Err(fail) => serde_json::json!({ "error": fail.message }),
+    };
     let sessions = SESSION_KV_OPS.snapshot();
     let cache_kv = CACHE_KV_OPS.snapshot();
     // The counters live in the shared state; the CACHE binding's KV counts go with them.
@@ -424,6 +490,7 @@ fn stats() -> Outcome {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone(),
+        sealing,
     };
     json(200, &stats, &[("cache-control", "no-store")])
 }
