@@ -275,15 +275,16 @@ impl KeyRing {
                 key_id: sealed.key_id.to_string(),
             })
         })?;
-        let aad = associated_data(sealed.header_bytes, kv_key);
         let mut buf = sealed.ciphertext.to_vec();
-        key.cipher
-            .decrypt_in_place(Nonce::from_slice(sealed.nonce), &aad, &mut buf)
-            .map_err(|_| {
-                err(SealError::Unopenable {
-                    key_id: sealed.key_id.to_string(),
-                })
-            })?;
+        with_associated_data(sealed.header_bytes, kv_key, |aad| {
+            key.cipher
+                .decrypt_in_place(Nonce::from_slice(sealed.nonce), aad, &mut buf)
+        })
+        .map_err(|_| {
+            err(SealError::Unopenable {
+                key_id: sealed.key_id.to_string(),
+            })
+        })?;
         Ok(buf)
     }
 
@@ -333,13 +334,14 @@ impl KeyRing {
             frame.expires_at,
             &key.id,
         )?;
-        let aad = associated_data(&out, kv_key);
-        key.cipher
-            .encrypt_in_place(Nonce::from_slice(&nonce), &aad, &mut plaintext)
-            .map_err(|_| Error::Encode {
-                type_name: frame.type_name,
-                reason: "payload too large to seal".into(),
-            })?;
+        with_associated_data(&out, kv_key, |aad| {
+            key.cipher
+                .encrypt_in_place(Nonce::from_slice(&nonce), aad, &mut plaintext)
+        })
+        .map_err(|_| Error::Encode {
+            type_name: frame.type_name,
+            reason: "payload too large to seal".into(),
+        })?;
         out.reserve(NONCE_LEN + plaintext.len());
         out.extend_from_slice(&nonce);
         out.extend_from_slice(&plaintext);
@@ -395,9 +397,19 @@ pub struct FrameFields {
 
 /// What the AEAD authenticates besides the ciphertext: the frame's header bytes, then the KV
 /// key. The header is self-delimiting (postcard lengths), so the concatenation is unambiguous.
-fn associated_data(header_bytes: &[u8], kv_key: &str) -> Vec<u8> {
-    let mut aad = Vec::with_capacity(header_bytes.len() + kv_key.len());
-    aad.extend_from_slice(header_bytes);
-    aad.extend_from_slice(kv_key.as_bytes());
-    aad
+/// Built on the stack when it fits (KV keys are at most 512 bytes): no allocation per read.
+fn with_associated_data<R>(header_bytes: &[u8], kv_key: &str, f: impl FnOnce(&[u8]) -> R) -> R {
+    const STACK: usize = 768;
+    let len = header_bytes.len() + kv_key.len();
+    if len <= STACK {
+        let mut buf = [0u8; STACK];
+        buf[..header_bytes.len()].copy_from_slice(header_bytes);
+        buf[header_bytes.len()..len].copy_from_slice(kv_key.as_bytes());
+        f(&buf[..len])
+    } else {
+        let mut aad = Vec::with_capacity(len);
+        aad.extend_from_slice(header_bytes);
+        aad.extend_from_slice(kv_key.as_bytes());
+        f(&aad)
+    }
 }
