@@ -573,6 +573,33 @@ if load:
         )
     w("")
 
+seal_load = by_kind["seal_load"]
+if seal_load:
+    w("## 9b. Sealed sessions under load on workerd (issue 15)")
+    w("")
+    w(
+        "`bench/seal-load.sh`: the same demo build served twice by `wrangler dev`, sealing its sessions "
+        "(AES-256-GCM in wasm32: the `aes` crate's constant-time software AES, no AES instructions in "
+        "wasm) and with `SEAL=off`, loaded with wrk in alternating rounds (sealed first in odd rounds)."
+    )
+    w("")
+    w("| path | round | sealed req/s | clear req/s | sealed / clear | p99 sealed | p99 clear |")
+    w("|---|---|---|---|---|---|---|")
+    ratios = defaultdict(list)
+    for r in sorted({(x["path"], x["round"]) for x in seal_load}):
+        both = {x["worker"]: x for x in seal_load if (x["path"], x["round"]) == r}
+        if "sealed" in both and "clear" in both:
+            q = both["sealed"]["rps"] / both["clear"]["rps"]
+            ratios[r[0]].append(q)
+            w(
+                f"| `{r[0]}` | {r[1]} | {both['sealed']['rps']:.0f} | {both['clear']['rps']:.0f} | {q:.2f}× "
+                f"| {both['sealed']['p99_ms']:.1f} ms | {both['clear']['p99_ms']:.1f} ms |"
+            )
+    w("")
+    for path, qs in sorted(ratios.items()):
+        w(f"- `{path}`: median sealed / clear throughput **{statistics.median(qs):.2f}×** over {len(qs)} rounds.")
+    w("")
+
 w("## Reproduce")
 w("")
 w("```sh")

@@ -12,7 +12,7 @@
 # Every figure lands in $CARGO_TARGET_DIR/bench-results.jsonl first; bench/render.py turns it into
 # BENCHMARKS.md. The wasm and load steps need the worker toolchain (scripts/setup-worker-toolchain.sh);
 # if one fails, the others still run and the file says what is missing.
-# Knobs: BENCH_SKIP="baseline wasm load" (any of them), BASELINE_REV (default: the commit before
+# Knobs: BENCH_SKIP="baseline wasm load sealload" (any of them), BASELINE_REV (default: the commit before
 # the validation change), BENCH_OUT (default BENCHMARKS.md), CRITERION_ARGS, LOAD_* (bench/load.sh).
 set -euo pipefail
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -263,6 +263,12 @@ if ! skip load; then
         (env -u CARGO_TARGET_DIR scripts/with-worker.sh --no-build -- bench/with-reference-worker.sh -- bench/load.sh \
             | sed 's/^{/{"kind":"load",/' >>"$RESULTS") || log "load test failed"
     fi
+fi
+
+# --- 7. sealed vs clear sessions under load --------------------------------------------------
+if ! skip sealload && command -v wrk >/dev/null; then
+    log "load: the demo sealing its sessions vs SEAL=off, alternating (bench/seal-load.sh)"
+    (env -u CARGO_TARGET_DIR bench/seal-load.sh >>"$RESULTS") || log "sealed load test failed"
 fi
 
 # --- render ----------------------------------------------------------------------------------
