@@ -312,10 +312,7 @@ impl Tier {
                 self.evictions.fetch_add(1, Ordering::Relaxed);
             }
         }
-        if table.order.len() > 2 * table.map.len() + 64 {
-            let Table { map, order, .. } = table;
-            order.retain(|(tick, key)| map.get(key).is_some_and(|s| s.tick == *tick));
-        }
+        table.compact();
         self.publish(table);
     }
 
@@ -345,6 +342,16 @@ impl Table {
         }
         if let Some(slot) = self.map.get_mut(key) {
             slot.tick = tick;
+        }
+        self.compact();
+    }
+
+    /// Drop queue slots of keys used again since (amortised: only once the queue has grown
+    /// past twice the table).
+    fn compact(&mut self) {
+        if self.order.len() > 2 * self.map.len() + 64 {
+            let Table { map, order, .. } = self;
+            order.retain(|(tick, key)| map.get(key).is_some_and(|s| s.tick == *tick));
         }
     }
 
