@@ -8,7 +8,7 @@ use std::{convert::Infallible, sync::Arc, time::Duration};
 use kv_envelope::{
     backend::sim::{SimConfig, SimKv},
     cache::{CachePolicy, CacheState, CacheStatus, CacheStore, MemoryTier},
-    envelope, Codec, Kv, KeyRing, ManualClock, MemoryKv, SealingKey, TypedStore,
+    envelope, Codec, KeyRing, Kv, ManualClock, MemoryKv, SealingKey, TypedStore,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -108,7 +108,11 @@ async fn typed_get_many_keeps_order_and_costs_one_bulk_get() {
     );
     let after = e.kv.counters().snapshot();
     assert_eq!(after.kv_bulk_gets - before.kv_bulk_gets, 1);
-    assert_eq!(after.kv_bulk_keys - before.kv_bulk_keys, 5, "duplicates read once");
+    assert_eq!(
+        after.kv_bulk_keys - before.kv_bulk_keys,
+        5,
+        "duplicates read once"
+    );
     assert_eq!(after.kv_reads, before.kv_reads, "no single reads");
 }
 
@@ -117,12 +121,22 @@ async fn typed_get_many_reports_a_bad_value_per_id_or_fails_like_get() {
     let e = env();
     let store = TypedStore::<Item>::new(e.kv.clone());
     store.put("good", &item("g", 1), None).await.unwrap();
-    e.mem.insert_raw("item:bad", b"{\"kv\":1,\"type\":\"item\",\"v\":2,\"exp\":null,\"data\":{\"name\":3}}".to_vec(), None);
+    e.mem.insert_raw(
+        "item:bad",
+        b"{\"kv\":1,\"type\":\"item\",\"v\":2,\"exp\":null,\"data\":{\"name\":3}}".to_vec(),
+        None,
+    );
     let entries = store.get_many_entries(&["good", "bad"]).await.unwrap();
-    assert_eq!(entries[0].as_ref().unwrap().as_ref().unwrap().value, item("g", 1));
+    assert_eq!(
+        entries[0].as_ref().unwrap().as_ref().unwrap().value,
+        item("g", 1)
+    );
     let err = entries[1].as_ref().unwrap_err();
     assert_eq!(err.kind(), store.get("bad").await.unwrap_err().kind());
-    assert_eq!(store.get_many(&["good", "bad"]).await.unwrap_err().kind(), err.kind());
+    assert_eq!(
+        store.get_many(&["good", "bad"]).await.unwrap_err().kind(),
+        err.kind()
+    );
     // An id that makes an invalid key fails before any read.
     let long = "x".repeat(600);
     assert!(store.get_many(&["good", &long]).await.is_err());
@@ -138,9 +152,14 @@ async fn cache_get_many_reads_without_computing_in_order() {
         cache.put(k, &item(k, stock), &POLICY).await.unwrap();
     }
     let got = cache.get_many(&["b", "nope", "a"]).await.unwrap();
-    let values: Vec<Option<Item>> = got.iter().map(|c| c.as_ref().map(|c| c.value.clone())).collect();
+    let values: Vec<Option<Item>> = got
+        .iter()
+        .map(|c| c.as_ref().map(|c| c.value.clone()))
+        .collect();
     assert_eq!(values, vec![Some(item("b", 2)), None, Some(item("a", 1))]);
-    assert!(got[0].as_ref().is_some_and(|c| c.status == CacheStatus::Hit && !c.from_memory));
+    assert!(got[0]
+        .as_ref()
+        .is_some_and(|c| c.status == CacheStatus::Hit && !c.from_memory));
     let stats = cache.stats();
     assert_eq!((stats.hits, stats.misses), (2, 1));
     assert_eq!(stats.kv.kv_bulk_gets, 1);
@@ -167,8 +186,14 @@ async fn get_json_passes_current_json_through_and_re_encodes_the_rest() {
     let full = cache.key_for("old").await.unwrap();
     e.mem.insert_raw(
         &full,
-        envelope::encode(Codec::Json, "item", 1, Some(NOW + 60_000), &ItemV1 { name: "o".into() })
-            .unwrap(),
+        envelope::encode(
+            Codec::Json,
+            "item",
+            1,
+            Some(NOW + 60_000),
+            &ItemV1 { name: "o".into() },
+        )
+        .unwrap(),
         None,
     );
     let old = cache.get_json("old").await.unwrap().unwrap();
@@ -182,18 +207,32 @@ async fn get_json_passes_current_json_through_and_re_encodes_the_rest() {
     let full = cache.key_for("spaced").await.unwrap();
     e.mem.insert_raw(
         &full,
-        format!(r#"{{"kv":1,"type":"item","v":2,"exp":{},"data":{{ "name" : "s", "stock" : 1 }}}}"#, NOW + 60_000).into_bytes(),
+        format!(
+            r#"{{"kv":1,"type":"item","v":2,"exp":{},"data":{{ "name" : "s", "stock" : 1 }}}}"#,
+            NOW + 60_000
+        )
+        .into_bytes(),
         None,
     );
     assert_eq!(
-        cache.get_json("spaced").await.unwrap().unwrap().value.as_str(),
+        cache
+            .get_json("spaced")
+            .await
+            .unwrap()
+            .unwrap()
+            .value
+            .as_str(),
         r#"{ "name" : "s", "stock" : 1 }"#
     );
     // Invalid against the schema: a miss counted as corrupt, like `get`.
     let full = cache.key_for("bad").await.unwrap();
     e.mem.insert_raw(
         &full,
-        format!(r#"{{"kv":1,"type":"item","v":2,"exp":{},"data":{{"name":"b","stock":-1}}}}"#, NOW + 60_000).into_bytes(),
+        format!(
+            r#"{{"kv":1,"type":"item","v":2,"exp":{},"data":{{"name":"b","stock":-1}}}}"#,
+            NOW + 60_000
+        )
+        .into_bytes(),
         None,
     );
     assert!(cache.get_json("bad").await.unwrap().is_none());
@@ -203,7 +242,11 @@ async fn get_json_passes_current_json_through_and_re_encodes_the_rest() {
     let full = cache.key_for("dup").await.unwrap();
     e.mem.insert_raw(
         &full,
-        format!(r#"{{"kv":1,"type":"item","v":2,"exp":{},"data":{{"name":"a","name":"b","stock":1}}}}"#, NOW + 60_000).into_bytes(),
+        format!(
+            r#"{{"kv":1,"type":"item","v":2,"exp":{},"data":{{"name":"a","name":"b","stock":1}}}}"#,
+            NOW + 60_000
+        )
+        .into_bytes(),
         None,
     );
     assert_eq!(
@@ -212,7 +255,8 @@ async fn get_json_passes_current_json_through_and_re_encodes_the_rest() {
     );
     // Newer code's entry: a miss, never overwritten by a later put.
     let full = cache.key_for("future").await.unwrap();
-    let future = envelope::encode(Codec::Json, "item", 3, None, &serde_json::json!({"x": 1})).unwrap();
+    let future =
+        envelope::encode(Codec::Json, "item", 3, None, &serde_json::json!({"x": 1})).unwrap();
     e.mem.insert_raw(&full, future.clone(), None);
     assert!(cache.get_json("future").await.unwrap().is_none());
     assert_eq!(cache.stats().future_version_entries, 1);
@@ -222,7 +266,10 @@ async fn get_json_passes_current_json_through_and_re_encodes_the_rest() {
     let wrapped = serde_json::to_string(&serde_json::json!({"item": json.value})).unwrap();
     assert_eq!(wrapped, r#"{"item":{"name":"cur","stock":3}}"#);
     let many = cache.get_many_json(&["cur", "old", "none"]).await.unwrap();
-    assert_eq!(many[1].as_ref().unwrap().value.as_str(), r#"{"name":"o","stock":0}"#);
+    assert_eq!(
+        many[1].as_ref().unwrap().value.as_str(),
+        r#"{"name":"o","stock":0}"#
+    );
     assert!(many[2].is_none());
 }
 
@@ -257,18 +304,28 @@ async fn memory_tier_serves_hits_without_kv_until_its_ttl() {
             Ok::<_, Infallible>(item("m", 1))
         }
     };
-    let first = cache.get_or_compute("k", &POLICY, load(calls.clone())).await.unwrap();
+    let first = cache
+        .get_or_compute("k", &POLICY, load(calls.clone()))
+        .await
+        .unwrap();
     assert_eq!(first.status, CacheStatus::Miss);
     let reads = e.kv.counters().snapshot().kv_reads;
     for _ in 0..10 {
-        let hit = cache.get_or_compute("k", &POLICY, load(calls.clone())).await.unwrap();
+        let hit = cache
+            .get_or_compute("k", &POLICY, load(calls.clone()))
+            .await
+            .unwrap();
         assert!(hit.status == CacheStatus::Hit && hit.from_memory);
         assert!(cache.get("k").await.unwrap().unwrap().from_memory);
         let json = cache.get_json("k").await.unwrap().unwrap();
         assert!(json.from_memory);
         assert_eq!(json.value.as_str(), r#"{"name":"m","stock":1}"#);
     }
-    assert_eq!(e.kv.counters().snapshot().kv_reads, reads, "no KV read while in memory");
+    assert_eq!(
+        e.kv.counters().snapshot().kv_reads,
+        reads,
+        "no KV read while in memory"
+    );
     let stats = cache.stats();
     assert_eq!(stats.l1_hits, 30);
     assert_eq!(stats.l1_entries, 1);
@@ -290,8 +347,8 @@ async fn memory_tier_serves_hits_without_kv_until_its_ttl() {
 #[tokio::test]
 async fn memory_tier_never_serves_past_freshness_and_respects_the_read_policy() {
     let e = env();
-    let cache = CacheStore::<Item>::new(e.kv.clone())
-        .with_state(CacheState::with_memory_tier(tier(60)));
+    let cache =
+        CacheStore::<Item>::new(e.kv.clone()).with_state(CacheState::with_memory_tier(tier(60)));
     let short = CachePolicy::new(Duration::from_secs(2))
         .with_stale_while_revalidate(Duration::from_secs(30));
     cache.put("k", &item("a", 1), &short).await.unwrap();
@@ -299,28 +356,41 @@ async fn memory_tier_never_serves_past_freshness_and_respects_the_read_policy() 
     assert!(cache.get("k").await.unwrap().unwrap().from_memory);
     e.clock.advance(Duration::from_secs(2));
     let stale = cache.get("k").await.unwrap().unwrap();
-    assert_eq!(stale.status, CacheStatus::Stale, "past fresh-until: from KV, stale");
+    assert_eq!(
+        stale.status,
+        CacheStatus::Stale,
+        "past fresh-until: from KV, stale"
+    );
     assert!(!stale.from_memory);
     // A shorter read policy cuts an entry held in memory too.
     cache.put("p", &item("p", 1), &POLICY).await.unwrap();
-    assert!(cache.get("p").await.unwrap().unwrap().from_memory || cache.get("p").await.unwrap().unwrap().from_memory);
+    assert!(
+        cache.get("p").await.unwrap().unwrap().from_memory
+            || cache.get("p").await.unwrap().unwrap().from_memory
+    );
     e.clock.advance(Duration::from_secs(3));
     let tight = CachePolicy::new(Duration::from_secs(1));
     let got = cache
         .get_or_compute("p", &tight, || async { Ok::<_, Infallible>(item("p", 2)) })
         .await
         .unwrap();
-    assert_eq!(got.status, CacheStatus::Miss, "1 s policy: the 3 s old value is not fresh");
+    assert_eq!(
+        got.status,
+        CacheStatus::Miss,
+        "1 s policy: the 3 s old value is not fresh"
+    );
 }
 
 #[tokio::test]
 async fn invalidations_clear_the_memory_tier_of_this_isolate_at_once() {
     let e = env();
-    let cache = CacheStore::<Item>::new(e.kv.clone())
-        .with_state(CacheState::with_memory_tier(tier(60)));
+    let cache =
+        CacheStore::<Item>::new(e.kv.clone()).with_state(CacheState::with_memory_tier(tier(60)));
     for k in ["a", "b"] {
         cache
-            .get_or_compute(k, &POLICY, move || async move { Ok::<_, Infallible>(item(k, 1)) })
+            .get_or_compute(k, &POLICY, move || async move {
+                Ok::<_, Infallible>(item(k, 1))
+            })
             .await
             .unwrap();
         assert!(cache.get(k).await.unwrap().unwrap().from_memory);
@@ -338,8 +408,9 @@ async fn invalidations_clear_the_memory_tier_of_this_isolate_at_once() {
 #[tokio::test]
 async fn memory_tier_is_bounded_and_counts_evictions() {
     let e = env();
-    let cache = CacheStore::<Item>::new(e.kv.clone())
-        .with_state(CacheState::with_memory_tier(MemoryTier::new(3, 1 << 20, Duration::from_secs(5))));
+    let cache = CacheStore::<Item>::new(e.kv.clone()).with_state(CacheState::with_memory_tier(
+        MemoryTier::new(3, 1 << 20, Duration::from_secs(5)),
+    ));
     for i in 0..10 {
         let k = i.to_string();
         cache.put(&k, &item(&k, i), &POLICY).await.unwrap();
@@ -349,8 +420,9 @@ async fn memory_tier_is_bounded_and_counts_evictions() {
     assert_eq!(stats.l1_entries, 3);
     assert_eq!(stats.l1_evictions, 7);
     // Bytes: a tier too small for one entry keeps nothing.
-    let tiny = CacheStore::<Item>::new(e.kv.clone())
-        .with_state(CacheState::with_memory_tier(MemoryTier::new(10, 8, Duration::from_secs(5))));
+    let tiny = CacheStore::<Item>::new(e.kv.clone()).with_state(CacheState::with_memory_tier(
+        MemoryTier::new(10, 8, Duration::from_secs(5)),
+    ));
     tiny.get("1").await.unwrap();
     assert!(!tiny.get("1").await.unwrap().unwrap().from_memory);
     assert_eq!(tiny.stats().l1_bytes, 0);
@@ -359,8 +431,8 @@ async fn memory_tier_is_bounded_and_counts_evictions() {
 #[tokio::test]
 async fn get_many_serves_what_memory_holds_and_bulk_reads_the_rest() {
     let e = env();
-    let cache = CacheStore::<Item>::new(e.kv.clone())
-        .with_state(CacheState::with_memory_tier(tier(5)));
+    let cache =
+        CacheStore::<Item>::new(e.kv.clone()).with_state(CacheState::with_memory_tier(tier(5)));
     for i in 0..4 {
         let k = i.to_string();
         cache.put(&k, &item(&k, i), &POLICY).await.unwrap();
@@ -369,7 +441,10 @@ async fn get_many_serves_what_memory_holds_and_bulk_reads_the_rest() {
     cache.get("1").await.unwrap();
     let before = e.kv.counters().snapshot();
     let got = cache.get_many(&["0", "1", "2", "3"]).await.unwrap();
-    let from_memory: Vec<bool> = got.iter().map(|c| c.as_ref().unwrap().from_memory).collect();
+    let from_memory: Vec<bool> = got
+        .iter()
+        .map(|c| c.as_ref().unwrap().from_memory)
+        .collect();
     assert_eq!(from_memory, vec![true, true, false, false]);
     let after = e.kv.counters().snapshot();
     assert_eq!(after.kv_bulk_keys - before.kv_bulk_keys, 2);
@@ -399,7 +474,10 @@ async fn other_isolates_see_an_invalidation_within_window_plus_l1_ttl() {
         assert!(b.get("k").await.unwrap().is_some());
         let t = clock.now();
         a.invalidate("k").await.unwrap();
-        assert!(a.get("k").await.unwrap().is_none(), "at once where it was made");
+        assert!(
+            a.get("k").await.unwrap().is_none(),
+            "at once where it was made"
+        );
         let mut last_seen = None;
         while clock.now() <= t + window + L1 + 1_000 {
             if b.get("k").await.unwrap().is_some() {
@@ -408,7 +486,11 @@ async fn other_isolates_see_an_invalidation_within_window_plus_l1_ttl() {
             clock.advance(Duration::from_millis(700));
         }
         if let Some(seen) = last_seen {
-            assert!(seen < t + window + L1, "seed {seed}: served at {} after {t}", seen);
+            assert!(
+                seen < t + window + L1,
+                "seed {seed}: served at {} after {t}",
+                seen
+            );
         }
     }
 }

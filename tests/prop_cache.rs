@@ -393,5 +393,8 @@ fn the_memory_tier_is_exercised() {
         served += w.served;
         from_memory += w.from_memory;
     }
-    assert!(from_memory > 100, "{from_memory} of {served} served from memory");
+    assert!(
+        from_memory > 100,
+        "{from_memory} of {served} served from memory"
+    );
 }
