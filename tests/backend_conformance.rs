@@ -531,9 +531,9 @@ fn sim_bulk_get_has_per_key_staleness() {
         let mut seen = Vec::new();
         for round in 0..6u64 {
             for (i, k) in refs.iter().enumerate() {
-                if (i as u64 + round) % 3 == 0 {
+                if (i as u64 + round).is_multiple_of(3) {
                     block_on(writer.put(k, format!("{round}").as_bytes(), None, None)).unwrap();
-                } else if (i as u64 + round) % 7 == 0 {
+                } else if (i as u64 + round).is_multiple_of(7) {
                     block_on(writer.delete(k)).unwrap();
                 }
             }

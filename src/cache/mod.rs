@@ -358,7 +358,7 @@ where
     async fn read_one<M: ReadAs<T>>(&self, key: &str) -> Result<Option<Cached<M::Out>>> {
         let core = &self.core;
         let full = core.entry_key(key).await?;
-        if let Some(hit) = self.from_memory::<M>(&full) {
+        if let Some(hit) = self.memory_hit::<M>(&full) {
             return Ok(Some(hit));
         }
         let epoch = core.tier().map(Tier::epoch);
@@ -374,7 +374,7 @@ where
         for (i, key) in keys.iter().enumerate() {
             let full = core.keys.entry(generation, key);
             crate::backend::check_key(&full)?;
-            out.push(self.from_memory::<M>(&full));
+            out.push(self.memory_hit::<M>(&full));
             if out[i].is_none() {
                 wanted.push((i, full));
             }
@@ -392,7 +392,7 @@ where
     }
 
     /// A fresh value of `full` from the memory tier (counted as a hit).
-    fn from_memory<M: ReadAs<T>>(&self, full: &str) -> Option<Cached<M::Out>> {
+    fn memory_hit<M: ReadAs<T>>(&self, full: &str) -> Option<Cached<M::Out>> {
         let tier = self.core.tier()?;
         let now = self.core.kv.now_ms();
         let (value, timing) = M::from_tier(tier, full, now)?;
