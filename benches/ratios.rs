@@ -98,6 +98,9 @@ fn case(name: &str) -> Option<Box<dyn FnMut()>> {
     if let Some(what) = name.strip_prefix("session/") {
         return value_case(what, session());
     }
+    if let Some(what) = name.strip_prefix("cache_2k/l1/") {
+        return internals::memory_tier_case::<Popular>(what, popular(), NOW);
+    }
     if let Some(what) = name.strip_prefix("cache_2k/") {
         return value_case::<Popular>(what, popular());
     }
@@ -164,6 +167,9 @@ const CASES: &[&str] = &[
     "cache_2k/read/json_sealed",
     "cache_2k/read/postcard_sealed",
     "cache_2k/write/json_sealed",
+    "cache_2k/l1/hit",
+    "cache_2k/l1/hit_json",
+    "cache_2k/l1/kv_hit",
     "reject/expired/json",
     "reject/expired/postcard",
     "reject/future_version/json",

@@ -179,6 +179,9 @@ pub fn schema_compile() -> Option<Box<dyn FnMut()>> {
 pub fn sealed_case<T>(_what: &str, _value: T, _now: u64) -> Option<Box<dyn FnMut()>> {
     None
 }
+pub fn memory_tier_case<T>(_what: &str, _value: T, _now: u64) -> Option<Box<dyn FnMut()>> {
+    None
+}
 RS
         printf '\n[[bench]]\nname = "ratios"\nharness = false\n' >>"$base/Cargo.toml"
         base_exe=$(cd "$base" && bench_exe ratios)

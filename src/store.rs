@@ -159,6 +159,44 @@ impl<T: Versioned> TypedStore<T> {
         Ok(Some(decoded))
     }
 
+    /// Read many ids at once: one entry per id, in order, each as [`get`](Self::get) reads it.
+    /// On Workers KV the JSON values come in bulk gets of up to 100 keys, each billed as one
+    /// operation; binary frames (postcard, sealed) cannot be bulk-read and cost a single read
+    /// each (see [`Kv::get_many`]). Fails, like `get`, on a KV error, an invalid key, or the
+    /// first value that does not decode; [`get_many_entries`](Self::get_many_entries) reports
+    /// those per id instead.
+    pub async fn get_many(&self, ids: &[&str]) -> Result<Vec<Option<T>>> {
+        self.get_many_entries(ids)
+            .await?
+            .into_iter()
+            .map(|r| r.map(|d| d.map(|d| d.value)))
+            .collect()
+    }
+
+    /// Like [`get_many`](Self::get_many), with each value's stored version, codec and expiry,
+    /// and each id's decode error on its own: the outer error is KV's (or a key's).
+    /// Migrated values are written back when write-back is on, one by one, best effort.
+    pub async fn get_many_entries(&self, ids: &[&str]) -> Result<Vec<Result<Option<Decoded<T>>>>> {
+        let keys: Vec<String> = ids.iter().map(|id| self.key(id)).collect();
+        let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let stored = self.kv.get_many(&refs).await?;
+        let now = self.kv.now_ms();
+        let mut out = Vec::with_capacity(ids.len());
+        for (key, stored) in keys.iter().zip(stored) {
+            let decoded = match stored {
+                None => Ok(None),
+                Some(s) => self.decode(key, &s.value, now),
+            };
+            if let Ok(Some(d)) = &decoded {
+                if self.write_back && d.needs_rewrite(self.seal.as_ref()) {
+                    let _ = self.write(key, &d.value, d.expires_at).await;
+                }
+            }
+            out.push(decoded);
+        }
+        Ok(out)
+    }
+
     /// Write `value` under `id` for `ttl` (`None`: never expires). Refuses to replace a stored
     /// value with a newer schema version or one that does not decode ([`Overwrite::Safe`]).
     pub async fn put(&self, id: &str, value: &T, ttl: Option<Duration>) -> Result<()> {

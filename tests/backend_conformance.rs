@@ -12,9 +12,10 @@ use std::{sync::Arc, time::Duration};
 use futures::executor::block_on;
 use kv_envelope::{
     backend::{
+        bulk_text_is_exact,
         sim::{SimConfig, SimKv},
-        KvBackend, ListKey, Stored, WriteOptions, MAX_KEY_BYTES, MAX_METADATA_BYTES,
-        MAX_VALUE_BYTES,
+        KvBackend, ListKey, ListPage, Stored, WriteOptions, MAX_BULK_KEYS, MAX_KEY_BYTES,
+        MAX_METADATA_BYTES, MAX_VALUE_BYTES,
     },
     Error, Kv, LimitError, ManualClock, MemoryKv,
 };
@@ -366,6 +367,200 @@ fn kv_list_all_follows_cursors(f: Fixture) {
     assert!(keys.windows(2).all(|w| w[0].name < w[1].name));
 }
 
+// ---- bulk reads ------------------------------------------------------------------------------
+
+/// `Kv::get_many` answers every key as a single `get` would, in order, duplicates included,
+/// across chunk boundaries; it costs one billed operation per 100 distinct keys on a backend
+/// with a real bulk get, and one read per key on one without.
+fn get_many_matches_single_gets(f: Fixture) {
+    f.put(
+        "bm:meta",
+        b"with metadata",
+        WriteOptions {
+            expiration: None,
+            metadata: Some(r#"{"t":"x"}"#.into()),
+        },
+    );
+    let exp = secs(f.clock.now()) + 120;
+    f.put(
+        "bm:expiring",
+        b"soon gone",
+        WriteOptions {
+            expiration: Some(exp),
+            metadata: None,
+        },
+    );
+    for i in 0..150 {
+        f.put(&format!("bm:{i:03}"), format!("v{i}").as_bytes(), plain());
+    }
+    f.clock.set(exp * 1000 + 60_000);
+    let mut keys: Vec<String> = (0..250).map(|i| format!("bm:{i:03}")).collect();
+    keys.extend(["bm:meta", "bm:expiring", "bm:001", "bm:meta"].map(String::from));
+    let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let kv = f.kv();
+    let many = block_on(kv.get_many(&refs)).expect("get_many");
+    let counts = kv.counters().snapshot();
+    let single: Vec<Option<Stored>> = refs.iter().map(|k| f.get(k)).collect();
+    assert_eq!(many.len(), refs.len());
+    assert_eq!(many, single, "bulk and single reads agree key by key");
+    assert_eq!(many[1].as_ref().unwrap().value, b"v1");
+    assert_eq!(many[200], None);
+    assert_eq!(
+        many[250].as_ref().unwrap().metadata.as_deref(),
+        Some(r#"{"t":"x"}"#)
+    );
+    assert_eq!(many[251], None, "expired");
+    assert_eq!(many[252], many[1]);
+    assert_eq!(many[253], many[250]);
+    // 252 distinct keys: three chunks of at most 100.
+    let distinct: u64 = 252;
+    if counts.kv_bulk_gets > 0 {
+        assert_eq!(counts.kv_bulk_gets, distinct.div_ceil(MAX_BULK_KEYS as u64));
+        assert_eq!(counts.kv_bulk_keys, distinct);
+        assert_eq!(counts.kv_reads, 0);
+    } else {
+        assert_eq!(counts.kv_reads, distinct, "no bulk get: one read per key");
+    }
+    assert_eq!(block_on(kv.get_many(&[])).expect("empty"), Vec::new());
+    assert_eq!(
+        kv.counters().snapshot(),
+        counts,
+        "nothing to read costs nothing"
+    );
+}
+
+fn kv_get_many_rejects_bad_keys_before_io(f: Fixture) {
+    let kv = f.kv();
+    let long = "k".repeat(MAX_KEY_BYTES + 1);
+    assert_eq!(
+        block_on(kv.get_many(&["fine", &long])),
+        Err(Error::Limit(LimitError::KeyTooLong {
+            len: 513,
+            max: MAX_KEY_BYTES
+        }))
+    );
+    assert_eq!(
+        block_on(kv.get_many(&["fine", ".."])),
+        Err(Error::Limit(LimitError::ReservedKey))
+    );
+    let counts = kv.counters().snapshot();
+    assert_eq!((counts.kv_reads, counts.kv_bulk_gets), (0, 0));
+}
+
+/// A backend that only has the four required methods: `get_bulk` is the trait's default.
+struct SingleGetsOnly(Arc<dyn KvBackend>);
+
+#[async_trait::async_trait]
+impl KvBackend for SingleGetsOnly {
+    async fn get(&self, key: &str) -> kv_envelope::Result<Option<Stored>> {
+        self.0.get(key).await
+    }
+    async fn put(
+        &self,
+        key: &str,
+        value: &[u8],
+        options: &WriteOptions,
+    ) -> kv_envelope::Result<()> {
+        self.0.put(key, value, options).await
+    }
+    async fn delete(&self, key: &str) -> kv_envelope::Result<()> {
+        self.0.delete(key).await
+    }
+    async fn list(
+        &self,
+        prefix: &str,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> kv_envelope::Result<ListPage> {
+        self.0.list(prefix, cursor, limit).await
+    }
+}
+
+/// What the Workers backend does with a text bulk get (it runs on wasm32 only): our binary
+/// frames, decoded lossily as the runtime decodes text, are never taken for exact text, so
+/// they are read again singly; JSON envelopes are.
+#[test]
+fn binary_frames_are_never_exact_bulk_text() {
+    use kv_envelope::{envelope::Codec, versioned::encode_value_in, KeyRing, SealingKey};
+    #[derive(serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+    struct Note {
+        text: String,
+        n: u64,
+    }
+    kv_envelope::versioned! { name: "note", versions: [Note] }
+    let ring = KeyRing::new(vec![SealingKey::from_bytes("k1", &[3; 32]).unwrap()]).unwrap();
+    for i in 0..200u64 {
+        let note = Note {
+            text: format!("{{\"x\": {i} ünïcödé"),
+            n: i * 7919,
+        };
+        let json = encode_value_in(&note, Codec::Json, Some(T0 + i), None, "k").unwrap();
+        assert!(bulk_text_is_exact(std::str::from_utf8(&json).unwrap()));
+        for (codec, ring) in [
+            (Codec::Postcard, None),
+            (Codec::Postcard, Some(&ring)),
+            (Codec::Json, Some(&ring)),
+        ] {
+            let bytes = encode_value_in(&note, codec, Some(T0 + i), ring, "k").unwrap();
+            let text = String::from_utf8_lossy(&bytes);
+            assert!(
+                !bulk_text_is_exact(&text),
+                "{codec:?} sealed={}",
+                ring.is_some()
+            );
+        }
+    }
+    assert!(bulk_text_is_exact(" \n{\"kv\":1}"));
+    assert!(
+        !bulk_text_is_exact("{\"a\":\"\u{FFFD}\"}"),
+        "U+FFFD may be a lossy byte"
+    );
+    assert!(!bulk_text_is_exact(""));
+}
+
+/// The simulator's bulk get reads each key as a single get at that location would: the same
+/// seed and writes, read one way or the other, give the same answers, stale ones included.
+#[test]
+fn sim_bulk_get_has_per_key_staleness() {
+    let run = |bulk: bool| {
+        let clock = ManualClock::new(T0);
+        let sim = SimKv::new(5, SimConfig::default(), Arc::new(clock.clone()));
+        let (writer, reader) = (sim.kv(0), sim.kv(1));
+        let keys: Vec<String> = (0..40).map(|i| format!("s:{i}")).collect();
+        let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let mut seen = Vec::new();
+        for round in 0..6u64 {
+            for (i, k) in refs.iter().enumerate() {
+                if (i as u64 + round).is_multiple_of(3) {
+                    block_on(writer.put(k, format!("{round}").as_bytes(), None, None)).unwrap();
+                } else if (i as u64 + round).is_multiple_of(7) {
+                    block_on(writer.delete(k)).unwrap();
+                }
+            }
+            clock.advance(Duration::from_millis(7_000 + round * 3_100));
+            let got: Vec<Option<Stored>> = if bulk {
+                block_on(reader.get_many(&refs)).unwrap()
+            } else {
+                refs.iter()
+                    .map(|k| block_on(reader.get(k)).unwrap())
+                    .collect()
+            };
+            seen.push(got);
+        }
+        (seen, sim.stats())
+    };
+    let (bulk, bulk_stats) = run(true);
+    let (single, single_stats) = run(false);
+    assert_eq!(bulk, single);
+    assert!(bulk_stats.stale_reads > 0, "the run exercised staleness");
+    assert_eq!(bulk_stats.stale_reads, single_stats.stale_reads);
+    assert_eq!(
+        bulk_stats.negative_cache_hits,
+        single_stats.negative_cache_hits
+    );
+    assert_eq!(bulk_stats.bulk_gets, 6);
+}
+
 trait ClockExt {
     fn now(&self) -> u64;
 }
@@ -416,6 +611,8 @@ macro_rules! conformance {
                 kv_keeps_long_expiration_exact,
                 kv_refuses_past_expiration,
                 kv_list_all_follows_cursors,
+                get_many_matches_single_gets,
+                kv_get_many_rejects_bad_keys_before_io,
             );
         }
     };
@@ -444,3 +641,8 @@ conformance!(sim_lazy_single_location => |clock| Arc::new(
     )
     .location(0)
 ), linger: SimConfig::default().list_linger);
+
+// The trait's default `get_bulk` (single gets), over the in-memory map.
+conformance!(default_get_bulk => |clock| Arc::new(
+    SingleGetsOnly(Arc::new(MemoryKv::new(Arc::new(clock.clone()))))
+), linger: Duration::ZERO);

@@ -29,7 +29,9 @@ use std::{
 use futures::executor::block_on;
 use kv_envelope::{
     backend::sim::{SimConfig, SimKv},
-    cache::{CachePolicy, CacheState, CacheStatus, CacheStore, Cached, NamespaceGeneration},
+    cache::{
+        CachePolicy, CacheState, CacheStatus, CacheStore, Cached, MemoryTier, NamespaceGeneration,
+    },
     decode_value, envelope, Clock, Error, ManualClock,
 };
 use proptest::{prelude::*, test_runner::TestCaseResult};
@@ -43,6 +45,8 @@ const TTL: Duration = Duration::from_secs(300);
 const GRACE: Duration = Duration::from_secs(60);
 /// How long an isolate trusts the namespace generation it read.
 const GENERATION_TTL: Duration = Duration::from_secs(10);
+/// The isolate-memory tier's TTL in the worlds that have one.
+const L1_TTL: Duration = Duration::from_secs(5);
 
 /// A cached value that says when and for which key it was computed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -104,16 +108,26 @@ struct World {
     planted: BTreeMap<String, Vec<u8>>,
     served: u64,
     stale_served: u64,
+    /// L1 TTL in ms when each isolate has a memory tier, else 0.
+    l1_ms: u64,
+    from_memory: u64,
 }
 
 fn world(seed: u64, faults: bool) -> World {
+    world_with(seed, faults, None)
+}
+
+fn world_with(seed: u64, faults: bool, memory: Option<Duration>) -> World {
     let clock = ManualClock::new(T0);
     let config = SimConfig::default().with_fault_rate(if faults { 0.05 } else { 0.0 });
     let sim = SimKv::new(seed, config, Arc::new(clock.clone()));
     let stores = (0..LOCATIONS)
         .map(|i| {
             CacheStore::<Quote>::new(sim.kv(i))
-                .with_state(CacheState::new())
+                .with_state(match memory {
+                    Some(ttl) => CacheState::with_memory_tier(MemoryTier::new(3, 1 << 20, ttl)),
+                    None => CacheState::new(),
+                })
                 .with_generation_ttl(GENERATION_TTL)
                 // No early refresh: computations happen only where the model expects them.
                 .with_random(Arc::new(|| 1.0))
@@ -130,6 +144,8 @@ fn world(seed: u64, faults: bool) -> World {
         planted: BTreeMap::new(),
         served: 0,
         stale_served: 0,
+        l1_ms: memory.map_or(0, ms),
+        from_memory: 0,
     }
 }
 
@@ -159,7 +175,9 @@ impl World {
         let mut floor = 0;
         let invalidations = full.and_then(|f| self.invalidations.get(f));
         for &(t, l) in invalidations.into_iter().flatten() {
-            if l == loc || now >= t + WINDOW_MS {
+            // Elsewhere: the propagation window, plus the L1 TTL when isolates keep values in
+            // memory (the docs/cache.md bound).
+            if l == loc || now >= t + WINDOW_MS + self.l1_ms {
                 floor = floor.max(t);
             }
         }
@@ -201,6 +219,7 @@ impl World {
             q.computed_at
         );
         self.served += 1;
+        self.from_memory += u64::from(c.from_memory);
         Ok(())
     }
 
@@ -307,6 +326,22 @@ proptest! {
         }
     }
 
+    /// The same invariants with an isolate-memory tier (3 entries, so evictions happen) in
+    /// every isolate: nothing served past its TTL or grace, and other isolates' invalidations
+    /// bounded by the window plus the L1 TTL (namespace bumps: unchanged, the generation is
+    /// part of the key).
+    #[test]
+    fn cache_invariants_hold_with_a_memory_tier(
+        seed in any::<u64>(),
+        ops in prop::collection::vec(op(), 1..80),
+        faults in any::<bool>(),
+    ) {
+        let mut w = world_with(seed, faults, Some(L1_TTL));
+        for op in &ops {
+            w.apply(op)?;
+        }
+    }
+
     #[test]
     fn cache_invariants_hold_with_faults(
         seed in any::<u64>(),
@@ -340,4 +375,26 @@ fn the_model_is_exercised() {
     assert!(served > 1000, "{served} served");
     assert!(stale > 0, "no stale value was ever served");
     assert!(invalidations > 100, "{invalidations} invalidations");
+}
+
+/// With memory tiers, hits really come from memory (the L1 run above is not vacuous).
+#[test]
+fn the_memory_tier_is_exercised() {
+    use proptest::strategy::ValueTree;
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let strategy = (any::<u64>(), prop::collection::vec(op(), 40..80));
+    let (mut served, mut from_memory) = (0, 0);
+    for _ in 0..100 {
+        let (seed, ops) = strategy.new_tree(&mut runner).expect("tree").current();
+        let mut w = world_with(seed, false, Some(L1_TTL));
+        for op in &ops {
+            w.apply(op).expect("invariants");
+        }
+        served += w.served;
+        from_memory += w.from_memory;
+    }
+    assert!(
+        from_memory > 100,
+        "{from_memory} of {served} served from memory"
+    );
 }

@@ -1,5 +1,6 @@
 //! The cases of `benches/ratios.rs` that need this tree's internals or newer API: the parts of a
-//! validated read (for profiles), the crate's own schema compile, and sealed reads and writes.
+//! validated read (for profiles), the crate's own schema compile, sealed reads and writes, and
+//! cache reads served by the isolate-memory tier.
 //! `scripts/bench.sh` swaps in a stub (every case `None`) to build the driver against an older
 //! commit.
 
@@ -79,6 +80,55 @@ where
                 encode_value_in(black_box(&value), codec, Some(now), Some(&ring), KV_KEY).unwrap(),
             );
         }),
+        _ => return None,
+    })
+}
+
+/// `l1/<what>` of a cached value (`cache_2k/l1/...`): a `CacheStore::get` served by the
+/// isolate-memory tier (`hit`: the value, cloned; `hit_json`: `get_json`, the shared JSON
+/// text), and the same `get` read from `MemoryKv` with the tier off (`kv_hit`: decode and
+/// validate per call) to compare with. A manual clock that never moves keeps the entry in
+/// memory for the whole run; each call asserts that it came from where it should.
+pub fn memory_tier_case<T>(what: &str, value: T, now: u64) -> Option<Box<dyn FnMut()>>
+where
+    T: Versioned + Clone + Send + Sync,
+{
+    use std::sync::Arc;
+
+    use futures::executor::block_on;
+    use kv_envelope::{
+        cache::{CachePolicy, CacheState, CacheStore, MemoryTier},
+        Kv, ManualClock, MemoryKv,
+    };
+
+    let clock = Arc::new(ManualClock::new(now));
+    let kv = Kv::new(MemoryKv::new(clock.clone())).with_clock(clock);
+    let cache =
+        CacheStore::<T>::new(kv).with_state(CacheState::with_memory_tier(MemoryTier::default()));
+    block_on(cache.put("popular", &value, &CachePolicy::QUERY_CACHE)).unwrap();
+    block_on(cache.get("popular")).unwrap();
+    block_on(cache.get_json("popular")).unwrap();
+    Some(match what {
+        "hit" => Box::new(move || {
+            let c = block_on(cache.get(black_box("popular"))).unwrap().unwrap();
+            assert!(c.from_memory);
+            black_box(c);
+        }),
+        "hit_json" => Box::new(move || {
+            let c = block_on(cache.get_json(black_box("popular")))
+                .unwrap()
+                .unwrap();
+            assert!(c.from_memory);
+            black_box(c);
+        }),
+        "kv_hit" => {
+            let cache = cache.with_memory_tier(false);
+            Box::new(move || {
+                let c = block_on(cache.get(black_box("popular"))).unwrap().unwrap();
+                assert!(!c.from_memory);
+                black_box(c);
+            })
+        }
         _ => return None,
     })
 }

@@ -3,7 +3,7 @@
 
 use std::{collections::BTreeMap, sync::Mutex};
 
-use super::{KvBackend, ListKey, ListPage, Stored, WriteOptions};
+use super::{BulkRead, KvBackend, ListKey, ListPage, Stored, WriteOptions};
 use crate::{
     clock::{system_clock, SharedClock},
     error::Result,
@@ -73,6 +73,20 @@ impl MemoryKv {
         );
     }
 
+    fn read(&self, map: &mut BTreeMap<String, Entry>, key: &str) -> Option<Stored> {
+        match map.get(key) {
+            Some(e) if self.live(e) => Some(Stored {
+                value: e.value.clone(),
+                metadata: e.metadata.clone(),
+            }),
+            Some(_) => {
+                map.remove(key);
+                None
+            }
+            None => None,
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Entry>> {
         // A panic while holding the lock cannot leave the map half-written; keep serving.
         self.map
@@ -85,18 +99,17 @@ impl MemoryKv {
 #[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
 impl KvBackend for MemoryKv {
     async fn get(&self, key: &str) -> Result<Option<Stored>> {
+        Ok(self.read(&mut self.lock(), key))
+    }
+
+    /// One lock for the whole batch: every key is read at the same instant.
+    async fn get_bulk(&self, keys: &[&str]) -> Result<BulkRead> {
         let mut map = self.lock();
-        match map.get(key) {
-            Some(e) if self.live(e) => Ok(Some(Stored {
-                value: e.value.clone(),
-                metadata: e.metadata.clone(),
-            })),
-            Some(_) => {
-                map.remove(key);
-                Ok(None)
-            }
-            None => Ok(None),
-        }
+        Ok(BulkRead {
+            values: keys.iter().map(|k| self.read(&mut map, k)).collect(),
+            bulk_ops: 1,
+            single_reads: 0,
+        })
     }
 
     async fn put(&self, key: &str, value: &[u8], options: &WriteOptions) -> Result<()> {

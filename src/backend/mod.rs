@@ -36,6 +36,9 @@ pub const MIN_EXPIRATION_SECS: u64 = 60;
 pub const EXPIRATION_SKEW_SECS: u64 = 5;
 /// Most keys one `list` call returns.
 pub const MAX_LIST_LIMIT: u32 = 1000;
+/// Most keys one bulk get reads (KV's `get` with an array of keys; billed as one operation).
+/// [`Kv::get_many`] splits longer lists into chunks of this size.
+pub const MAX_BULK_KEYS: usize = 100;
 /// How long a write can take to be seen at every other location ("60 seconds or more" in
 /// KV's docs; the simulator's default window). The bound the stores' staleness promises use.
 pub const PROPAGATION_MS: u64 = 60_000;
@@ -87,12 +90,40 @@ pub struct ListPage {
     pub list_complete: bool,
 }
 
+/// What one [`KvBackend::get_bulk`] call read and what it cost.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BulkRead {
+    /// One entry per key asked for, in the same order.
+    pub values: Vec<Option<Stored>>,
+    /// Bulk operations the backend made (billed by KV as one operation each): 0 when it read
+    /// every key singly (the default implementation), 1 for a real bulk get.
+    pub bulk_ops: u64,
+    /// Keys it had to read with single gets (all of them in the default implementation; on
+    /// Workers KV, the binary frames a text bulk get cannot return).
+    pub single_reads: u64,
+}
+
 /// A raw KV store. Implementations do I/O only; limits, clamping and counting live in [`Kv`].
 #[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
 #[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
 pub trait KvBackend: MaybeSendSync {
     /// Read a value and its metadata.
     async fn get(&self, key: &str) -> Result<Option<Stored>>;
+    /// Read several distinct keys (at most [`MAX_BULK_KEYS`], already checked by [`Kv`]) in
+    /// one call where the store can, each key with the same semantics as [`get`](Self::get).
+    /// The default reads them one by one, so every backend supports it; say what it cost in
+    /// [`BulkRead`].
+    async fn get_bulk(&self, keys: &[&str]) -> Result<BulkRead> {
+        let mut values = Vec::with_capacity(keys.len());
+        for key in keys {
+            values.push(self.get(key).await?);
+        }
+        Ok(BulkRead {
+            values,
+            bulk_ops: 0,
+            single_reads: keys.len() as u64,
+        })
+    }
     /// Write a value.
     async fn put(&self, key: &str, value: &[u8], options: &WriteOptions) -> Result<()>;
     /// Delete a key (no error when missing).
@@ -106,6 +137,8 @@ pub trait KvBackend: MaybeSendSync {
 #[derive(Debug, Default)]
 pub struct OpCounters {
     reads: AtomicU64,
+    bulk_gets: AtomicU64,
+    bulk_keys: AtomicU64,
     writes: AtomicU64,
     deletes: AtomicU64,
     lists: AtomicU64,
@@ -115,8 +148,14 @@ pub struct OpCounters {
 /// A snapshot of [`OpCounters`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct OpCounts {
-    /// `get` calls.
+    /// Single `get` operations (also the ones [`Kv::get_many`] falls back to).
     pub kv_reads: u64,
+    /// Bulk get operations ([`Kv::get_many`]): each is one operation KV bills, for up to
+    /// [`MAX_BULK_KEYS`] keys. Operations billed = `kv_reads + kv_bulk_gets + kv_writes +
+    /// kv_deletes + kv_lists`.
+    pub kv_bulk_gets: u64,
+    /// Keys sent in those bulk gets.
+    pub kv_bulk_keys: u64,
     /// `put` calls.
     pub kv_writes: u64,
     /// `delete` calls.
@@ -132,12 +171,27 @@ impl OpCounters {
     pub fn snapshot(&self) -> OpCounts {
         OpCounts {
             kv_reads: self.reads.load(Ordering::Relaxed),
+            kv_bulk_gets: self.bulk_gets.load(Ordering::Relaxed),
+            kv_bulk_keys: self.bulk_keys.load(Ordering::Relaxed),
             kv_writes: self.writes.load(Ordering::Relaxed),
             kv_deletes: self.deletes.load(Ordering::Relaxed),
             kv_lists: self.lists.load(Ordering::Relaxed),
             kv_rate_limited: self.rate_limited.load(Ordering::Relaxed),
         }
     }
+}
+
+/// Whether a value that a text bulk get returned (KV returns bulk values only as text or JSON)
+/// is exactly the stored bytes. Our JSON envelopes start with `{`; our binary frames start with
+/// `0xC5` (postcard) or `0xC6` (sealed), which are no ASCII and which the runtime's lossy UTF-8
+/// decoding turns into text that never starts with `{` (`0xC5`/`0xC6` decode to a two-byte
+/// character or to U+FFFD). Any lossy decoding leaves U+FFFD in the text. So: text that starts
+/// with `{` (after JSON whitespace) and has no U+FFFD is exact; anything else must be read
+/// again with a single get (an exact text with a literal U+FFFD only costs that extra read).
+pub fn bulk_text_is_exact(text: &str) -> bool {
+    text.trim_start_matches([' ', '\n', '\r', '\t'])
+        .starts_with('{')
+        && !text.contains('\u{FFFD}')
 }
 
 /// Check a key against KV's rules. The single place where keys are judged.
@@ -240,6 +294,74 @@ impl Kv {
         check_key(key)?;
         self.counters.reads.fetch_add(1, Ordering::Relaxed);
         self.backend.get(key).await
+    }
+
+    /// Read many keys: one entry per key of `keys`, in order (a key listed twice is read once
+    /// and answered twice). Every key is checked first ([`LimitError`] before any I/O, as in
+    /// [`get`](Self::get)); distinct keys are read in chunks of [`MAX_BULK_KEYS`] through the
+    /// backend's [`get_bulk`](KvBackend::get_bulk) — on Workers KV one billed operation per
+    /// chunk. Counted as `kv_bulk_gets` (operations) and `kv_bulk_keys` (keys sent), plus
+    /// `kv_reads` for keys the backend had to read singly.
+    pub async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Stored>>> {
+        for key in keys {
+            check_key(key)?;
+        }
+        let mut distinct: Vec<&str> = Vec::with_capacity(keys.len());
+        let mut slot_of: std::collections::HashMap<&str, usize> =
+            std::collections::HashMap::with_capacity(keys.len());
+        let slots: Vec<usize> = keys
+            .iter()
+            .map(|k| {
+                *slot_of.entry(k).or_insert_with(|| {
+                    distinct.push(k);
+                    distinct.len() - 1
+                })
+            })
+            .collect();
+        let mut read: Vec<Option<Stored>> = Vec::with_capacity(distinct.len());
+        for chunk in distinct.chunks(MAX_BULK_KEYS) {
+            let got = self.backend.get_bulk(chunk).await?;
+            self.counters
+                .bulk_gets
+                .fetch_add(got.bulk_ops, Ordering::Relaxed);
+            if got.bulk_ops > 0 {
+                self.counters
+                    .bulk_keys
+                    .fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            }
+            self.counters
+                .reads
+                .fetch_add(got.single_reads, Ordering::Relaxed);
+            if got.values.len() != chunk.len() {
+                return Err(Error::Backend {
+                    op: "get_bulk",
+                    message: format!(
+                        "backend answered {} of {} keys",
+                        got.values.len(),
+                        chunk.len()
+                    ),
+                    retryable: false,
+                });
+            }
+            read.extend(got.values);
+        }
+        // Hand each slot its value; a key asked for twice gets a clone.
+        let mut counts = vec![0usize; read.len()];
+        for &s in &slots {
+            counts[s] += 1;
+        }
+        let mut read: Vec<Option<Option<Stored>>> = read.into_iter().map(Some).collect();
+        Ok(slots
+            .into_iter()
+            .map(|s| {
+                counts[s] -= 1;
+                if counts[s] == 0 {
+                    read[s].take().flatten()
+                } else {
+                    read[s].clone().flatten()
+                }
+            })
+            .collect())
     }
 
     /// Write a key. `expires_at_ms` is the exact envelope expiry; KV gets it clamped to its

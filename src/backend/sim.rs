@@ -38,6 +38,9 @@
 //! * **Lists.** Pages follow key order under the prefix, with opaque cursors; a page may be empty
 //!   while `list_complete` is false ([`SimConfig::empty_page_rate`]). Lists see each location's
 //!   propagated view but not its negative cache.
+//! * **Bulk gets.** [`KvBackend::get_bulk`] (up to 100 keys, more is a 400) is one call: one
+//!   fault draw, one instant, and each key is read exactly as a single `get` would read it at
+//!   that location — its own propagation delay, negative cache and late expiry.
 //! * **Faults.** With [`SimConfig::fault_rate`], any call may fail with a retryable
 //!   [`Error::Backend`] before doing anything.
 //!
@@ -55,8 +58,8 @@ use std::{
 };
 
 use super::{
-    check_key, Kv, KvBackend, ListKey, ListPage, Stored, WriteOptions, MAX_LIST_LIMIT,
-    MAX_METADATA_BYTES, MAX_VALUE_BYTES,
+    check_key, BulkRead, Kv, KvBackend, ListKey, ListPage, Stored, WriteOptions, MAX_BULK_KEYS,
+    MAX_LIST_LIMIT, MAX_METADATA_BYTES, MAX_VALUE_BYTES,
 };
 use crate::{
     clock::SharedClock,
@@ -185,6 +188,8 @@ pub struct SimStats {
     pub empty_pages: u64,
     /// Injected faults.
     pub faults: u64,
+    /// Bulk gets served (each reads up to 100 keys).
+    pub bulk_gets: u64,
 }
 
 /// Deterministic generator (SplitMix64): tiny, fast, and the same on every platform.
@@ -322,6 +327,36 @@ impl State {
 
     fn get(&mut self, loc: usize, key: &str) -> Result<Option<Stored>> {
         self.fault("get")?;
+        self.read(loc, key)
+    }
+
+    /// A bulk get: one operation (one fault draw), every key read at the same instant with
+    /// its own staleness, negative caching and late expiry, as single gets would.
+    fn get_bulk(&mut self, loc: usize, keys: &[&str]) -> Result<BulkRead> {
+        self.fault("get_bulk")?;
+        if keys.len() > MAX_BULK_KEYS {
+            return Err(Error::Backend {
+                op: "get_bulk",
+                message: format!("400: at most {MAX_BULK_KEYS} keys per bulk get"),
+                retryable: false,
+            });
+        }
+        for key in keys {
+            check_key(key)?;
+        }
+        let values = keys
+            .iter()
+            .map(|k| self.read(loc, k))
+            .collect::<Result<_>>()?;
+        self.stats.bulk_gets += 1;
+        Ok(BulkRead {
+            values,
+            bulk_ops: 1,
+            single_reads: 0,
+        })
+    }
+
+    fn read(&mut self, loc: usize, key: &str) -> Result<Option<Stored>> {
         check_key(key)?;
         let now = self.now;
         let history: &[Write] = self.keys.get(key).map_or(&[], Vec::as_slice);
@@ -787,6 +822,10 @@ impl SimLocation {
 impl KvBackend for SimLocation {
     async fn get(&self, key: &str) -> Result<Option<Stored>> {
         self.sim.at_now().get(self.index, key)
+    }
+
+    async fn get_bulk(&self, keys: &[&str]) -> Result<BulkRead> {
+        self.sim.at_now().get_bulk(self.index, keys)
     }
 
     async fn put(&self, key: &str, value: &[u8], options: &WriteOptions) -> Result<()> {

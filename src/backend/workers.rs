@@ -1,6 +1,6 @@
 //! Workers KV over the `worker` crate's [`KvStore`](worker::kv::KvStore) (wasm32 only).
 
-use super::{KvBackend, ListKey, ListPage, Stored, WriteOptions};
+use super::{bulk_text_is_exact, BulkRead, KvBackend, ListKey, ListPage, Stored, WriteOptions};
 use crate::error::{Error, Result};
 
 /// A Workers KV namespace binding.
@@ -55,6 +55,46 @@ impl KvBackend for WorkersKv {
             value,
             metadata: metadata.map(|m| m.to_string()),
         }))
+    }
+
+    /// One KV bulk get (`get([...keys], {type: "text"})` with metadata) for the chunk `Kv`
+    /// hands over (≤ 100 keys). KV returns bulk values only as text or JSON: a value that is
+    /// not exact UTF-8 JSON text — a binary frame (postcard `0xC5`, sealed `0xC6`), which the
+    /// runtime decodes lossily — is recognised by [`bulk_text_is_exact`] and read again with a
+    /// single `get` for its bytes (counted in `single_reads`).
+    async fn get_bulk(&self, keys: &[&str]) -> Result<BulkRead> {
+        if keys.is_empty() {
+            return Ok(BulkRead::default());
+        }
+        let mut get = self.store.get_bulk(keys);
+        if let Some(ttl) = self.cache_ttl {
+            get = get.cache_ttl(ttl);
+        }
+        let mut found = get
+            .text_with_metadata::<serde_json::Value>()
+            .await
+            .map_err(|e| backend_err("get_bulk", &e))?;
+        let mut values = Vec::with_capacity(keys.len());
+        let mut single_reads = 0;
+        for key in keys {
+            let (text, metadata) = found.remove(*key).unwrap_or((None, None));
+            values.push(match text {
+                None => None,
+                Some(text) if bulk_text_is_exact(&text) => Some(Stored {
+                    value: text.into_bytes(),
+                    metadata: metadata.map(|m| m.to_string()),
+                }),
+                Some(_) => {
+                    single_reads += 1;
+                    self.get(key).await?
+                }
+            });
+        }
+        Ok(BulkRead {
+            values,
+            bulk_ops: 1,
+            single_reads,
+        })
     }
 
     async fn put(&self, key: &str, value: &[u8], options: &WriteOptions) -> Result<()> {

@@ -13,7 +13,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::policy::CachePolicy;
+use super::{
+    passthrough::{json_payload_in, JsonText},
+    policy::CachePolicy,
+};
 use crate::{
     backend::Stored,
     envelope::{self, Codec},
@@ -63,7 +66,7 @@ pub(crate) enum Freshness {
 }
 
 impl Timing {
-    fn read(expires_at: Option<u64>, metadata: Option<&str>) -> Self {
+    pub(crate) fn read(expires_at: Option<u64>, metadata: Option<&str>) -> Self {
         let meta: ReadMeta = metadata
             .and_then(|m| serde_json::from_str(m).ok())
             .unwrap_or_default();
@@ -125,6 +128,32 @@ pub(crate) fn classify<T: Versioned>(
     now: u64,
     validate: bool,
 ) -> Found<T> {
+    classify_as(stored, now, || {
+        decode_value_in::<T>(&stored.value, ring, key, now, validate)
+            .map(|d| d.map(|d| (d.value, d.expires_at)))
+    })
+}
+
+/// [`classify`] for a pass-through read: the value's validated JSON text instead of the value,
+/// with the same verdicts (absent, missing, corrupt, protected).
+pub(crate) fn classify_json<T: Versioned>(
+    key: &str,
+    stored: &Stored,
+    ring: Option<&KeyRing>,
+    now: u64,
+    validate: bool,
+) -> Found<JsonText> {
+    classify_as(stored, now, || {
+        json_payload_in::<T>(&stored.value, ring, key, now, validate)
+    })
+}
+
+/// The verdict on what was read, given how to decode it (`Ok(None)`: expired).
+fn classify_as<V>(
+    stored: &Stored,
+    now: u64,
+    decode: impl FnOnce() -> Result<Option<(V, Option<u64>)>>,
+) -> Found<V> {
     match envelope::peek_header(&stored.value) {
         Ok(h) if h.type_name == ABSENT_TYPE => {
             return if h.is_expired(now) {
@@ -136,11 +165,11 @@ pub(crate) fn classify<T: Versioned>(
         Ok(_) => {}
         Err(e) => return Found::Corrupt(e),
     }
-    match decode_value_in::<T>(&stored.value, ring, key, now, validate) {
+    match decode() {
         Ok(None) => Found::Missing,
-        Ok(Some(d)) => Found::Value {
-            timing: Timing::read(d.expires_at, stored.metadata.as_deref()),
-            value: d.value,
+        Ok(Some((value, expires_at))) => Found::Value {
+            timing: Timing::read(expires_at, stored.metadata.as_deref()),
+            value,
         },
         Err(e) if e.protects_stored_value() && !e.is_corrupt() => Found::Protected(e),
         // Anything else that stops us reading the bytes (corrupt, invalid, another type, or our

@@ -8,6 +8,7 @@ use super::in_own_context;
 use super::{
     entry::{classify, prepare, Found, Freshness, PreparedWrite, Timing},
     flight::{Flights, Join, Leader, Waiter},
+    memory::{Fill, Tier},
     random::{self, RandomSource},
     stats::Counters,
     CacheKeys, CachePolicy, CacheState, CacheStatus, CacheStore, Cached, MaybeSend,
@@ -71,6 +72,9 @@ impl<T: Clone> Slot<T> for Option<T> {
 pub(super) struct Pending<T> {
     write: Result<Option<PreparedWrite>>,
     leader: Option<Leader<T>>,
+    /// The value, for the memory tier once the write landed, and the tier's epoch when the
+    /// computation started.
+    remember: Option<(T, u64)>,
 }
 
 /// Everything a background task needs: no borrow of the store, no background handle.
@@ -84,6 +88,8 @@ pub(super) struct Core {
     pub(super) codec: Codec,
     pub(super) validate: bool,
     pub(super) seal: Option<KeyRing>,
+    /// Whether this store uses its state's memory tier (when the state has one).
+    pub(super) memory: bool,
     pub(super) generation_ttl_ms: u64,
     pub(super) random: Arc<dyn RandomSource>,
 }
@@ -97,9 +103,21 @@ impl Core {
         &self.state.inner.flights
     }
 
+    /// Forget `full` in this isolate's memory tier (whether or not this store reads from it).
+    pub(super) fn forget(&self, full: &str) {
+        if let Some(tier) = &self.state.inner.memory {
+            tier.invalidate(full);
+        }
+    }
+
+    /// The isolate-memory tier this store uses, if any.
+    pub(super) fn tier(&self) -> Option<&Tier> {
+        self.state.inner.memory.as_ref().filter(|_| self.memory)
+    }
+
     /// The namespace generation: from this isolate's memory when read less than
     /// `generation_ttl` ago, else from KV.
-    async fn generation(&self) -> Result<u64> {
+    pub(super) async fn generation(&self) -> Result<u64> {
         let key = self.keys.generation();
         let now = self.kv.now_ms();
         if let Some(g) = self
@@ -140,6 +158,7 @@ impl Core {
         Fut: Future<Output = Result<V, E>>,
     {
         self.counters().computations.inc();
+        let epoch = self.tier().map(Tier::epoch);
         // Started before the closure is called: work it does before returning its future
         // counts toward the computation time XFetch scales by.
         let started = self.kv.now_ms();
@@ -155,7 +174,9 @@ impl Core {
         if let Some(l) = leader.as_mut() {
             l.publish(value.as_option().cloned());
         }
+        let remember = epoch.and_then(|e| value.as_option().map(|v| (v.clone(), e)));
         let pending = writable.then(|| Pending {
+            remember,
             write: prepare(
                 key,
                 value.as_option(),
@@ -172,8 +193,12 @@ impl Core {
 
     /// Write a computed value. A 429 (another write to the key in the last second) is not an
     /// error: the value was served, and someone else just wrote the key.
-    async fn store<T>(&self, pending: Pending<T>) -> Result<()> {
-        let Pending { write, leader } = pending;
+    async fn store<T: Clone + Send + Sync + 'static>(&self, pending: Pending<T>) -> Result<()> {
+        let Pending {
+            write,
+            leader,
+            remember,
+        } = pending;
         let write = match write {
             Ok(Some(w)) => w,
             Ok(None) => return Ok(()),
@@ -189,6 +214,11 @@ impl Core {
         if write.expires_at <= self.kv.now_ms() {
             return Ok(());
         }
+        // What the memory tier keeps once the write landed: the value with the timing written.
+        let remember = remember.map(|(value, epoch)| {
+            let timing = Timing::read(Some(write.expires_at), Some(&write.metadata));
+            (value, epoch, timing)
+        });
         let result = self
             .kv
             .put(
@@ -202,7 +232,14 @@ impl Core {
         // missing in KV and computing again.
         drop(leader);
         match result {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                if let (Some(tier), Some((value, epoch, timing))) = (self.tier(), remember) {
+                    let now = self.kv.now_ms();
+                    let size = write.bytes.len();
+                    tier.insert(&write.key, Fill::Value(&value), timing, size, now, epoch);
+                }
+                Ok(())
+            }
             Err(Error::RateLimited) => {
                 self.counters().writes_rate_limited.inc();
                 Ok(())
@@ -285,12 +322,30 @@ where
             Ok(k) => k,
             Err(e) => return self.uncached(compute, e).await,
         };
+        let tier = core.tier();
+        if let Some(tier) = tier {
+            let now = core.kv.now_ms();
+            if let Some((value, timing)) = tier.get_value::<T>(&full, now) {
+                // The read policy can only shorten what was written, in memory too.
+                let timing = timing.capped(policy);
+                if timing.freshness(now) == Freshness::Fresh {
+                    if let Some(value) = V::from_option(Some(value)) {
+                        tier.count_hit();
+                        let mut cached = Cached::new(value, CacheStatus::Hit, timing.computed_at);
+                        cached.from_memory = true;
+                        return Ok(cached);
+                    }
+                }
+            }
+        }
+        let epoch = tier.map(Tier::epoch);
         let stored = match core.kv.get(&full).await {
             Ok(s) => s,
             // We do not know what is stored (maybe a newer version): compute, don't write.
             Err(e) => return self.uncached(compute, e).await,
         };
         let now = core.kv.now_ms();
+        let stored_len = stored.as_ref().map_or(0, |s| s.value.len());
         let found = match stored {
             None => Found::Missing,
             Some(s) => classify::<T>(&full, &s, core.seal.as_ref(), now, core.validate),
@@ -299,6 +354,7 @@ where
         let mut cache_error = None;
         match found {
             Found::Value { value, timing } => {
+                let stored_timing = timing;
                 let timing = timing.capped(policy);
                 let freshness = timing.freshness(now);
                 if let (Some(value), false) =
@@ -307,6 +363,12 @@ where
                     let mut cached = Cached::new(value, CacheStatus::Hit, timing.computed_at);
                     if freshness == Freshness::Fresh {
                         if !core.refresh_early(&timing, now, policy) {
+                            if let (Some(tier), Some(epoch), Some(v)) =
+                                (tier, epoch, cached.value.as_option())
+                            {
+                                let fill = Fill::Value(v);
+                                tier.insert(&full, fill, stored_timing, stored_len, now, epoch);
+                            }
                             return Ok(cached);
                         }
                         core.counters().early_refreshes.inc();

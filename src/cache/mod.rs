@@ -45,6 +45,8 @@ mod entry;
 mod fetch;
 mod flight;
 mod keys;
+mod memory;
+mod passthrough;
 mod policy;
 mod random;
 mod state;
@@ -60,6 +62,8 @@ pub use self::workers::in_own_context;
 pub use self::{
     entry::ABSENT_TYPE,
     keys::{CacheKeys, NamespaceGeneration},
+    memory::{MemoryTier, DEFAULT_MEMORY_TTL},
+    passthrough::JsonText,
     policy::CachePolicy,
     random::{OsRandom, RandomSource},
     state::CacheState,
@@ -67,12 +71,13 @@ pub use self::{
     status::{CacheStatus, Cached},
 };
 use self::{
-    entry::{classify, prepare, Found, Freshness},
+    entry::{classify, classify_json, prepare, Found, Freshness, Timing},
     fetch::Core,
+    memory::{Fill, Tier},
     policy::millis,
 };
 use crate::{
-    backend::Kv,
+    backend::{Kv, Stored},
     background::{Background, BoxFuture},
     envelope::{self, Codec, Header},
     error::Result,
@@ -146,6 +151,7 @@ impl<T: Versioned + Clone + Send + Sync> CacheStore<T> {
                 codec: Codec::Json,
                 validate: true,
                 seal: None,
+                memory: true,
                 generation_ttl_ms: millis(DEFAULT_GENERATION_TTL),
                 random: Arc::new(OsRandom),
             },
@@ -208,6 +214,15 @@ where
         self
     }
 
+    /// Whether this store uses the isolate-memory tier of its [`CacheState`] (on by default;
+    /// only a state built with [`CacheState::with_memory_tier`] has one). Off: every read goes
+    /// to KV. Invalidations clear the tier either way.
+    #[must_use]
+    pub fn with_memory_tier(mut self, on: bool) -> Self {
+        self.core.memory = on;
+        self
+    }
+
     /// How long this isolate trusts the namespace generation it last read before reading it
     /// again (zero: read it on every call). Longer saves a KV read per call; it adds to the
     /// time other isolates take to see an [`invalidate_namespace`](Self::invalidate_namespace).
@@ -256,10 +271,9 @@ where
 
     /// Counters of the shared state plus the KV handle's operation counts.
     pub fn stats(&self) -> CacheStats {
-        self.core.state.inner.counters.snapshot(
-            self.core.flights().len(),
-            self.core.kv.counters().snapshot(),
-        )
+        self.core
+            .state
+            .stats_with_kv(self.core.kv.counters().snapshot())
     }
 
     /// The full KV key of `key` in the current generation (reads the generation if needed).
@@ -314,16 +328,106 @@ where
     /// when missing, expired, remembered as "not found", unusable or newer than this code.
     /// Uses the stored timing (no policy). KV errors are returned.
     pub async fn get(&self, key: &str) -> Result<Option<Cached<T>>> {
+        self.read_one::<AsValue>(key).await
+    }
+
+    /// Validated pass-through: like [`get`](Self::get), the JSON text of the value instead of
+    /// the value, for callers that only forward it (a response body). The current version
+    /// stored as JSON is validated against its schema and handed out as stored, without
+    /// building `T` (a sealed one: the opened payload); an older version is migrated, and
+    /// postcard decoded, then serialized as JSON. With validation off it always builds `T`.
+    /// Same freshness rules, counters and verdicts as `get`; the memory tier holds the text.
+    pub async fn get_json(&self, key: &str) -> Result<Option<Cached<JsonText>>> {
+        self.read_one::<AsJson>(key).await
+    }
+
+    /// [`get`](Self::get) of many keys: one entry per key, in order. Keys the memory tier
+    /// holds cost nothing; the rest are read with [`Kv::get_many`] (on Workers KV, bulk gets
+    /// of up to 100 keys, each billed as one operation; postcard and sealed entries cost a
+    /// single read each, since a bulk get returns only text). The generation is read at most
+    /// once. An invalid key or a KV error fails the call.
+    pub async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Cached<T>>>> {
+        self.read_many::<AsValue>(keys).await
+    }
+
+    /// [`get_json`](Self::get_json) of many keys (see [`get_many`](Self::get_many)).
+    pub async fn get_many_json(&self, keys: &[&str]) -> Result<Vec<Option<Cached<JsonText>>>> {
+        self.read_many::<AsJson>(keys).await
+    }
+
+    async fn read_one<M: ReadAs<T>>(&self, key: &str) -> Result<Option<Cached<M::Out>>> {
         let core = &self.core;
         let full = core.entry_key(key).await?;
+        if let Some(hit) = self.memory_hit::<M>(&full) {
+            return Ok(Some(hit));
+        }
+        let epoch = core.tier().map(Tier::epoch);
         let stored = core.kv.get(&full).await?;
+        Ok(self.judge::<M>(&full, stored, epoch))
+    }
+
+    async fn read_many<M: ReadAs<T>>(&self, keys: &[&str]) -> Result<Vec<Option<Cached<M::Out>>>> {
+        let core = &self.core;
+        let generation = core.generation().await?;
+        let mut out: Vec<Option<Cached<M::Out>>> = Vec::with_capacity(keys.len());
+        let mut wanted: Vec<(usize, String)> = Vec::new();
+        for (i, key) in keys.iter().enumerate() {
+            let full = core.keys.entry(generation, key);
+            crate::backend::check_key(&full)?;
+            out.push(self.memory_hit::<M>(&full));
+            if out[i].is_none() {
+                wanted.push((i, full));
+            }
+        }
+        if wanted.is_empty() {
+            return Ok(out);
+        }
+        let epoch = core.tier().map(Tier::epoch);
+        let refs: Vec<&str> = wanted.iter().map(|(_, k)| k.as_str()).collect();
+        let stored = core.kv.get_many(&refs).await?;
+        for ((i, full), stored) in wanted.iter().zip(stored) {
+            out[*i] = self.judge::<M>(full, stored, epoch);
+        }
+        Ok(out)
+    }
+
+    /// A fresh value of `full` from the memory tier (counted as a hit).
+    fn memory_hit<M: ReadAs<T>>(&self, full: &str) -> Option<Cached<M::Out>> {
+        let tier = self.core.tier()?;
+        let now = self.core.kv.now_ms();
+        let (value, timing) = M::from_tier(tier, full, now)?;
+        if timing.freshness(now) != Freshness::Fresh {
+            return None;
+        }
+        tier.count_hit();
+        self.core.counters().hits.inc();
+        let mut cached = Cached::new(value, CacheStatus::Hit, timing.computed_at);
+        cached.from_memory = true;
+        Some(cached)
+    }
+
+    /// The verdict on what was read from `full` (the `get` rules), counted; a fresh value goes
+    /// to the memory tier.
+    fn judge<M: ReadAs<T>>(
+        &self,
+        full: &str,
+        stored: Option<Stored>,
+        epoch: Option<u64>,
+    ) -> Option<Cached<M::Out>> {
+        let core = &self.core;
         let now = core.kv.now_ms();
+        let size = stored.as_ref().map_or(0, |s| s.value.len());
         let found = stored.map_or(Found::Missing, |s| {
-            classify::<T>(&full, &s, core.seal.as_ref(), now, core.validate)
+            M::classify(full, &s, core.seal.as_ref(), now, core.validate)
         });
         let cached = match found {
             Found::Value { value, timing } => match timing.freshness(now) {
-                Freshness::Fresh => Some(Cached::new(value, CacheStatus::Hit, timing.computed_at)),
+                Freshness::Fresh => {
+                    if let (Some(tier), Some(epoch)) = (core.tier(), epoch) {
+                        M::fill(tier, full, &value, timing, size, now, epoch);
+                    }
+                    Some(Cached::new(value, CacheStatus::Hit, timing.computed_at))
+                }
                 Freshness::Stale => {
                     Some(Cached::new(value, CacheStatus::Stale, timing.computed_at))
                 }
@@ -344,7 +448,7 @@ where
             Some(_) => core.counters().hits.inc(),
             None => core.counters().misses.inc(),
         }
-        Ok(cached)
+        cached
     }
 
     /// Write `value` under `key`, computed now, with `policy`'s TTL and grace. Reads first and
@@ -365,6 +469,7 @@ where
             }
         }
         core.flights().invalidate(&full);
+        core.forget(&full);
         let now = core.kv.now_ms();
         let Some(write) = prepare(
             full,
@@ -378,14 +483,19 @@ where
         else {
             return Ok(());
         };
-        core.kv
+        let result = core
+            .kv
             .put(
                 &write.key,
                 &write.bytes,
                 Some(write.expires_at),
                 Some(write.metadata),
             )
-            .await
+            .await;
+        // Again once KV has it: a read in this isolate between the two may have filled the
+        // memory tier with the old value (its fill is refused: the epoch moved).
+        core.forget(&write.key);
+        result
     }
 
     /// Delete `key` in the current generation. A computation of it in flight in this isolate
@@ -394,7 +504,10 @@ where
     pub async fn invalidate(&self, key: &str) -> Result<()> {
         let full = self.core.entry_key(key).await?;
         self.core.flights().invalidate(&full);
-        self.core.kv.delete(&full).await
+        self.core.forget(&full);
+        let result = self.core.kv.delete(&full).await;
+        self.core.forget(&full);
+        result
     }
 
     /// Invalidate every key of the namespace by moving it to a new generation, without listing
@@ -432,6 +545,80 @@ where
             .put(&key, &bytes, None, Some(header.to_metadata()))
             .await?;
         core.state.remember_generation(&key, next, now);
+        if let Some(tier) = &core.state.inner.memory {
+            tier.invalidate_prefix(core.keys.namespace_prefix());
+        }
         Ok(next)
+    }
+}
+
+/// How a read hands out what it found: the value ([`AsValue`]) or its JSON text ([`AsJson`]).
+trait ReadAs<T> {
+    type Out;
+    fn classify(
+        key: &str,
+        stored: &Stored,
+        ring: Option<&KeyRing>,
+        now: u64,
+        validate: bool,
+    ) -> Found<Self::Out>;
+    fn from_tier(tier: &Tier, key: &str, now: u64) -> Option<(Self::Out, Timing)>;
+    fn fill(
+        tier: &Tier,
+        key: &str,
+        value: &Self::Out,
+        timing: Timing,
+        size: usize,
+        now: u64,
+        epoch: u64,
+    );
+}
+
+enum AsValue {}
+enum AsJson {}
+
+impl<T: Versioned + Clone + Send + Sync> ReadAs<T> for AsValue {
+    type Out = T;
+    fn classify(
+        key: &str,
+        stored: &Stored,
+        ring: Option<&KeyRing>,
+        now: u64,
+        validate: bool,
+    ) -> Found<T> {
+        classify::<T>(key, stored, ring, now, validate)
+    }
+    fn from_tier(tier: &Tier, key: &str, now: u64) -> Option<(T, Timing)> {
+        tier.get_value::<T>(key, now)
+    }
+    fn fill(tier: &Tier, key: &str, value: &T, timing: Timing, size: usize, now: u64, epoch: u64) {
+        tier.insert(key, Fill::Value(value), timing, size, now, epoch);
+    }
+}
+
+impl<T: Versioned + Clone + Send + Sync> ReadAs<T> for AsJson {
+    type Out = JsonText;
+    fn classify(
+        key: &str,
+        stored: &Stored,
+        ring: Option<&KeyRing>,
+        now: u64,
+        validate: bool,
+    ) -> Found<JsonText> {
+        classify_json::<T>(key, stored, ring, now, validate)
+    }
+    fn from_tier(tier: &Tier, key: &str, now: u64) -> Option<(JsonText, Timing)> {
+        tier.get_json::<T>(key, now)
+    }
+    fn fill(
+        tier: &Tier,
+        key: &str,
+        value: &JsonText,
+        timing: Timing,
+        size: usize,
+        now: u64,
+        epoch: u64,
+    ) {
+        tier.insert::<T>(key, Fill::Json(value), timing, size, now, epoch);
     }
 }

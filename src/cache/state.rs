@@ -6,7 +6,12 @@ use std::{
     sync::{Arc, Mutex, MutexGuard, PoisonError},
 };
 
-use super::{flight::Flights, stats::Counters, CacheStats};
+use super::{
+    flight::Flights,
+    memory::{MemoryTier, Tier},
+    stats::Counters,
+    CacheStats,
+};
 use crate::backend::OpCounts;
 
 /// Per-isolate cache state: the single-flight table, the generations last read and the
@@ -25,6 +30,8 @@ pub(super) struct StateInner {
     pub(super) flights: Arc<Flights>,
     generations: Mutex<HashMap<String, KnownGeneration>>,
     pub(super) counters: Counters,
+    /// The isolate-memory tier, when this state has one.
+    pub(super) memory: Option<Tier>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -47,6 +54,28 @@ impl CacheState {
         Self::default()
     }
 
+    /// Fresh state with an isolate-memory tier (L1) bounded by `tier`: every store on this
+    /// state keeps the fresh values it reads from KV, or computes and writes, in this
+    /// isolate's memory for the tier's TTL, and serves them from there without a KV read
+    /// (status `Hit`, [`Cached::from_memory`](super::Cached::from_memory)).
+    /// [`invalidate`](super::CacheStore::invalidate), [`put`](super::CacheStore::put) and
+    /// [`invalidate_namespace`](super::CacheStore::invalidate_namespace) clear it here at once;
+    /// other isolates see them up to the tier's TTL later than without it (`docs/cache.md`).
+    /// A store opts out with [`CacheStore::with_memory_tier(false)`](super::CacheStore::with_memory_tier).
+    pub fn with_memory_tier(tier: MemoryTier) -> Self {
+        Self {
+            inner: Arc::new(StateInner {
+                memory: Some(Tier::new(tier)),
+                ..StateInner::default()
+            }),
+        }
+    }
+
+    /// The memory tier's bounds and TTL, when this state has one.
+    pub fn memory_tier(&self) -> Option<MemoryTier> {
+        self.inner.memory.as_ref().map(Tier::config)
+    }
+
     /// The counters of every store on this state, without building a store (for a `/metrics`
     /// route). `kv` is all zeros: KV operation counts belong to a [`Kv`] handle — pass them
     /// with [`stats_with_kv`](Self::stats_with_kv), or use [`CacheStore::stats`].
@@ -62,7 +91,11 @@ impl CacheState {
     ///
     /// [`Kv::with_counters`]: crate::backend::Kv::with_counters
     pub fn stats_with_kv(&self, kv: OpCounts) -> CacheStats {
-        self.inner.counters.snapshot(self.inner.flights.len(), kv)
+        self.inner.counters.snapshot(
+            self.inner.flights.len(),
+            kv,
+            self.inner.memory.as_ref().map(Tier::counts),
+        )
     }
 
     fn generations(&self) -> MutexGuard<'_, HashMap<String, KnownGeneration>> {

@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 
+use super::memory::TierCounts;
 use crate::backend::OpCounts;
 
 #[derive(Debug, Default)]
@@ -88,6 +89,15 @@ pub struct CacheStats {
     pub in_flight: u64,
     /// Callers waiting for another caller's computation right now.
     pub waiting: u64,
+    /// Of `hits`, values served from the isolate-memory tier (no KV read).
+    pub l1_hits: u64,
+    /// Entries the memory tier dropped to stay within its entry and byte bounds.
+    pub l1_evictions: u64,
+    /// Bytes the memory tier holds right now (stored size of each value, its key, and its JSON
+    /// text when held).
+    pub l1_bytes: u64,
+    /// Entries the memory tier holds right now.
+    pub l1_entries: u64,
     /// KV operations of the store's [`Kv`](crate::Kv) handle.
     pub kv: OpCounts,
 }
@@ -98,8 +108,18 @@ impl Counters {
         Waiting(self)
     }
 
-    pub(crate) fn snapshot(&self, in_flight: usize, kv: OpCounts) -> CacheStats {
+    pub(crate) fn snapshot(
+        &self,
+        in_flight: usize,
+        kv: OpCounts,
+        memory: Option<TierCounts>,
+    ) -> CacheStats {
+        let memory = memory.unwrap_or_default();
         CacheStats {
+            l1_hits: memory.hits,
+            l1_evictions: memory.evictions,
+            l1_bytes: memory.bytes,
+            l1_entries: memory.entries,
             hits: self.hits.get(),
             negative_hits: self.negative_hits.get(),
             stale_served: self.stale_served.get(),

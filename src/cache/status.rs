@@ -47,6 +47,8 @@ pub struct Cached<T> {
     pub refreshing: bool,
     /// When the value was computed (ms since the epoch), when known.
     pub computed_at: Option<u64>,
+    /// True when a `Hit` came from the isolate-memory tier, without a KV read.
+    pub from_memory: bool,
     /// A cache-side problem that was absorbed: a KV read or write failure, an entry that did
     /// not decode (replaced) or a newer-version entry (left alone). Never affects `value`.
     pub cache_error: Option<Error>,
@@ -59,6 +61,7 @@ impl<T> Cached<T> {
             status,
             refreshing: false,
             computed_at,
+            from_memory: false,
             cache_error: None,
         }
     }
@@ -75,6 +78,7 @@ impl<T> Cached<T> {
             status: self.status,
             refreshing: self.refreshing,
             computed_at: self.computed_at,
+            from_memory: self.from_memory,
             cache_error: self.cache_error,
         }
     }
