@@ -25,7 +25,7 @@ use base64::Engine as _;
 
 use crate::{
     codec::Codec,
-    envelope::{self, SealedPayload, NONCE_LEN},
+    envelope::{self, Payload, SealedPayload, NONCE_LEN},
     error::{Error, Result, SealError},
 };
 
@@ -368,6 +368,32 @@ pub(crate) fn check_key_id(
         },
     };
     Err(Error::Sealed { type_name, reason })
+}
+
+/// The one rule of reading a payload with a store's ring: a sealed payload is opened into
+/// `opened` (its key id must be in the ring, and it must have been sealed for `kv_key`), a sealed
+/// payload without a ring is [`SealError::NoKeyRing`], a clear payload is refused under a ring
+/// that [requires sealing](KeyRing::requiring_sealed) and passed through otherwise.
+pub(crate) fn open_payload<'a>(
+    payload: Payload<'a>,
+    ring: Option<&KeyRing>,
+    kv_key: &str,
+    type_name: &'static str,
+    opened: &'a mut Vec<u8>,
+) -> Result<Payload<'a>> {
+    let refuse = |reason| Err(Error::Sealed { type_name, reason });
+    match (payload, ring) {
+        (Payload::Sealed(s), Some(ring)) => {
+            *opened = ring.open(kv_key, &s, type_name)?;
+            Ok(match s.codec {
+                Codec::Json => Payload::Json(opened),
+                Codec::Postcard => Payload::Postcard(opened),
+            })
+        }
+        (Payload::Sealed(_), None) => refuse(SealError::NoKeyRing),
+        (_, Some(ring)) if ring.requires_sealed() => refuse(SealError::NotSealed),
+        (clear, _) => Ok(clear),
+    }
 }
 
 /// How a value read from KV was stored, as seen by the ring that read it.

@@ -13,7 +13,7 @@ use crate::{
     envelope::{Codec, Payload},
     error::{describe_json_error, describe_postcard_error, Error, Result, SealError},
     schema::{self, instance::Document, Validator, ValidatorCell},
-    seal::{FrameFields, KeyRing, StoredSeal},
+    seal::{open_payload, FrameFields, KeyRing, StoredSeal},
 };
 
 /// A type stored in KV under a stable name, with a schema version and a migration chain from
@@ -336,29 +336,8 @@ pub fn decode_value_in<T: Versioned>(
         (Some(id), Some(ring)) if id.as_ref() == ring.primary_id() => StoredSeal::Primary,
         (Some(_), _) => StoredSeal::OlderKey,
     };
-    let opened;
-    let payload = match (raw.payload, ring) {
-        (Payload::Sealed(s), Some(ring)) => {
-            opened = ring.open(kv_key, &s, T::NAME)?;
-            match s.codec {
-                Codec::Json => Payload::Json(&opened),
-                Codec::Postcard => Payload::Postcard(&opened),
-            }
-        }
-        (Payload::Sealed(_), None) => {
-            return Err(Error::Sealed {
-                type_name: T::NAME,
-                reason: SealError::NoKeyRing,
-            })
-        }
-        (_, Some(ring)) if ring.requires_sealed() => {
-            return Err(Error::Sealed {
-                type_name: T::NAME,
-                reason: SealError::NotSealed,
-            })
-        }
-        (clear, _) => clear,
-    };
+    let mut opened = Vec::new();
+    let payload = open_payload(raw.payload, ring, kv_key, T::NAME, &mut opened)?;
     let value = match T::decode_payload(version, payload, validate) {
         Ok(v) => v,
         // The fast JSON path cut the payload at the last `}`; a writer that put other keys

@@ -9,9 +9,9 @@ use serde_json::value::RawValue;
 
 use crate::{
     envelope::{self, Codec, Payload},
-    error::{Error, Result, SealError},
+    error::{Error, Result},
     schema::{self, instance::Document},
-    seal::KeyRing,
+    seal::{open_payload, KeyRing},
     versioned::{check_header, decode_value_in, Versioned},
 };
 
@@ -154,26 +154,13 @@ fn current_json<T: Versioned>(
         return Ok(None);
     }
     let expires_at = raw.header.expires_at;
-    let opened;
-    let text: &[u8] = match (raw.payload, ring) {
-        (Payload::Sealed(s), Some(ring)) if s.codec == Codec::Json => {
-            opened = ring.open(kv_key, &s, T::NAME)?;
-            &opened
-        }
-        (Payload::Sealed(_), None) => {
-            return Err(Error::Sealed {
-                type_name: T::NAME,
-                reason: SealError::NoKeyRing,
-            })
-        }
-        (_, Some(ring)) if ring.requires_sealed() => {
-            return Err(Error::Sealed {
-                type_name: T::NAME,
-                reason: SealError::NotSealed,
-            })
-        }
-        (Payload::Json(text), _) => text,
-        _ => return Ok(None),
+    if raw.header.codec != Codec::Json {
+        // Postcard (clear or sealed): the typed read re-encodes it.
+        return Ok(None);
+    }
+    let mut opened = Vec::new();
+    let Payload::Json(text) = open_payload(raw.payload, ring, kv_key, T::NAME, &mut opened)? else {
+        return Ok(None);
     };
     let Ok(doc) = Document::parse(text) else {
         return Ok(None);
