@@ -4,9 +4,12 @@
 #   session-gated GET /me, cached GET /popular and GET /healthz (the fixed per-request cost), with
 #   wrk, the two workers alternating in
 #   rounds (demo first in odd rounds, reference first in even ones), KV operations from each
-#   worker's /_stats before and after each phase. Prints one JSON line per phase.
+#   worker's /_stats before and after each phase (and the demo's memory-tier hits). Then, the demo
+#   alone, GET /articles with 50 cached entries read in bulk gets vs one read each, with the KV
+#   operations one such request reports. Prints one JSON line per phase (bench/wrk_json.py).
 # Knobs: LOAD_DURATION (s, default 10), LOAD_CONNECTIONS (default 8), LOAD_ROUNDS (default 3).
 set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 : "${WORKER_URL:?run inside scripts/with-worker.sh}" "${REFERENCE_URL:?run inside bench/with-reference-worker.sh}"
 duration="${LOAD_DURATION:-10}"
 conns="${LOAD_CONNECTIONS:-8}"
@@ -22,6 +25,10 @@ stat_of() { # URL FIELD
     curl -s "$1/_stats" | python3 -c "import json,sys; print(json.load(sys.stdin).get('$2', 0))"
 }
 
+l1_hits_of() { # URL -> the memory tier's hits (0 for the reference, which has none)
+    curl -s "$1/_stats" | python3 -c "import json,sys; print(json.load(sys.stdin).get('cache', {}).get('l1_hits', 0))"
+}
+
 declare -A url=([demo]="$WORKER_URL" [reference]="$REFERENCE_URL")
 declare -A cookie
 for w in demo reference; do
@@ -33,7 +40,9 @@ for w in demo reference; do
             "${url[$w]}$path"
     done
 done
-sleep 1
+# 50 articles into the cache (their writes run in waitUntil).
+curl -s -o /dev/null "$WORKER_URL/articles?first=0&count=50"
+sleep 3
 
 for ((round = 1; round <= rounds; round++)); do
     order=(demo reference)
@@ -43,32 +52,27 @@ for ((round = 1; round <= rounds; round++)); do
         for w in "${order[@]}"; do
             writes0=$(stat_of "${url[$w]}" kv_writes)
             reads0=$(stat_of "${url[$w]}" kv_reads)
+            l1_0=$(l1_hits_of "${url[$w]}")
             out=$(wrk -t1 -c"$conns" -d"${duration}s" --latency \
                 -H "cookie: ${cookie[$w]}" -H 'accept: application/json' \
                 "${url[$w]}$path")
             sleep 1 # let waitUntil writes land before counting
             writes1=$(stat_of "${url[$w]}" kv_writes)
             reads1=$(stat_of "${url[$w]}" kv_reads)
-            WRK_OUT="$out" python3 - "$w" "$path" "$round" "$conns" "$duration" \
-                "$((writes1 - writes0))" "$((reads1 - reads0))" <<'PY'
-import json, os, re, sys
-w, path, rnd, conns, duration, writes, reads = sys.argv[1:]
-out = os.environ["WRK_OUT"]
-def ms(text):
-    v, unit = re.match(r"([\d.]+)(us|ms|s)", text).groups()
-    return float(v) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
-pct = {p: ms(v) for p, v in re.findall(r"^\s+(50|75|90|99)%\s+(\S+)", out, re.M)}
-rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-total = int(re.search(r"(\d+) requests in", out).group(1))
-bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-errors = re.search(r"Socket errors: (.*)", out)
-print(json.dumps({"worker": w, "path": path, "round": int(rnd), "connections": int(conns),
-                  "duration_s": int(duration), "rps": rps, "requests": total,
-                  "p50_ms": pct.get("50"), "p99_ms": pct.get("99"),
-                  "non_2xx": int(bad.group(1)) if bad else 0,
-                  "socket_errors": errors.group(1) if errors else None,
-                  "kv_writes": int(writes), "kv_reads": int(reads)}))
-PY
+            l1_1=$(l1_hits_of "${url[$w]}")
+            WRK_OUT="$out" python3 "$here/wrk_json.py" worker="$w" path="$path" round="$round" \
+                connections="$conns" duration_s="$duration" \
+                kv_writes="$((writes1 - writes0))" kv_reads="$((reads1 - reads0))" \
+                l1_hits="$((l1_1 - l1_0))"
         done
+    done
+    # The demo alone: 50 cached articles per request, in bulk gets vs one read each (issue 16).
+    for read in bulk single; do
+        path="/articles?first=0&count=50&read=$read"
+        # The KV operations of one request, as the route reports them.
+        ops=$(curl -s "$WORKER_URL$path" | python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["kv"]))')
+        out=$(wrk -t1 -c"$conns" -d"${duration}s" --latency "$WORKER_URL$path")
+        WRK_OUT="$out" python3 "$here/wrk_json.py" kind=articles_load worker=demo read="$read" \
+            path="$path" round="$round" connections="$conns" duration_s="$duration" kv="json:$ops"
     done
 done

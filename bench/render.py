@@ -600,6 +600,74 @@ if seal_load:
         w(f"- `{path}`: median sealed / clear throughput **{statistics.median(qs):.2f}×** over {len(qs)} rounds.")
     w("")
 
+articles_load = by_kind["articles_load"]
+if load or articles_load:
+    w("## 10. Cache tiers on workerd (issue 16)")
+    w("")
+    w(
+        "`GET /popular` with the isolate-memory tier (on by default in the demo: 256 entries, 4 MiB, 5 s) and the "
+        "validated JSON pass-through (`CacheStore::get_or_compute_json`: a fresh entry's stored text is the "
+        "body), from the same `bench/load.sh` run as section 8; `GET /articles` reads 50 cached entries per "
+        "request with `get_many_json` (KV bulk get) or with 50 `get_json` calls, alternating in the same run. "
+        "KV operations per `/articles` request are what the route reports for one request before each phase."
+    )
+    w("")
+    agg = defaultdict(list)
+    for r in load:
+        agg[(r["worker"], r["path"])].append(r)
+    d, ref = agg.get(("demo", "/popular")), agg.get(("reference", "/popular"))
+    w("| figure | goal | result | verdict |")
+    w("|---|---|---|---|")
+    if d and ref:
+        thr = statistics.median(r["rps"] for r in d) / statistics.median(r["rps"] for r in ref)
+        p99 = statistics.median(r["p99_ms"] for r in d) / statistics.median(r["p99_ms"] for r in ref)
+        per_round = []
+        for rnd in sorted({r["round"] for r in d}):
+            a = [r for r in d if r["round"] == rnd]
+            b = [r for r in ref if r["round"] == rnd]
+            if a and b:
+                per_round.append(a[0]["rps"] / b[0]["rps"])
+        spread = f" (rounds {min(per_round):.2f}–{max(per_round):.2f})" if per_round else ""
+        w(f"| `/popular` throughput, demo / reference | ≥ 1.5× | **{thr:.2f}×**{spread} | {verdict(thr, 1.5, lower_is_better=False)} |")
+        w(f"| `/popular` p99, demo / reference | ≤ 0.7× | **{p99:.2f}×** | {verdict(p99, 0.7)} |")
+        reqs = sum(r["requests"] for r in d)
+        reads = sum(r["kv_reads"] for r in d)
+        per_hit = reads / max(reqs, 1)
+        l1 = sum(r.get("l1_hits", 0) for r in d)
+        w(
+            f"| KV reads per `/popular` request, demo (memory tier on) | ≤ 0.05 | **{per_hit:.4f}** "
+            f"({reads} reads for {reqs} requests; {l1} memory hits) | {verdict(per_hit, 0.05)} |"
+        )
+    by_read = defaultdict(list)
+    for r in articles_load:
+        by_read[r["read"]].append(r)
+    if by_read.get("bulk") and by_read.get("single"):
+        ops = lambda rs, k: statistics.median(r["kv"].get(k, 0) for r in rs)
+        bulk_ops = ops(by_read["bulk"], "kv_bulk_gets") + ops(by_read["bulk"], "kv_reads")
+        single_ops = ops(by_read["single"], "kv_bulk_gets") + ops(by_read["single"], "kv_reads")
+        w(
+            f"| KV operations for 50 cached items, bulk get vs single reads | 1 (vs 50) | **{bulk_ops:.0f}** "
+            f"(vs {single_ops:.0f}) | {verdict(bulk_ops, 1)} |"
+        )
+        med = lambda rs, k: statistics.median(r[k] for r in rs)
+        for k, label in (("p50_ms", "p50"), ("p99_ms", "p99")):
+            b, s_ = med(by_read["bulk"], k), med(by_read["single"], k)
+            w(f"| `/articles` 50 items, {label} latency bulk / single | – | {b:.1f} ms / {s_:.1f} ms = **{b / s_:.2f}×** | – |")
+        b, s_ = med(by_read["bulk"], "rps"), med(by_read["single"], "rps")
+        w(f"| `/articles` 50 items, throughput bulk / single | – | {b:.0f} / {s_:.0f} req/s = **{b / s_:.2f}×** | – |")
+    w("")
+    if articles_load:
+        w("| read | round | req/s | p50 | p99 | non-2xx | KV ops of one request |")
+        w("|---|---|---|---|---|---|---|")
+        for r in sorted(articles_load, key=lambda r: (r["round"], r["read"])):
+            kv = r["kv"]
+            w(
+                f"| {r['read']} | {r['round']} | {r['rps']:.0f} | {r['p50_ms']:.2f} ms | {r['p99_ms']:.2f} ms "
+                f"| {r['non_2xx']} | {kv.get('kv_bulk_gets', 0)} bulk gets ({kv.get('kv_bulk_keys', 0)} keys), "
+                f"{kv.get('kv_reads', 0)} reads |"
+            )
+        w("")
+
 w("## Reproduce")
 w("")
 w("```sh")

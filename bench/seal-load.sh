@@ -45,22 +45,8 @@ for ((round = 1; round <= rounds; round++)); do
         for w in "${order[@]}"; do
             out=$(wrk -t1 -c"$conns" -d"${duration}s" --latency \
                 -H "cookie: ${cookie[$w]}" -H 'accept: application/json' "${url[$w]}$path")
-            WRK_OUT="$out" python3 - "$w" "$path" "$round" "$conns" "$duration" <<'PY'
-import json, os, re, sys
-w, path, rnd, conns, duration = sys.argv[1:]
-out = os.environ["WRK_OUT"]
-def ms(text):
-    v, unit = re.match(r"([\d.]+)(us|ms|s)", text).groups()
-    return float(v) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
-pct = {p: ms(v) for p, v in re.findall(r"^\s+(50|75|90|99)%\s+(\S+)", out, re.M)}
-bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-print(json.dumps({"kind": "seal_load", "worker": w, "path": path, "round": int(rnd),
-                  "connections": int(conns), "duration_s": int(duration),
-                  "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-                  "requests": int(re.search(r"(\d+) requests in", out).group(1)),
-                  "p50_ms": pct.get("50"), "p99_ms": pct.get("99"),
-                  "non_2xx": int(bad.group(1)) if bad else 0}))
-PY
+            WRK_OUT="$out" python3 "$REPO_ROOT/bench/wrk_json.py" kind=seal_load worker="$w" path="$path" \
+                round="$round" connections="$conns" duration_s="$duration"
         done
     done
 done

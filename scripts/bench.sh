@@ -264,7 +264,7 @@ if ! skip load; then
     if command -v wrk >/dev/null; then
         log "load: demo worker vs reference worker, alternating"
         (env -u CARGO_TARGET_DIR scripts/with-worker.sh --no-build -- bench/with-reference-worker.sh -- bench/load.sh \
-            | sed 's/^{/{"kind":"load",/' >>"$RESULTS") || log "load test failed"
+            | sed '/"kind"/!s/^{/{"kind":"load",/' >>"$RESULTS") || log "load test failed"
     fi
 fi
 

@@ -504,3 +504,157 @@ impl Now for ManualClock {
         kv_envelope::Clock::now_ms(self)
     }
 }
+
+// ---- get_or_compute_json ----------------------------------------------------------------------
+
+#[tokio::test]
+async fn get_or_compute_json_serves_text_with_one_read_and_the_typed_rules_otherwise() {
+    use kv_envelope::cache::ComputeJsonError;
+    let e = env();
+    let state = CacheState::with_memory_tier(tier(5));
+    let cache = CacheStore::<Item>::new(e.kv.clone()).with_state(state.clone());
+    let calls = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let load = |calls: &Arc<std::sync::atomic::AtomicU32>, stock: u32| {
+        let calls = calls.clone();
+        move || async move {
+            calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok::<_, Infallible>(item("j", stock))
+        }
+    };
+    let reads = |e: &Env| e.kv.counters().snapshot().kv_reads;
+    // Miss: generation + entry read once each, computed, written; the text of the value.
+    let before = reads(&e);
+    let miss = cache
+        .get_or_compute_json("k", &POLICY, load(&calls, 1))
+        .await
+        .unwrap();
+    assert_eq!(miss.status, CacheStatus::Miss);
+    assert_eq!(miss.value.as_str(), r#"{"name":"j","stock":1}"#);
+    assert_eq!(
+        reads(&e) - before,
+        2,
+        "generation and entry, each read once"
+    );
+    // Memory hits: no KV read at all.
+    let before = reads(&e);
+    for _ in 0..5 {
+        let hit = cache
+            .get_or_compute_json("k", &POLICY, load(&calls, 9))
+            .await
+            .unwrap();
+        assert!(hit.status == CacheStatus::Hit && hit.from_memory);
+        assert_eq!(hit.value.as_str(), r#"{"name":"j","stock":1}"#);
+    }
+    assert_eq!(reads(&e), before);
+    // Past the L1 TTL: one KV read, the stored text as stored (spacing kept), back in memory.
+    let full = cache.key_for("k").await.unwrap();
+    e.mem.insert_raw(
+        &full,
+        format!(
+            r#"{{"kv":1,"type":"item","v":2,"exp":{},"data":{{ "name" : "s", "stock" : 2 }}}}"#,
+            NOW + 200_000
+        )
+        .into_bytes(),
+        None,
+    );
+    e.clock.advance(Duration::from_secs(6));
+    let before = reads(&e);
+    let kv_hit = cache
+        .get_or_compute_json("k", &POLICY, load(&calls, 9))
+        .await
+        .unwrap();
+    assert!(kv_hit.status == CacheStatus::Hit && !kv_hit.from_memory);
+    assert_eq!(kv_hit.value.as_str(), r#"{ "name" : "s", "stock" : 2 }"#);
+    assert_eq!(
+        reads(&e) - before,
+        1,
+        "the entry only (the generation is trusted 10 s)"
+    );
+    let again = cache
+        .get_or_compute_json("k", &POLICY, load(&calls, 9))
+        .await
+        .unwrap();
+    assert!(again.from_memory);
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+    // An older version: a hit, migrated and serialized (the cache does not write it back).
+    let old_full = cache.key_for("old").await.unwrap();
+    e.mem.insert_raw(
+        &old_full,
+        envelope::encode(
+            Codec::Json,
+            "item",
+            1,
+            Some(NOW + 400_000),
+            &ItemV1 { name: "o".into() },
+        )
+        .unwrap(),
+        None,
+    );
+    let old = cache
+        .get_or_compute_json("old", &POLICY, load(&calls, 9))
+        .await
+        .unwrap();
+    assert_eq!(old.status, CacheStatus::Hit);
+    assert_eq!(old.value.as_str(), r#"{"name":"o","stock":0}"#);
+    // A corrupt entry: the typed path on the same read (one entry read), recomputed, replaced.
+    let bad_full = cache.key_for("bad").await.unwrap();
+    e.mem.insert_raw(&bad_full, b"\xff garbage".to_vec(), None);
+    let before = reads(&e);
+    let fixed = cache
+        .get_or_compute_json("bad", &POLICY, load(&calls, 5))
+        .await
+        .unwrap();
+    assert_eq!(fixed.status, CacheStatus::Miss);
+    assert!(fixed.cache_error.is_some());
+    assert_eq!(fixed.value.as_str(), r#"{"name":"j","stock":5}"#);
+    assert_eq!(reads(&e) - before, 1, "the entry is read once, not twice");
+    assert_eq!(
+        cache.get("bad").await.unwrap().unwrap().value,
+        item("j", 5),
+        "replaced"
+    );
+    // A newer version's entry: computed, served, never overwritten.
+    let future_full = cache.key_for("future").await.unwrap();
+    let future =
+        envelope::encode(Codec::Json, "item", 3, None, &serde_json::json!({"x": 1})).unwrap();
+    e.mem.insert_raw(&future_full, future.clone(), None);
+    let served = cache
+        .get_or_compute_json("future", &POLICY, load(&calls, 6))
+        .await
+        .unwrap();
+    assert_eq!(served.status, CacheStatus::Miss);
+    assert_eq!(e.mem.raw(&future_full), Some(future));
+    // Stale: served stale (text) and refreshed inline without a background.
+    let stale_full = cache.key_for("stale").await.unwrap();
+    let swr = POLICY.with_stale_while_revalidate(Duration::from_secs(60));
+    cache.put("stale", &item("old-s", 1), &swr).await.unwrap();
+    e.clock.advance(Duration::from_secs(301));
+    assert!(e.mem.raw(&stale_full).is_some(), "still in KV, stale");
+    let refreshed = cache
+        .get_or_compute_json("stale", &swr, load(&calls, 7))
+        .await
+        .unwrap();
+    // Without a background the refresh runs inline and its result is served.
+    assert_eq!(refreshed.status, CacheStatus::Miss);
+    assert_eq!(refreshed.value.as_str(), r#"{"name":"j","stock":7}"#);
+    // The computation's error comes back as `Compute`.
+    let failed = cache
+        .get_or_compute_json("err", &POLICY, || async { Err::<Item, _>("upstream down") })
+        .await;
+    assert!(matches!(
+        failed,
+        Err(ComputeJsonError::Compute("upstream down"))
+    ));
+    // Counters: every call counted once.
+    let stats = cache.stats();
+    assert_eq!(
+        stats.hits,
+        5 + 1 + 1 + 1 + 1,
+        "memory 5, kv 1, memory 1, old 1, get(bad) 1"
+    );
+    assert_eq!(
+        stats.misses,
+        1 + 1 + 1 + 1 + 1,
+        "k, bad, future, stale-refresh, err"
+    );
+}

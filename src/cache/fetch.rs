@@ -6,16 +6,17 @@ use std::{future::Future, sync::Arc};
 #[cfg(all(feature = "worker", target_arch = "wasm32"))]
 use super::in_own_context;
 use super::{
-    entry::{classify, prepare, Found, Freshness, PreparedWrite, Timing},
+    entry::{classify, classify_json, prepare, Found, Freshness, PreparedWrite, Timing},
     flight::{Flights, Join, Leader, Waiter},
     memory::{Fill, Tier},
+    passthrough::{ComputeJsonError, JsonText},
     random::{self, RandomSource},
     stats::Counters,
     CacheKeys, CachePolicy, CacheState, CacheStatus, CacheStore, Cached, MaybeSend,
     NamespaceGeneration,
 };
 use crate::{
-    backend::Kv,
+    backend::{Kv, Stored},
     background::Background,
     envelope::Codec,
     error::{Error, Result},
@@ -285,8 +286,14 @@ where
         E: MaybeSend + 'static,
     {
         let result = self.fetch_inner(key, policy, compute).await;
+        self.count(&result);
+        result
+    }
+
+    /// The counters of one `get_or_compute*` call, by how it ended.
+    fn count<V: Slot<T>, E>(&self, result: &Result<Cached<V>, E>) {
         let counters = self.core.counters();
-        match &result {
+        match result {
             Ok(c) => match c.status {
                 CacheStatus::Hit => {
                     counters.hits.inc();
@@ -300,7 +307,84 @@ where
             },
             Err(_) => counters.misses.inc(),
         }
-        result
+    }
+
+    /// `get_or_compute` answering with the value's JSON text: a fresh entry (in memory or in
+    /// KV) is handed out as its validated text without building `T`; anything else (stale,
+    /// missing, unreadable, due for an early refresh) goes the typed way on what was already
+    /// read — one KV read either way — and the value it ends with is serialized.
+    pub(super) async fn fetch_json<F, Fut, E>(
+        &self,
+        key: &str,
+        policy: &CachePolicy,
+        compute: F,
+    ) -> Result<Cached<JsonText>, ComputeJsonError<E>>
+    where
+        F: FnOnce() -> Fut + MaybeSend + 'static,
+        Fut: Future<Output = Result<T, E>> + MaybeSend + 'static,
+        E: MaybeSend + 'static,
+    {
+        let core = &self.core;
+        let full = match core.entry_key(key).await {
+            Ok(k) => k,
+            Err(e) => {
+                let result = self.uncached::<T, _, _, E>(compute, e).await;
+                self.count(&result);
+                return to_json(result);
+            }
+        };
+        let tier = core.tier();
+        if let Some(tier) = tier {
+            let now = core.kv.now_ms();
+            if let Some((json, timing)) = tier.get_json::<T>(&full, now) {
+                let timing = timing.capped(policy);
+                if timing.freshness(now) == Freshness::Fresh {
+                    tier.count_hit();
+                    core.counters().hits.inc();
+                    let mut cached = Cached::new(json, CacheStatus::Hit, timing.computed_at);
+                    cached.from_memory = true;
+                    return Ok(cached);
+                }
+            }
+        }
+        let epoch = tier.map(Tier::epoch);
+        let stored = match core.kv.get(&full).await {
+            Ok(s) => s,
+            Err(e) => {
+                let result = self.uncached::<T, _, _, E>(compute, e).await;
+                self.count(&result);
+                return to_json(result);
+            }
+        };
+        let now = core.kv.now_ms();
+        if let Some(s) = &stored {
+            if let Found::Value { value, timing } =
+                classify_json::<T>(&full, s, core.seal.as_ref(), now, core.validate)
+            {
+                let capped = timing.capped(policy);
+                if capped.freshness(now) == Freshness::Fresh
+                    && !core.refresh_early(&capped, now, policy)
+                {
+                    if let (Some(tier), Some(epoch)) = (tier, epoch) {
+                        tier.insert(
+                            &full,
+                            Fill::<T>::Json(&value),
+                            timing,
+                            s.value.len(),
+                            now,
+                            epoch,
+                        );
+                    }
+                    core.counters().hits.inc();
+                    return Ok(Cached::new(value, CacheStatus::Hit, capped.computed_at));
+                }
+            }
+        }
+        let result = self
+            .fetch_stored::<T, F, Fut, E>(full, stored, epoch, policy, compute)
+            .await;
+        self.count(&result);
+        to_json(result)
     }
 
     async fn fetch_inner<V, F, Fut, E>(
@@ -344,6 +428,28 @@ where
             // We do not know what is stored (maybe a newer version): compute, don't write.
             Err(e) => return self.uncached(compute, e).await,
         };
+        self.fetch_stored(full, stored, epoch, policy, compute)
+            .await
+    }
+
+    /// The rest of a fetch, given what KV holds under `full` (read once, by the caller, with
+    /// the memory tier at `epoch`).
+    async fn fetch_stored<V, F, Fut, E>(
+        &self,
+        full: String,
+        stored: Option<Stored>,
+        epoch: Option<u64>,
+        policy: &CachePolicy,
+        compute: F,
+    ) -> Result<Cached<V>, E>
+    where
+        V: Slot<T> + MaybeSend + 'static,
+        F: FnOnce() -> Fut + MaybeSend + 'static,
+        Fut: Future<Output = Result<V, E>> + MaybeSend + 'static,
+        E: MaybeSend + 'static,
+    {
+        let core = &self.core;
+        let tier = core.tier();
         let now = core.kv.now_ms();
         let stored_len = stored.as_ref().map_or(0, |s| s.value.len());
         let found = match stored {
@@ -538,4 +644,13 @@ where
         }));
         true
     }
+}
+
+/// A typed fetch's result as JSON text.
+fn to_json<T: serde::Serialize, E>(
+    result: Result<Cached<T>, E>,
+) -> Result<Cached<JsonText>, ComputeJsonError<E>> {
+    let cached = result.map_err(ComputeJsonError::Compute)?;
+    let json = JsonText::from_value(&cached.value).map_err(ComputeJsonError::Encode)?;
+    Ok(cached.map_value(json))
 }

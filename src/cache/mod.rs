@@ -63,7 +63,7 @@ pub use self::{
     entry::ABSENT_TYPE,
     keys::{CacheKeys, NamespaceGeneration},
     memory::{MemoryTier, DEFAULT_MEMORY_TTL},
-    passthrough::JsonText,
+    passthrough::{ComputeJsonError, JsonText},
     policy::CachePolicy,
     random::{OsRandom, RandomSource},
     state::CacheState,
@@ -322,6 +322,26 @@ where
     {
         self.fetch::<Option<T>, F, Fut, E>(key, policy, compute)
             .await
+    }
+
+    /// [`get_or_compute`](Self::get_or_compute) for a caller that only forwards the value
+    /// (a response body): the validated JSON text, as [`get_json`](Self::get_json) gives it.
+    /// A fresh entry, in the memory tier or in KV, is handed out without building `T`;
+    /// anything else (stale, missing, unreadable, due for an early refresh) takes the typed
+    /// path on what was already read (still one KV read) and serializes the value it ends
+    /// with. Same statuses, coalescing, refreshes and counters as `get_or_compute`.
+    pub async fn get_or_compute_json<F, Fut, E>(
+        &self,
+        key: &str,
+        policy: &CachePolicy,
+        compute: F,
+    ) -> Result<Cached<JsonText>, ComputeJsonError<E>>
+    where
+        F: FnOnce() -> Fut + MaybeSend + 'static,
+        Fut: Future<Output = Result<T, E>> + MaybeSend + 'static,
+        E: MaybeSend + 'static,
+    {
+        self.fetch_json(key, policy, compute).await
     }
 
     /// Read `key` without computing: a fresh (`Hit`) or stale (`Stale`) value, or `None`

@@ -113,6 +113,36 @@ impl Serialize for JsonText {
     }
 }
 
+/// Why [`CacheStore::get_or_compute_json`](super::CacheStore::get_or_compute_json) has no
+/// text to hand out.
+#[derive(Debug)]
+pub enum ComputeJsonError<E> {
+    /// The computation failed (the cache was not the problem).
+    Compute(E),
+    /// The value (computed, or read the typed way) does not serialize as JSON — a map with
+    /// keys that are not strings, a failing `Serialize` impl. Never a stored value's fault:
+    /// with the JSON codec such a value could not have been written either.
+    Encode(Error),
+}
+
+impl<E: fmt::Display> fmt::Display for ComputeJsonError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ComputeJsonError::Compute(e) => write!(f, "computation failed: {e}"),
+            ComputeJsonError::Encode(e) => write!(f, "value is not JSON: {e}"),
+        }
+    }
+}
+
+impl<E: std::error::Error + 'static> std::error::Error for ComputeJsonError<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ComputeJsonError::Compute(e) => Some(e),
+            ComputeJsonError::Encode(e) => Some(e),
+        }
+    }
+}
+
 /// A pass-through read: `Ok(None)` when expired, the text and the envelope's expiry otherwise;
 /// the same errors as [`decode_value_in`] (which it falls back to).
 pub(crate) fn json_payload_in<T: Versioned>(

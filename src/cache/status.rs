@@ -55,6 +55,18 @@ pub struct Cached<T> {
 }
 
 impl<T> Cached<T> {
+    /// The same provenance with another value (the JSON text of this one).
+    pub(super) fn map_value<U>(self, value: U) -> Cached<U> {
+        Cached {
+            value,
+            status: self.status,
+            refreshing: self.refreshing,
+            computed_at: self.computed_at,
+            from_memory: self.from_memory,
+            cache_error: self.cache_error,
+        }
+    }
+
     pub(super) fn new(value: T, status: CacheStatus, computed_at: Option<u64>) -> Self {
         Self {
             value,

@@ -134,6 +134,11 @@ pub fn json<T: Serialize>(status: u16, value: &T, extra: &[(&str, &str)]) -> Out
     respond(status, "application/json", body, extra)
 }
 
+/// A JSON body that already is JSON text (a cache's validated pass-through), sent as it is.
+pub fn json_text(status: u16, text: &str, extra: &[(&str, &str)]) -> Outcome {
+    respond(status, "application/json", text.as_bytes().to_vec(), extra)
+}
+
 /// Pages: no caching (they show who is signed in), no scripts, forms only to us.
 pub fn html(status: u16, page: String, extra: &[(&str, &str)]) -> Outcome {
     let mut headers: Vec<(&str, &str)> = vec![

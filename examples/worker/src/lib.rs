@@ -11,8 +11,9 @@
 //! | `POST /sessions/rotate` | new id, new cookie; the old id is dead at once |
 //! | `POST /logout` | delete the session, clear the cookie, `303 /login` |
 //! | `POST /sessions/logout-all` | delete every session of the user ("log out everywhere") |
-//! | `GET /popular` | cached computation, `x-cache: miss\|hit\|stale` |
+//! | `GET /popular` | cached computation, `x-cache: miss\|hit\|stale`, `x-cache-tier: memory\|kv` on hits |
 //! | `POST /popular/invalidate` | drop the cached value: the next `/popular` is a miss |
+//! | `GET /articles?count=N&first=I&read=bulk\|single` | N cached articles in one response, read in bulk gets (or one by one), with the KV operations it made |
 //! | `GET /_stats` | this isolate's counters (KV operations, cache, sessions) |
 //!
 //! Sessions (record and per-user index entry) are sealed at rest with the key ring of
@@ -21,6 +22,7 @@
 //!
 //! `docs/demo.md` has the details; `e2e/` tests all of it on workerd.
 
+mod articles;
 mod body;
 mod http;
 mod pages;
@@ -37,7 +39,10 @@ use std::{
 use kv_envelope::{
     backend::{OpCounters, OpCounts, WorkersKv},
     background::WaitUntil,
-    cache::{CacheState, CacheStatus, CacheStore, NamespaceGeneration},
+    cache::{
+        CacheState, CacheStatus, CacheStore, Cached, ComputeJsonError, JsonText, MemoryTier,
+        NamespaceGeneration, DEFAULT_MEMORY_TTL,
+    },
     session::{
         middleware::{cookie_header, deny, optional_session, require_session},
         DenyCause, IdSource, Lookup, NoSession, OsRandom, RejectHook, Session, SessionGate,
@@ -50,7 +55,8 @@ use sha2::{Digest, Sha256};
 use worker::{console_error, console_warn, event, Context, Env, Request, Response};
 
 use crate::{
-    http::{html, json, see_other, Fail, OrFail, Outcome},
+    articles::{Article, Query, Read},
+    http::{html, json, json_text, see_other, Fail, OrFail, Outcome},
     popular::Popular,
 };
 
@@ -59,8 +65,13 @@ use crate::{
 /// KV operation counters per binding (every `Kv` handle of a binding counts into these).
 static SESSION_KV_OPS: LazyLock<Arc<OpCounters>> = LazyLock::new(Default::default);
 static CACHE_KV_OPS: LazyLock<Arc<OpCounters>> = LazyLock::new(Default::default);
-/// The cache's single-flight table, generations and counters.
-static CACHE_STATE: LazyLock<CacheState> = LazyLock::new(CacheState::new);
+/// The cache's single-flight table, generations, counters and isolate-memory tier (up to 256
+/// entries and 4 MiB, each trusted for 5 s: `/popular` hits cost no KV read in that window).
+static CACHE_STATE: LazyLock<CacheState> = LazyLock::new(|| {
+    CacheState::with_memory_tier(MemoryTier::new(256, 4 << 20, DEFAULT_MEMORY_TTL))
+});
+/// `/articles` has state and counters of its own (no memory tier: it shows what KV costs).
+static ARTICLE_STATE: LazyLock<CacheState> = LazyLock::new(CacheState::new);
 static REQUESTS: AtomicU64 = AtomicU64::new(0);
 static WARM_UPS: AtomicU64 = AtomicU64::new(0);
 /// Why requests had no session, by reason code (never the cookie or the session).
@@ -95,6 +106,7 @@ fn isolate() -> &'static Isolate {
         let warm = Session::warm_up()
             .and_then(|()| SessionIndexEntry::warm_up())
             .and_then(|()| Popular::warm_up())
+            .and_then(|()| Article::warm_up())
             .and_then(|()| NamespaceGeneration::warm_up());
         if let Err(e) = &warm {
             console_error!("warm-up failed: {e}");
@@ -178,11 +190,38 @@ fn popular_cache<'a>(
     let kv = Kv::new(WorkersKv::new(env.kv("CACHE").or_fail("binding CACHE")?))
         .with_counters(CACHE_KV_OPS.clone());
     let sealing = sealing(env)?;
-    let mut cache = CacheStore::<Popular>::new(kv).with_state(CACHE_STATE.clone());
+    let mut cache = CacheStore::<Popular>::new(kv)
+        .with_state(CACHE_STATE.clone())
+        .with_memory_tier(memory_tier_on(env));
     if let (true, Some(ring)) = (sealing.cache, &sealing.ring) {
         cache = cache.with_sealing(ring.clone());
     }
     Ok(cache.with_background(WaitUntil(ctx)))
+}
+
+/// `CACHE_L1=off` turns the isolate-memory tier off (every hit reads KV: the benchmark's
+/// comparison); it is on otherwise.
+fn memory_tier_on(env: &Env) -> bool {
+    static ON: OnceLock<bool> = OnceLock::new();
+    *ON.get_or_init(|| {
+        !matches!(
+            env_text(env, "CACHE_L1")
+                .map(|v| v.trim().to_ascii_lowercase())
+                .as_deref(),
+            Some("off")
+        )
+    })
+}
+
+/// The `/articles` cache with counters of its own request: what the response reports.
+fn article_cache(env: &Env, ops: Arc<OpCounters>) -> Result<CacheStore<Article>, Fail> {
+    let kv = Kv::new(WorkersKv::new(env.kv("CACHE").or_fail("binding CACHE")?)).with_counters(ops);
+    let sealing = sealing(env)?;
+    let cache = CacheStore::<Article>::new(kv).with_state(ARTICLE_STATE.clone());
+    Ok(match (sealing.cache, &sealing.ring) {
+        (true, Some(ring)) => cache.with_sealing(ring.clone()),
+        _ => cache,
+    })
 }
 
 #[event(fetch)]
@@ -199,7 +238,7 @@ async fn route(req: Request, env: &Env, ctx: &Context) -> Outcome {
     // The method as sent: `Request::method()` maps methods it does not know to GET.
     let method = req.inner().method();
     let allowed: &[&str] = match path.as_str() {
-        "/healthz" | "/" | "/me" | "/popular" | "/_stats" => &["GET", "HEAD"],
+        "/healthz" | "/" | "/me" | "/popular" | "/articles" | "/_stats" => &["GET", "HEAD"],
         "/login" => &["GET", "HEAD", "POST"],
         "/sessions/rotate" | "/sessions/logout-all" | "/logout" | "/popular/invalidate" => {
             &["POST"]
@@ -250,6 +289,7 @@ async fn route(req: Request, env: &Env, ctx: &Context) -> Outcome {
             .or_fail("GET /me")
         }
         (_, "/popular") => get_popular(env, ctx).await,
+        (_, "/articles") => get_articles(&req, env, ctx).await,
         (_, "/_stats") => stats(env),
         _ => Err(Fail::new(404, "not_found", "no such route")),
     }
@@ -394,13 +434,15 @@ async fn logout(req: &Request, env: &Env) -> Outcome {
 async fn get_popular(env: &Env, ctx: &Context) -> Outcome {
     let cache = popular_cache(env, ctx)?;
     // Coalesced requests wait for the request that computes; the library keeps that wait in
-    // this request's own context (workerd's rules), nothing to wrap here.
-    let cached = match cache
-        .get_or_compute(popular::KEY, &popular::POLICY, popular::compute)
+    // this request's own context (workerd's rules), nothing to wrap here. A hit is the stored
+    // JSON text, validated and forwarded as the body without building the struct.
+    let cached: Cached<JsonText> = match cache
+        .get_or_compute_json(popular::KEY, &popular::POLICY, popular::compute)
         .await
     {
         Ok(c) => c,
-        Err(never) => match never {},
+        Err(ComputeJsonError::Compute(never)) => match never {},
+        Err(ComputeJsonError::Encode(e)) => return Err(Fail::store("popular", e)),
     };
     if let Some(e) = &cached.cache_error {
         // Absorbed by the cache (the value is still right); the kind is enough for the log.
@@ -414,11 +456,85 @@ async fn get_popular(env: &Env, ctx: &Context) -> Outcome {
         CacheStatus::Coalesced => ("miss", Some("coalesced")),
     };
     let detail = detail.or(cached.refreshing.then_some("refreshing"));
+    let tier = if cached.from_memory { "memory" } else { "kv" };
     let mut headers = vec![("x-cache", status), ("cache-control", "no-store")];
+    if cached.status == CacheStatus::Hit {
+        headers.push(("x-cache-tier", tier));
+    }
     if let Some(d) = detail {
         headers.push(("x-cache-detail", d));
     }
-    json(200, &cached.value, &headers)
+    json_text(200, cached.value.as_str(), &headers)
+}
+
+/// `GET /articles`: `count` cached articles from `first` on, read in bulk (default) or one by
+/// one; missing ones are loaded and cached in the background (see `articles.rs`).
+async fn get_articles(req: &Request, env: &Env, ctx: &Context) -> Outcome {
+    let url = req.url().or_fail("url")?;
+    let query = Query::parse(url.query()).map_err(|m| Fail::bad_request("bad_query", m))?;
+    let ops = Arc::new(OpCounters::default());
+    let cache = article_cache(env, ops.clone())?;
+    let keys: Vec<String> = query.ids().map(articles::key).collect();
+    let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let found = match query.read {
+        Read::Bulk => cache.get_many_json(&refs).await,
+        Read::Single => {
+            let mut found = Vec::with_capacity(refs.len());
+            for key in &refs {
+                match cache.get_json(key).await {
+                    Ok(f) => found.push(f),
+                    Err(e) => return Err(Fail::store("articles", e)),
+                }
+            }
+            Ok(found)
+        }
+    }
+    .map_err(|e| Fail::store("articles", e))?;
+    let kv = ops.snapshot();
+    let mut items = Vec::with_capacity(found.len());
+    let mut missing = Vec::new();
+    for (id, hit) in query.ids().zip(found) {
+        match hit {
+            Some(hit) => items.push(hit.value.to_raw_value()),
+            None => {
+                let article = articles::load(id);
+                let raw = serde_json::value::to_raw_value(&article)
+                    .map_err(|_| Fail::new(500, "internal", "internal error"))?;
+                items.push(raw);
+                missing.push(article);
+            }
+        }
+    }
+    let cached = items.len() - missing.len();
+    if !missing.is_empty() {
+        let cache = cache.clone();
+        ctx.wait_until(async move {
+            for article in missing {
+                if let Err(e) = cache
+                    .put(&articles::key(article.id), &article, &articles::POLICY)
+                    .await
+                {
+                    console_warn!("articles: caching failed: {e}");
+                }
+            }
+        });
+    }
+    #[derive(Serialize)]
+    struct Body {
+        read: &'static str,
+        count: u32,
+        cached: usize,
+        kv: OpCounts,
+        items: Vec<Box<serde_json::value::RawValue>>,
+    }
+    let body = Body {
+        read: query.read.as_str(),
+        count: query.count,
+        cached,
+        kv,
+        items,
+    };
+    json(200, &body, &[("cache-control", "no-store")])
 }
 
 async fn invalidate_popular(env: &Env, ctx: &Context) -> Outcome {
