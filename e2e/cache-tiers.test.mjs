@@ -116,7 +116,7 @@ describe("GET /articles: many entries in one bulk get", () => {
     assert.equal(body.kv.kv_bulk_keys, 150);
   });
 
-  test("unusable entries in a bulk read: newer versions are left alone, corrupt ones replaced, a BOM judged like a single read", async () => {
+  test("unusable entries in a bulk read: newer versions are left alone, corrupt ones replaced; a BOM is dropped by bulk text", async () => {
     const q = "first=3000&count=10";
     await articles(q);
     await allCached(q, 10);
@@ -129,9 +129,10 @@ describe("GET /articles: many entries in one bulk get", () => {
     });
     await kvPut("cache:article:g0:a3002", future, CACHE);
     await kvPut("cache:article:g0:a3004", Buffer.from('{"kv":1,"type":"article","v":1,"data":{"id":'), CACHE);
-    // A UTF-8 byte order mark before a valid envelope: bytes a single read refuses. If the
-    // runtime's text() stripped it, a bulk read would see a valid entry where a single read
-    // sees a corrupt one.
+    // A UTF-8 byte order mark before a valid envelope: bytes a single read (the value's bytes)
+    // refuses as corrupt. KV's bulk get returns text, and the runtime's text decoding drops a
+    // leading BOM, so a bulk read sees the valid envelope behind it: the one verdict on which the
+    // two reads differ (docs/cache.md, "Bulk reads"). Pinned here as measured on workerd.
     const { bytes: good } = await kvSeed("envelope", {
       type: "article",
       version: "1",
@@ -140,17 +141,29 @@ describe("GET /articles: many entries in one bulk get", () => {
     });
     await kvPut("cache:article:g0:a3006", Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), good]), CACHE);
     const bulk = await articles(q);
+    // The bulk read's background writes: the corrupt entry is replaced, the v2 bytes are not.
+    const replaced = async () => {
+      try {
+        return JSON.parse((await kvGet("cache:article:g0:a3004", CACHE)).toString("utf8")).data.id === 3004;
+      } catch {
+        return false;
+      }
+    };
+    for (const deadline = Date.now() + 10_000; !(await replaced()); await sleep(100)) {
+      assert.ok(Date.now() < deadline, "the corrupt entry was replaced in the background");
+    }
+    assert.deepEqual(await kvGet("cache:article:g0:a3002", CACHE), future, "v2 bytes unchanged");
     const single = await articles(`${q}&read=single`);
     assert.equal(bulk.items.length, 10);
     assert.equal(bulk.items[2].title.includes("newer code"), false, "v2 is not served by v1 code");
-    assert.equal(bulk.items[6].slug, single.items[6].slug, "bulk and single agree on the BOM entry");
-    assert.equal(bulk.cached, single.cached, "bulk and single agree on every verdict");
-    assert.ok(bulk.cached <= 8, `cached: ${bulk.cached}`);
-    // The background writes ran: the corrupt entry was replaced, the v2 bytes were not.
-    await sleep(1500);
-    assert.deepEqual(await kvGet("cache:article:g0:a3002", CACHE), future, "v2 bytes unchanged");
-    const replaced = JSON.parse((await kvGet("cache:article:g0:a3004", CACHE)).toString("utf8"));
-    assert.equal(replaced.data.id, 3004);
+    assert.equal(single.items[2].title.includes("newer code"), false, "nor by a single read");
+    assert.equal(bulk.items[4].id, 3004, "the corrupt entry is computed again");
+    assert.equal(bulk.items[6].slug, "bom", "a bulk read gets the text without its BOM");
+    assert.equal(single.items[6].slug, "article-3006", "a single read refuses the BOM bytes");
+    assert.equal(bulk.cached, 8, "v2 and corrupt entries are not served in bulk (the BOM entry is)");
+    assert.equal(single.cached, 8, "a single read serves the replaced entry, not v2 nor the BOM bytes");
+    await sleep(500);
+    assert.deepEqual(await kvGet("cache:article:g0:a3002", CACHE), future, "v2 bytes still unchanged");
   });
 
   test("bad queries are 400 with a message, never a 5xx", async () => {

@@ -103,6 +103,23 @@ pub struct BulkRead {
     pub single_reads: u64,
 }
 
+/// `keys` read one [`get`](KvBackend::get) at a time: the default
+/// [`get_bulk`](KvBackend::get_bulk), and what a backend that cannot bulk-read falls back to.
+pub(crate) async fn read_singly<B: KvBackend + ?Sized>(
+    backend: &B,
+    keys: &[&str],
+) -> Result<BulkRead> {
+    let mut values = Vec::with_capacity(keys.len());
+    for key in keys {
+        values.push(backend.get(key).await?);
+    }
+    Ok(BulkRead {
+        values,
+        bulk_ops: 0,
+        single_reads: keys.len() as u64,
+    })
+}
+
 /// A raw KV store. Implementations do I/O only; limits, clamping and counting live in [`Kv`].
 #[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
 #[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
@@ -114,15 +131,7 @@ pub trait KvBackend: MaybeSendSync {
     /// The default reads them one by one, so every backend supports it; say what it cost in
     /// [`BulkRead`].
     async fn get_bulk(&self, keys: &[&str]) -> Result<BulkRead> {
-        let mut values = Vec::with_capacity(keys.len());
-        for key in keys {
-            values.push(self.get(key).await?);
-        }
-        Ok(BulkRead {
-            values,
-            bulk_ops: 0,
-            single_reads: keys.len() as u64,
-        })
+        read_singly(self, keys).await
     }
     /// Write a value.
     async fn put(&self, key: &str, value: &[u8], options: &WriteOptions) -> Result<()>;

@@ -1,19 +1,47 @@
 //! Workers KV over the `worker` crate's [`KvStore`](worker::kv::KvStore) (wasm32 only).
 
-use super::{bulk_text_is_exact, BulkRead, KvBackend, ListKey, ListPage, Stored, WriteOptions};
+use super::{
+    bulk_text_is_exact, read_singly, BulkRead, KvBackend, ListKey, ListPage, Stored, WriteOptions,
+};
 use crate::error::{Error, Result};
+
+use worker::js_sys::{Array, Function, Map, Object, Promise, Reflect, JSON};
+use worker::send::SendWrapper;
+use worker::wasm_bindgen::{JsCast, JsValue};
 
 /// A Workers KV namespace binding.
 pub struct WorkersKv {
     store: worker::kv::KvStore,
+    /// The binding object itself, for bulk gets (only from [`WorkersKv::from_env`]). Wrapped
+    /// as the `worker` crate wraps its own `KvStore`: an isolate runs one thread.
+    binding: Option<SendWrapper<Object>>,
     cache_ttl: Option<u64>,
 }
 
 impl WorkersKv {
-    /// Wrap a binding (e.g. `env.kv("SESSIONS")?`).
+    /// The binding named `binding` in `env` (as in `wrangler.toml`), with bulk gets: the
+    /// constructor to use.
+    pub fn from_env(env: &worker::Env, binding: &str) -> worker::Result<Self> {
+        let store = env.kv(binding)?;
+        let object = Reflect::get(env.as_ref(), &JsValue::from_str(binding))
+            .ok()
+            .and_then(|b| b.dyn_into::<Object>().ok());
+        Ok(Self {
+            store,
+            binding: object.map(SendWrapper),
+            cache_ttl: None,
+        })
+    }
+
+    /// Wrap a `KvStore` (e.g. `env.kv("SESSIONS")?`). Reads in bulk are made one key at a
+    /// time on a store made this way: the `worker` crate's own bulk get with metadata (0.8)
+    /// fails as soon as one key is missing (`Reflect.get called on non-object`, workerd answers
+    /// `null` for it) and its `KvStore` does not hand out the binding to call KV directly.
+    /// Use [`from_env`](Self::from_env) for bulk gets.
     pub fn new(store: worker::kv::KvStore) -> Self {
         Self {
             store,
+            binding: None,
             cache_ttl: None,
         }
     }
@@ -25,6 +53,46 @@ impl WorkersKv {
         self.cache_ttl = Some(secs.max(60));
         self
     }
+}
+
+/// `binding.getWithMetadata(keys, {type: "text", cacheTtl})`: per key, in order, `None` when
+/// KV has no value, else the text and the metadata as JSON text.
+async fn bulk_get_with_metadata(
+    binding: &Object,
+    keys: &[&str],
+    cache_ttl: Option<u64>,
+) -> std::result::Result<Vec<Option<(String, Option<String>)>>, JsValue> {
+    let get: Function = Reflect::get(binding, &JsValue::from_str("getWithMetadata"))?.dyn_into()?;
+    let names: Array = keys.iter().map(|k| JsValue::from_str(k)).collect();
+    let options = Object::new();
+    Reflect::set(&options, &"type".into(), &"text".into())?;
+    if let Some(ttl) = cache_ttl {
+        Reflect::set(&options, &"cacheTtl".into(), &JsValue::from_f64(ttl as f64))?;
+    }
+    let promise: Promise = get.call2(binding, &names, &options)?.dyn_into()?;
+    let answer: Map = wasm_bindgen_futures::JsFuture::from(promise)
+        .await?
+        .dyn_into()?;
+    let mut out = Vec::with_capacity(keys.len());
+    for key in keys {
+        let entry = answer.get(&JsValue::from_str(key));
+        if entry.is_null() || entry.is_undefined() {
+            out.push(None);
+            continue;
+        }
+        let Some(text) = Reflect::get(&entry, &"value".into())?.as_string() else {
+            out.push(None);
+            continue;
+        };
+        let metadata = Reflect::get(&entry, &"metadata".into())?;
+        let metadata = if metadata.is_null() || metadata.is_undefined() {
+            None
+        } else {
+            JSON::stringify(&metadata)?.as_string()
+        };
+        out.push(Some((text, metadata)));
+    }
+    Ok(out)
 }
 
 fn backend_err(op: &'static str, e: &worker::kv::KvError) -> Error {
@@ -57,32 +125,31 @@ impl KvBackend for WorkersKv {
         }))
     }
 
-    /// One KV bulk get (`get([...keys], {type: "text"})` with metadata) for the chunk `Kv`
-    /// hands over (≤ 100 keys). KV returns bulk values only as text or JSON: a value that is
-    /// not exact UTF-8 JSON text — a binary frame (postcard `0xC5`, sealed `0xC6`), which the
-    /// runtime decodes lossily — is recognised by [`bulk_text_is_exact`] and read again with a
-    /// single `get` for its bytes (counted in `single_reads`).
+    /// One KV bulk get (`getWithMetadata([...keys], {type: "text"})`) for the chunk `Kv` hands
+    /// over (≤ 100 keys), called on the binding directly: a missing key is `null` in the
+    /// answer. KV returns bulk values only as text or JSON: a value that is not exact UTF-8
+    /// JSON text — a binary frame (postcard `0xC5`, sealed `0xC6`), which the runtime decodes
+    /// lossily — is recognised by [`bulk_text_is_exact`] and read again with a single `get`
+    /// for its bytes (counted in `single_reads`). Without the binding ([`WorkersKv::new`])
+    /// every key is read singly.
     async fn get_bulk(&self, keys: &[&str]) -> Result<BulkRead> {
+        let Some(binding) = &self.binding else {
+            return read_singly(self, keys).await;
+        };
         if keys.is_empty() {
             return Ok(BulkRead::default());
         }
-        let mut get = self.store.get_bulk(keys);
-        if let Some(ttl) = self.cache_ttl {
-            get = get.cache_ttl(ttl);
-        }
-        let mut found = get
-            .text_with_metadata::<serde_json::Value>()
+        let found = bulk_get_with_metadata(&binding.0, keys, self.cache_ttl)
             .await
-            .map_err(|e| backend_err("get_bulk", &e))?;
+            .map_err(|e| backend_err("get_bulk", &worker::kv::KvError::from(e)))?;
         let mut values = Vec::with_capacity(keys.len());
         let mut single_reads = 0;
-        for key in keys {
-            let (text, metadata) = found.remove(*key).unwrap_or((None, None));
-            values.push(match text {
+        for (key, entry) in keys.iter().zip(found) {
+            values.push(match entry {
                 None => None,
-                Some(text) if bulk_text_is_exact(&text) => Some(Stored {
+                Some((text, metadata)) if bulk_text_is_exact(&text) => Some(Stored {
                     value: text.into_bytes(),
-                    metadata: metadata.map(|m| m.to_string()),
+                    metadata,
                 }),
                 Some(_) => {
                     single_reads += 1;

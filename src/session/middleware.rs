@@ -7,7 +7,7 @@
 //! ```ignore
 //! #[event(fetch)]
 //! async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
-//!     let kv = Kv::new(WorkersKv::new(env.kv("SESSIONS")?));
+//!     let kv = Kv::new(WorkersKv::from_env(&env, "SESSIONS")?);
 //!     let gate = SessionGate::new(SessionStore::new(kv)).with_api_prefix("/api");
 //!     require_session(&gate, req, &ctx, |_req, admitted| async move {
 //!         Response::ok(format!("hello {}", admitted.session.email))

@@ -170,7 +170,7 @@ fn sealing(env: &Env) -> Result<&'static Sealing, Fail> {
 // ---- per-request handles on the isolate-wide state ----
 
 fn gate(env: &Env) -> Result<SessionGate, Fail> {
-    let kv = Kv::new(WorkersKv::new(env.kv("KV").or_fail("binding KV")?))
+    let kv = Kv::new(WorkersKv::from_env(env, "KV").or_fail("binding KV")?)
         .with_counters(SESSION_KV_OPS.clone());
     let mut store = SessionStore::new(kv).on_reject(ON_REJECT.clone());
     if let Some(ring) = &sealing(env)?.ring {
@@ -187,7 +187,7 @@ fn popular_cache<'a>(
     env: &Env,
     ctx: &'a Context,
 ) -> Result<CacheStore<Popular, WaitUntil<'a>>, Fail> {
-    let kv = Kv::new(WorkersKv::new(env.kv("CACHE").or_fail("binding CACHE")?))
+    let kv = Kv::new(WorkersKv::from_env(env, "CACHE").or_fail("binding CACHE")?)
         .with_counters(CACHE_KV_OPS.clone());
     let sealing = sealing(env)?;
     let mut cache = CacheStore::<Popular>::new(kv)
@@ -215,7 +215,7 @@ fn memory_tier_on(env: &Env) -> bool {
 
 /// The `/articles` cache with counters of its own request: what the response reports.
 fn article_cache(env: &Env, ops: Arc<OpCounters>) -> Result<CacheStore<Article>, Fail> {
-    let kv = Kv::new(WorkersKv::new(env.kv("CACHE").or_fail("binding CACHE")?)).with_counters(ops);
+    let kv = Kv::new(WorkersKv::from_env(env, "CACHE").or_fail("binding CACHE")?).with_counters(ops);
     let sealing = sealing(env)?;
     let cache = CacheStore::<Article>::new(kv).with_state(ARTICLE_STATE.clone());
     Ok(match (sealing.cache, &sealing.ring) {
