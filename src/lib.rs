@@ -21,6 +21,7 @@ pub mod session;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod tower_sessions;
 pub mod versioned;
 
 /// The Workers KV backend, at the root beside [`MemoryKv`] (wasm32, feature `worker`).
