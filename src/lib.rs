@@ -42,6 +42,12 @@ pub use crate::{
     versioned::{decode_value, encode_value, Decoded, Versioned},
 };
 
+/// docs/axum.md's examples, compiled and run as doctests (`cargo test --doc --features
+/// tower-sessions`).
+#[cfg(all(doctest, feature = "tower-sessions"))]
+#[doc = include_str!("../docs/axum.md")]
+struct AxumGuide;
+
 /// Items used by the [`versioned!`] macro expansion. Not public API.
 #[doc(hidden)]
 pub mod __private {
