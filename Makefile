@@ -6,9 +6,10 @@ SHELL := /bin/bash
 CARGO ?= cargo
 WASM_TARGET := wasm32-unknown-unknown
 # `internals` (hidden, not public API) lets the suites and benches reach the validation internals.
-NATIVE_FEATURES := testing,cli,internals,tower-sessions
-# What the Workers build is checked with: the workers-rs glue and the tower-sessions adapter.
-WASM_FEATURES := worker,tower-sessions
+NATIVE_FEATURES := testing,cli,internals,tower-sessions,axum
+# What the Workers build is checked with: the workers-rs glue, the tower-sessions adapter and the
+# axum layer.
+WASM_FEATURES := worker,tower-sessions,axum
 # The minimum supported Rust version, as Cargo.toml declares it.
 MSRV := $(shell sed -n 's/^rust-version = "\(.*\)"/\1/p' Cargo.toml)
 
@@ -61,7 +62,7 @@ test-native:
 	$(CARGO) test --features $(NATIVE_FEATURES)
 	$(CARGO) test --no-default-features --features $(NATIVE_FEATURES)
 
-## The library (features worker and tower-sessions) builds for Workers.
+## The library (features worker, tower-sessions and axum) builds for Workers.
 build-wasm:
 	$(CARGO) build --target $(WASM_TARGET) --features $(WASM_FEATURES)
 	$(CARGO) build --target $(WASM_TARGET) --no-default-features --features $(WASM_FEATURES)

@@ -3,6 +3,9 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub mod axum;
 pub mod backend;
 pub mod background;
 pub mod cache;
@@ -43,8 +46,8 @@ pub use crate::{
 };
 
 /// docs/axum.md's examples, compiled and run as doctests (`cargo test --doc --features
-/// tower-sessions`).
-#[cfg(all(doctest, feature = "tower-sessions"))]
+/// tower-sessions,axum`).
+#[cfg(all(doctest, feature = "tower-sessions", feature = "axum"))]
 #[doc = include_str!("../docs/axum.md")]
 struct AxumGuide;
 
