@@ -6,7 +6,10 @@ SHELL := /bin/bash
 CARGO ?= cargo
 WASM_TARGET := wasm32-unknown-unknown
 # `internals` (hidden, not public API) lets the suites and benches reach the validation internals.
-NATIVE_FEATURES := testing,cli,internals
+NATIVE_FEATURES := testing,cli,internals,tower-sessions,axum
+# What the Workers build is checked with: the workers-rs glue, the tower-sessions adapter and the
+# axum layer.
+WASM_FEATURES := worker,tower-sessions,axum
 # The minimum supported Rust version, as Cargo.toml declares it.
 MSRV := $(shell sed -n 's/^rust-version = "\(.*\)"/\1/p' Cargo.toml)
 
@@ -46,8 +49,8 @@ clippy-native:
 	$(CARGO) clippy --all-targets --no-default-features --features $(NATIVE_FEATURES) -- -D warnings
 
 clippy-wasm:
-	$(CARGO) clippy --target $(WASM_TARGET) --features worker -- -D warnings
-	$(CARGO) clippy --target $(WASM_TARGET) --no-default-features --features worker -- -D warnings
+	$(CARGO) clippy --target $(WASM_TARGET) --features $(WASM_FEATURES) -- -D warnings
+	$(CARGO) clippy --target $(WASM_TARGET) --no-default-features --features $(WASM_FEATURES) -- -D warnings
 
 ## API docs build without a warning (broken or redundant intra-doc links), with either validator.
 doc:
@@ -59,10 +62,10 @@ test-native:
 	$(CARGO) test --features $(NATIVE_FEATURES)
 	$(CARGO) test --no-default-features --features $(NATIVE_FEATURES)
 
-## The library (worker feature) builds for Workers.
+## The library (features worker, tower-sessions and axum) builds for Workers.
 build-wasm:
-	$(CARGO) build --target $(WASM_TARGET) --features worker
-	$(CARGO) build --target $(WASM_TARGET) --no-default-features --features worker
+	$(CARGO) build --target $(WASM_TARGET) --features $(WASM_FEATURES)
+	$(CARGO) build --target $(WASM_TARGET) --no-default-features --features $(WASM_FEATURES)
 
 fuzz-smoke:
 	bash scripts/fuzz.sh smoke

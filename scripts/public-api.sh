@@ -10,8 +10,9 @@ snapshot=api/public-api.txt
 command -v cargo-public-api >/dev/null || { echo "cargo-public-api missing: run make setup" >&2; exit 1; }
 current=$(mktemp)
 trap 'rm -f "$current"' EXIT
-# Every native feature (the default jsonschema validator, testing, cli): the widest surface.
-CARGO_TARGET_DIR="$root/target/public-api" cargo public-api --features testing,cli -ss >"$current"
+# Every native feature (the default jsonschema validator, testing, cli, tower-sessions, axum): the
+# widest surface.
+CARGO_TARGET_DIR="$root/target/public-api" cargo public-api --features testing,cli,tower-sessions,axum -ss >"$current"
 if [[ -n "${KV_ENVELOPE_BLESS:-}" ]]; then
     cp "$current" "$snapshot"
     echo "public-api: $snapshot rewritten ($(wc -l <"$snapshot") items)"

@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::{
     cache,
     schema::{self, envelope_schema_file_name, schema_file_name, whole_value_schema, write_files},
-    session,
+    session, tower_sessions,
     versioned::Versioned,
 };
 
@@ -68,5 +68,6 @@ pub fn shipped_schema_files() -> Vec<(String, Value)> {
     files.extend(schema_files_of::<session::Session>());
     files.extend(schema_files_of::<session::SessionIndexEntry>());
     files.extend(schema_files_of::<cache::NamespaceGeneration>());
+    files.extend(schema_files_of::<tower_sessions::TowerSessionRecord>());
     files
 }

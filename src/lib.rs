@@ -3,6 +3,9 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub mod axum;
 pub mod backend;
 pub mod background;
 pub mod cache;
@@ -21,6 +24,7 @@ pub mod session;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod tower_sessions;
 pub mod versioned;
 
 /// The Workers KV backend, at the root beside [`MemoryKv`] (wasm32, feature `worker`).
@@ -40,6 +44,12 @@ pub use crate::{
     store::{Overwrite, TypedStore},
     versioned::{decode_value, encode_value, Decoded, Versioned},
 };
+
+/// docs/axum.md's examples, compiled and run as doctests (`cargo test --doc --features
+/// tower-sessions,axum`).
+#[cfg(all(doctest, feature = "tower-sessions", feature = "axum"))]
+#[doc = include_str!("../docs/axum.md")]
+struct AxumGuide;
 
 /// Items used by the [`versioned!`] macro expansion. Not public API.
 #[doc(hidden)]

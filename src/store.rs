@@ -223,6 +223,19 @@ impl<T: Versioned> TypedStore<T> {
         self.write(&self.key(id), value, expires_at).await
     }
 
+    /// Write `value` over what the caller has just read under `id` and judged replaceable
+    /// through [`may_replace`] (or found missing): a writer that reads first anyway, to compare,
+    /// need not pay for [`put_until`](Self::put_until)'s second read.
+    #[cfg_attr(not(feature = "tower-sessions"), allow(dead_code))]
+    pub(crate) async fn put_after_read(
+        &self,
+        id: &str,
+        value: &T,
+        expires_at: Option<u64>,
+    ) -> Result<()> {
+        self.write(&self.key(id), value, expires_at).await
+    }
+
     /// [`insert_new`](Self::insert_new) of a value the caller has just passed through
     /// [`check_value`](Self::check_value): a store that checks before the first write of an
     /// operation (the session store writes an index entry first) need not pay for it twice.

@@ -483,6 +483,9 @@ fn schemas_export_writes_every_version_and_the_envelope_in_committed_format() {
     expected.extend(kv_envelope::export::schema_files_of::<
         kv_envelope::cache::NamespaceGeneration,
     >());
+    expected.extend(kv_envelope::export::schema_files_of::<
+        kv_envelope::tower_sessions::TowerSessionRecord,
+    >());
     assert!(expected.iter().any(|(n, _)| n == "session.v2.schema.json"));
     assert!(expected
         .iter()

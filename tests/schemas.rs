@@ -68,6 +68,7 @@ use kv_envelope::{
     envelope::peek_header,
     schema::is_plausible_email,
     session::{Session, SessionIndexEntry},
+    tower_sessions::TowerSessionRecord,
     Codec, Header, Versioned,
 };
 use serde::Serialize;
@@ -161,6 +162,14 @@ fn generated_cases() -> Vec<Case> {
         exp,
     );
     let generation = encoded(&NamespaceGeneration { generation: 7 }, None);
+    let tower = encoded(
+        &TowerSessionRecord {
+            data: [("counter".to_string(), json!(3))].into(),
+            expiry_date: exp_ms,
+        },
+        exp,
+    );
+    const TOWER: &str = "tower-session.envelope.schema.json";
     const SESSION: &str = "session.envelope.schema.json";
     const META: &str = "metadata.schema.json";
     let mut cases = vec![
@@ -201,6 +210,38 @@ fn generated_cases() -> Vec<Case> {
             true,
             "largest expiry, u64::MAX",
             s.replace(&format!("\"exp\":{exp_ms}"), "\"exp\":18446744073709551615"),
+        ),
+        case(
+            TOWER,
+            true,
+            "a tower-sessions record written by encode_value",
+            tower.clone(),
+        ),
+        case(
+            TOWER,
+            false,
+            "a tower-sessions record of a future version 2",
+            edited(&tower, |v| v["v"] = json!(2)),
+        ),
+        case(
+            TOWER,
+            false,
+            "tower-sessions data that is not an object",
+            edited(&tower, |v| v["data"]["data"] = json!([1])),
+        ),
+        case(
+            TOWER,
+            false,
+            "a tower-sessions record holding its id",
+            edited(&tower, |v| {
+                v["data"]["id"] = json!("AAAAAAAAAAAAAAAAAAAAAA")
+            }),
+        ),
+        case(
+            TOWER,
+            false,
+            "a session under the tower-sessions schema",
+            s.clone(),
         ),
         case(SESSION, false, "another type's value", index.clone()),
         case(
@@ -437,6 +478,7 @@ fn reader_accepts(schema: &str, bytes: &[u8]) -> Option<bool> {
         "kv-envelope.cache-generation.envelope.schema.json" => {
             decodes::<NamespaceGeneration>(bytes)
         }
+        "tower-session.envelope.schema.json" => decodes::<TowerSessionRecord>(bytes),
         "metadata.schema.json" => std::str::from_utf8(bytes)
             .ok()
             .and_then(Header::from_metadata)

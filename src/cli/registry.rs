@@ -49,6 +49,7 @@ impl Registry {
         self.register::<crate::session::Session>()
             .register::<crate::session::SessionIndexEntry>()
             .register::<crate::cache::NamespaceGeneration>()
+            .register::<crate::tower_sessions::TowerSessionRecord>()
     }
 
     /// Register `T` under `T::NAME`. Registering the same type twice is a no-op.

@@ -50,6 +50,9 @@ pub use gate::{
     Admission, Admitted, Denied, DenyCause, PlainResponse, RefreshTicket, RequestParts,
     SessionGate, DEFAULT_LOGIN_PATH, DEFAULT_RETURN_TO_PARAM,
 };
+// The one hashing rule of session ids, shared with the tower-sessions adapter's keys.
+#[cfg(feature = "tower-sessions")]
+pub(crate) use id::hash_hex;
 pub use id::{IdSource, OsRandom, SessionId, ID_BYTES, ID_LEN};
 pub use index::SessionIndexEntry;
 pub use reason::NoSession;

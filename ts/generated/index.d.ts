@@ -9,13 +9,16 @@ import type { SessionEnvelope } from "./session.envelope.js";
 import type { SessionV1 } from "./session.v1.js";
 import type { SessionV2 } from "./session.v2.js";
 import type { SessionV3 } from "./session.v3.js";
-export type { Envelope, KvEnvelopeCacheGenerationEnvelope, KvEnvelopeCacheGenerationV1, Metadata, SessionIndexEnvelope, SessionIndexV1, SessionEnvelope, SessionV1, SessionV2, SessionV3 };
+import type { TowerSessionEnvelope } from "./tower-session.envelope.js";
+import type { TowerSessionV1 } from "./tower-session.v1.js";
+export type { Envelope, KvEnvelopeCacheGenerationEnvelope, KvEnvelopeCacheGenerationV1, Metadata, SessionIndexEnvelope, SessionIndexV1, SessionEnvelope, SessionV1, SessionV2, SessionV3, TowerSessionEnvelope, TowerSessionV1 };
 
 /** Payload type of each (type, version). */
 export type Types = {
   "kv-envelope.cache-generation": { 1: KvEnvelopeCacheGenerationV1 };
   "session-index": { 1: SessionIndexV1 };
   "session": { 1: SessionV1; 2: SessionV2; 3: SessionV3 };
+  "tower-session": { 1: TowerSessionV1 };
 };
 
 /** Payload type of each type's current (newest) version: what writers write. */
@@ -23,6 +26,7 @@ export type Current = {
   "kv-envelope.cache-generation": KvEnvelopeCacheGenerationV1;
   "session-index": SessionIndexV1;
   "session": SessionV3;
+  "tower-session": TowerSessionV1;
 };
 
 export declare const registry: import("@kv-envelope/ts").Registry<Types, Current>;

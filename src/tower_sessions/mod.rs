@@ -1,0 +1,43 @@
+//! tower-sessions on Workers KV (feature `tower-sessions`): [`KvSessionStore`], a
+//! `tower_sessions::SessionStore` for axum and tower apps, with tower-sessions' `Record` kept
+//! as a versioned, validated envelope value ([`TowerSessionRecord`]) under the hash of the
+//! session id.
+//!
+//! * `record` — the stored form and its schema (`schemas/tower-session.*`), compiled with
+//!   every feature set so the shipped schemas do not depend on one.
+//! * `store` — the `SessionStore` implementation: hashed keys, KV expiry, create without
+//!   overwriting, bad records as fresh sessions, the `Send` boundary on wasm32.
+//! * `budget` — [`SaveBudget`]: skipping saves that only slide the expiry.
+//! * `convert`, `error` — `Record` to the stored form and back; kv-envelope errors as
+//!   tower-sessions' errors, without ids or values.
+//!
+//! See `docs/axum.md` for wiring it into tower-sessions' `SessionManagerLayer` on workers-rs,
+//! and for when to use the crate's own typed [`SessionStore`](crate::SessionStore) instead.
+
+#[cfg(all(
+    feature = "tower-sessions",
+    target_arch = "wasm32",
+    not(feature = "worker")
+))]
+compile_error!(
+    "feature `tower-sessions` on wasm32 needs feature `worker` too: tower requires `Send` \
+     futures, which only the worker crate's send wrappers give Workers' futures"
+);
+
+#[cfg(feature = "tower-sessions")]
+mod budget;
+#[cfg(feature = "tower-sessions")]
+mod convert;
+#[cfg(feature = "tower-sessions")]
+mod error;
+mod record;
+#[cfg(feature = "tower-sessions")]
+mod store;
+
+#[cfg(feature = "tower-sessions")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tower-sessions")))]
+pub use budget::SaveBudget;
+pub use record::TowerSessionRecord;
+#[cfg(feature = "tower-sessions")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tower-sessions")))]
+pub use store::{KvSessionStore, DEFAULT_TOWER_PREFIX, MAX_ID_DRAWS};
