@@ -10,6 +10,8 @@
 # Nothing is optional: a missing tool (node, cargo, the worker toolchain, Chromium) is an error,
 # never a skip. Knobs: CHROMIUM_BIN (default /usr/bin/chromium), CARGO_TARGET_DIR for the seed
 # tool and the CLI, E2E_FILES to run a subset (e.g. E2E_FILES=e2e/cache.test.mjs).
+# Then the axum example worker's tests (e2e/axum*.test.mjs: examples/axum-worker, built and served
+# on its own by WORKER_EXAMPLE=axum-worker scripts/with-worker.sh, after the demo's files).
 # Then the key rotation test (e2e/rotation.test.mjs, four worker restarts with other key rings on a
 # KV of its own) through scripts/e2e-rotation.sh: part of the default run, or named in E2E_FILES.
 set -euo pipefail
@@ -45,20 +47,31 @@ export KV_ENVELOPE_BIN="$CARGO_TARGET_DIR/debug/kv-envelope"
 
 read -r -a listed <<<"${E2E_FILES:-$(echo e2e/*.test.mjs)}"
 files=()
+axum_files=()
 rotation=0
 for f in "${listed[@]}"; do
-    if [[ "$f" == *rotation.test.mjs ]]; then rotation=1; else files+=("$f"); fi
+    case "$f" in
+        *rotation.test.mjs) rotation=1 ;;
+        *axum*.test.mjs) axum_files+=("$f") ;;
+        *) files+=("$f") ;;
+    esac
 done
-((${#files[@]} + rotation > 0)) || die "no e2e/*.test.mjs files"
+((${#files[@]} + ${#axum_files[@]} + rotation > 0)) || die "no e2e/*.test.mjs files"
 # TAP reporter: the output ends with node's summary (# tests, # pass, # fail, ...).
 # The TypeScript worker (examples/ts-worker) runs beside the demo on the same local KV, for
 # e2e/interop.test.mjs (scripts/with-ts-worker.sh inherits the state dir, exports TS_WORKER_URL).
 [[ -f "$REPO_ROOT/ts/generated/index.js" ]] || die "ts/generated missing: npm run generate --workspace ts"
-"$REPO_ROOT/scripts/build-worker.sh"
 status=0
 if ((${#files[@]} > 0)); then
+    "$REPO_ROOT/scripts/build-worker.sh"
     "$REPO_ROOT/scripts/with-worker.sh" --no-build "$REPO_ROOT/scripts/with-ts-worker.sh" \
         node --test --test-reporter=tap --test-concurrency=1 --test-timeout=180000 "${files[@]}" || status=$?
+fi
+# The axum example worker: its own build, wrangler dev and fresh local KV (sequential, never beside
+# the demo: the files read /_stats counters).
+if ((${#axum_files[@]} > 0)); then
+    WORKER_EXAMPLE=axum-worker "$REPO_ROOT/scripts/with-worker.sh" \
+        node --test --test-reporter=tap --test-concurrency=1 --test-timeout=180000 "${axum_files[@]}" || status=$?
 fi
 if ((rotation)); then
     "$REPO_ROOT/scripts/e2e-rotation.sh" || status=$?

@@ -14,6 +14,8 @@
 #   TS_WORKER_DEV_VARS    the same file unless already set: a nested scripts/with-ts-worker.sh
 #                         gives the TypeScript worker the same key ring
 # Environment knobs:
+#   WORKER_EXAMPLE        which Rust worker under examples/: worker (default, the demo) or
+#                         axum-worker (scripts/worker-env.sh); its .dev.vars, wrangler.toml, build/
 #   WRANGLER_PERSIST_DIR  reuse this state dir (kept afterwards); default: a fresh one under
 #                         .wrangler/tmp/, removed on exit unless KEEP_WORKER_STATE=1
 #   WORKER_START_TIMEOUT  seconds to wait for /healthz (default 60)
@@ -32,7 +34,7 @@ while [[ $# -gt 0 ]]; do
     case "$1" in
         --no-build) build=0; shift ;;
         --) shift; break ;;
-        -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
         *) break ;;
     esac
 done

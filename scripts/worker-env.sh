@@ -1,9 +1,16 @@
 # shellcheck shell=bash
 # Sourced by the scripts/*worker* scripts: paths and environment for building and running the
 # example worker (examples/worker) without any download outside the package registries.
+# WORKER_EXAMPLE=axum-worker: the same for examples/axum-worker (any Rust worker under examples/
+# with its own Cargo.lock and wrangler.toml); the default is the demo, examples/worker.
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-WORKER_DIR="$REPO_ROOT/examples/worker"
+WORKER_EXAMPLE="${WORKER_EXAMPLE:-worker}"
+[[ "$WORKER_EXAMPLE" =~ ^[a-z0-9-]+$ && -f "$REPO_ROOT/examples/$WORKER_EXAMPLE/wrangler.toml" ]] || {
+    printf '[%s] error: WORKER_EXAMPLE=%s is no examples/<name> with a wrangler.toml\n' "$(basename "$0")" "$WORKER_EXAMPLE" >&2
+    exit 1
+}
+WORKER_DIR="$REPO_ROOT/examples/$WORKER_EXAMPLE"
 # Project-local installs (cargo install --root), gitignored.
 TOOLS_DIR="${KV_TOOLS_DIR:-$REPO_ROOT/.tools}"
 NODE_BIN="$REPO_ROOT/node_modules/.bin"

@@ -1,0 +1,229 @@
+// End-to-end tests of the axum example worker (examples/axum-worker) on workerd: tower-sessions on
+// KvSessionStore, typed sessions through TypedSessionLayer / TypedSession<Session>, the cached
+// route, hostile cookies and the KV write count of repeated reads. Served on its own by
+// scripts/e2e.sh (WORKER_EXAMPLE=axum-worker scripts/with-worker.sh), after the demo's files.
+
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import { COOKIE_NAME, delta, http, kvPut, kvSeed, newSessionId, stats } from "./lib/worker.mjs";
+
+const TOWER_COOKIE = "id"; // tower-sessions' default cookie name
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+
+/** `name=value` of the cookie `name` in a response's Set-Cookie, or null. */
+function cookieOf(res, name) {
+  for (const c of res.setCookies) {
+    const m = new RegExp(`^${name}=([^;]*)`).exec(c);
+    if (m) return m[1];
+  }
+  return null;
+}
+
+function jsonBody(user, field = "user") {
+  return { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ [field]: user }) };
+}
+
+function cookie(name, value, headers = {}) {
+  return { headers: { cookie: `${name}=${value}`, ...headers } };
+}
+
+async function towerLogin(user) {
+  const res = await http("/tower/login", jsonBody(user));
+  assert.equal(res.status, 200, `tower login: ${res.status} ${res.text}`);
+  const id = cookieOf(res, TOWER_COOKIE);
+  assert.ok(id, "tower login sets tower-sessions' cookie");
+  return id;
+}
+
+async function typedLogin(email) {
+  const res = await http("/typed/login", jsonBody(email, "email"));
+  assert.equal(res.status, 303, `typed login: ${res.status} ${res.text}`);
+  assert.equal(res.headers.get("location"), "/typed/me");
+  const id = cookieOf(res, COOKIE_NAME);
+  assert.match(id ?? "", /^[0-9a-f]{64}$/, "typed login sets the typed session cookie");
+  return id;
+}
+
+test("healthz and 404 are JSON-free basics", async () => {
+  assert.equal((await http("/healthz")).status, 200);
+  assert.equal((await http("/no/such/route")).status, 404);
+});
+
+test("tower-sessions: login, a counter kept across requests, logout", async () => {
+  const before = await stats();
+  const id = await towerLogin("alice");
+  for (const n of [1, 2, 3]) {
+    const res = await http("/tower/counter", cookie(TOWER_COOKIE, id));
+    assert.equal(res.status, 200, `counter ${n}: ${res.text}`);
+    assert.deepEqual(res.json(), { user: "alice", counter: n });
+  }
+  const d = delta(before, await stats());
+  // login writes once, each counter step changes the data: one write each
+  assert.equal(d("kv_writes"), 4, "one KV write per modifying request");
+
+  // another login has its own counter
+  const other = await towerLogin("bob");
+  assert.equal((await http("/tower/counter", cookie(TOWER_COOKIE, other))).json().counter, 1);
+  assert.equal((await http("/tower/counter", cookie(TOWER_COOKIE, id))).json().counter, 4);
+
+  const out = await http("/tower/logout", { method: "POST", ...cookie(TOWER_COOKIE, id) });
+  assert.equal(out.status, 200, out.text);
+  const after = await http("/tower/counter", cookie(TOWER_COOKIE, id));
+  assert.equal(after.status, 401, `after logout: ${after.status} ${after.text}`);
+  assert.equal(after.json().error, "no_session");
+  // without any cookie: 401 JSON as well
+  const none = await http("/tower/counter");
+  assert.equal(none.status, 401);
+  assert.match(none.headers.get("content-type") ?? "", /^application\/json/);
+});
+
+test("tower-sessions: a session only kept alive costs no KV write (refresh window)", async () => {
+  const id = await towerLogin("carol");
+  const before = await stats();
+  for (let i = 0; i < 20; i++) {
+    const res = await http("/tower/me", cookie(TOWER_COOKIE, id));
+    assert.equal(res.status, 200, res.text);
+  }
+  const d = delta(before, await stats());
+  assert.equal(d("kv_writes"), 0, "always_save inside the refresh window writes nothing");
+  assert.equal(d("kv_reads"), 20 * 2, "a load and the save's comparison read per request");
+});
+
+test("tower-sessions: form login works too; a bad body is a 4xx", async () => {
+  const res = await http("/tower/login", {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+    body: "user=dora",
+  });
+  assert.equal(res.status, 200, res.text);
+  assert.equal(res.json().user, "dora");
+  for (const [ct, body] of [
+    ["application/json", "{not json"],
+    ["application/json", JSON.stringify({ user: "" })],
+    ["application/json", JSON.stringify({ user: "x".repeat(300) })],
+    ["text/plain", "user=x"],
+  ]) {
+    const bad = await http("/tower/login", { method: "POST", headers: { "content-type": ct }, body });
+    assert.ok(bad.status >= 400 && bad.status < 500, `${ct} ${body.slice(0, 20)}: ${bad.status}`);
+  }
+});
+
+test("typed sessions: login, /typed/me, rotation, logout", async () => {
+  const id = await typedLogin("Erin@example.com");
+  const me = await http("/typed/me", cookie(COOKIE_NAME, id));
+  assert.equal(me.status, 200, me.text);
+  assert.deepEqual(me.json(), { user_id: "erin@example.com", email: "Erin@example.com" });
+  assert.equal((await http("/typed/api/me", cookie(COOKIE_NAME, id))).status, 200);
+
+  const rot = await http("/typed/rotate", { method: "POST", ...cookie(COOKIE_NAME, id) });
+  assert.equal(rot.status, 200, rot.text);
+  const rotated = cookieOf(rot, COOKIE_NAME);
+  assert.match(rotated ?? "", /^[0-9a-f]{64}$/, "rotation sets a new cookie");
+  assert.notEqual(rotated, id, "rotation changes the id");
+  assert.equal(rot.setCookies.filter((c) => c.startsWith(`${COOKIE_NAME}=`)).length, 1, "one session cookie");
+  assert.equal((await http("/typed/api/me", cookie(COOKIE_NAME, id))).status, 401, "the old id no longer works");
+  const now = await http("/typed/api/me", cookie(COOKIE_NAME, rotated));
+  assert.equal(now.status, 200, now.text);
+  assert.equal(now.json().email, "Erin@example.com");
+
+  const out = await http("/typed/logout", { method: "POST", ...cookie(COOKIE_NAME, rotated) });
+  assert.equal(out.status, 200, out.text);
+  assert.equal(cookieOf(out, COOKIE_NAME), "", "logout clears the cookie");
+  assert.equal((await http("/typed/api/me", cookie(COOKIE_NAME, rotated))).status, 401);
+});
+
+test("typed sessions: pages redirect to /typed/login, APIs answer 401 JSON", async () => {
+  const page = await http("/typed/me");
+  assert.equal(page.status, 302, page.text);
+  assert.match(page.headers.get("location") ?? "", /^\/typed\/login/);
+  const api = await http("/typed/api/me");
+  assert.equal(api.status, 401, api.text);
+  assert.match(api.headers.get("content-type") ?? "", /^application\/json/);
+  assert.equal(api.headers.get("cache-control"), "no-store");
+  // rotation and the other session routes without a session: no 5xx
+  assert.ok((await http("/typed/rotate", { method: "POST" })).status < 500);
+});
+
+test("typed sessions: planted records, live and expired", async () => {
+  const now = Date.now();
+  const plant = async (expiresAt) => {
+    const id = newSessionId();
+    const seeded = await kvSeed("session", {
+      id, version: "4", codec: "json", "user-id": "planted", email: "planted@example.com",
+      "created-at": String(now - DAY), "expires-at": String(expiresAt),
+    });
+    await kvPut(seeded.key, seeded.bytes, { binding: "SESSIONS", metadata: seeded.metadata });
+    return id;
+  };
+  const live = await plant(now + 7 * DAY);
+  const res = await http("/typed/api/me", cookie(COOKIE_NAME, live));
+  assert.equal(res.status, 200, `planted live session: ${res.status} ${res.text}`);
+  assert.equal(res.json().email, "planted@example.com");
+
+  const expired = await plant(now - 60_000);
+  const gone = await http("/typed/api/me", cookie(COOKIE_NAME, expired));
+  assert.equal(gone.status, 401, `planted expired session: ${gone.status} ${gone.text}`);
+  const page = await http("/typed/me", cookie(COOKIE_NAME, expired));
+  assert.equal(page.status, 302, "an expired session on a page goes to the login page");
+});
+
+test("hostile cookies never cause a 5xx", async () => {
+  const garbage = [
+    "%%%", "\u0000", "a".repeat(64), "z".repeat(64), "0".repeat(63), "=".repeat(20),
+    "AAAAAAAAAAAAAAAAAAAAAA", "-1", "..", "../../etc", "'; DROP", "é".repeat(10),
+  ];
+  const cookies = [
+    ...garbage.flatMap((g) => [`${COOKIE_NAME}=${g}`, `${TOWER_COOKIE}=${g}`]),
+    `${COOKIE_NAME}=${"f".repeat(6000)}`, // huge
+    `${TOWER_COOKIE}=${"A".repeat(6000)}`,
+    Array.from({ length: 150 }, (_, i) => `${COOKIE_NAME}=${newSessionId()}; c${i}=${i}`).join("; "), // many
+    Array.from({ length: 150 }, (_, i) => `${TOWER_COOKIE}=x${i}`).join("; "),
+  ];
+  const routes = [
+    ["GET", "/tower/counter"], ["GET", "/tower/me"], ["POST", "/tower/logout"],
+    ["GET", "/typed/me"], ["GET", "/typed/api/me"], ["POST", "/typed/rotate"], ["POST", "/typed/logout"],
+  ];
+  for (const c of cookies) {
+    let value;
+    try {
+      value = new Headers({ cookie: c }).get("cookie");
+    } catch {
+      continue; // not sendable by fetch (e.g. a NUL byte)
+    }
+    for (const [method, path] of routes) {
+      const res = await http(path, { method, headers: { cookie: value } });
+      assert.ok(res.status < 500, `${method} ${path} with cookie ${c.slice(0, 40)}…: ${res.status} ${res.text.slice(0, 200)}`);
+    }
+  }
+  // tower login with a garbage cookie still logs in
+  const res = await http("/tower/login", { ...jsonBody("hostile"), headers: { "content-type": "application/json", cookie: `${TOWER_COOKIE}=%%%` } });
+  assert.equal(res.status, 200, res.text);
+});
+
+test("repeated typed reads make no KV write", async () => {
+  const id = await typedLogin("frank@example.com");
+  const before = await stats();
+  for (let i = 0; i < 20; i++) {
+    const res = await http("/typed/me", cookie(COOKIE_NAME, id));
+    assert.equal(res.status, 200, res.text);
+  }
+  const d = delta(before, await stats());
+  assert.equal(d("kv_writes"), 0, "20 reads of a fresh session: no KV write");
+  assert.equal(d("kv_reads"), 20, "one KV read per request");
+});
+
+test("/cached: computed once, then the stored text", async () => {
+  const first = await http("/cached");
+  assert.equal(first.status, 200, first.text);
+  assert.match(first.headers.get("content-type") ?? "", /^application\/json/);
+  const value = first.json();
+  assert.equal(value.message, "hello from axum on workers");
+  const before = await stats();
+  const second = await http("/cached");
+  assert.equal(second.status, 200);
+  assert.equal(second.headers.get("x-cache"), "hit");
+  assert.deepEqual(second.json(), value, "the same stored value");
+  assert.equal(delta(before, await stats())("cache_computations"), 0);
+});
