@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { COOKIE_NAME, delta, http, kvPut, kvSeed, newSessionId, stats } from "./lib/worker.mjs";
+import { COOKIE_NAME, delta, http, kvGet, kvList, kvPut, kvSeed, newSessionId, stats } from "./lib/worker.mjs";
 
 const TOWER_COOKIE = "id"; // tower-sessions' default cookie name
 const HOUR = 3_600_000;
@@ -169,6 +169,33 @@ test("typed sessions: planted records, live and expired", async () => {
   assert.equal(gone.status, 401, `planted expired session: ${gone.status} ${gone.text}`);
   const page = await http("/typed/me", cookie(COOKIE_NAME, expired));
   assert.equal(page.status, 302, "an expired session on a page goes to the login page");
+});
+
+test("tower-sessions: a planted record past its expiry date is no session", async () => {
+  const list = () => kvList({ binding: "SESSIONS", prefix: "tower-session:" });
+  const before = new Set((await list()).map((k) => k.name));
+  const id = await towerLogin("gina");
+  const added = (await list()).filter((k) => !before.has(k.name));
+  assert.equal(added.length, 1, "login stored one tower-session record");
+  const [{ name: key, metadata }] = added;
+  assert.ok(!key.includes(id) && !key.includes(decodeURIComponent(id)), "the KV key is a hash, not the session id");
+  const stored = JSON.parse((await kvGet(key, { binding: "SESSIONS" })).toString("utf8"));
+  assert.equal(stored.type, "tower-session");
+  assert.equal(typeof stored.data.expiryDate, "number");
+  // Plant the same record with another expiry date (envelope header and record agree).
+  const plant = async (expiry) => {
+    const record = { ...stored, exp: expiry, data: { ...stored.data, expiryDate: expiry } };
+    const meta = metadata && JSON.stringify({ ...metadata, e: expiry });
+    await kvPut(key, Buffer.from(JSON.stringify(record)), { binding: "SESSIONS", metadata: meta });
+  };
+  // Control: a planted record with a live expiry date is read (the edit itself is accepted).
+  await plant(Date.now() + HOUR);
+  const live = await http("/tower/counter", cookie(TOWER_COOKIE, id));
+  assert.equal(live.status, 200, `planted live record: ${live.status} ${live.text}`);
+  assert.equal(live.json().counter, 1);
+  await plant(Date.now() - 60_000);
+  const gone = await http("/tower/counter", cookie(TOWER_COOKIE, id));
+  assert.equal(gone.status, 401, `planted expired record: ${gone.status} ${gone.text}`);
 });
 
 test("hostile cookies never cause a 5xx", async () => {

@@ -53,9 +53,15 @@ install_crate wasm-bindgen-cli "$bindgen_version" wasm-bindgen
 # 4. npm devDependencies from the committed lock file. npm ci wipes node_modules, so only run it
 #    when the lock is newer than the last install (npm writes node_modules/.package-lock.json).
 hidden_lock="$REPO_ROOT/node_modules/.package-lock.json"
-if [[ -f "$hidden_lock" && "$hidden_lock" -nt "$REPO_ROOT/package-lock.json" \
-      && -x "$NODE_BIN/wrangler" && -x "$NODE_BIN/wasm-opt" && -x "$NODE_BIN/esbuild" ]]; then
+have_tools() { [[ -x "$NODE_BIN/wrangler" && -x "$NODE_BIN/wasm-opt" && -x "$NODE_BIN/esbuild" ]]; }
+if [[ -f "$hidden_lock" && "$hidden_lock" -nt "$REPO_ROOT/package-lock.json" ]] && have_tools; then
     log "ok: node_modules up to date with package-lock.json"
+elif [[ -L "$REPO_ROOT/node_modules" ]]; then
+    # A git worktree sharing another checkout's install (ln -s): its package-lock.json is as new
+    # as the checkout, so the mtime test above fails, and npm ci would empty the OTHER checkout's
+    # node_modules through the link (then replace the link with a directory). Never reinstall it.
+    have_tools || die "node_modules is a link to an install without wrangler/wasm-opt/esbuild: run npm ci where it points"
+    log "ok: node_modules is a link to a shared install ($(readlink "$REPO_ROOT/node_modules")); not reinstalling"
 else
     log "running npm ci in $REPO_ROOT"
     (cd "$REPO_ROOT" && npm ci --no-audit --no-fund)
