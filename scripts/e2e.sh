@@ -10,10 +10,11 @@
 # Nothing is optional: a missing tool (node, cargo, the worker toolchain, Chromium) is an error,
 # never a skip. Knobs: CHROMIUM_BIN (default /usr/bin/chromium), CARGO_TARGET_DIR for the seed
 # tool and the CLI, E2E_FILES to run a subset (e.g. E2E_FILES=e2e/cache.test.mjs).
-# Then the axum example worker's tests (e2e/axum*.test.mjs: examples/axum-worker, built and served
-# on its own by WORKER_EXAMPLE=axum-worker scripts/with-worker.sh, after the demo's files).
 # Then the key rotation test (e2e/rotation.test.mjs, four worker restarts with other key rings on a
 # KV of its own) through scripts/e2e-rotation.sh: part of the default run, or named in E2E_FILES.
+# Last, the axum example worker's tests (e2e/axum*.test.mjs: examples/axum-worker, built and served
+# on its own by WORKER_EXAMPLE=axum-worker scripts/with-worker.sh); alone:
+# E2E_FILES=e2e/axum.test.mjs scripts/e2e.sh
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/worker-env.sh"
 cd "$REPO_ROOT"
@@ -61,19 +62,20 @@ done
 # The TypeScript worker (examples/ts-worker) runs beside the demo on the same local KV, for
 # e2e/interop.test.mjs (scripts/with-ts-worker.sh inherits the state dir, exports TS_WORKER_URL).
 [[ -f "$REPO_ROOT/ts/generated/index.js" ]] || die "ts/generated missing: npm run generate --workspace ts"
+# The demo (for its files and the rotation test); the axum worker is built by its own run below.
+((${#files[@]} + rotation == 0)) || "$REPO_ROOT/scripts/build-worker.sh"
 status=0
 if ((${#files[@]} > 0)); then
-    "$REPO_ROOT/scripts/build-worker.sh"
     "$REPO_ROOT/scripts/with-worker.sh" --no-build "$REPO_ROOT/scripts/with-ts-worker.sh" \
         node --test --test-reporter=tap --test-concurrency=1 --test-timeout=180000 "${files[@]}" || status=$?
+fi
+if ((rotation)); then
+    "$REPO_ROOT/scripts/e2e-rotation.sh" || status=$?
 fi
 # The axum example worker: its own build, wrangler dev and fresh local KV (sequential, never beside
 # the demo: the files read /_stats counters).
 if ((${#axum_files[@]} > 0)); then
     WORKER_EXAMPLE=axum-worker "$REPO_ROOT/scripts/with-worker.sh" \
         node --test --test-reporter=tap --test-concurrency=1 --test-timeout=180000 "${axum_files[@]}" || status=$?
-fi
-if ((rotation)); then
-    "$REPO_ROOT/scripts/e2e-rotation.sh" || status=$?
 fi
 exit "$status"
