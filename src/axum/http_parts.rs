@@ -4,38 +4,17 @@
 use axum_core::body::Body;
 use http::{header, request::Parts, HeaderName, HeaderValue, Response, StatusCode};
 
-use crate::session::{PlainResponse, RequestParts};
+use crate::session::{OwnedRequestParts, PlainResponse};
 
-/// The parts of a request the gate reads, owned (so they can cross an `.await`).
-#[derive(Debug, Clone, Default)]
-pub(super) struct OwnedParts {
-    method: String,
-    path: String,
-    query: Option<String>,
-    accept: Option<String>,
-    cookie: Option<String>,
-}
-
-impl OwnedParts {
-    pub(super) fn of(parts: &Parts) -> Self {
-        Self {
-            method: parts.method.as_str().to_string(),
-            path: parts.uri.path().to_string(),
-            query: parts.uri.query().map(str::to_string),
-            accept: joined(parts, &header::ACCEPT, ", "),
-            // HTTP/2 may split cookies over several headers; they join with "; " (RFC 9113).
-            cookie: joined(parts, &header::COOKIE, "; "),
-        }
-    }
-
-    pub(super) fn parts(&self) -> RequestParts<'_> {
-        RequestParts {
-            method: &self.method,
-            path: &self.path,
-            query: self.query.as_deref(),
-            accept: self.accept.as_deref(),
-            cookie: self.cookie.as_deref(),
-        }
+/// The parts of a request the gate reads, copied out of `http`'s request parts.
+pub(super) fn owned_parts(parts: &Parts) -> OwnedRequestParts {
+    OwnedRequestParts {
+        method: parts.method.as_str().to_string(),
+        path: parts.uri.path().to_string(),
+        query: parts.uri.query().map(str::to_string),
+        accept: joined(parts, &header::ACCEPT, ", "),
+        // HTTP/2 may split cookies over several headers; they join with "; " (RFC 9113).
+        cookie: joined(parts, &header::COOKIE, "; "),
     }
 }
 

@@ -16,12 +16,12 @@ use tower_service::Service;
 
 use super::{
     extract::SessionState,
-    http_parts::{append_set_cookie, set_cookies_of, OwnedParts},
+    http_parts::{append_set_cookie, owned_parts, set_cookies_of},
 };
 use crate::{
     background::{Background, BoxFuture},
     send::{send_cell, send_future, SendCell},
-    session::{DenyCause, Lookup, SessionData, SessionGate},
+    session::{DenyCause, Lookup, OwnedRequestParts, SessionData, SessionGate},
 };
 
 /// Resolves the request's session with a [`SessionGate`] before the handler (one KV read) and
@@ -116,7 +116,7 @@ where
         let gate = self.gate.clone();
         Box::pin(async move {
             let (mut parts, body) = req.into_parts();
-            let owned = OwnedParts::of(&parts);
+            let owned = owned_parts(&parts);
             let (state, ticket) = {
                 let (gate, owned) = (&gate, &owned);
                 send_future(async move { admit(gate, owned).await }).await
@@ -153,7 +153,7 @@ where
 /// The gate's verdict as the extractors' state, with the refresh ticket of an admitted request.
 async fn admit<D: SessionData>(
     gate: &SessionGate<D>,
-    owned: &OwnedParts,
+    owned: &OwnedRequestParts,
 ) -> (SessionState<D>, Option<crate::session::RefreshTicket>) {
     let parts = owned.parts();
     match gate.admit(&parts).await {

@@ -38,6 +38,32 @@ pub struct RequestParts<'a> {
     pub cookie: Option<&'a str>,
 }
 
+/// [`RequestParts`], owned (so they can cross an `.await`): what each front end copies out of
+/// its own request type (`session::middleware` for workers-rs, `axum` for `http`).
+#[cfg(any(all(feature = "worker", target_arch = "wasm32"), feature = "axum"))]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OwnedRequestParts {
+    pub(crate) method: String,
+    pub(crate) path: String,
+    pub(crate) query: Option<String>,
+    pub(crate) accept: Option<String>,
+    pub(crate) cookie: Option<String>,
+}
+
+#[cfg(any(all(feature = "worker", target_arch = "wasm32"), feature = "axum"))]
+impl OwnedRequestParts {
+    /// Borrowed, as the gate takes them.
+    pub fn parts(&self) -> RequestParts<'_> {
+        RequestParts {
+            method: &self.method,
+            path: &self.path,
+            query: self.query.as_deref(),
+            accept: self.accept.as_deref(),
+            cookie: self.cookie.as_deref(),
+        }
+    }
+}
+
 /// A response described without any HTTP library: status, headers, body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlainResponse {

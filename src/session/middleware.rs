@@ -22,12 +22,12 @@ use worker::{Context, Headers, Request, Response};
 
 use super::{
     data::SessionData,
-    gate::{Admission, Admitted, DenyCause, PlainResponse, RequestParts, SessionGate},
+    gate::{Admission, Admitted, DenyCause, PlainResponse, SessionGate},
     store::Lookup,
 };
 use crate::background::{Background, WaitUntil};
 
-/// The request parts the gate needs ([`RequestParts`]), copied out of a [`worker::Request`]:
+/// The request parts the gate needs ([`RequestParts`](super::RequestParts)), copied out of a [`worker::Request`]:
 /// method, path and query (from the URL), `Accept` and `Cookie`. For routes that call the
 /// gate directly (rotate, logout) and still answer "no session" the gate's way:
 ///
@@ -42,14 +42,7 @@ use crate::background::{Background, WaitUntil};
 /// ```
 ///
 /// [`deny`] does the last step in one call.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OwnedRequestParts {
-    method: String,
-    path: String,
-    query: Option<String>,
-    accept: Option<String>,
-    cookie: Option<String>,
-}
+pub use super::gate::OwnedRequestParts;
 
 impl OwnedRequestParts {
     /// Copy the parts out of `req`.
@@ -64,17 +57,6 @@ impl OwnedRequestParts {
             query: url.as_ref().and_then(|u| u.query()).map(str::to_string),
             accept: header(req, "accept"),
             cookie: cookie_header(req),
-        }
-    }
-
-    /// Borrowed, as the gate takes them.
-    pub fn parts(&self) -> RequestParts<'_> {
-        RequestParts {
-            method: &self.method,
-            path: &self.path,
-            query: self.query.as_deref(),
-            accept: self.accept.as_deref(),
-            cookie: self.cookie.as_deref(),
         }
     }
 

@@ -46,6 +46,8 @@ pub use cookie::{
     DEFAULT_MAX_COOKIE_HEADER_BYTES, HOST_PREFIX, MAX_SESSION_COOKIES,
 };
 pub use data::{SessionData, SessionInit, SessionTimes};
+#[cfg(feature = "axum")]
+pub(crate) use gate::OwnedRequestParts;
 pub use gate::{
     Admission, Admitted, Denied, DenyCause, PlainResponse, RefreshTicket, RequestParts,
     SessionGate, DEFAULT_LOGIN_PATH, DEFAULT_RETURN_TO_PARAM,
