@@ -28,6 +28,14 @@ pub enum Error {
     /// KV refused a write because the key was written less than a second ago (HTTP 429).
     #[error("kv rate limit: more than one write per second to the same key")]
     RateLimited,
+    /// A conditional write found the key changed since it was read (another writer came
+    /// first, on a backend with [`Consistency::Linearizable`](crate::backend::Consistency)):
+    /// nothing was written. Read again and retry.
+    #[error("conflict during {op}: the value changed since it was read; nothing was written")]
+    Conflict {
+        /// The operation that lost the race.
+        op: &'static str,
+    },
     /// A KV limit would be exceeded; the call was refused before reaching KV.
     #[error("kv limit exceeded: {0}")]
     Limit(#[from] LimitError),
@@ -167,6 +175,7 @@ impl Error {
         match self {
             Error::Backend { .. } => "backend",
             Error::RateLimited => "rate_limited",
+            Error::Conflict { .. } => "conflict",
             Error::Limit(_) => "limit",
             Error::UnknownCodec { .. } => "unknown_codec",
             Error::Envelope { .. } => "envelope",

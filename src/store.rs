@@ -3,7 +3,7 @@
 use std::{marker::PhantomData, time::Duration};
 
 use crate::{
-    backend::{Kv, MAX_VALUE_BYTES},
+    backend::{Expected, Kv, MAX_VALUE_BYTES},
     envelope::{Codec, Header},
     error::{Error, LimitError, Result},
     schema::instance::Document,
@@ -248,6 +248,22 @@ impl<T: Versioned> TypedStore<T> {
         self.write_checked(&self.key(id), value, expires_at).await
     }
 
+    /// [`insert_checked`](Self::insert_checked) only when the key holds what `expected` says
+    /// ([`Kv::put_if`]): `Ok(false)` when it held something else.
+    pub(crate) async fn insert_checked_if(
+        &self,
+        id: &str,
+        value: &T,
+        expires_at: Option<u64>,
+        expected: &Expected,
+    ) -> Result<bool> {
+        let key = self.key(id);
+        let (bytes, metadata) = self.encode_checked(&key, value, expires_at)?;
+        self.kv
+            .put_if(&key, &bytes, expires_at, Some(metadata), expected)
+            .await
+    }
+
     /// Delete `id`.
     pub async fn delete(&self, id: &str) -> Result<()> {
         self.kv.delete(&self.key(id)).await
@@ -302,6 +318,18 @@ impl<T: Versioned> TypedStore<T> {
     }
 
     async fn write_checked(&self, key: &str, value: &T, expires_at: Option<u64>) -> Result<()> {
+        let (bytes, metadata) = self.encode_checked(key, value, expires_at)?;
+        self.kv.put(key, &bytes, expires_at, Some(metadata)).await
+    }
+
+    /// The bytes and metadata of a value already checked against its schema, within the
+    /// store's size cap.
+    fn encode_checked(
+        &self,
+        key: &str,
+        value: &T,
+        expires_at: Option<u64>,
+    ) -> Result<(Vec<u8>, String)> {
         let bytes = encode_value_in(value, self.codec, expires_at, self.seal.as_ref(), key)?;
         if bytes.len() > self.max_bytes {
             return Err(LimitError::ValueTooLarge {
@@ -317,8 +345,6 @@ impl<T: Versioned> TypedStore<T> {
             expires_at,
             key_id: self.seal.as_ref().map(|r| r.primary_id().into()),
         };
-        self.kv
-            .put(key, &bytes, expires_at, Some(header.to_metadata()))
-            .await
+        Ok((bytes, header.to_metadata()))
     }
 }

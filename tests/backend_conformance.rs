@@ -13,9 +13,11 @@ use futures::executor::block_on;
 use kv_envelope::{
     backend::{
         bulk_text_is_exact,
+        object_sim::SimObjects,
+        placement::Placement,
         sim::{SimConfig, SimKv},
-        KvBackend, ListKey, ListPage, Stored, WriteOptions, MAX_BULK_KEYS, MAX_KEY_BYTES,
-        MAX_METADATA_BYTES, MAX_VALUE_BYTES,
+        Consistency, Expected, KvBackend, ListKey, ListPage, Stamp, Stored, WriteOptions,
+        MAX_BULK_KEYS, MAX_KEY_BYTES, MAX_METADATA_BYTES, MAX_VALUE_BYTES,
     },
     Error, Kv, LimitError, ManualClock, MemoryKv,
 };
@@ -646,3 +648,169 @@ conformance!(sim_lazy_single_location => |clock| Arc::new(
 conformance!(default_get_bulk => |clock| Arc::new(
     SingleGetsOnly(Arc::new(MemoryKv::new(Arc::new(clock.clone()))))
 ), linger: Duration::ZERO);
+
+// Durable Objects (simulated: the object logic workerd runs, over in-memory storage), all keys
+// in one object so that every prefix can be listed.
+conformance!(durable_object => |clock| Arc::new(
+    SimObjects::new(Placement::Single("kv".into()), Arc::new(clock.clone()))
+), linger: Duration::ZERO);
+
+// Keys spread over objects by group: the suite's prefixes are single fields and many cases
+// check their writes with a `list`, so only the cases that never list run here; listing by
+// group has its own test below.
+mod durable_objects_by_group {
+    use super::*;
+
+    fn fixture() -> Fixture {
+        let clock = ManualClock::new(T0);
+        Fixture {
+            backend: Arc::new(SimObjects::new(Placement::ByGroup, Arc::new(clock.clone()))),
+            clock,
+            list_linger: Duration::ZERO,
+        }
+    }
+
+    conformance!(@tests
+        get_missing_is_none,
+        put_then_get_round_trips_value_and_metadata,
+        put_without_metadata_reads_none,
+        overwrite_last_write_wins,
+        empty_value_round_trips,
+        rewrite_without_expiration_makes_value_permanent,
+        kv_rejects_bad_keys_before_io,
+        kv_accepts_limit_sized_key_and_metadata,
+        kv_refuses_past_expiration,
+    );
+}
+
+fn objects(placement: Placement) -> (ManualClock, SimObjects) {
+    let clock = ManualClock::new(T0);
+    let objects = SimObjects::new(placement, Arc::new(clock.clone()));
+    (clock, objects)
+}
+
+#[test]
+fn conditional_writes_compare_and_write_in_one_step() {
+    let (clock, objects) = objects(Placement::ByGroup);
+    let kv = objects.kv(0);
+    assert_eq!(kv.consistency(), Consistency::Linearizable);
+    let put_if = |value: &[u8], expected: Expected| {
+        block_on(kv.put_if("s:k", value, None, None, &expected)).expect("put_if")
+    };
+    assert!(put_if(b"one", Expected::Absent), "absent: written");
+    assert!(!put_if(b"two", Expected::Absent), "present: refused");
+    assert_eq!(block_on(kv.get("s:k")).unwrap().unwrap().value, b"one");
+    assert!(
+        !put_if(b"two", Expected::Stamp(Stamp::of(b"other"))),
+        "another stamp"
+    );
+    assert!(
+        put_if(b"two", Expected::Stamp(Stamp::of(b"one"))),
+        "its stamp"
+    );
+    assert!(
+        !put_if(b"three", Expected::Stamp(Stamp::of(b"one"))),
+        "stale stamp"
+    );
+    assert_eq!(block_on(kv.get("s:k")).unwrap().unwrap().value, b"two");
+    block_on(kv.delete("s:k")).unwrap();
+    assert!(
+        !put_if(b"back", Expected::Stamp(Stamp::of(b"two"))),
+        "deleted: no resurrection"
+    );
+    assert_eq!(block_on(kv.get("s:k")).unwrap(), None);
+    // An expired value counts as absent, as it reads as absent.
+    let at = kv.now_ms() + 90_000;
+    assert!(block_on(kv.put_if("s:e", b"x", Some(at), None, &Expected::Absent)).unwrap());
+    clock.advance(Duration::from_secs(100));
+    assert!(!put_if_at(&kv, "s:e", Expected::Stamp(Stamp::of(b"x"))));
+    assert!(put_if_at(&kv, "s:e", Expected::Absent));
+    assert_eq!(kv.counters().snapshot().kv_writes, 9);
+}
+
+fn put_if_at(kv: &Kv, key: &str, expected: Expected) -> bool {
+    block_on(kv.put_if(key, b"y", None, None, &expected)).expect("put_if")
+}
+
+#[test]
+fn kv_backends_have_no_conditional_write() {
+    let clock = ManualClock::new(T0);
+    let backends: Vec<Arc<dyn KvBackend>> = vec![
+        Arc::new(MemoryKv::new(Arc::new(clock.clone()))),
+        Arc::new(SimKv::new(3, SimConfig::default(), Arc::new(clock.clone())).location(0)),
+    ];
+    for backend in backends {
+        let kv = Kv::from_arc(backend).with_clock(Arc::new(clock.clone()));
+        assert_eq!(kv.consistency(), Consistency::Eventual);
+        let err = block_on(kv.put_if("k", b"v", None, None, &Expected::Absent)).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Backend {
+                    op: "put_if",
+                    retryable: false,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert_eq!(block_on(kv.get("k")).unwrap(), None, "nothing written");
+    }
+}
+
+#[test]
+fn the_alarm_deletes_expired_records_and_keeps_live_ones() {
+    let (clock, objects) = objects(Placement::ByGroup);
+    let kv = objects.kv(0);
+    let now = kv.now_ms();
+    block_on(kv.put("s:short", b"a", Some(now + 70_000), None)).unwrap();
+    block_on(kv.put("s:long", b"b", Some(now + 3_600_000), None)).unwrap();
+    block_on(kv.put("s:forever", b"c", None, None)).unwrap();
+    assert_eq!(
+        block_on(objects.run_alarms()).unwrap(),
+        0,
+        "nothing due yet"
+    );
+    clock.advance(Duration::from_secs(80));
+    // Lazy expiry hides it at once; the alarm removes it.
+    assert_eq!(block_on(kv.get("s:short")).unwrap(), None);
+    assert_eq!(block_on(objects.run_alarms()).unwrap(), 1);
+    assert_eq!(objects.stored_keys(), ["s:forever", "s:long"]);
+    clock.advance(Duration::from_secs(3600));
+    assert_eq!(block_on(objects.run_alarms()).unwrap(), 1);
+    assert_eq!(objects.stored_keys(), ["s:forever"]);
+}
+
+#[test]
+fn objects_by_group_list_one_group_and_refuse_a_prefix_spanning_objects() {
+    let (clock, objects) = objects(Placement::ByGroup);
+    let kv = objects.kv(0);
+    for key in ["u:alice:1", "u:alice:2", "u:bob:1", "s:1"] {
+        block_on(kv.put(key, b"v", None, None)).unwrap();
+        clock.advance(Duration::from_secs(1));
+    }
+    let names: Vec<String> = block_on(kv.list_all("u:alice:", 10))
+        .unwrap()
+        .into_iter()
+        .map(|k| k.name)
+        .collect();
+    assert_eq!(names, ["u:alice:1", "u:alice:2"]);
+    let err = block_on(kv.list("u:", None, 10)).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Backend {
+                op: "list",
+                retryable: false,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(objects.object_names(), ["s:1", "u:alice", "u:bob"]);
+    // One request per object a bulk read touches.
+    let before = objects.requests();
+    let got = block_on(kv.get_many(&["u:alice:1", "u:alice:2", "u:bob:1", "s:nope"])).unwrap();
+    assert_eq!(got.iter().filter(|v| v.is_some()).count(), 3);
+    assert_eq!(objects.requests() - before, 3);
+}

@@ -2,17 +2,32 @@
 //! propagation window), found by the property tests on the simulator. Each is pinned twice: that
 //! it can happen inside the window (so the documentation stays honest), and that it cannot once
 //! the window has passed (the bound the stores promise).
+//!
+//! The session races are run a third time on Durable Objects (simulated: the object logic
+//! workerd runs, [`SimObjects`]), where they must not happen at all: every read is current and
+//! a write-back is conditional on the value it read. There, concurrent operations are also
+//! interleaved step by step ([`Interleaved`]), so that a refresh's read and its write straddle
+//! the logout or rotation it races.
 
 mod common;
 
-use std::{convert::Infallible, sync::Arc, time::Duration};
+use std::{
+    convert::Infallible,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use futures::executor::block_on;
 use kv_envelope::{
-    backend::sim::{SimConfig, SimKv},
+    backend::{
+        object_sim::SimObjects,
+        placement::Placement,
+        sim::{SimConfig, SimKv},
+        BulkRead, Consistency, Expected, KvBackend, ListPage, Stored, WriteOptions,
+    },
     cache::{CachePolicy, CacheState, CacheStore},
     session::{IdSource, Refresh, SessionStore},
-    ManualClock, Result,
+    Kv, ManualClock, Result,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -197,4 +212,254 @@ fn invalidate_after_the_bump_has_propagated_removes_the_entry_everywhere() {
             );
         }
     }
+}
+
+// ---- The same races on Durable Objects -------------------------------------------------
+
+/// Three locations' session stores on one set of simulated Durable Objects, placed as the demo
+/// places them (a session per object, a user's index entries in the user's object), each
+/// location's backend interleaved by `seed`.
+fn durable_sessions(seed: u64) -> (ManualClock, SimObjects, Vec<SessionStore>) {
+    let clock = ManualClock::new(T0);
+    let objects = SimObjects::new(Placement::ByGroup, Arc::new(clock.clone()));
+    let ids: Arc<dyn IdSource> = Arc::new(CountingIds::new(0x3d));
+    let steps = Arc::new(Mutex::new(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1));
+    let stores = (0..3)
+        .map(|_| {
+            let backend = Interleaved {
+                inner: Arc::new(objects.clone()),
+                steps: steps.clone(),
+            };
+            SessionStore::new(Kv::new(backend).with_clock(Arc::new(clock.clone())))
+                .with_idle_timeout(Duration::from_secs(600))
+                .with_absolute_lifetime(Duration::from_secs(3600))
+                .with_id_source(ids.clone())
+        })
+        .collect();
+    (clock, objects, stores)
+}
+
+/// A backend that lets other futures run for a random number of polls (0–3, from a shared
+/// seeded generator) before each operation, so that two operations joined with
+/// `futures::join!` interleave their KV steps differently for each seed.
+struct Interleaved {
+    inner: Arc<dyn KvBackend>,
+    steps: Arc<Mutex<u64>>,
+}
+
+impl Interleaved {
+    async fn pause(&self) {
+        let n = {
+            let mut x = self.steps.lock().unwrap();
+            *x ^= *x << 13;
+            *x ^= *x >> 7;
+            *x ^= *x << 17;
+            *x % 4
+        };
+        for _ in 0..n {
+            YieldOnce(false).await;
+        }
+    }
+}
+
+struct YieldOnce(bool);
+
+impl std::future::Future for YieldOnce {
+    type Output = ();
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.0 {
+            return std::task::Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    }
+}
+
+#[async_trait::async_trait]
+impl KvBackend for Interleaved {
+    async fn get(&self, key: &str) -> Result<Option<Stored>> {
+        self.pause().await;
+        self.inner.get(key).await
+    }
+    async fn get_bulk(&self, keys: &[&str]) -> Result<BulkRead> {
+        self.pause().await;
+        self.inner.get_bulk(keys).await
+    }
+    async fn put(&self, key: &str, value: &[u8], options: &WriteOptions) -> Result<()> {
+        self.pause().await;
+        self.inner.put(key, value, options).await
+    }
+    fn consistency(&self) -> Consistency {
+        self.inner.consistency()
+    }
+    async fn put_if(
+        &self,
+        key: &str,
+        value: &[u8],
+        options: &WriteOptions,
+        expected: &Expected,
+    ) -> Result<bool> {
+        self.pause().await;
+        self.inner.put_if(key, value, options, expected).await
+    }
+    async fn delete(&self, key: &str) -> Result<()> {
+        self.pause().await;
+        self.inner.delete(key).await
+    }
+    async fn list(&self, prefix: &str, cursor: Option<&str>, limit: u32) -> Result<ListPage> {
+        self.pause().await;
+        self.inner.list(prefix, cursor, limit).await
+    }
+}
+
+/// The first KV race above, on Durable Objects: a logout at one location is seen by a refresh
+/// at any other at once, so the refresh never writes and the session never comes back.
+#[test]
+fn durable_objects_close_the_stale_refresh_race() {
+    for seed in 0..400 {
+        let (clock, _, stores) = durable_sessions(seed);
+        let (id, _) = block_on(stores[0].create("u", "u@example.com")).expect("create");
+        clock.advance(WINDOW + Duration::from_secs(120));
+        block_on(stores[0].delete(&id)).expect("logout");
+        clock.advance(Duration::from_millis(seed % 30 * 1000));
+        assert!(matches!(
+            block_on(stores[1].refresh(&id)).expect("refresh"),
+            Refresh::NoSession(_)
+        ));
+        assert_eq!(stores[1].kv().counters().snapshot().kv_writes, 0);
+        for store in &stores {
+            assert_eq!(block_on(store.get(&id)).expect("get"), None, "seed {seed}");
+        }
+    }
+}
+
+/// A refresh at one location runs concurrently with a logout at another, their steps
+/// interleaved differently for each seed; some refreshes read the session before the logout
+/// deleted it and write after. The conditional write refuses every one of those: no read after
+/// the logout returned sees the session, and after both it is gone everywhere.
+#[test]
+fn durable_objects_refuse_a_refresh_write_that_straddles_a_logout() {
+    let mut straddled = 0;
+    for seed in 0..300 {
+        let (clock, _, stores) = durable_sessions(seed);
+        let (id, _) = block_on(stores[0].create("u", "u@example.com")).expect("create");
+        clock.advance(WINDOW + Duration::from_secs(120));
+        // After its logout returns, the user's other tab keeps reading: it must never see the
+        // session again (on KV a straddling write is visible until the write-back check
+        // undoes it).
+        let logout_then_read = async {
+            stores[0].delete(&id).await.expect("logout");
+            let mut seen = 0;
+            for _ in 0..4 {
+                if stores[2].get(&id).await.expect("get").is_some() {
+                    seen += 1;
+                }
+            }
+            seen
+        };
+        let (seen, refresh) =
+            block_on(async { futures::join!(logout_then_read, stores[1].refresh(&id)) });
+        assert_eq!(
+            seen, 0,
+            "seed {seed}: the session came back after the logout"
+        );
+        let refresh = refresh.expect("refresh");
+        if stores[1].kv().counters().snapshot().kv_writes > 0 {
+            // The refresh read the session before the delete and tried to write after it.
+            straddled += 1;
+        }
+        assert!(
+            !matches!(refresh, Refresh::Skipped(_)),
+            "seed {seed}: a due refresh is never skipped here: {refresh:?}"
+        );
+        for store in &stores {
+            assert_eq!(block_on(store.get(&id)).expect("get"), None, "seed {seed}");
+        }
+        let out = block_on(stores[2].delete_all_for_user("u")).expect("logout all");
+        assert_eq!(out.deleted, 0, "seed {seed}: nothing left to find");
+    }
+    eprintln!("durable objects: 300 refresh/logout races, {straddled} refresh writes straddled the logout, 0 resurrections");
+    assert!(straddled > 0, "the interleavings reach the race");
+}
+
+/// A refresh of the old id runs concurrently with a rotation: after both, the old id is dead
+/// everywhere and the new one lives, whatever the interleaving.
+#[test]
+fn durable_objects_never_let_a_refresh_undo_a_rotation() {
+    let mut straddled = 0;
+    for seed in 0..300 {
+        let (clock, _, stores) = durable_sessions(seed);
+        let (id, _) = block_on(stores[0].create("u", "u@example.com")).expect("create");
+        clock.advance(WINDOW + Duration::from_secs(120));
+        let (rotated, _refresh) =
+            block_on(async { futures::join!(stores[0].rotate(&id), stores[1].refresh(&id)) });
+        let (new_id, _) = rotated.expect("rotate").found().expect("rotated");
+        if stores[1].kv().counters().snapshot().kv_writes > 0 {
+            straddled += 1;
+        }
+        for store in &stores {
+            assert_eq!(
+                block_on(store.get(&id)).expect("get"),
+                None,
+                "seed {seed}: old id"
+            );
+            assert!(
+                block_on(store.get(&new_id)).expect("get").is_some(),
+                "seed {seed}"
+            );
+        }
+    }
+    assert!(straddled > 0, "the interleavings reach the race");
+}
+
+/// "Log out everywhere" lists the user's object, which holds every entry written anywhere up
+/// to that moment: a session created a moment ago at another location is found and deleted
+/// (on KV the list can miss it for up to the propagation window).
+#[test]
+fn durable_objects_log_out_everywhere_finds_a_session_created_a_moment_ago_elsewhere() {
+    for seed in 0..50 {
+        let (clock, _, stores) = durable_sessions(seed);
+        let a = block_on(stores[1].create("u", "u@example.com"))
+            .expect("create")
+            .0;
+        let b = block_on(stores[2].create("u", "u@example.com"))
+            .expect("create")
+            .0;
+        clock.advance(Duration::from_millis(5));
+        let out = block_on(stores[0].delete_all_for_user("u")).expect("logout all");
+        assert_eq!(out.deleted, 2, "seed {seed}");
+        assert!(out.complete);
+        for store in &stores {
+            for id in [&a, &b] {
+                assert_eq!(block_on(store.get(id)).expect("get"), None);
+            }
+        }
+    }
+}
+
+/// Two refreshes of one session at once (two tabs): both succeed or one is skipped as
+/// "written a moment ago", never "no session" — a lost race is not a logout.
+#[test]
+fn durable_objects_two_concurrent_refreshes_never_log_the_user_out() {
+    let mut conflicts = 0;
+    for seed in 0..300 {
+        let (clock, _, stores) = durable_sessions(seed);
+        let (id, _) = block_on(stores[0].create("u", "u@example.com")).expect("create");
+        clock.advance(WINDOW + Duration::from_secs(120));
+        let (a, b) =
+            block_on(async { futures::join!(stores[0].refresh(&id), stores[1].refresh(&id)) });
+        for r in [a.expect("refresh"), b.expect("refresh")] {
+            match r {
+                Refresh::Extended { .. } => {}
+                Refresh::Skipped(_) => conflicts += 1,
+                other => panic!("seed {seed}: {other:?}"),
+            }
+        }
+        assert!(block_on(stores[2].get(&id)).expect("get").is_some());
+    }
+    assert!(conflicts > 0, "the interleavings reach the conflict");
 }

@@ -7,19 +7,27 @@ use std::sync::{
     Arc,
 };
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{
     clock::{system_clock, SharedClock},
     error::{Error, LimitError, Result},
 };
 
+#[cfg(all(feature = "worker", target_arch = "wasm32"))]
+mod durable;
 mod memory;
+pub mod object;
+#[cfg(feature = "testing")]
+pub mod object_sim;
+pub mod placement;
 #[cfg(feature = "testing")]
 pub mod sim;
 #[cfg(all(feature = "worker", target_arch = "wasm32"))]
 mod workers;
 
+#[cfg(all(feature = "worker", target_arch = "wasm32"))]
+pub use durable::{DurableKv, DurableKvObject};
 pub use memory::MemoryKv;
 #[cfg(all(feature = "worker", target_arch = "wasm32"))]
 pub use workers::WorkersKv;
@@ -69,7 +77,7 @@ pub struct WriteOptions {
 }
 
 /// One key of a `list` page.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ListKey {
     /// Key name.
     pub name: String,
@@ -101,6 +109,62 @@ pub struct BulkRead {
     /// Keys it had to read with single gets (all of them in the default implementation; on
     /// Workers KV, the binary frames a text bulk get cannot return).
     pub single_reads: u64,
+}
+
+/// How a backend orders operations on a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Consistency {
+    /// Workers KV: last write wins, no compare-and-swap, other locations see a write up to
+    /// [`PROPAGATION_MS`] (or more) later.
+    Eventual,
+    /// Every operation on a key sees every earlier one, everywhere (a Durable Object), and
+    /// [`KvBackend::put_if`] compares and writes in one step.
+    Linearizable,
+}
+
+/// The stamp of a stored value: SHA-256 of its bytes. A conditional write
+/// ([`KvBackend::put_if`]) compares it with what is stored, so it needs no knowledge of the
+/// envelope, and a value re-encoded to the same bytes has the same stamp.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Stamp([u8; 32]);
+
+impl Stamp {
+    /// The stamp of `value`.
+    pub fn of(value: &[u8]) -> Self {
+        use sha2::Digest;
+        Self(sha2::Sha256::digest(value).into())
+    }
+
+    /// Lowercase hex (64 characters), as it travels to a Durable Object.
+    pub fn to_hex(&self) -> String {
+        hex(&self.0)
+    }
+}
+
+/// Lowercase hex of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    out
+}
+
+impl std::fmt::Debug for Stamp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Stamp({}…)", &self.to_hex()[..12])
+    }
+}
+
+/// What a conditional write ([`KvBackend::put_if`]) requires of the key before it writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expected {
+    /// Nothing live is stored under the key (missing or past its expiration).
+    Absent,
+    /// The live value under the key is exactly the one with this stamp.
+    Stamp(Stamp),
 }
 
 /// `keys` read one [`get`](KvBackend::get) at a time: the default
@@ -135,6 +199,29 @@ pub trait KvBackend: MaybeSendSync {
     }
     /// Write a value.
     async fn put(&self, key: &str, value: &[u8], options: &WriteOptions) -> Result<()>;
+    /// How this backend orders operations. The default is KV's: [`Consistency::Eventual`].
+    fn consistency(&self) -> Consistency {
+        Consistency::Eventual
+    }
+    /// Write a value only when the key holds what `expected` says, in one step: `Ok(true)`
+    /// when written, `Ok(false)` when the key held something else (nothing written). Backends
+    /// that say [`Consistency::Linearizable`] must implement it; the default (KV has no
+    /// compare-and-swap) refuses with a non-retryable [`Error::Backend`].
+    async fn put_if(
+        &self,
+        key: &str,
+        value: &[u8],
+        options: &WriteOptions,
+        expected: &Expected,
+    ) -> Result<bool> {
+        let _ = (key, value, options, expected);
+        Err(Error::Backend {
+            op: "put_if",
+            message: "this backend has no conditional write (Workers KV has no compare-and-swap)"
+                .into(),
+            retryable: false,
+        })
+    }
     /// Delete a key (no error when missing).
     async fn delete(&self, key: &str) -> Result<()>;
     /// List keys starting with `prefix`, `limit` ≤ 1000, continuing from `cursor`.
@@ -373,6 +460,11 @@ impl Kv {
             .collect())
     }
 
+    /// How the backend orders operations ([`KvBackend::consistency`]).
+    pub fn consistency(&self) -> Consistency {
+        self.backend.consistency()
+    }
+
     /// Write a key. `expires_at_ms` is the exact envelope expiry; KV gets it clamped to its
     /// 60-second floor. `metadata` is serialized JSON.
     pub async fn put(
@@ -382,6 +474,46 @@ impl Kv {
         expires_at_ms: Option<u64>,
         metadata: Option<String>,
     ) -> Result<()> {
+        let options = self.write_options(key, value, expires_at_ms, metadata)?;
+        self.counters.writes.fetch_add(1, Ordering::Relaxed);
+        let result = self.backend.put(key, value, &options).await;
+        self.count_rate_limit(&result);
+        result
+    }
+
+    /// Write a key only when it holds what `expected` says ([`KvBackend::put_if`]), with the
+    /// same checks and clamping as [`put`](Self::put): `Ok(false)` when it held something
+    /// else. Counted as a write. Only backends with [`Consistency::Linearizable`] have it.
+    pub async fn put_if(
+        &self,
+        key: &str,
+        value: &[u8],
+        expires_at_ms: Option<u64>,
+        metadata: Option<String>,
+        expected: &Expected,
+    ) -> Result<bool> {
+        let options = self.write_options(key, value, expires_at_ms, metadata)?;
+        self.counters.writes.fetch_add(1, Ordering::Relaxed);
+        let result = self.backend.put_if(key, value, &options, expected).await;
+        self.count_rate_limit(&result);
+        result
+    }
+
+    fn count_rate_limit<T>(&self, result: &Result<T>) {
+        if matches!(result, Err(Error::RateLimited)) {
+            self.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// KV's limits on a write, checked before any I/O, and its expiration clamped: the one
+    /// place writes are judged.
+    fn write_options(
+        &self,
+        key: &str,
+        value: &[u8],
+        expires_at_ms: Option<u64>,
+        metadata: Option<String>,
+    ) -> Result<WriteOptions> {
         check_key(key)?;
         if value.len() > MAX_VALUE_BYTES {
             return Err(LimitError::ValueTooLarge {
@@ -403,22 +535,10 @@ impl Kv {
             Some(ms) => Some(clamp_expiration(ms, self.clock.now_ms())?),
             None => None,
         };
-        self.counters.writes.fetch_add(1, Ordering::Relaxed);
-        let result = self
-            .backend
-            .put(
-                key,
-                value,
-                &WriteOptions {
-                    expiration,
-                    metadata,
-                },
-            )
-            .await;
-        if matches!(result, Err(Error::RateLimited)) {
-            self.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
-        }
-        result
+        Ok(WriteOptions {
+            expiration,
+            metadata,
+        })
     }
 
     /// Delete a key.

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use super::reason::NoSession;
 use crate::{
-    backend::MaybeSendSync,
+    backend::{hex, MaybeSendSync},
     error::{Error, Result},
 };
 
@@ -95,16 +95,6 @@ pub(crate) fn is_hash_hex(s: &str) -> bool {
     s.len() == 64
         && s.bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
-    }
-    out
 }
 
 #[cfg(test)]

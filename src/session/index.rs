@@ -20,10 +20,10 @@ use super::{
     data::{SessionData, SessionTimes},
     id::{hash_hex, is_hash_hex, SessionId},
     reason::NoSession,
-    store::{LogoutAll, Lookup, SessionStore, MAX_INDEX_PAGES},
+    store::{Loaded, LogoutAll, Lookup, SessionStore, MAX_INDEX_PAGES},
 };
 use crate::{
-    backend::{MAX_LIST_LIMIT, PROPAGATION_MS},
+    backend::{Expected, Stamp, MAX_LIST_LIMIT, PROPAGATION_MS},
     envelope::Header,
     error::Result,
 };
@@ -41,6 +41,17 @@ pub struct SessionIndexEntry {
 crate::versioned! {
     name: "session-index",
     versions: [SessionIndexEntry],
+}
+
+/// What a write-back must know of a session as it was read ([`SessionStore::prior`]).
+pub(super) struct Prior {
+    /// It may lack its index entry without having been logged out
+    /// ([`SessionStore::may_lack_entry`]).
+    pub(super) unindexed_ok: bool,
+    /// It was stored at an older version, from before the store kept an index.
+    pub(super) legacy: bool,
+    /// The stamp of the bytes read, on a backend with a conditional write.
+    pub(super) stamp: Option<Stamp>,
 }
 
 /// The store's operations on the index: unlinking, "log out everywhere" and the write-back
@@ -155,24 +166,36 @@ impl<D: SessionData> SessionStore<D> {
         })
     }
 
-    /// Write back a session read under `hash` (refresh, update), then make sure it is still
-    /// indexed. The entry is the session's liveness mark: logout, rotation and "log out
-    /// everywhere" delete it before the session ([`unlink`](Self::unlink)). So an entry
-    /// missing after our write means one of them ran between our read and our write, and our
-    /// write brought a deleted session back: it is deleted again (`NoSession::NotFound`). Two
-    /// cases are no such race and get their entry (re)written instead, so that "log out
-    /// everywhere" covers them ([`may_lack_entry`](Self::may_lack_entry), decided on the value
-    /// as read: `unindexed_ok`).
+    /// Write back a session read under `hash` (refresh, update).
     ///
-    /// Costs one read per write-back (at most one a day per session under the default write
-    /// budget). What remains is documented in docs/sessions.md: a location whose view of both
-    /// keys is stale can still resurrect a session for up to the propagation window.
+    /// On a backend with a conditional write ([`Consistency::Linearizable`], a Durable
+    /// Object) the write happens only over exactly the value that was read
+    /// ([`Prior::stamp`]): a logout, rotation or "log out everywhere" that deleted it in
+    /// between makes the write fail, so nothing comes back (`NoSession::NotFound`), and a
+    /// concurrent writer that changed it wins ([`Error::Conflict`](crate::Error::Conflict)).
+    ///
+    /// On KV the write is unconditional, and then the session's index entry is checked. The
+    /// entry is the session's liveness mark: logout, rotation and "log out everywhere" delete
+    /// it before the session ([`unlink`](Self::unlink)). So an entry missing after our write
+    /// means one of them ran between our read and our write, and our write brought a deleted
+    /// session back: it is deleted again (`NoSession::NotFound`). Two cases are no such race
+    /// and get their entry (re)written instead, so that "log out everywhere" covers them
+    /// ([`may_lack_entry`](Self::may_lack_entry), decided on the value as read:
+    /// [`Prior::unindexed_ok`]).
+    ///
+    /// Costs one read per write-back on KV (at most one a day per session under the default
+    /// write budget). What remains on KV is documented in docs/sessions.md: a location whose
+    /// view of both keys is stale can still resurrect a session for up to the propagation
+    /// window.
     pub(super) async fn write_back(
         &self,
         hash: &str,
         session: &D,
-        unindexed_ok: bool,
+        prior: &Prior,
     ) -> Result<Lookup<()>> {
+        if let Some(stamp) = prior.stamp {
+            return self.write_back_if(hash, session, prior, stamp).await;
+        }
         self.write_session(hash, session).await?;
         // The write has happened: a failure of the check below leaves its outcome as it is
         // (what a write-back did before the check existed), never an error that would hide it.
@@ -180,7 +203,7 @@ impl<D: SessionData> SessionStore<D> {
         if !matches!(self.kv().get(&entry_key).await, Ok(None)) {
             return Ok(Lookup::Found(()));
         }
-        if unindexed_ok {
+        if prior.unindexed_ok {
             let _ = self
                 .write_index_entry(session.user_id(), hash, &session.times())
                 .await;
@@ -192,6 +215,54 @@ impl<D: SessionData> SessionStore<D> {
         let reason = NoSession::NotFound;
         self.report(&reason);
         Ok(Lookup::NoSession(reason))
+    }
+
+    /// The conditional write-back of [`write_back`](Self::write_back).
+    async fn write_back_if(
+        &self,
+        hash: &str,
+        session: &D,
+        prior: &Prior,
+        stamp: Stamp,
+    ) -> Result<Lookup<()>> {
+        let expires_at = session.times().expires_at;
+        let written = self
+            .sessions
+            .insert_checked_if(hash, session, Some(expires_at), &Expected::Stamp(stamp))
+            .await?;
+        if !written {
+            return match self.read_quietly(hash).await? {
+                Lookup::Found(_) => Err(crate::Error::Conflict { op: "write back" }),
+                Lookup::NoSession(reason) => {
+                    self.report(&reason);
+                    Ok(Lookup::NoSession(reason))
+                }
+            };
+        }
+        // A session stored before this store kept an index gets its entry, as on KV (the
+        // entry of a recent write is there already: every read is current).
+        if prior.legacy
+            && matches!(
+                self.kv()
+                    .get(&self.index_key(session.user_id(), hash))
+                    .await,
+                Ok(None)
+            )
+        {
+            let _ = self
+                .write_index_entry(session.user_id(), hash, &session.times())
+                .await;
+        }
+        Ok(Lookup::Found(()))
+    }
+
+    /// What a write-back must know of the session as it was read.
+    pub(super) fn prior(&self, loaded: &Loaded<D>) -> Prior {
+        Prior {
+            unindexed_ok: self.may_lack_entry(loaded.stored_version, &loaded.session),
+            legacy: loaded.stored_version < D::VERSION,
+            stamp: loaded.stamp,
+        }
     }
 
     pub(super) async fn write_index_entry(

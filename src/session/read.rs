@@ -6,7 +6,10 @@ use super::{
     reason::NoSession,
     store::{Loaded, Lookup, SessionStore, MAX_CLOCK_SKEW_MS},
 };
-use crate::error::Result;
+use crate::{
+    backend::{Consistency, Stamp},
+    error::Result,
+};
 
 impl<D: SessionData> SessionStore<D> {
     /// Read and classify the session under `hash`. Reports "no session" to the hook.
@@ -38,9 +41,11 @@ impl<D: SessionData> SessionStore<D> {
                 match self.held_to_invariants(session.times(), now) {
                     Ok(t) => {
                         session.set_times(t);
+                        let consistent = self.kv().consistency() == Consistency::Linearizable;
                         Ok(Lookup::Found(Loaded {
                             session,
                             stored_version: decoded.stored_version,
+                            stamp: consistent.then(|| Stamp::of(&stored.value)),
                         }))
                     }
                     Err(reason) => Ok(Lookup::NoSession(reason)),

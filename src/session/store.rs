@@ -6,12 +6,12 @@ use std::{fmt, sync::Arc, time::Duration};
 use super::{
     data::{SessionData, SessionInit, SessionTimes},
     id::{hash_hex, IdSource, OsRandom, SessionId},
-    index::SessionIndexEntry,
+    index::{Prior, SessionIndexEntry},
     reason::NoSession,
     record::Session,
 };
 use crate::{
-    backend::Kv,
+    backend::{Consistency, Expected, Kv, Stamp},
     envelope::Codec,
     error::{Error, Result},
     seal::KeyRing,
@@ -143,6 +143,10 @@ pub struct SessionStore<D: SessionData = Session> {
 pub(super) struct Loaded<D> {
     pub(super) session: D,
     pub(super) stored_version: u32,
+    /// The stamp of the stored bytes, on a backend with a conditional write
+    /// ([`Consistency::Linearizable`](crate::backend::Consistency)): a write-back then
+    /// happens only over exactly what was read.
+    pub(super) stamp: Option<Stamp>,
 }
 
 impl<D: SessionData> Clone for SessionStore<D> {
@@ -382,9 +386,7 @@ impl<D: SessionData> SessionStore<D> {
         self.write_index_entry(session.user_id(), &hash, &times)
             .await?;
         // A fresh 256-bit id cannot collide with a stored value: no guard read needed.
-        self.sessions
-            .insert_checked(&hash, &session, Some(times.expires_at))
-            .await?;
+        self.write_new_session(&hash, &session).await?;
         Ok((id, session))
     }
 
@@ -433,28 +435,29 @@ impl<D: SessionData> SessionStore<D> {
     /// session's index entry that undoes it ([`SessionStore`] docs, "Races").
     pub async fn refresh(&self, id: &SessionId) -> Result<Refresh> {
         let hash = id.hashed();
-        let Loaded {
-            mut session,
-            stored_version,
-        } = match self.read(&hash).await? {
+        let loaded = match self.read(&hash).await? {
             Lookup::Found(l) => l,
             Lookup::NoSession(r) => return Ok(Refresh::NoSession(r)),
         };
         let now = self.now_ms();
-        let expires_at = match self.plan_refresh(&session, now) {
+        let expires_at = match self.plan_refresh(&loaded.session, now) {
             RefreshPlan::Due { expires_at } => expires_at,
             other => return Ok(Refresh::Skipped(other)),
         };
-        let unindexed_ok = self.may_lack_entry(stored_version, &session);
+        let prior = self.prior(&loaded);
+        let mut session = loaded.session;
         let mut t = session.times();
         t.expires_at = expires_at;
         t.refreshed_at = now;
         session.set_times(t);
         self.check_schema(&session)?;
-        match self.write_back(&hash, &session, unindexed_ok).await {
+        match self.write_back(&hash, &session, &prior).await {
             Ok(Lookup::Found(())) => Ok(Refresh::Extended { expires_at }),
             Ok(Lookup::NoSession(r)) => Ok(Refresh::NoSession(r)),
             Err(Error::RateLimited) => Ok(Refresh::RateLimited),
+            // Another request wrote the session first (a refresh from another tab): it
+            // lives, written less than a moment ago.
+            Err(Error::Conflict { .. }) => Ok(Refresh::Skipped(RefreshPlan::TooSoon)),
             Err(e) => Err(e),
         }
     }
@@ -466,7 +469,7 @@ impl<D: SessionData> SessionStore<D> {
     /// unchanged.
     pub async fn update(&self, id: &SessionId, f: impl FnOnce(&mut D)) -> Result<Lookup<D>> {
         let hash = id.hashed();
-        let (old_user, unindexed_ok, session) = match self.read_modified(&hash, f, true).await? {
+        let (old_user, prior, session) = match self.read_modified(&hash, f, true).await? {
             Lookup::Found(found) => found,
             Lookup::NoSession(r) => return Ok(Lookup::NoSession(r)),
         };
@@ -475,7 +478,7 @@ impl<D: SessionData> SessionStore<D> {
             self.write_index_entry(session.user_id(), &hash, &session.times())
                 .await?;
         }
-        if let Lookup::NoSession(r) = self.write_back(&hash, &session, unindexed_ok).await? {
+        if let Lookup::NoSession(r) = self.write_back(&hash, &session, &prior).await? {
             return Ok(Lookup::NoSession(r));
         }
         if moved {
@@ -514,7 +517,7 @@ impl<D: SessionData> SessionStore<D> {
         let times = session.times();
         self.write_index_entry(session.user_id(), &new_hash, &times)
             .await?;
-        self.write_session(&new_hash, &session).await?;
+        self.write_new_session(&new_hash, &session).await?;
         self.unlink(&old_user, &old_hash, &times).await?;
         Ok(Lookup::Found((new_id, session)))
     }
@@ -553,26 +556,42 @@ impl<D: SessionData> SessionStore<D> {
             .await
     }
 
+    /// Write a session under a freshly drawn id. On a backend with a conditional write, only
+    /// where nothing is stored ([`Expected::Absent`]): [`Error::Conflict`] otherwise.
+    async fn write_new_session(&self, hash: &str, session: &D) -> Result<()> {
+        if self.kv().consistency() == Consistency::Eventual {
+            return self.write_session(hash, session).await;
+        }
+        let expires_at = session.times().expires_at;
+        let written = self
+            .sessions
+            .insert_checked_if(hash, session, Some(expires_at), &Expected::Absent)
+            .await?;
+        if written {
+            Ok(())
+        } else {
+            Err(Error::Conflict { op: "create" })
+        }
+    }
+
     /// Read the session under `hash`, let `f` change its data, and restamp its times (the
     /// store's, so changes `f` makes to them are discarded): idle expiry slid to now + idle
     /// within the absolute cap — never shortened when `keep_later_expiry` — and refreshed now.
-    /// Returns the user before `f`, [`may_lack_entry`](Self::may_lack_entry) of the value as
-    /// read, and the session, checked against its schema.
+    /// Returns the user before `f`, what a write-back must know of the value as read
+    /// ([`Prior`]), and the session, checked against its schema.
     async fn read_modified(
         &self,
         hash: &str,
         f: impl FnOnce(&mut D),
         keep_later_expiry: bool,
-    ) -> Result<Lookup<(String, bool, D)>> {
-        let Loaded {
-            mut session,
-            stored_version,
-        } = match self.read(hash).await? {
+    ) -> Result<Lookup<(String, Prior, D)>> {
+        let loaded = match self.read(hash).await? {
             Lookup::Found(l) => l,
             Lookup::NoSession(r) => return Ok(Lookup::NoSession(r)),
         };
+        let prior = self.prior(&loaded);
+        let mut session = loaded.session;
         let old_user = session.user_id().to_string();
-        let unindexed_ok = self.may_lack_entry(stored_version, &session);
         let before = session.times();
         f(&mut session);
         let now = self.now_ms();
@@ -589,7 +608,7 @@ impl<D: SessionData> SessionStore<D> {
             ..before
         });
         self.check_schema(&session)?;
-        Ok(Lookup::Found((old_user, unindexed_ok, session)))
+        Ok(Lookup::Found((old_user, prior, session)))
     }
 
     /// The session against its schema, as the next read would check it (the typed store's

@@ -1,0 +1,311 @@
+//! A KV namespace kept in Durable Objects (wasm32 only): [`DurableKv`], the client a Worker
+//! uses as its [`KvBackend`], and [`DurableKvObject`], what the Durable Object class runs.
+//! Both sides speak the JSON of [`ObjectRequest`] / [`ObjectReply`]; the object runs
+//! [`serve`], the logic the native tests check. Keys are placed on objects by
+//! [`Placement`].
+
+use worker::js_sys::{self, Array, Map, Number};
+use worker::wasm_bindgen::JsCast;
+
+use super::{
+    object::{serve, sweep, ObjectReply, ObjectRequest, ObjectStorage, Record},
+    placement::Placement,
+    BulkRead, Consistency, Expected, KvBackend, ListPage, Stored, WriteOptions,
+};
+use crate::{
+    clock::system_clock,
+    error::{Error, Result},
+};
+
+/// The URL a request to an object carries (the object never looks at it).
+const OBJECT_URL: &str = "https://kv-envelope.object/";
+
+fn backend_error(op: &'static str, e: impl std::fmt::Display) -> Error {
+    Error::Backend {
+        op,
+        message: e.to_string(),
+        retryable: true,
+    }
+}
+
+/// A KV namespace in the Durable Object namespace bound as `binding`, strongly consistent:
+/// [`Consistency::Linearizable`], with a conditional write. Each operation is one
+/// subrequest to the object that holds the key ([`Placement`], by group unless set).
+pub struct DurableKv {
+    namespace: worker::ObjectNamespace,
+    placement: Placement,
+}
+
+impl DurableKv {
+    /// The Durable Object namespace bound as `binding` in `env` (`[[durable_objects.bindings]]`
+    /// in `wrangler.toml`, whose class runs [`DurableKvObject`]), keys placed by group.
+    pub fn from_env(env: &worker::Env, binding: &str) -> worker::Result<Self> {
+        Ok(Self {
+            namespace: env.durable_object(binding)?,
+            placement: Placement::ByGroup,
+        })
+    }
+
+    /// Place keys with `placement`.
+    #[must_use]
+    pub fn with_placement(mut self, placement: Placement) -> Self {
+        self.placement = placement;
+        self
+    }
+
+    async fn call(&self, object: &str, request: &ObjectRequest) -> Result<ObjectReply> {
+        let op = request.op();
+        let body = serde_json::to_string(request).map_err(|e| backend_error(op, e))?;
+        let stub = self
+            .namespace
+            .get_by_name(object)
+            .map_err(|e| backend_error(op, e))?;
+        let mut init = worker::RequestInit::new();
+        init.with_method(worker::Method::Post)
+            .with_body(Some(body.into()));
+        let request =
+            worker::Request::new_with_init(OBJECT_URL, &init).map_err(|e| backend_error(op, e))?;
+        let mut response = stub
+            .fetch_with_request(request)
+            .await
+            .map_err(|e| backend_error(op, e))?;
+        let text = response.text().await.map_err(|e| backend_error(op, e))?;
+        serde_json::from_str(&text).map_err(|e| Error::Backend {
+            op,
+            message: format!("the Durable Object's answer is not an object reply: {e}"),
+            retryable: false,
+        })
+    }
+}
+
+#[async_trait::async_trait(?Send)]
+impl KvBackend for DurableKv {
+    async fn get(&self, key: &str) -> Result<Option<Stored>> {
+        let request = ObjectRequest::Get {
+            keys: vec![key.into()],
+        };
+        let object = self.placement.object_of(key);
+        Ok(self
+            .call(object, &request)
+            .await?
+            .into_values(1)?
+            .pop()
+            .flatten())
+    }
+
+    /// One subrequest per object the keys live in (counted as bulk operations).
+    async fn get_bulk(&self, keys: &[&str]) -> Result<BulkRead> {
+        let mut by_object: std::collections::BTreeMap<&str, Vec<usize>> = Default::default();
+        for (i, key) in keys.iter().enumerate() {
+            by_object
+                .entry(self.placement.object_of(key))
+                .or_default()
+                .push(i);
+        }
+        let mut values: Vec<Option<Stored>> = vec![None; keys.len()];
+        let mut ops = 0;
+        for (object, slots) in by_object {
+            let request = ObjectRequest::Get {
+                keys: slots.iter().map(|&i| keys[i].to_string()).collect(),
+            };
+            let got = self
+                .call(object, &request)
+                .await?
+                .into_values(slots.len())?;
+            ops += 1;
+            for (slot, value) in slots.into_iter().zip(got) {
+                values[slot] = value;
+            }
+        }
+        Ok(BulkRead {
+            values,
+            bulk_ops: ops,
+            single_reads: 0,
+        })
+    }
+
+    async fn put(&self, key: &str, value: &[u8], options: &WriteOptions) -> Result<()> {
+        let request = ObjectRequest::put(key, value, options, None);
+        self.call(self.placement.object_of(key), &request)
+            .await?
+            .into_written()
+            .map(|_| ())
+    }
+
+    fn consistency(&self) -> Consistency {
+        Consistency::Linearizable
+    }
+
+    async fn put_if(
+        &self,
+        key: &str,
+        value: &[u8],
+        options: &WriteOptions,
+        expected: &Expected,
+    ) -> Result<bool> {
+        let request = ObjectRequest::put(key, value, options, Some(expected));
+        self.call(self.placement.object_of(key), &request)
+            .await?
+            .into_written()
+    }
+
+    async fn delete(&self, key: &str) -> Result<()> {
+        let request = ObjectRequest::Delete { key: key.into() };
+        self.call(self.placement.object_of(key), &request)
+            .await?
+            .into_deleted()
+    }
+
+    async fn list(&self, prefix: &str, cursor: Option<&str>, limit: u32) -> Result<ListPage> {
+        let object = self.placement.object_of_prefix(prefix)?;
+        let request = ObjectRequest::List {
+            prefix: prefix.into(),
+            cursor: cursor.map(Into::into),
+            limit,
+        };
+        self.call(object, &request).await?.into_page()
+    }
+}
+
+/// What a Durable Object class holding [`DurableKv`] data runs: declare the class in the
+/// Worker and hand it its requests and alarms.
+///
+/// ```ignore
+/// #[durable_object]
+/// pub struct SessionObject(kv_envelope::backend::DurableKvObject);
+///
+/// impl DurableObject for SessionObject {
+///     fn new(state: State, _env: Env) -> Self {
+///         Self(kv_envelope::backend::DurableKvObject::new(&state))
+///     }
+///     async fn fetch(&self, req: Request) -> Result<Response> {
+///         self.0.fetch(req).await
+///     }
+///     async fn alarm(&self) -> Result<Response> {
+///         self.0.alarm().await
+///     }
+/// }
+/// ```
+///
+/// Records are stored as JSON text (the value in base64) under their KV key. A request is
+/// served while the object awaits only its own storage, so the runtime's input gate delivers
+/// no other request in between: a conditional write's comparison and write are one step.
+pub struct DurableKvObject {
+    storage: ObjectStore,
+}
+
+struct ObjectStore(worker::Storage);
+
+impl DurableKvObject {
+    /// The object over `state`'s storage.
+    pub fn new(state: &worker::State) -> Self {
+        Self {
+            storage: ObjectStore(state.storage()),
+        }
+    }
+
+    /// Serve one request from a [`DurableKv`]. A body that is no object request gets a
+    /// [`ObjectReply::Failed`] answer, never a panic.
+    pub async fn fetch(&self, mut request: worker::Request) -> worker::Result<worker::Response> {
+        let body = request.text().await?;
+        let reply = match serde_json::from_str::<ObjectRequest>(&body) {
+            Ok(r) => serve(&self.storage, system_clock().now_ms(), r).await,
+            Err(_) => ObjectReply::Failed {
+                message: "the request body is not an object request".into(),
+            },
+        };
+        worker::Response::from_json(&reply)
+    }
+
+    /// The alarm: delete expired records and set the next alarm.
+    pub async fn alarm(&self) -> worker::Result<worker::Response> {
+        let deleted = sweep(&self.storage, system_clock().now_ms())
+            .await
+            .map_err(|e| worker::Error::RustError(e.to_string()))?;
+        worker::Response::ok(format!("{deleted} expired records deleted"))
+    }
+}
+
+fn storage_error(op: &'static str) -> impl Fn(worker::Error) -> Error {
+    move |e| backend_error(op, e)
+}
+
+fn parse_record(op: &'static str, text: &str) -> Result<Record> {
+    serde_json::from_str(text).map_err(|_| Error::Backend {
+        op,
+        message: "a stored Durable Object record is not a record".into(),
+        retryable: false,
+    })
+}
+
+#[async_trait::async_trait(?Send)]
+impl ObjectStorage for ObjectStore {
+    async fn read(&self, key: &str) -> Result<Option<Record>> {
+        match self
+            .0
+            .get::<String>(key)
+            .await
+            .map_err(storage_error("get"))?
+        {
+            Some(text) => parse_record("get", &text).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn write(&self, key: &str, record: &Record) -> Result<()> {
+        let text = serde_json::to_string(record).map_err(|e| backend_error("put", e))?;
+        self.0.put(key, text).await.map_err(storage_error("put"))
+    }
+
+    async fn remove(&self, key: &str) -> Result<()> {
+        self.0
+            .delete(key)
+            .await
+            .map(|_| ())
+            .map_err(storage_error("delete"))
+    }
+
+    async fn scan(
+        &self,
+        prefix: &str,
+        start: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Record)>> {
+        let mut options = worker::ListOptions::new().prefix(prefix).limit(limit);
+        if let Some(start) = start {
+            options = options.start(start);
+        }
+        let map: Map = self
+            .0
+            .list_with_options(options)
+            .await
+            .map_err(storage_error("list"))?;
+        let mut out = Vec::with_capacity(map.size() as usize);
+        for entry in map.entries() {
+            let entry: Array = entry
+                .map_err(|_| backend_error("list", "unreadable list entry"))?
+                .unchecked_into();
+            let key = entry.get(0).as_string().unwrap_or_default();
+            let text = entry.get(1).as_string().unwrap_or_default();
+            out.push((key, parse_record("list", &text)?));
+        }
+        Ok(out)
+    }
+
+    async fn alarm(&self) -> Result<Option<u64>> {
+        Ok(self
+            .0
+            .get_alarm()
+            .await
+            .map_err(storage_error("alarm"))?
+            .map(|ms| ms.max(0) as u64))
+    }
+
+    async fn set_alarm(&self, at_ms: u64) -> Result<()> {
+        let date = js_sys::Date::new(&Number::from(at_ms as f64));
+        self.0
+            .set_alarm(worker::ScheduledTime::new(date))
+            .await
+            .map_err(storage_error("alarm"))
+    }
+}
