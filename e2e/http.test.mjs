@@ -9,11 +9,10 @@ import {
   assertClientError,
   COOKIE_NAME,
   http,
-  kvGet,
+  assertSessionStored,
   login,
   newSessionId,
   sessionFromSetCookie,
-  sessionKey,
   stats,
   withSession,
 } from "./lib/worker.mjs";
@@ -158,15 +157,15 @@ describe("session lifecycle", () => {
     const me = await http("/me", withSession(fresh));
     assert.equal(me.status, 200);
     assert.equal(me.json().userId, before.userId);
-    assert.equal(await kvGet(sessionKey(old)), null, "old session key deleted");
-    assert.notEqual(await kvGet(sessionKey(fresh)), null, "new session key written");
+    await assertSessionStored(old, false, "old session key deleted");
+    await assertSessionStored(fresh, true, "new session key written");
     // Rotating a dead id is a 401, not a resurrection.
     assertClientErrorLike(await http("/sessions/rotate", { method: "POST", ...withSession(old) }), 401);
   });
 
   test("POST /logout deletes the session, clears the cookie, 303 /login", async () => {
     const id = await login("bye@example.com");
-    assert.notEqual(await kvGet(sessionKey(id)), null);
+    await assertSessionStored(id, true, "session key written");
     const res = await http("/logout", { method: "POST", ...withSession(id) });
     assert.equal(res.status, 303);
     assert.equal(res.headers.get("location"), "/login");
@@ -174,7 +173,7 @@ describe("session lifecycle", () => {
     assert.ok(res.setCookies[0].startsWith(`${COOKIE_NAME}=; Max-Age=0; `), res.setCookies[0]);
     assert.ok(res.setCookies[0].includes("Path=/") && res.setCookies[0].includes("Secure"));
     assert.equal((await http("/me", withSession(id, JSON_ACCEPT))).status, 401);
-    assert.equal(await kvGet(sessionKey(id)), null, "session key deleted from KV");
+    await assertSessionStored(id, false, "session key deleted from KV");
     // Logging out without a session still clears the cookie.
     const again = await http("/logout", { method: "POST" });
     assert.equal(again.status, 303);

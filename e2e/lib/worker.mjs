@@ -94,6 +94,28 @@ export async function stats() {
   return res.json();
 }
 
+/** Where the demo keeps sessions: "kv" or "durable" (SESSION_BACKEND, from /_stats). */
+export async function sessionBackend() {
+  return (await stats()).session_backend;
+}
+
+/**
+ * The session of `id` is stored (`present`) or not, where the demo keeps sessions. In KV: its
+ * key under the `KV` binding. On Durable Objects (SESSION_BACKEND=durable), which a test cannot
+ * read from outside, the KV namespace must hold nothing under the key either way (the routes'
+ * answers check the session's life there).
+ */
+export async function assertSessionStored(id, present, what) {
+  const inKv = await kvGet(sessionKey(id));
+  if ((await sessionBackend()) === "durable") {
+    assert.equal(inKv, null, `${what}: sessions on Durable Objects are never in KV`);
+  } else if (present) {
+    assert.notEqual(inKv, null, what);
+  } else {
+    assert.equal(inKv, null, what);
+  }
+}
+
 /** Counter deltas between two /_stats snapshots of the same isolate. */
 export function delta(before, after) {
   assert.equal(

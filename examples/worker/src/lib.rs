@@ -16,6 +16,11 @@
 //! | `GET /articles?count=N&first=I&read=bulk\|single` | N cached articles in one response, read in bulk gets (or one by one), with the KV operations it made |
 //! | `GET /_stats` | this isolate's counters (KV operations, cache, sessions) |
 //!
+//! Sessions live in `KV` by default; `SESSION_BACKEND=durable` (a var in `wrangler.toml`, or
+//! `--var`) keeps them in the `SESSION_OBJECTS` Durable Objects instead (class
+//! `SessionObject`, [`DurableKv`]): strongly consistent, so logout, rotation and "log out
+//! everywhere" end a session everywhere at once (docs/sessions.md, "Consistency").
+//!
 //! Sessions (record and per-user index entry) are sealed at rest with the key ring of
 //! `SEAL_KEYS` / `SEAL_KEY_<id>` (secrets; `.dev.vars` locally), built once per isolate;
 //! `SEAL=off` serves them in clear (benchmarks), `SEAL_CACHE=on` seals the cache entries too.
@@ -37,7 +42,7 @@ use std::{
 };
 
 use kv_envelope::{
-    backend::{OpCounters, OpCounts, WorkersKv},
+    backend::{DurableKv, DurableKvObject, OpCounters, OpCounts, WorkersKv},
     background::WaitUntil,
     cache::{
         CacheState, CacheStatus, CacheStore, Cached, ComputeJsonError, JsonText, MemoryTier,
@@ -52,7 +57,10 @@ use kv_envelope::{
 };
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use worker::{console_error, console_warn, event, Context, Env, Request, Response};
+use worker::{
+    console_error, console_warn, durable_object, event, Context, DurableObject, Env, Request,
+    Response, State,
+};
 
 use crate::{
     articles::{Article, Query, Read},
@@ -167,11 +175,58 @@ fn sealing(env: &Env) -> Result<&'static Sealing, Fail> {
     })
 }
 
+/// Where sessions live: `SESSION_BACKEND` = `kv` (default) or `durable`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum SessionBackend {
+    Kv,
+    Durable,
+}
+
+fn session_backend(env: &Env) -> Result<SessionBackend, Fail> {
+    match env_text(env, "SESSION_BACKEND")
+        .map(|v| v.trim().to_ascii_lowercase())
+        .as_deref()
+    {
+        None | Some("kv") => Ok(SessionBackend::Kv),
+        Some("durable") => Ok(SessionBackend::Durable),
+        Some(_) => Err(Fail::new(
+            500,
+            "session_backend_misconfigured",
+            "SESSION_BACKEND must be kv or durable",
+        )),
+    }
+}
+
+/// The Durable Object class that holds sessions when `SESSION_BACKEND=durable`: one object
+/// per session and one per user's index (the library's placement by group).
+#[durable_object]
+pub struct SessionObject(DurableKvObject);
+
+impl DurableObject for SessionObject {
+    fn new(state: State, _env: Env) -> Self {
+        Self(DurableKvObject::new(&state))
+    }
+
+    async fn fetch(&self, req: Request) -> worker::Result<Response> {
+        self.0.fetch(req).await
+    }
+
+    async fn alarm(&self) -> worker::Result<Response> {
+        self.0.alarm().await
+    }
+}
+
 // ---- per-request handles on the isolate-wide state ----
 
 fn gate(env: &Env) -> Result<SessionGate, Fail> {
-    let kv = Kv::new(WorkersKv::from_env(env, "KV").or_fail("binding KV")?)
-        .with_counters(SESSION_KV_OPS.clone());
+    let kv = match session_backend(env)? {
+        SessionBackend::Kv => Kv::new(WorkersKv::from_env(env, "KV").or_fail("binding KV")?),
+        SessionBackend::Durable => Kv::new(
+            DurableKv::from_env(env, "SESSION_OBJECTS").or_fail("binding SESSION_OBJECTS")?,
+        ),
+    }
+    .with_counters(SESSION_KV_OPS.clone());
     let mut store = SessionStore::new(kv).on_reject(ON_REJECT.clone());
     if let Some(ring) = &sealing(env)?.ring {
         store = store.with_sealing(ring.clone());
@@ -572,6 +627,7 @@ fn stats(env: &Env) -> Outcome {
         cache: kv_envelope::cache::CacheStats,
         session_rejections: BTreeMap<&'static str, u64>,
         sealing: serde_json::Value,
+        session_backend: Option<SessionBackend>,
     }
     let iso = isolate();
     // Key ids are labels, not secrets; a misconfiguration names the variable only.
@@ -607,6 +663,7 @@ fn stats(env: &Env) -> Outcome {
             .unwrap_or_else(PoisonError::into_inner)
             .clone(),
         sealing,
+        session_backend: session_backend(env).ok(),
     };
     json(200, &stats, &[("cache-control", "no-store")])
 }
