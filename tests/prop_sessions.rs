@@ -184,7 +184,9 @@ impl World {
         }
         prop_assert!(
             s.expires_at <= t.expires_at,
-            "{what}: an expiry no write produced"
+            "{what}: an expiry no write produced at location {loc} (served {}, model {}, now {now})",
+            s.expires_at,
+            t.expires_at
         );
         prop_assert!(
             t.future.is_none(),
@@ -286,6 +288,14 @@ impl World {
                             self.sim.central(&self.stores[0].key_of(&t.id)).is_none(),
                             "an undone refresh left a value behind"
                         );
+                        // The write did land before its delete: until the delete reaches
+                        // them, other locations may serve it (a dead id is allowed there inside
+                        // the window), with the expiry it wrote — the refresh's target, now +
+                        // idle within the cap.
+                        t.expires_at = t
+                            .expires_at
+                            .max((now + IDLE.as_millis() as u64).min(t.absolute));
+                        t.last_write = (now, loc);
                         t.deaths.push((now, loc));
                         t.indexed_at = None;
                         self.undone_resurrections += 1;
@@ -542,4 +552,42 @@ fn the_model_is_exercised() {
         "sessions {sessions}, deaths {deaths}, 429s {rate_limited}, resurrections {resurrections}, \
          undone by the write-back check {undone}"
     );
+}
+
+/// The shrunk case behind the regression seed `b9fc2a27…`: a session logged out at location 0
+/// is resurrected by a stale refresh at location 1; a window later its next due refresh (at 0)
+/// writes, finds no index entry and deletes its write again. That write reached location 1
+/// before its delete did, so location 1 served the session with the undone write's expiry
+/// (still inside the window after the death, where a dead id may be served elsewhere).
+#[test]
+fn an_undone_refresh_write_may_be_served_elsewhere_inside_the_window() {
+    use Op::*;
+    let ops = [
+        Create { loc: 0, user: 0 },
+        Create { loc: 0, user: 1 },
+        Advance { ms: 85_717 },
+        Refresh { loc: 0, s: 13 },
+        Create { loc: 0, user: 1 },
+        Logout { loc: 0, s: 3 },
+        Refresh { loc: 1, s: 42 },
+        Create { loc: 0, user: 0 },
+        Advance { ms: 85_717 },
+        LogoutAll { loc: 0, user: 1 },
+        Refresh { loc: 0, s: 52 },
+        Advance { ms: 39_578 },
+        Get { loc: 1, s: 4 },
+    ];
+    let mut w = world(9_099_963_708_259_892_128, false);
+    for op in &ops {
+        w.apply(op).expect("invariants");
+    }
+    assert_eq!(
+        w.resurrections, 1,
+        "the stale refresh at location 1 resurrected it"
+    );
+    assert_eq!(
+        w.undone_resurrections, 1,
+        "the refresh at location 0 undid its write"
+    );
+    w.check_settled().expect("settled");
 }
