@@ -246,4 +246,9 @@ describe("unusable values: no 5xx, never overwritten", () => {
     const res = await http("/me", withSession(s.id, JSON_ACCEPT));
     assert.equal(res.status, 401);
   });
+
+  test("POST /_conformance does not exist unless CONFORMANCE=on (only the Durable Object e2e run sets it)", async () => {
+    const res = await http("/_conformance", { method: "POST" });
+    assert.equal(res.status, 404, res.text);
+  });
 });

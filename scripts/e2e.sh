@@ -12,8 +12,8 @@
 # tool and the CLI, E2E_FILES to run a subset (e.g. E2E_FILES=e2e/cache.test.mjs).
 # Then the key rotation test (e2e/rotation.test.mjs, four worker restarts with other key rings on a
 # KV of its own) through scripts/e2e-rotation.sh: part of the default run, or named in E2E_FILES.
-# Then the session tests on Durable Objects: the demo again with SESSION_BACKEND=durable (its own
-# fresh local state) running e2e/durable/*.test.mjs and the files whose session tests need no KV
+# Then the session tests on Durable Objects: the demo again with SESSION_BACKEND=durable and
+# CONFORMANCE=on (its own fresh local state) running e2e/durable/*.test.mjs and the files whose session tests need no KV
 # planting (e2e/http.test.mjs, e2e/browser.test.mjs); alone: E2E_FILES=e2e/durable/sessions.test.mjs.
 # Last, the axum example worker's tests (e2e/axum*.test.mjs: examples/axum-worker, built and served
 # on its own by WORKER_EXAMPLE=axum-worker scripts/with-worker.sh); alone:
@@ -81,7 +81,7 @@ if ((rotation)); then
 fi
 if ((${#durable_files[@]} > 0)); then
     log "session tests on Durable Objects (SESSION_BACKEND=durable)"
-    WORKER_VARS="SESSION_BACKEND=durable ${WORKER_VARS:-}" "$REPO_ROOT/scripts/with-worker.sh" --no-build \
+    WORKER_VARS="SESSION_BACKEND=durable CONFORMANCE=on ${WORKER_VARS:-}" "$REPO_ROOT/scripts/with-worker.sh" --no-build \
         node --test --test-reporter=tap --test-concurrency=1 --test-timeout=180000 "${durable_files[@]}" || status=$?
 fi
 # The axum example worker: its own build, wrangler dev and fresh local KV (sequential, never beside

@@ -12,7 +12,7 @@ use std::{sync::Arc, time::Duration};
 use futures::executor::block_on;
 use kv_envelope::{
     backend::{
-        bulk_text_is_exact,
+        bulk_text_is_exact, conformance,
         object_sim::SimObjects,
         placement::Placement,
         sim::{SimConfig, SimKv},
@@ -813,4 +813,81 @@ fn objects_by_group_list_one_group_and_refuse_a_prefix_spanning_objects() {
     let got = block_on(kv.get_many(&["u:alice:1", "u:alice:2", "u:bob:1", "s:nope"])).unwrap();
     assert_eq!(got.iter().filter(|v| v.is_some()).count(), 3);
     assert_eq!(objects.requests() - before, 3);
+}
+
+// ---- the live cases (`backend::conformance`, also run on workerd by the demo) ----------------
+
+#[test]
+fn the_live_cases_pass_on_every_backend_without_a_per_key_write_limit() {
+    let clock = ManualClock::new(T0);
+    let backends: Vec<(&str, Arc<dyn KvBackend>)> = vec![
+        ("memory", Arc::new(MemoryKv::new(Arc::new(clock.clone())))),
+        (
+            "durable_object",
+            Arc::new(SimObjects::new(
+                Placement::Single("kv".into()),
+                Arc::new(clock.clone()),
+            )),
+        ),
+        (
+            "durable_objects_by_group",
+            Arc::new(SimObjects::new(Placement::ByGroup, Arc::new(clock.clone()))),
+        ),
+    ];
+    for (name, backend) in backends {
+        let kv = Kv::from_arc(backend).with_clock(Arc::new(clock.clone()));
+        let reports = block_on(conformance::run(&kv, "conformance:run-1:"));
+        assert_eq!(reports.len(), 10, "{name}");
+        for r in &reports {
+            assert!(r.passed, "{name}: {} failed: {:?}", r.name, r.failure);
+        }
+        let left = block_on(kv.list_all("conformance:run-1:", 10)).expect("list");
+        assert!(left.is_empty(), "{name}: the run cleans up after itself");
+    }
+}
+
+/// A backend that loses metadata: the live cases must notice.
+struct DropsMetadata(MemoryKv);
+
+#[async_trait::async_trait]
+impl KvBackend for DropsMetadata {
+    async fn get(&self, key: &str) -> kv_envelope::Result<Option<Stored>> {
+        Ok(self.0.get(key).await?.map(|s| Stored {
+            metadata: None,
+            ..s
+        }))
+    }
+    async fn put(
+        &self,
+        key: &str,
+        value: &[u8],
+        options: &WriteOptions,
+    ) -> kv_envelope::Result<()> {
+        self.0.put(key, value, options).await
+    }
+    async fn delete(&self, key: &str) -> kv_envelope::Result<()> {
+        self.0.delete(key).await
+    }
+    async fn list(
+        &self,
+        prefix: &str,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> kv_envelope::Result<ListPage> {
+        self.0.list(prefix, cursor, limit).await
+    }
+}
+
+#[test]
+fn the_live_cases_catch_a_backend_that_loses_metadata() {
+    let clock = ManualClock::new(T0);
+    let kv = Kv::new(DropsMetadata(MemoryKv::new(Arc::new(clock.clone()))))
+        .with_clock(Arc::new(clock.clone()));
+    let reports = block_on(conformance::run(&kv, "conformance:run-2:"));
+    let failed: Vec<&str> = reports
+        .iter()
+        .filter(|r| !r.passed)
+        .map(|r| r.name)
+        .collect();
+    assert_eq!(failed, ["round_trip"], "{reports:?}");
 }

@@ -20,6 +20,21 @@ async function post(path, id) {
   return http(path, { method: "POST", ...withSession(id) });
 }
 
+describe("the backend conformance cases on workerd (POST /_conformance, CONFORMANCE=on)", () => {
+  test("every case passes on the Durable Objects and on KV; put_if is refused on KV", async () => {
+    const res = await http("/_conformance", { method: "POST" });
+    assert.equal(res.status, 200, res.text);
+    const reports = res.json();
+    for (const backend of ["durable", "kv"]) {
+      const cases = reports[backend];
+      assert.equal(cases.length, 10, `${backend}: every case reported`);
+      for (const c of cases) assert.ok(c.passed, `${backend}: ${c.name}: ${c.failure}`);
+    }
+    const inKv = await kvList({ prefix: "conformance:" });
+    assert.deepEqual(inKv, [], "the KV run cleaned up after itself");
+  });
+});
+
 describe("sessions on Durable Objects", () => {
   test("the demo runs its sessions on the objects, and the KV namespace holds none of them", async () => {
     const s = await stats();

@@ -14,6 +14,8 @@ use crate::{
     error::{Error, LimitError, Result},
 };
 
+#[cfg(feature = "conformance")]
+pub mod conformance;
 #[cfg(all(feature = "worker", target_arch = "wasm32"))]
 mod durable;
 mod memory;

@@ -15,6 +15,7 @@
 //! | `POST /popular/invalidate` | drop the cached value: the next `/popular` is a miss |
 //! | `GET /articles?count=N&first=I&read=bulk\|single` | N cached articles in one response, read in bulk gets (or one by one), with the KV operations it made |
 //! | `GET /_stats` | this isolate's counters (KV operations, cache, sessions) |
+//! | `POST /_conformance` | only with `CONFORMANCE=on` (e2e): the library's live backend conformance cases on the `SESSION_OBJECTS` Durable Objects and on `KV` |
 //!
 //! Sessions live in `KV` by default; `SESSION_BACKEND=durable` (a var in `wrangler.toml`, or
 //! `--var`) keeps them in the `SESSION_OBJECTS` Durable Objects instead (class
@@ -198,6 +199,33 @@ fn session_backend(env: &Env) -> Result<SessionBackend, Fail> {
     }
 }
 
+/// `POST /_conformance` exists only with `CONFORMANCE=on` (the e2e suite sets it).
+fn conformance_on(env: &Env) -> bool {
+    env_text(env, "CONFORMANCE").is_some_and(|v| v.trim().eq_ignore_ascii_case("on"))
+}
+
+/// `POST /_conformance`: the library's live backend conformance cases
+/// (`kv_envelope::backend::conformance`) on workerd, under a fresh root in the session Durable
+/// Objects and in the `KV` namespace; every report, passed or not, with a 200.
+async fn conformance(env: &Env) -> Outcome {
+    let mut run = [0u8; 8];
+    OsRandom
+        .fill(&mut run)
+        .map_err(|_| Fail::new(503, "no_randomness", "no random bytes for a run id"))?;
+    let root = format!(
+        "conformance:{}:",
+        run.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    );
+    let durable =
+        Kv::new(DurableKv::from_env(env, "SESSION_OBJECTS").or_fail("binding SESSION_OBJECTS")?);
+    let kv = Kv::new(WorkersKv::from_env(env, "KV").or_fail("binding KV")?);
+    let reports = serde_json::json!({
+        "durable": kv_envelope::backend::conformance::run(&durable, &root).await,
+        "kv": kv_envelope::backend::conformance::run(&kv, &root).await,
+    });
+    json(200, &reports, &[("cache-control", "no-store")])
+}
+
 /// The Durable Object class that holds sessions when `SESSION_BACKEND=durable`: one object
 /// per session and one per user's index (the library's placement by group).
 #[durable_object]
@@ -298,6 +326,7 @@ async fn route(req: Request, env: &Env, ctx: &Context) -> Outcome {
         "/sessions/rotate" | "/sessions/logout-all" | "/logout" | "/popular/invalidate" => {
             &["POST"]
         }
+        "/_conformance" if conformance_on(env) => &["POST"],
         _ => return Err(Fail::new(404, "not_found", "no such route")),
     };
     if !allowed.contains(&method.as_str()) {
@@ -319,6 +348,7 @@ async fn route(req: Request, env: &Env, ctx: &Context) -> Outcome {
         (true, "/sessions/logout-all") => logout_all(&req, env).await,
         (true, "/logout") => logout(&req, env).await,
         (true, "/popular/invalidate") => invalidate_popular(env, ctx).await,
+        (true, "/_conformance") => conformance(env).await,
         (_, "/healthz") => http::respond(200, "text/plain; charset=utf-8", b"ok".to_vec(), &[]),
         (_, "/login") => html(200, pages::login(), &[]),
         (_, "/") => {
