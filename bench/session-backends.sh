@@ -2,7 +2,10 @@
 # Session-gated GET /me on the demo with its sessions in KV vs in Durable Objects (issue 18), the
 # two side by side in one run: the demo is served twice by scripts/with-worker.sh (fresh local
 # state each), once with SESSION_BACKEND=kv and once with SESSION_BACKEND=durable, and wrk loads
-# /me on each in alternating rounds (kv first in odd rounds). Also: the KV-side operations one
+# /me on each in alternating rounds (kv first in odd rounds): once with one session (every request
+# reads the same key, or on Durable Objects the same object) and once with SESSIONS_MANY (default
+# 24: the demo allows 30 logins per 10 s per client) sessions taken in turn by a wrk script (one
+# object each). Also: the KV-side operations one
 # login and one /me cost on each backend, from /_stats. Prints one JSON line per phase
 # (bench/wrk_json.py). Run from the repository root (the worker must be built):
 #   scripts/with-worker.sh --no-build -- bench/session-backends.sh
@@ -32,8 +35,22 @@ ops_of() { # URL -> the session binding's counters as JSON
     curl -s "$1/_stats" | python3 -c 'import json,sys; s=json.load(sys.stdin); print(json.dumps({"backend": s["session_backend"], **s["kv"]["KV"]}))'
 }
 
+many="${SESSIONS_MANY:-24}"
+scripts_dir=$(mktemp -d)
+trap 'rm -rf "$scripts_dir"' EXIT
 declare -A cookie
 for w in kv durable; do
+    # The many-session wrk script: cookies taken in turn.
+    {
+        echo "local cookies = {"
+        for ((i = 0; i < many; i++)); do echo "  \"$(login "${url[$w]}")\","; done
+        echo "}"
+        echo 'local i = 0'
+        echo 'request = function()'
+        echo '  i = i % #cookies + 1'
+        echo '  return wrk.format(nil, nil, { ["cookie"] = cookies[i], ["accept"] = "application/json" })'
+        echo 'end'
+    } >"$scripts_dir/$w.lua"
     before=$(ops_of "${url[$w]}")
     cookie[$w]=$(login "${url[$w]}")
     [[ -n "${cookie[$w]}" ]] || { echo "login to $w failed" >&2; exit 1; }
@@ -55,6 +72,9 @@ for ((round = 1; round <= rounds; round++)); do
         out=$(wrk -t1 -c"$conns" -d"${duration}s" --latency \
             -H "cookie: ${cookie[$w]}" -H 'accept: application/json' "${url[$w]}/me")
         WRK_OUT="$out" python3 "$here/wrk_json.py" kind=me_load sessions="$w" path=/me round="$round" \
-            connections="$conns" duration_s="$duration"
+            connections="$conns" duration_s="$duration" distinct_sessions=1
+        out=$(wrk -t1 -c"$conns" -d"${duration}s" --latency -s "$scripts_dir/$w.lua" "${url[$w]}/me")
+        WRK_OUT="$out" python3 "$here/wrk_json.py" kind=me_load sessions="$w" path=/me round="$round" \
+            connections="$conns" duration_s="$duration" distinct_sessions="$many"
     done
 done
