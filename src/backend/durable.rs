@@ -1,7 +1,7 @@
 //! A KV namespace kept in Durable Objects (wasm32 only): [`DurableKv`], the client a Worker
 //! uses as its [`KvBackend`], and [`DurableKvObject`], what the Durable Object class runs.
-//! Both sides speak the JSON of [`ObjectRequest`] / [`ObjectReply`]; the object runs
-//! [`serve`], the logic the native tests check. Keys are placed on objects by
+//! Both sides speak the JSON of the private object protocol; the object runs
+//! the same logic the native tests check. Keys are placed on objects by
 //! [`Placement`].
 
 use worker::js_sys::{self, Array, Map, Number};
@@ -205,7 +205,7 @@ impl DurableKvObject {
     }
 
     /// Serve one request from a [`DurableKv`]. A body that is no object request gets a
-    /// [`ObjectReply::Failed`] answer, never a panic.
+    /// "failed" answer, never a panic.
     pub async fn fetch(&self, mut request: worker::Request) -> worker::Result<worker::Response> {
         let body = request.text().await?;
         let reply = match serde_json::from_str::<ObjectRequest>(&body) {

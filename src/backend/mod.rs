@@ -19,7 +19,7 @@ pub mod conformance;
 #[cfg(all(feature = "worker", target_arch = "wasm32"))]
 mod durable;
 mod memory;
-pub mod object;
+mod object;
 #[cfg(feature = "testing")]
 pub mod object_sim;
 pub mod placement;

@@ -1,7 +1,7 @@
 //! What one Durable Object does with a KV request: the request and reply it exchanges with a
 //! client, and [`serve`], the object's logic over its storage ([`ObjectStorage`]). The Workers
-//! object ([`DurableKvObject`](super::DurableKvObject)) and the native simulated objects
-//! ([`object_sim`](super::object_sim)) both run this code, so the conformance suite and the
+//! object (`DurableKvObject`, feature `worker` on wasm32) and the native simulated objects
+//! (`object_sim`, feature `testing`) both run this code, so the conformance suite and the
 //! race tests check what workerd runs.
 //!
 //! Semantics are KV's, made strongly consistent: a value is live until its `expiration`

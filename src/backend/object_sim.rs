@@ -1,5 +1,5 @@
 //! Simulated Durable Objects for native tests: a [`KvBackend`] whose keys live in in-memory
-//! objects placed as on Workers ([`Placement`]), each serving the same [`serve`] logic the
+//! objects placed as on Workers ([`Placement`]), each serving the same object logic the
 //! Workers object runs. Every request and reply goes through their JSON form, as over a stub.
 //! Alarms fire when a test calls [`SimObjects::run_alarms`].
 //!

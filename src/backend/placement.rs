@@ -1,6 +1,6 @@
 //! Which Durable Object holds a key: the one rule both the Workers client
-//! ([`DurableKv`](super::DurableKv)) and the native simulated objects
-//! ([`object_sim`](super::object_sim)) follow.
+//! (`DurableKv`, feature `worker` on wasm32) and the native simulated objects
+//! (`object_sim`, feature `testing`) follow.
 //!
 //! A Durable Object is one single-threaded, strongly consistent storage: every operation on one
 //! object is ordered, and so are all operations on one key wherever they come from. One object
