@@ -15,6 +15,7 @@
 # Then the session tests on Durable Objects: the demo again with SESSION_BACKEND=durable and
 # CONFORMANCE=on (its own fresh local state) running e2e/durable/*.test.mjs and the files whose session tests need no KV
 # planting (e2e/http.test.mjs, e2e/browser.test.mjs); alone: E2E_FILES=e2e/durable/sessions.test.mjs.
+# e2e/durable/races.test.mjs gets a demo of its own with a 10 s idle timeout (SESSION_IDLE_TIMEOUT_SECS).
 # Last, the axum example worker's tests (e2e/axum*.test.mjs: examples/axum-worker, built and served
 # on its own by WORKER_EXAMPLE=axum-worker scripts/with-worker.sh); alone:
 # E2E_FILES=e2e/axum.test.mjs scripts/e2e.sh
@@ -53,24 +54,27 @@ read -r -a listed <<<"${E2E_FILES:-$(echo e2e/*.test.mjs e2e/durable/*.test.mjs)
 files=()
 axum_files=()
 durable_files=()
+durable_races=()
 rotation=0
 for f in "${listed[@]}"; do
     case "$f" in
         *rotation.test.mjs) rotation=1 ;;
         *axum*.test.mjs) axum_files+=("$f") ;;
+        */durable/races.test.mjs) durable_races+=("$f") ;;
         */durable/*.test.mjs) durable_files+=("$f") ;;
         *) files+=("$f") ;;
     esac
 done
 # The demo's KV-free session files run on the objects too, whenever a durable file runs.
 ((${#durable_files[@]} == 0)) || durable_files+=(e2e/http.test.mjs e2e/browser.test.mjs)
-((${#files[@]} + ${#axum_files[@]} + ${#durable_files[@]} + rotation > 0)) || die "no e2e/*.test.mjs files"
+((${#files[@]} + ${#axum_files[@]} + ${#durable_files[@]} + ${#durable_races[@]} + rotation > 0)) ||
+    die "no e2e/*.test.mjs files"
 # TAP reporter: the output ends with node's summary (# tests, # pass, # fail, ...).
 # The TypeScript worker (examples/ts-worker) runs beside the demo on the same local KV, for
 # e2e/interop.test.mjs (scripts/with-ts-worker.sh inherits the state dir, exports TS_WORKER_URL).
 [[ -f "$REPO_ROOT/ts/generated/index.js" ]] || die "ts/generated missing: npm run generate --workspace ts"
 # The demo (for its files and the rotation test); the axum worker is built by its own run below.
-((${#files[@]} + ${#durable_files[@]} + rotation == 0)) || "$REPO_ROOT/scripts/build-worker.sh"
+((${#files[@]} + ${#durable_files[@]} + ${#durable_races[@]} + rotation == 0)) || "$REPO_ROOT/scripts/build-worker.sh"
 status=0
 if ((${#files[@]} > 0)); then
     "$REPO_ROOT/scripts/with-worker.sh" --no-build "$REPO_ROOT/scripts/with-ts-worker.sh" \
@@ -83,6 +87,12 @@ if ((${#durable_files[@]} > 0)); then
     log "session tests on Durable Objects (SESSION_BACKEND=durable)"
     WORKER_VARS="SESSION_BACKEND=durable CONFORMANCE=on ${WORKER_VARS:-}" "$REPO_ROOT/scripts/with-worker.sh" --no-build \
         node --test --test-reporter=tap --test-concurrency=1 --test-timeout=180000 "${durable_files[@]}" || status=$?
+fi
+if ((${#durable_races[@]} > 0)); then
+    log "refresh races on Durable Objects (SESSION_BACKEND=durable, SESSION_IDLE_TIMEOUT_SECS=10)"
+    WORKER_VARS="SESSION_BACKEND=durable SESSION_IDLE_TIMEOUT_SECS=10 ${WORKER_VARS:-}" \
+        "$REPO_ROOT/scripts/with-worker.sh" --no-build \
+        node --test --test-reporter=tap --test-concurrency=1 --test-timeout=180000 "${durable_races[@]}" || status=$?
 fi
 # The axum example worker: its own build, wrangler dev and fresh local KV (sequential, never beside
 # the demo: the files read /_stats counters).

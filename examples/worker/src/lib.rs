@@ -17,7 +17,8 @@
 //! | `GET /_stats` | this isolate's counters (KV operations, cache, sessions) |
 //! | `POST /_conformance` | only with `CONFORMANCE=on` (e2e): the library's live backend conformance cases on the `SESSION_OBJECTS` Durable Objects and on `KV` |
 //!
-//! Sessions live in `KV` by default; `SESSION_BACKEND=durable` (a var in `wrangler.toml`, or
+//! Sessions live in `KV` by default (idle timeout 7 days; `SESSION_IDLE_TIMEOUT_SECS` shortens
+//! it, for e2e); `SESSION_BACKEND=durable` (a var in `wrangler.toml`, or
 //! `--var`) keeps them in the `SESSION_OBJECTS` Durable Objects instead (class
 //! `SessionObject`, [`DurableKv`]): strongly consistent, so logout, rotation and "log out
 //! everywhere" end a session everywhere at once (docs/sessions.md, "Consistency").
@@ -256,6 +257,13 @@ fn gate(env: &Env) -> Result<SessionGate, Fail> {
     }
     .with_counters(SESSION_KV_OPS.clone());
     let mut store = SessionStore::new(kv).on_reject(ON_REJECT.clone());
+    // e2e only: a short idle timeout, so that a refresh falls due a second or two after login
+    // (e2e/durable/races.test.mjs races real refreshes against logouts on the objects).
+    if let Some(secs) =
+        env_text(env, "SESSION_IDLE_TIMEOUT_SECS").and_then(|v| v.trim().parse::<u64>().ok())
+    {
+        store = store.with_idle_timeout(std::time::Duration::from_secs(secs));
+    }
     if let Some(ring) = &sealing(env)?.ring {
         store = store.with_sealing(ring.clone());
     }
