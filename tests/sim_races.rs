@@ -463,3 +463,34 @@ fn durable_objects_two_concurrent_refreshes_never_log_the_user_out() {
     }
     assert!(conflicts > 0, "the interleavings reach the conflict");
 }
+
+/// A login and a "log out everywhere" of the same user at once, interleaved step by step: the
+/// login writes its index entry, the logout lists and deletes it (and the session, not written
+/// yet), then the login writes its session. Whatever the order, no session may end up live
+/// without its index entry: a second "log out everywhere" must always end it.
+#[test]
+fn durable_objects_never_leave_a_login_racing_log_out_everywhere_unindexed() {
+    let mut raced = 0;
+    for seed in 0..300 {
+        let (_, _, stores) = durable_sessions(seed);
+        block_on(stores[2].create("u", "u@example.com")).expect("an earlier session");
+        let (created, out) = block_on(async {
+            futures::join!(
+                stores[0].create("u", "u@example.com"),
+                stores[1].delete_all_for_user("u")
+            )
+        });
+        out.expect("logout all");
+        let Ok((id, _)) = created else {
+            raced += 1; // refused: the logout came between its two writes
+            continue;
+        };
+        block_on(stores[1].delete_all_for_user("u")).expect("second logout all");
+        assert_eq!(
+            block_on(stores[2].get(&id)).expect("get"),
+            None,
+            "seed {seed}: a live session escaped log out everywhere"
+        );
+    }
+    assert!(raced > 0, "the interleavings reach the race");
+}

@@ -8,7 +8,7 @@ use worker::js_sys::{self, Array, Map, Number};
 use worker::wasm_bindgen::JsCast;
 
 use super::{
-    object::{serve, sweep, ObjectReply, ObjectRequest, ObjectStorage, Record},
+    object::{self, serve, sweep, ObjectClient, ObjectReply, ObjectRequest, ObjectStorage, Record},
     placement::Placement,
     BulkRead, Consistency, Expected, KvBackend, ListPage, Stored, WriteOptions,
 };
@@ -52,7 +52,15 @@ impl DurableKv {
         self.placement = placement;
         self
     }
+}
 
+#[async_trait::async_trait(?Send)]
+impl ObjectClient for DurableKv {
+    fn placement(&self) -> &Placement {
+        &self.placement
+    }
+
+    /// One subrequest: the request's JSON POSTed to the object's stub.
     async fn call(&self, object: &str, request: &ObjectRequest) -> Result<ObjectReply> {
         let op = request.op();
         let body = serde_json::to_string(request).map_err(|e| backend_error(op, e))?;
@@ -81,54 +89,17 @@ impl DurableKv {
 #[async_trait::async_trait(?Send)]
 impl KvBackend for DurableKv {
     async fn get(&self, key: &str) -> Result<Option<Stored>> {
-        let request = ObjectRequest::Get {
-            keys: vec![key.into()],
-        };
-        let object = self.placement.object_of(key);
-        Ok(self
-            .call(object, &request)
-            .await?
-            .into_values(1)?
-            .pop()
-            .flatten())
+        object::get(self, key).await
     }
 
     /// One subrequest per object the keys live in (counted as bulk operations).
     async fn get_bulk(&self, keys: &[&str]) -> Result<BulkRead> {
-        let mut by_object: std::collections::BTreeMap<&str, Vec<usize>> = Default::default();
-        for (i, key) in keys.iter().enumerate() {
-            by_object
-                .entry(self.placement.object_of(key))
-                .or_default()
-                .push(i);
-        }
-        let mut values: Vec<Option<Stored>> = vec![None; keys.len()];
-        let mut ops = 0;
-        for (object, slots) in by_object {
-            let request = ObjectRequest::Get {
-                keys: slots.iter().map(|&i| keys[i].to_string()).collect(),
-            };
-            let got = self
-                .call(object, &request)
-                .await?
-                .into_values(slots.len())?;
-            ops += 1;
-            for (slot, value) in slots.into_iter().zip(got) {
-                values[slot] = value;
-            }
-        }
-        Ok(BulkRead {
-            values,
-            bulk_ops: ops,
-            single_reads: 0,
-        })
+        object::get_bulk(self, keys).await
     }
 
     async fn put(&self, key: &str, value: &[u8], options: &WriteOptions) -> Result<()> {
-        let request = ObjectRequest::put(key, value, options, None);
-        self.call(self.placement.object_of(key), &request)
-            .await?
-            .into_written()
+        object::put(self, key, value, options, None)
+            .await
             .map(|_| ())
     }
 
@@ -143,27 +114,15 @@ impl KvBackend for DurableKv {
         options: &WriteOptions,
         expected: &Expected,
     ) -> Result<bool> {
-        let request = ObjectRequest::put(key, value, options, Some(expected));
-        self.call(self.placement.object_of(key), &request)
-            .await?
-            .into_written()
+        object::put(self, key, value, options, Some(expected)).await
     }
 
     async fn delete(&self, key: &str) -> Result<()> {
-        let request = ObjectRequest::Delete { key: key.into() };
-        self.call(self.placement.object_of(key), &request)
-            .await?
-            .into_deleted()
+        object::delete(self, key).await
     }
 
     async fn list(&self, prefix: &str, cursor: Option<&str>, limit: u32) -> Result<ListPage> {
-        let object = self.placement.object_of_prefix(prefix)?;
-        let request = ObjectRequest::List {
-            prefix: prefix.into(),
-            cursor: cursor.map(Into::into),
-            limit,
-        };
-        self.call(object, &request).await?.into_page()
+        object::list(self, prefix, cursor, limit).await
     }
 }
 

@@ -15,7 +15,10 @@
 use base64::{engine::general_purpose::STANDARD, Engine as _};
 use serde::{Deserialize, Serialize};
 
-use super::{Expected, ListKey, ListPage, Stamp, Stored, MAX_LIST_LIMIT};
+use super::{
+    placement::Placement, BulkRead, Expected, ListKey, ListPage, Stamp, Stored, WriteOptions,
+    MAX_LIST_LIMIT,
+};
 use crate::{
     error::{Error, Result},
     send::MaybeSendSync,
@@ -387,4 +390,106 @@ pub async fn sweep<S: ObjectStorage + ?Sized>(storage: &S, now_ms: u64) -> Resul
         storage.set_alarm(at).await?;
     }
     Ok(deleted)
+}
+
+/// How a client reaches its objects: the one thing the Workers client (a stub's `fetch`) and the
+/// simulated objects (a call in memory) do differently. The [`KvBackend`](super::KvBackend)
+/// operations over it are below, written once for both.
+#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
+#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+pub(crate) trait ObjectClient: MaybeSendSync {
+    /// Where keys live.
+    fn placement(&self) -> &Placement;
+    /// Send `request` to the object named `object` and bring back its reply.
+    async fn call(&self, object: &str, request: &ObjectRequest) -> Result<ObjectReply>;
+}
+
+/// [`KvBackend::get`](super::KvBackend::get) over objects.
+pub(crate) async fn get<C: ObjectClient + ?Sized>(client: &C, key: &str) -> Result<Option<Stored>> {
+    let request = ObjectRequest::Get {
+        keys: vec![key.into()],
+    };
+    let object = client.placement().object_of(key);
+    Ok(client
+        .call(object, &request)
+        .await?
+        .into_values(1)?
+        .pop()
+        .flatten())
+}
+
+/// [`KvBackend::get_bulk`](super::KvBackend::get_bulk) over objects: one request per object
+/// the keys live in (each counted as a bulk operation).
+pub(crate) async fn get_bulk<C: ObjectClient + ?Sized>(
+    client: &C,
+    keys: &[&str],
+) -> Result<BulkRead> {
+    let mut by_object: std::collections::BTreeMap<&str, Vec<usize>> = Default::default();
+    for (i, key) in keys.iter().enumerate() {
+        by_object
+            .entry(client.placement().object_of(key))
+            .or_default()
+            .push(i);
+    }
+    let mut values: Vec<Option<Stored>> = vec![None; keys.len()];
+    let mut ops = 0;
+    for (object, slots) in by_object {
+        let request = ObjectRequest::Get {
+            keys: slots.iter().map(|&i| keys[i].to_string()).collect(),
+        };
+        let got = client
+            .call(object, &request)
+            .await?
+            .into_values(slots.len())?;
+        ops += 1;
+        for (slot, value) in slots.into_iter().zip(got) {
+            values[slot] = value;
+        }
+    }
+    Ok(BulkRead {
+        values,
+        bulk_ops: ops,
+        single_reads: 0,
+    })
+}
+
+/// [`KvBackend::put`](super::KvBackend::put) (`expected: None`) and
+/// [`put_if`](super::KvBackend::put_if) over objects.
+pub(crate) async fn put<C: ObjectClient + ?Sized>(
+    client: &C,
+    key: &str,
+    value: &[u8],
+    options: &WriteOptions,
+    expected: Option<&Expected>,
+) -> Result<bool> {
+    let request = ObjectRequest::put(key, value, options, expected);
+    client
+        .call(client.placement().object_of(key), &request)
+        .await?
+        .into_written()
+}
+
+/// [`KvBackend::delete`](super::KvBackend::delete) over objects.
+pub(crate) async fn delete<C: ObjectClient + ?Sized>(client: &C, key: &str) -> Result<()> {
+    let request = ObjectRequest::Delete { key: key.into() };
+    client
+        .call(client.placement().object_of(key), &request)
+        .await?
+        .into_deleted()
+}
+
+/// [`KvBackend::list`](super::KvBackend::list) over objects: the prefix must name one object.
+pub(crate) async fn list<C: ObjectClient + ?Sized>(
+    client: &C,
+    prefix: &str,
+    cursor: Option<&str>,
+    limit: u32,
+) -> Result<ListPage> {
+    let object = client.placement().object_of_prefix(prefix)?;
+    let request = ObjectRequest::List {
+        prefix: prefix.into(),
+        cursor: cursor.map(Into::into),
+        limit,
+    };
+    client.call(object, &request).await?.into_page()
 }

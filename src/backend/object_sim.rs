@@ -14,7 +14,7 @@ use std::{
 use futures::lock::Mutex as AsyncMutex;
 
 use super::{
-    object::{serve, sweep, ObjectReply, ObjectRequest, ObjectStorage, Record},
+    object::{self, serve, sweep, ObjectClient, ObjectReply, ObjectRequest, ObjectStorage, Record},
     placement::Placement,
     BulkRead, Consistency, Expected, Kv, KvBackend, ListPage, Stored, WriteOptions,
 };
@@ -170,6 +170,14 @@ impl SimObjects {
             .or_default()
             .clone()
     }
+}
+
+#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
+#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+impl ObjectClient for SimObjects {
+    fn placement(&self) -> &Placement {
+        &self.shared.placement
+    }
 
     /// Send `request` to the object `name`, through the JSON a stub would carry.
     async fn call(&self, name: &str, request: &ObjectRequest) -> Result<ObjectReply> {
@@ -198,46 +206,18 @@ impl SimObjects {
 #[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
 impl KvBackend for SimObjects {
     async fn get(&self, key: &str) -> Result<Option<Stored>> {
-        let request = ObjectRequest::Get {
-            keys: vec![key.into()],
-        };
-        let name = self.shared.placement.object_of(key).to_string();
-        let mut values = self.call(&name, &request).await?.into_values(1)?;
-        Ok(values.pop().flatten())
+        object::get(self, key).await
     }
 
     /// One request per object the keys live in.
     async fn get_bulk(&self, keys: &[&str]) -> Result<BulkRead> {
-        let mut by_object: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-        for (i, key) in keys.iter().enumerate() {
-            by_object
-                .entry(self.shared.placement.object_of(key))
-                .or_default()
-                .push(i);
-        }
-        let mut values: Vec<Option<Stored>> = vec![None; keys.len()];
-        let mut ops = 0;
-        for (name, slots) in by_object {
-            let request = ObjectRequest::Get {
-                keys: slots.iter().map(|&i| keys[i].to_string()).collect(),
-            };
-            let got = self.call(name, &request).await?.into_values(slots.len())?;
-            ops += 1;
-            for (slot, value) in slots.into_iter().zip(got) {
-                values[slot] = value;
-            }
-        }
-        Ok(BulkRead {
-            values,
-            bulk_ops: ops,
-            single_reads: 0,
-        })
+        object::get_bulk(self, keys).await
     }
 
     async fn put(&self, key: &str, value: &[u8], options: &WriteOptions) -> Result<()> {
-        let name = self.shared.placement.object_of(key).to_string();
-        let request = ObjectRequest::put(key, value, options, None);
-        self.call(&name, &request).await?.into_written().map(|_| ())
+        object::put(self, key, value, options, None)
+            .await
+            .map(|_| ())
     }
 
     fn consistency(&self) -> Consistency {
@@ -251,24 +231,14 @@ impl KvBackend for SimObjects {
         options: &WriteOptions,
         expected: &Expected,
     ) -> Result<bool> {
-        let name = self.shared.placement.object_of(key).to_string();
-        let request = ObjectRequest::put(key, value, options, Some(expected));
-        self.call(&name, &request).await?.into_written()
+        object::put(self, key, value, options, Some(expected)).await
     }
 
     async fn delete(&self, key: &str) -> Result<()> {
-        let name = self.shared.placement.object_of(key).to_string();
-        let request = ObjectRequest::Delete { key: key.into() };
-        self.call(&name, &request).await?.into_deleted()
+        object::delete(self, key).await
     }
 
     async fn list(&self, prefix: &str, cursor: Option<&str>, limit: u32) -> Result<ListPage> {
-        let name = self.shared.placement.object_of_prefix(prefix)?.to_string();
-        let request = ObjectRequest::List {
-            prefix: prefix.into(),
-            cursor: cursor.map(Into::into),
-            limit,
-        };
-        self.call(&name, &request).await?.into_page()
+        object::list(self, prefix, cursor, limit).await
     }
 }

@@ -386,7 +386,7 @@ impl<D: SessionData> SessionStore<D> {
         self.write_index_entry(session.user_id(), &hash, &times)
             .await?;
         // A fresh 256-bit id cannot collide with a stored value: no guard read needed.
-        self.write_new_session(&hash, &session).await?;
+        self.write_new_session(&hash, &session, "create").await?;
         Ok((id, session))
     }
 
@@ -517,7 +517,8 @@ impl<D: SessionData> SessionStore<D> {
         let times = session.times();
         self.write_index_entry(session.user_id(), &new_hash, &times)
             .await?;
-        self.write_new_session(&new_hash, &session).await?;
+        self.write_new_session(&new_hash, &session, "rotate")
+            .await?;
         self.unlink(&old_user, &old_hash, &times).await?;
         Ok(Lookup::Found((new_id, session)))
     }
@@ -556,9 +557,15 @@ impl<D: SessionData> SessionStore<D> {
             .await
     }
 
-    /// Write a session under a freshly drawn id. On a backend with a conditional write, only
-    /// where nothing is stored ([`Expected::Absent`]): [`Error::Conflict`] otherwise.
-    async fn write_new_session(&self, hash: &str, session: &D) -> Result<()> {
+    /// Write a session under a freshly drawn id, its index entry already written. On a
+    /// backend with a conditional write, only where nothing is stored ([`Expected::Absent`]),
+    /// and then the entry is checked: a "log out everywhere" that ran between the entry and the
+    /// session deleted the entry (and the session, not yet written), and would leave this one
+    /// live without an entry — out of reach of the next "log out everywhere". It is deleted
+    /// again and the call fails with [`Error::Conflict`] (the user was logged out everywhere
+    /// while logging in: try again). On KV, whose reads can be stale, there is no such check
+    /// (docs/sessions.md, "Races").
+    async fn write_new_session(&self, hash: &str, session: &D, op: &'static str) -> Result<()> {
         if self.kv().consistency() == Consistency::Eventual {
             return self.write_session(hash, session).await;
         }
@@ -567,11 +574,15 @@ impl<D: SessionData> SessionStore<D> {
             .sessions
             .insert_checked_if(hash, session, Some(expires_at), &Expected::Absent)
             .await?;
-        if written {
-            Ok(())
-        } else {
-            Err(Error::Conflict { op: "create" })
+        if !written {
+            return Err(Error::Conflict { op });
         }
+        let entry = self.index_key(session.user_id(), hash);
+        if self.kv().get(&entry).await?.is_none() {
+            self.kv().delete(&self.sessions.key(hash)).await?;
+            return Err(Error::Conflict { op });
+        }
+        Ok(())
     }
 
     /// Read the session under `hash`, let `f` change its data, and restamp its times (the
