@@ -1,5 +1,6 @@
 //! `KvSessionStore` against the contract tower-sessions' own stores are held to (create, save,
-//! load, delete, expiry, id collisions), on `MemoryKv` and on the simulator; plus what KV
+//! load, delete, expiry, id collisions), on `MemoryKv`, on the simulator and on simulated
+//! Durable Objects (where `create` takes ids with a conditional write); plus what KV
 //! asks of it: hashed keys, bad stored bytes as fresh sessions, newer records never replaced,
 //! the write budget, and errors without ids or values.
 
@@ -15,7 +16,11 @@ use std::{
 
 use futures::executor::block_on;
 use kv_envelope::{
-    backend::sim::{SimConfig, SimKv},
+    backend::{
+        object_sim::SimObjects,
+        placement::Placement,
+        sim::{SimConfig, SimKv},
+    },
     decode_value, encode_value,
     tower_sessions::{KvSessionStore, SaveBudget, TowerSessionRecord},
     Clock, Codec, Kv, ManualClock, MemoryKv, Versioned,
@@ -94,8 +99,30 @@ fn sim() -> Harness {
     }
 }
 
+/// Simulated Durable Objects (one object, so a test can list everything): a conditional write,
+/// so `create` takes ids with `put_if`.
+fn durable() -> Harness {
+    let clock = ManualClock::new(NOW);
+    let objects = SimObjects::new(Placement::Single("tower".into()), Arc::new(clock.clone()));
+    let kv = objects.kv(0);
+    let (d, p) = (kv.clone(), kv.clone());
+    Harness {
+        name: "durable",
+        clock,
+        store: KvSessionStore::new(kv),
+        dump: Box::new(move || {
+            let keys = block_on(d.list_all("", 100)).unwrap();
+            keys.into_iter()
+                .filter_map(|k| block_on(d.get(&k.name)).unwrap().map(|s| (k.name, s.value)))
+                .collect()
+        }),
+        plant: Box::new(move |k, v| block_on(p.put(k, &v, None, None)).unwrap()),
+        sim: None,
+    }
+}
+
 fn harnesses() -> Vec<Harness> {
-    vec![memory(), sim()]
+    vec![memory(), sim(), durable()]
 }
 
 impl Harness {
@@ -266,6 +293,25 @@ fn a_record_saved_already_expired_is_gone() {
         assert_eq!(h.writes(), before, "{}", h.name);
         assert_eq!(block_on(h.store.load(&old.id)).unwrap(), None, "{}", h.name);
     }
+}
+
+/// On Durable Objects `create` takes the id with one conditional write: no read first, and no
+/// window in which another create could take the same id.
+#[test]
+fn create_on_durable_objects_is_one_conditional_write() {
+    let h = durable();
+    let kv_ops = || h.store.kv().counters().snapshot();
+    let before = kv_ops();
+    let mut r = record(0x51, &[("n", json!(1))], h.now() + DAY_MS);
+    block_on(h.store.create(&mut r)).unwrap();
+    let after = kv_ops();
+    assert_eq!(after.kv_reads - before.kv_reads, 0, "no read");
+    assert_eq!(after.kv_writes - before.kv_writes, 1, "one write");
+    // The same id again: refused by the object, a new id drawn, the first record untouched.
+    let mut same = record(0x51, &[("n", json!(2))], h.now() + DAY_MS);
+    block_on(h.store.create(&mut same)).unwrap();
+    assert_ne!(same.id, r.id);
+    assert_eq!(block_on(h.store.load(&r.id)).unwrap(), Some(r));
 }
 
 #[test]

@@ -15,7 +15,7 @@ use super::{
     record::TowerSessionRecord,
 };
 use crate::{
-    backend::Kv,
+    backend::{Consistency, Expected, Kv},
     seal::KeyRing,
     send::{send_cell, send_future, SendCell},
     session::DEFAULT_MAX_SESSION_BYTES,
@@ -40,7 +40,9 @@ pub const MAX_ID_DRAWS: usize = 16;
 ///   asks of stores. KV has no compare-and-swap and other locations see a write up to a minute
 ///   late, so a create of the same id at the same moment in another location cannot be
 ///   excluded; with 128-bit random ids that needs a collision of two fresh draws, which is
-///   negligible.
+///   negligible. On a backend with a conditional write (`DurableKv`: sessions in Durable
+///   Objects) each drawn id is taken with one `put_if` where nothing is stored: no read, and
+///   no such window.
 /// * **Bad records**: a stored record that does not decode, fails its schema or was written by
 ///   newer code loads as `None` (a fresh session, under a new id); a save never replaces such a
 ///   record, it fails with `Error::Decode` instead (the crate's "never overwrite what you could
@@ -151,12 +153,44 @@ impl KvSessionStore {
 }
 
 impl Inner {
+    /// [`create`](SessionStore::create) on a backend with a conditional write (Durable
+    /// Objects): each drawn id is written only where nothing is stored, in one step, so no
+    /// other create anywhere can take the same id at the same moment, and it costs no read.
+    async fn create_if_absent(
+        &self,
+        record: &mut Record,
+        value: &TowerSessionRecord,
+    ) -> session_store::Result<()> {
+        if value.expiry_date <= self.now_ms() {
+            return Ok(()); // Born expired: nothing to keep.
+        }
+        self.records
+            .check_value(value)
+            .map_err(|e| write_failed(Op::Create, &e))?;
+        for _ in 0..MAX_ID_DRAWS {
+            let hashed = hashed_id(&record.id);
+            let written = self
+                .records
+                .insert_checked_if(&hashed, value, Some(value.expiry_date), &Expected::Absent)
+                .await
+                .map_err(|e| write_failed(Op::Create, &e))?;
+            if written {
+                return Ok(());
+            }
+            record.id = Id::default();
+        }
+        Err(no_free_id(MAX_ID_DRAWS))
+    }
+
     fn now_ms(&self) -> u64 {
         self.records.kv().now_ms()
     }
 
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
         let value = to_stored(record);
+        if self.records.kv().consistency() == Consistency::Linearizable {
+            return self.create_if_absent(record, &value).await;
+        }
         for _ in 0..MAX_ID_DRAWS {
             let hashed = hashed_id(&record.id);
             // Any bytes under the key make the id taken, even a record we cannot read.
