@@ -868,3 +868,22 @@ fn the_live_cases_catch_a_backend_that_loses_metadata() {
         .collect();
     assert_eq!(failed, ["round_trip"], "{reports:?}");
 }
+
+#[test]
+fn durable_objects_refuse_a_value_their_storage_cannot_hold_before_any_request() {
+    let (_, objects) = objects(Placement::ByGroup);
+    let kv = objects.kv(0);
+    let fits = vec![7u8; 1_400_000];
+    block_on(kv.put("s:fits", &fits, None, None)).expect("1.4 MB fits");
+    assert_eq!(block_on(kv.get("s:fits")).unwrap().unwrap().value, fits);
+    let before = objects.requests();
+    let big = vec![7u8; 1_600_000];
+    let err = block_on(kv.put("s:big", &big, None, None)).unwrap_err();
+    assert!(
+        matches!(err, Error::Limit(LimitError::ValueTooLarge { len: 1_600_000, max }) if max < 1_500_000),
+        "{err:?}"
+    );
+    let err = block_on(kv.put_if("s:big", &big, None, None, &Expected::Absent)).unwrap_err();
+    assert!(matches!(err, Error::Limit(_)), "{err:?}");
+    assert_eq!(objects.requests(), before, "refused before any request");
+}

@@ -31,6 +31,7 @@ mod workers;
 #[cfg(all(feature = "worker", target_arch = "wasm32"))]
 pub use durable::{DurableKv, DurableKvObject};
 pub use memory::MemoryKv;
+pub use object::MAX_OBJECT_ENTRY_BYTES;
 #[cfg(all(feature = "worker", target_arch = "wasm32"))]
 pub use workers::WorkersKv;
 

@@ -20,7 +20,7 @@ use super::{
     MAX_LIST_LIMIT,
 };
 use crate::{
-    error::{Error, Result},
+    error::{Error, LimitError, Result},
     send::MaybeSendSync,
 };
 
@@ -453,8 +453,14 @@ pub(crate) async fn get_bulk<C: ObjectClient + ?Sized>(
     })
 }
 
+/// Most bytes of key and stored record one entry of a SQLite-backed Durable Object's storage
+/// holds ("key and value combined cannot exceed 2 MB"). The record is JSON with the value in
+/// base64, so values up to about 1.4 MiB fit: less than KV's 25 MiB, checked before any I/O.
+pub const MAX_OBJECT_ENTRY_BYTES: usize = 2_000_000;
+
 /// [`KvBackend::put`](super::KvBackend::put) (`expected: None`) and
-/// [`put_if`](super::KvBackend::put_if) over objects.
+/// [`put_if`](super::KvBackend::put_if) over objects. A record the object's storage could not
+/// hold is a [`LimitError::ValueTooLarge`] before any request.
 pub(crate) async fn put<C: ObjectClient + ?Sized>(
     client: &C,
     key: &str,
@@ -463,6 +469,20 @@ pub(crate) async fn put<C: ObjectClient + ?Sized>(
     expected: Option<&Expected>,
 ) -> Result<bool> {
     let request = ObjectRequest::put(key, value, options, expected);
+    if let ObjectRequest::Put { record, .. } = &request {
+        let framing = serde_json::to_string(record)
+            .map(|t| t.len() - record.value.len())
+            .unwrap_or(0);
+        let room = MAX_OBJECT_ENTRY_BYTES.saturating_sub(key.len() + framing);
+        let max = room / 4 * 3;
+        if value.len() > max {
+            return Err(LimitError::ValueTooLarge {
+                len: value.len(),
+                max,
+            }
+            .into());
+        }
+    }
     client
         .call(client.placement().object_of(key), &request)
         .await?
