@@ -887,3 +887,20 @@ fn durable_objects_refuse_a_value_their_storage_cannot_hold_before_any_request()
     assert!(matches!(err, Error::Limit(_)), "{err:?}");
     assert_eq!(objects.requests(), before, "refused before any request");
 }
+
+#[test]
+fn the_alarm_reaches_expired_records_behind_more_than_a_page_of_live_ones() {
+    let (clock, objects) = objects(Placement::Single("big".into()));
+    let kv = objects.kv(0);
+    let now = kv.now_ms();
+    // 1,500 live records sort before the expiring ones.
+    for i in 0..1500 {
+        block_on(kv.put(&format!("a:{i:05}"), b"v", None, None)).unwrap();
+    }
+    for i in 0..3 {
+        block_on(kv.put(&format!("z:{i}"), b"v", Some(now + 70_000), None)).unwrap();
+    }
+    clock.advance(Duration::from_secs(80));
+    assert_eq!(block_on(objects.run_alarms()).unwrap(), 3);
+    assert_eq!(objects.stored_keys().len(), 1500);
+}

@@ -362,28 +362,48 @@ async fn schedule<S: ObjectStorage + ?Sized>(storage: &S, at_ms: u64) -> Result<
     }
 }
 
-/// Records one alarm visits at most; more are left for the next alarm, a second later.
-pub const SWEEP_BATCH: usize = 1000;
+/// Records one storage page of the alarm's scan holds.
+pub const SWEEP_PAGE: usize = 1000;
+/// Pages one alarm scans at most (100,000 records); an object with more gets the rest at the
+/// next alarm, a second later, which scans from the start again (so expired records beyond the
+/// first 100,000 live ones wait until those expire: an object that large should be split,
+/// [`Placement::ByGroup`]).
+pub const SWEEP_MAX_PAGES: usize = 100;
 
-/// The alarm: delete every expired record (up to [`SWEEP_BATCH`] visited) and set the alarm
-/// for the earliest expiration left. Returns how many records it deleted.
+/// The alarm: delete every expired record, page by page through the object's storage, and set
+/// the alarm for the earliest expiration left. Returns how many records it deleted.
 pub async fn sweep<S: ObjectStorage + ?Sized>(storage: &S, now_ms: u64) -> Result<usize> {
-    let records = storage.scan("", None, SWEEP_BATCH + 1).await?;
-    let more = records.len() > SWEEP_BATCH;
     let mut deleted = 0;
     let mut next: Option<u64> = None;
-    for (key, record) in records.iter().take(SWEEP_BATCH) {
-        if record.live(now_ms) {
-            if let Some(exp) = record.expiration {
-                let at = exp.saturating_mul(1000);
-                next = Some(next.map_or(at, |n| n.min(at)));
-            }
-        } else {
-            storage.remove(key).await?;
-            deleted += 1;
+    let mut after: Option<String> = None;
+    let mut complete = false;
+    for _ in 0..SWEEP_MAX_PAGES {
+        // `start` is inclusive: one more than a page, and the last key of the previous page
+        // dropped.
+        let mut page = storage.scan("", after.as_deref(), SWEEP_PAGE + 1).await?;
+        if let Some(a) = &after {
+            page.retain(|(k, _)| k != a);
         }
+        let more = page.len() > SWEEP_PAGE;
+        page.truncate(SWEEP_PAGE);
+        for (key, record) in &page {
+            if record.live(now_ms) {
+                if let Some(exp) = record.expiration {
+                    let at = exp.saturating_mul(1000);
+                    next = Some(next.map_or(at, |n| n.min(at)));
+                }
+            } else {
+                storage.remove(key).await?;
+                deleted += 1;
+            }
+        }
+        if !more {
+            complete = true;
+            break;
+        }
+        after = page.last().map(|(k, _)| k.clone());
     }
-    if more {
+    if !complete {
         next = Some(now_ms.saturating_add(1000));
     }
     if let Some(at) = next {
