@@ -3,7 +3,7 @@
 use std::{marker::PhantomData, time::Duration};
 
 use crate::{
-    backend::{Expected, Kv, MAX_VALUE_BYTES},
+    backend::{Consistency, Expected, Kv, Stamp, MAX_VALUE_BYTES},
     envelope::{Codec, Header},
     error::{Error, LimitError, Result},
     schema::instance::Document,
@@ -153,8 +153,12 @@ impl<T: Versioned> TypedStore<T> {
             return Ok(None);
         };
         if self.write_back && decoded.needs_rewrite(self.seal.as_ref()) {
-            // Best effort: a failed write-back (429, quota) leaves the old value, still readable.
-            let _ = self.write(&key, &decoded.value, decoded.expires_at).await;
+            // Best effort: a failed write-back (429, quota, a writer or a delete in between on
+            // a Durable Object) leaves what is stored, still readable.
+            let expected = self.expecting(Some(&stored.value));
+            let _ = self
+                .write(&key, &decoded.value, decoded.expires_at, expected.as_ref())
+                .await;
         }
         Ok(Some(decoded))
     }
@@ -183,13 +187,16 @@ impl<T: Versioned> TypedStore<T> {
         let now = self.kv.now_ms();
         let mut out = Vec::with_capacity(ids.len());
         for (key, stored) in keys.iter().zip(stored) {
-            let decoded = match stored {
+            let decoded = match &stored {
                 None => Ok(None),
                 Some(s) => self.decode(key, &s.value, now),
             };
-            if let Ok(Some(d)) = &decoded {
+            if let (Ok(Some(d)), Some(s)) = (&decoded, &stored) {
                 if self.write_back && d.needs_rewrite(self.seal.as_ref()) {
-                    let _ = self.write(key, &d.value, d.expires_at).await;
+                    let expected = self.expecting(Some(&s.value));
+                    let _ = self
+                        .write(key, &d.value, d.expires_at, expected.as_ref())
+                        .await;
                 }
             }
             out.push(decoded);
@@ -204,7 +211,10 @@ impl<T: Versioned> TypedStore<T> {
         self.put_until(id, value, expires_at, Overwrite::Safe).await
     }
 
-    /// Write with an absolute expiry and an overwrite policy.
+    /// Write with an absolute expiry and an overwrite policy. On a backend with a conditional
+    /// write ([`Consistency::Linearizable`], a Durable Object) the write happens only over
+    /// what the guard read judged: a writer or a delete in between makes it fail with
+    /// [`Error::Conflict`], nothing written.
     pub async fn put_until(
         &self,
         id: &str,
@@ -213,27 +223,55 @@ impl<T: Versioned> TypedStore<T> {
         overwrite: Overwrite,
     ) -> Result<()> {
         let key = self.key(id);
-        self.guard(&key, overwrite).await?;
-        self.write(&key, value, expires_at).await
+        let expected = self.guard(&key, overwrite).await?;
+        if self
+            .write(&key, value, expires_at, expected.as_ref())
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(Error::Conflict { op: "put" })
+        }
     }
 
     /// Write without reading first. Only for keys that cannot hold anything yet, such as ids the
     /// caller just drew from a CSPRNG: it skips the newer-version guard.
     pub async fn insert_new(&self, id: &str, value: &T, expires_at: Option<u64>) -> Result<()> {
-        self.write(&self.key(id), value, expires_at).await
+        self.write(&self.key(id), value, expires_at, None)
+            .await
+            .map(|_| ())
     }
 
-    /// Write `value` over what the caller has just read under `id` and judged replaceable
-    /// through [`may_replace`] (or found missing): a writer that reads first anyway, to compare,
-    /// need not pay for [`put_until`](Self::put_until)'s second read.
+    /// Read `id` to replace it: the value (decoded and checked as [`get`](Self::get) does,
+    /// without a write-back) and what the replacing write must still find there
+    /// ([`put_after_read`](Self::put_after_read); `None` on KV).
+    #[cfg_attr(not(feature = "tower-sessions"), allow(dead_code))]
+    pub(crate) async fn read_for_write(&self, id: &str) -> Result<(Option<T>, Option<Expected>)> {
+        let key = self.key(id);
+        let stored = self.kv.get(&key).await?;
+        let expected = self.expecting(stored.as_ref().map(|s| s.value.as_slice()));
+        let value = match &stored {
+            Some(s) => self
+                .decode(&key, &s.value, self.kv.now_ms())?
+                .map(|d| d.value),
+            None => None,
+        };
+        Ok((value, expected))
+    }
+
+    /// Write `value` over what the caller has just read with
+    /// [`read_for_write`](Self::read_for_write) and judged replaceable: a writer that reads
+    /// first anyway, to compare, need not pay for [`put_until`](Self::put_until)'s second
+    /// read. `Ok(false)`: the key no longer held what was read (a Durable Object only).
     #[cfg_attr(not(feature = "tower-sessions"), allow(dead_code))]
     pub(crate) async fn put_after_read(
         &self,
         id: &str,
         value: &T,
         expires_at: Option<u64>,
-    ) -> Result<()> {
-        self.write(&self.key(id), value, expires_at).await
+        expected: Option<&Expected>,
+    ) -> Result<bool> {
+        self.write(&self.key(id), value, expires_at, expected).await
     }
 
     /// [`insert_new`](Self::insert_new) of a value the caller has just passed through
@@ -275,16 +313,26 @@ impl<T: Versioned> TypedStore<T> {
         self.kv.now_ms().saturating_add(ms)
     }
 
-    /// Check what is stored under `key` before replacing it.
-    async fn guard(&self, key: &str, overwrite: Overwrite) -> Result<()> {
+    /// Check what is stored under `key` before replacing it; returns what the write must
+    /// then still find there ([`expecting`](Self::expecting)).
+    async fn guard(&self, key: &str, overwrite: Overwrite) -> Result<Option<Expected>> {
         let Some(stored) = self.kv.get(key).await? else {
-            return Ok(());
+            return Ok(self.expecting(None));
         };
         let now = self.kv.now_ms();
-        match self.decode(key, &stored.value, now) {
-            Ok(_) => Ok(()),
-            Err(e) => may_replace(e, overwrite),
+        if let Err(e) = self.decode(key, &stored.value, now) {
+            may_replace(e, overwrite)?;
         }
+        Ok(self.expecting(Some(&stored.value)))
+    }
+
+    /// What a write over `stored` (the bytes a read of the key just found, or nothing) must
+    /// still find there, on a backend with a conditional write ([`Consistency::Linearizable`]),
+    /// so that nothing written or deleted in between is undone; `None` on KV, whose writes
+    /// are unconditional.
+    fn expecting(&self, stored: Option<&[u8]>) -> Option<Expected> {
+        (self.kv.consistency() == Consistency::Linearizable)
+            .then(|| stored.map_or(Expected::Absent, |b| Expected::Stamp(Stamp::of(b))))
     }
 
     /// Decode what was read from `key` with this store's key ring and validation setting.
@@ -312,9 +360,24 @@ impl<T: Versioned> TypedStore<T> {
         crate::schema::validate_document(T::validator(T::VERSION)?, T::NAME, T::VERSION, &doc)
     }
 
-    async fn write(&self, key: &str, value: &T, expires_at: Option<u64>) -> Result<()> {
+    /// Check and write `value`, conditionally when `expected` says so: `Ok(false)` when the
+    /// key no longer held it (nothing written).
+    async fn write(
+        &self,
+        key: &str,
+        value: &T,
+        expires_at: Option<u64>,
+        expected: Option<&Expected>,
+    ) -> Result<bool> {
         self.check_value(value)?;
-        self.write_checked(key, value, expires_at).await
+        let Some(expected) = expected else {
+            self.write_checked(key, value, expires_at).await?;
+            return Ok(true);
+        };
+        let (bytes, metadata) = self.encode_checked(key, value, expires_at)?;
+        self.kv
+            .put_if(key, &bytes, expires_at, Some(metadata), expected)
+            .await
     }
 
     async fn write_checked(&self, key: &str, value: &T, expires_at: Option<u64>) -> Result<()> {

@@ -23,10 +23,10 @@ use kv_envelope::{
         object_sim::SimObjects,
         placement::Placement,
         sim::{SimConfig, SimKv},
-        BulkRead, Consistency, Expected, KvBackend, ListPage, Stored, WriteOptions,
+        BulkRead, Consistency, Expected, KvBackend, ListPage, Stamp, Stored, WriteOptions,
     },
     cache::{CachePolicy, CacheState, CacheStore},
-    session::{IdSource, Refresh, SessionStore},
+    session::{IdSource, Lookup, NoSession, Refresh, Session, SessionId, SessionStore},
     Kv, ManualClock, Result,
 };
 use schemars::JsonSchema;
@@ -310,6 +310,10 @@ impl KvBackend for Interleaved {
         self.pause().await;
         self.inner.delete(key).await
     }
+    async fn delete_if(&self, key: &str, stamp: &Stamp) -> Result<bool> {
+        self.pause().await;
+        self.inner.delete_if(key, stamp).await
+    }
     async fn list(&self, prefix: &str, cursor: Option<&str>, limit: u32) -> Result<ListPage> {
         self.pause().await;
         self.inner.list(prefix, cursor, limit).await
@@ -493,4 +497,192 @@ fn durable_objects_never_leave_a_login_racing_log_out_everywhere_unindexed() {
         );
     }
     assert!(raced > 0, "the interleavings reach the race");
+}
+
+// ---- Rotation and update racing the others, on Durable Objects ---------------------------
+//
+// The operations run inside the closure `rotate_with` / `update` hands the session to, which
+// runs after the read and before any write: the other operation completes exactly between the
+// two (on another thread, as another request would; the objects are shared).
+
+/// Run `op` to completion on another thread, from inside a closure (the objects' gates are not
+/// held there).
+fn meanwhile<T: Send + 'static>(op: impl std::future::Future<Output = T> + Send + 'static) -> T {
+    std::thread::spawn(move || block_on(op))
+        .join()
+        .expect("the concurrent operation")
+}
+
+/// A logout completes between a rotation's read and its writes: the rotation must not hand out
+/// a new id for the session the logout ended (before the fix it did: the old session's delete
+/// was unconditional, and the new one lived on, indexed, after the logout had returned).
+#[test]
+fn durable_objects_never_let_a_rotation_outlive_a_logout_that_came_first() {
+    let (clock, _, stores) = durable_sessions(1);
+    let (id, _) = block_on(stores[0].create("u", "u@example.com")).expect("create");
+    clock.advance(Duration::from_secs(5));
+    let (other, old) = (stores[1].clone(), id.clone());
+    let rotated = block_on(stores[0].rotate_with(&id, move |_| {
+        meanwhile(async move { other.delete(&old).await.expect("logout") });
+    }))
+    .expect("rotate");
+    assert_eq!(rotated, Lookup::NoSession(NoSession::NotFound));
+    let out = block_on(stores[2].delete_all_for_user("u")).expect("logout all");
+    assert_eq!(
+        out.deleted, 0,
+        "nothing of the rotation is left: no new session"
+    );
+    assert_eq!(block_on(stores[2].get(&id)).expect("get"), None);
+}
+
+/// The same with "log out everywhere" in between.
+#[test]
+fn durable_objects_never_let_a_rotation_outlive_a_logout_everywhere_that_came_first() {
+    let (clock, _, stores) = durable_sessions(2);
+    let (id, _) = block_on(stores[0].create("u", "u@example.com")).expect("create");
+    clock.advance(Duration::from_secs(5));
+    let other = stores[1].clone();
+    let rotated = block_on(stores[0].rotate_with(&id, move |_| {
+        let out = meanwhile(async move { other.delete_all_for_user("u").await.expect("all") });
+        assert_eq!((out.deleted, out.complete), (1, true));
+    }))
+    .expect("rotate");
+    assert_eq!(rotated, Lookup::NoSession(NoSession::NotFound));
+    let out = block_on(stores[2].delete_all_for_user("u")).expect("logout all");
+    assert_eq!(out.deleted, 0, "no session of the user is left");
+}
+
+/// A refresh (a change of the times alone) between a rotation's read and its writes: the
+/// rotation still succeeds, the old id is dead and the new one lives.
+#[test]
+fn durable_objects_rotate_over_a_refresh_that_came_in_between() {
+    let (clock, _, stores) = durable_sessions(3);
+    let (id, _) = block_on(stores[0].create("u", "u@example.com")).expect("create");
+    clock.advance(WINDOW + Duration::from_secs(120));
+    let (other, old) = (stores[1].clone(), id.clone());
+    let rotated = block_on(stores[0].rotate_with(&id, move |_| {
+        let r = meanwhile(async move { other.refresh(&old).await.expect("refresh") });
+        assert!(matches!(r, Refresh::Extended { .. }), "{r:?}");
+    }))
+    .expect("rotate");
+    let (new_id, _) = rotated.found().expect("rotated over the refresh");
+    assert_eq!(block_on(stores[2].get(&id)).expect("get"), None);
+    assert!(block_on(stores[2].get(&new_id)).expect("get").is_some());
+    let out = block_on(stores[2].delete_all_for_user("u")).expect("logout all");
+    assert_eq!(out.deleted, 1, "one session, indexed");
+}
+
+fn with_email(session: &mut Session, email: &str) {
+    session.email = email.into();
+}
+
+/// An update between a rotation's read and its writes: the rotation fails with a conflict
+/// rather than drop the update, and the updated session lives on under the old id.
+#[test]
+fn durable_objects_never_let_a_rotation_drop_an_update_that_came_in_between() {
+    let (clock, _, stores) = durable_sessions(4);
+    let (id, _) = block_on(stores[0].create("u", "u@example.com")).expect("create");
+    clock.advance(Duration::from_secs(5));
+    let (other, old) = (stores[1].clone(), id.clone());
+    let rotated = block_on(stores[0].rotate_with(&id, move |_| {
+        meanwhile(async move {
+            other
+                .update(&old, |s| with_email(s, "new@example.com"))
+                .await
+                .expect("update")
+        });
+    }));
+    assert!(
+        matches!(rotated, Err(kv_envelope::Error::Conflict { op: "rotate" })),
+        "{rotated:?}"
+    );
+    let kept = block_on(stores[2].get(&id))
+        .expect("get")
+        .expect("old id lives");
+    assert_eq!(kept.email, "new@example.com", "the update is kept");
+    let out = block_on(stores[2].delete_all_for_user("u")).expect("logout all");
+    assert_eq!(
+        out.deleted, 1,
+        "the undone new session is gone, the old one indexed"
+    );
+}
+
+/// A refresh between an update's read and its write: the update is written over it (the
+/// refresh changed only the times), not refused.
+#[test]
+fn durable_objects_write_an_update_over_a_refresh_that_came_in_between() {
+    let (clock, _, stores) = durable_sessions(5);
+    let (id, _) = block_on(stores[0].create("u", "u@example.com")).expect("create");
+    clock.advance(WINDOW + Duration::from_secs(120));
+    let (other, old) = (stores[1].clone(), id.clone());
+    let updated = block_on(stores[0].update(&id, move |s| {
+        let r = meanwhile(async move { other.refresh(&old).await.expect("refresh") });
+        assert!(matches!(r, Refresh::Extended { .. }), "{r:?}");
+        with_email(s, "new@example.com");
+    }))
+    .expect("update");
+    assert!(updated.found().is_some());
+    let kept = block_on(stores[2].get(&id)).expect("get").expect("lives");
+    assert_eq!(kept.email, "new@example.com");
+}
+
+/// A logout between an update's read and its write, the update moving the session to another
+/// user: nothing comes back, and the new user's index keeps no entry that would let the new
+/// user's "log out everywhere" reach the old user's sessions (before the fix the entry stayed).
+#[test]
+fn durable_objects_leave_no_index_entry_behind_when_a_user_move_finds_the_session_gone() {
+    let (clock, objects, stores) = durable_sessions(6);
+    let (id, _) = block_on(stores[0].create("u", "u@example.com")).expect("create");
+    clock.advance(Duration::from_secs(5));
+    let (other, old) = (stores[1].clone(), id.clone());
+    let updated = block_on(stores[0].update(&id, move |s| {
+        meanwhile(async move { other.delete(&old).await.expect("logout") });
+        s.user_id = "v".into();
+    }))
+    .expect("update");
+    assert_eq!(updated, Lookup::NoSession(NoSession::NotFound));
+    let index_of_v = stores[2].index_prefix_of("v");
+    let left: Vec<String> = objects
+        .stored_keys()
+        .into_iter()
+        .filter(|k| k.starts_with(&index_of_v))
+        .collect();
+    assert_eq!(left, Vec::<String>::new(), "no entry under the new user");
+    assert_eq!(block_on(stores[2].get(&id)).expect("get"), None);
+}
+
+/// Rotation and logout of one id at once, interleaved step by step for each seed: whichever
+/// wins, the old id is dead, and a new id that lives is in the user's index (a "log out
+/// everywhere" ends it).
+#[test]
+fn durable_objects_rotation_racing_logout_never_leaves_an_unindexed_session() {
+    let mut rotated = 0;
+    for seed in 0..300 {
+        let (clock, _, stores) = durable_sessions(seed);
+        let (id, _) = block_on(stores[0].create("u", "u@example.com")).expect("create");
+        clock.advance(Duration::from_secs(5));
+        let (r, l) =
+            block_on(async { futures::join!(stores[0].rotate(&id), stores[1].delete(&id)) });
+        l.expect("logout");
+        let new_id: Option<SessionId> = match r {
+            Ok(Lookup::Found((new_id, _))) => Some(new_id),
+            Ok(Lookup::NoSession(_)) => None,
+            Err(e) => panic!("seed {seed}: {e}"),
+        };
+        assert_eq!(
+            block_on(stores[2].get(&id)).expect("get"),
+            None,
+            "seed {seed}"
+        );
+        if let Some(new_id) = new_id {
+            rotated += 1;
+            block_on(stores[2].delete_all_for_user("u")).expect("logout all");
+            assert_eq!(
+                block_on(stores[2].get(&new_id)).expect("get"),
+                None,
+                "seed {seed}"
+            );
+        }
+    }
+    eprintln!("durable objects: 300 rotation/logout races, {rotated} rotations won");
 }

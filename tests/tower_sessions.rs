@@ -20,6 +20,7 @@ use kv_envelope::{
         object_sim::SimObjects,
         placement::Placement,
         sim::{SimConfig, SimKv},
+        Consistency, Expected, KvBackend, ListPage, Stored, WriteOptions,
     },
     decode_value, encode_value,
     tower_sessions::{KvSessionStore, SaveBudget, TowerSessionRecord},
@@ -312,6 +313,79 @@ fn create_on_durable_objects_is_one_conditional_write() {
     block_on(h.store.create(&mut same)).unwrap();
     assert_ne!(same.id, r.id);
     assert_eq!(block_on(h.store.load(&r.id)).unwrap(), Some(r));
+}
+
+/// Runs `hook` once, just before the first conditional write reaches the objects: another
+/// request completing between a save's read and its write.
+struct BeforeFirstPutIf {
+    inner: SimObjects,
+    hook: std::sync::Mutex<Option<Box<dyn FnOnce() + Send>>>,
+}
+
+#[async_trait::async_trait]
+impl KvBackend for BeforeFirstPutIf {
+    async fn get(&self, key: &str) -> kv_envelope::Result<Option<Stored>> {
+        self.inner.get(key).await
+    }
+    async fn put(&self, key: &str, value: &[u8], o: &WriteOptions) -> kv_envelope::Result<()> {
+        self.inner.put(key, value, o).await
+    }
+    fn consistency(&self) -> Consistency {
+        self.inner.consistency()
+    }
+    async fn put_if(
+        &self,
+        key: &str,
+        value: &[u8],
+        o: &WriteOptions,
+        expected: &Expected,
+    ) -> kv_envelope::Result<bool> {
+        let hook = self.hook.lock().unwrap().take();
+        if let Some(hook) = hook {
+            std::thread::spawn(hook).join().unwrap();
+        }
+        self.inner.put_if(key, value, o, expected).await
+    }
+    async fn delete(&self, key: &str) -> kv_envelope::Result<()> {
+        self.inner.delete(key).await
+    }
+    async fn list(
+        &self,
+        prefix: &str,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> kv_envelope::Result<ListPage> {
+        self.inner.list(prefix, cursor, limit).await
+    }
+}
+
+/// On Durable Objects a logout (delete) that lands between a save's read and its write wins:
+/// the save is dropped and the session stays gone (before the fix the save wrote it back).
+#[test]
+fn on_durable_objects_a_delete_between_a_saves_read_and_write_wins() {
+    let clock = ManualClock::new(NOW);
+    let objects = SimObjects::new(Placement::Single("tower".into()), Arc::new(clock.clone()));
+    let other = KvSessionStore::new(objects.kv(1));
+    let mut r = record(0x77, &[("n", json!(1))], NOW + DAY_MS);
+    block_on(other.create(&mut r)).unwrap();
+    let id = r.id;
+    let backend = BeforeFirstPutIf {
+        inner: objects.clone(),
+        hook: std::sync::Mutex::new(Some(Box::new(move || {
+            block_on(other.delete(&id)).unwrap();
+        }))),
+    };
+    let store = KvSessionStore::new(Kv::new(backend).with_clock(Arc::new(clock.clone())));
+    block_on(store.save(&record(0x77, &[("n", json!(2))], NOW + DAY_MS))).unwrap();
+    assert_eq!(
+        block_on(store.load(&id)).unwrap(),
+        None,
+        "the logout stands"
+    );
+    // A save with no delete in between still writes, and one with a change in between is
+    // written over it (tower-sessions' last-writer-wins).
+    block_on(store.save(&record(0x77, &[("n", json!(3))], NOW + DAY_MS))).unwrap();
+    assert!(block_on(store.load(&id)).unwrap().is_some());
 }
 
 #[test]

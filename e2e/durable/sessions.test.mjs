@@ -27,7 +27,7 @@ describe("the backend conformance cases on workerd (POST /_conformance, CONFORMA
     const reports = res.json();
     for (const backend of ["durable", "kv"]) {
       const cases = reports[backend];
-      assert.equal(cases.length, 10, `${backend}: every case reported`);
+      assert.equal(cases.length, 12, `${backend}: every case reported`);
       for (const c of cases) assert.ok(c.passed, `${backend}: ${c.name}: ${c.failure}`);
     }
     const inKv = await kvList({ prefix: "conformance:" });

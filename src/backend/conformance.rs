@@ -13,7 +13,7 @@
 use serde::Serialize;
 
 use super::{Consistency, Expected, Kv, Stamp, MAX_KEY_BYTES};
-use crate::error::Error;
+use crate::error::{Error, LimitError};
 
 /// The outcome of one case.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -286,6 +286,83 @@ impl Run<'_> {
         Ok(())
     }
 
+    async fn conditional_delete(&self) -> Outcome {
+        let key = self.key("cd");
+        io("put", self.kv.put(&key, b"one", None, None).await)?;
+        if self.kv.consistency() == Consistency::Eventual {
+            let refused = self.kv.delete_if(&key, &Stamp::of(b"one")).await;
+            check!(
+                matches!(
+                    refused,
+                    Err(Error::Backend {
+                        op: "delete_if",
+                        ..
+                    })
+                ),
+                "an eventually consistent backend must refuse delete_if"
+            );
+            check!(
+                self.get("cd").await?.is_some(),
+                "a refused delete_if deleted"
+            );
+            return Ok(());
+        }
+        let delete_if = |stamp: Stamp| {
+            let key = key.clone();
+            async move { io("delete_if", self.kv.delete_if(&key, &stamp).await) }
+        };
+        check!(
+            !delete_if(Stamp::of(b"other")).await?,
+            "another stamp: deleted anyway"
+        );
+        check!(
+            self.get("cd").await?.is_some(),
+            "a refused delete_if deleted"
+        );
+        check!(
+            delete_if(Stamp::of(b"one")).await?,
+            "its stamp: not deleted"
+        );
+        check!(self.get("cd").await?.is_none(), "deleted value readable");
+        check!(
+            !delete_if(Stamp::of(b"one")).await?,
+            "nothing stored: reported deleted"
+        );
+        Ok(())
+    }
+
+    /// A large value: on KV (25 MiB per value) 1.9 MB round-trips; on Durable Objects, whose
+    /// entries hold 2 MB, it is refused before any request with the largest value that fits,
+    /// and a value of exactly that size round-trips (the storage really holds it).
+    async fn largest_value(&self) -> Outcome {
+        let key = self.key("big");
+        let big = vec![0x5au8; 1_900_000];
+        let size = match self.kv.put(&key, &big, None, None).await {
+            Ok(()) => big.len(),
+            Err(Error::Limit(LimitError::ValueTooLarge { max, .. })) => {
+                check!(
+                    self.kv.consistency() == Consistency::Linearizable,
+                    "KV refused a 1.9 MB value"
+                );
+                check!(
+                    self.get("big").await?.is_none(),
+                    "a refused value was written"
+                );
+                let fits = vec![0x5au8; max];
+                io("put", self.kv.put(&key, &fits, None, None).await)?;
+                max
+            }
+            Err(e) => return Err(format!("put: {}", e.kind())),
+        };
+        let back = self.get("big").await?;
+        check!(
+            back.is_some_and(|s| s.value.len() == size && s.value.iter().all(|&b| b == 0x5a)),
+            "the large value did not come back whole"
+        );
+        io("delete", self.kv.delete(&key).await)?;
+        Ok(())
+    }
+
     async fn bad_keys_refused_before_io(&self) -> Outcome {
         let before = self.kv.counters().snapshot();
         let long = format!("{}{}", self.root, "k".repeat(MAX_KEY_BYTES));
@@ -345,6 +422,8 @@ pub async fn run(kv: &Kv, root: &str) -> Vec<CaseReport> {
     );
     record("get_many", run.get_many().await);
     record("conditional_write", run.conditional_write().await);
+    record("conditional_delete", run.conditional_delete().await);
+    record("largest_value", run.largest_value().await);
     record(
         "bad_keys_refused_before_io",
         run.bad_keys_refused_before_io().await,

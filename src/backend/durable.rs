@@ -10,7 +10,7 @@ use worker::wasm_bindgen::JsCast;
 use super::{
     object::{self, serve, sweep, ObjectClient, ObjectReply, ObjectRequest, ObjectStorage, Record},
     placement::Placement,
-    BulkRead, Consistency, Expected, KvBackend, ListPage, Stored, WriteOptions,
+    BulkRead, Consistency, Expected, KvBackend, ListPage, Stamp, Stored, WriteOptions,
 };
 use crate::{
     clock::system_clock,
@@ -78,9 +78,15 @@ impl ObjectClient for DurableKv {
             .await
             .map_err(|e| backend_error(op, e))?;
         let text = response.text().await.map_err(|e| backend_error(op, e))?;
+        // serde_json's message can quote the reply: only its category and place are told.
         serde_json::from_str(&text).map_err(|e| Error::Backend {
             op,
-            message: format!("the Durable Object's answer is not an object reply: {e}"),
+            message: format!(
+                "the Durable Object's answer is not an object reply ({:?} error at line {} column {})",
+                e.classify(),
+                e.line(),
+                e.column()
+            ),
             retryable: false,
         })
     }
@@ -118,7 +124,11 @@ impl KvBackend for DurableKv {
     }
 
     async fn delete(&self, key: &str) -> Result<()> {
-        object::delete(self, key).await
+        object::delete(self, key, None).await.map(|_| ())
+    }
+
+    async fn delete_if(&self, key: &str, stamp: &Stamp) -> Result<bool> {
+        object::delete(self, key, Some(stamp)).await
     }
 
     async fn list(&self, prefix: &str, cursor: Option<&str>, limit: u32) -> Result<ListPage> {
@@ -171,6 +181,7 @@ impl DurableKvObject {
             Ok(r) => serve(&self.storage, system_clock().now_ms(), r).await,
             Err(_) => ObjectReply::Failed {
                 message: "the request body is not an object request".into(),
+                retryable: false,
             },
         };
         worker::Response::from_json(&reply)
@@ -190,7 +201,7 @@ fn storage_error(op: &'static str) -> impl Fn(worker::Error) -> Error {
 }
 
 fn parse_record(op: &'static str, text: &str) -> Result<Record> {
-    serde_json::from_str(text).map_err(|_| Error::Backend {
+    Record::from_text(text).ok_or_else(|| Error::Backend {
         op,
         message: "a stored Durable Object record is not a record".into(),
         retryable: false,
@@ -212,8 +223,10 @@ impl ObjectStorage for ObjectStore {
     }
 
     async fn write(&self, key: &str, record: &Record) -> Result<()> {
-        let text = serde_json::to_string(record).map_err(|e| backend_error("put", e))?;
-        self.0.put(key, text).await.map_err(storage_error("put"))
+        self.0
+            .put(key, record.to_text())
+            .await
+            .map_err(storage_error("put"))
     }
 
     async fn remove(&self, key: &str) -> Result<()> {
@@ -229,7 +242,7 @@ impl ObjectStorage for ObjectStore {
         prefix: &str,
         start: Option<&str>,
         limit: usize,
-    ) -> Result<Vec<(String, Record)>> {
+    ) -> Result<Vec<(String, Option<Record>)>> {
         let mut options = worker::ListOptions::new().prefix(prefix).limit(limit);
         if let Some(start) = start {
             options = options.start(start);
@@ -244,9 +257,11 @@ impl ObjectStorage for ObjectStore {
             let entry: Array = entry
                 .map_err(|_| backend_error("list", "unreadable list entry"))?
                 .unchecked_into();
-            let key = entry.get(0).as_string().unwrap_or_default();
-            let text = entry.get(1).as_string().unwrap_or_default();
-            out.push((key, parse_record("list", &text)?));
+            let Some(key) = entry.get(0).as_string() else {
+                continue;
+            };
+            let record = entry.get(1).as_string().and_then(|t| Record::from_text(&t));
+            out.push((key, record));
         }
         Ok(out)
     }

@@ -116,6 +116,7 @@ pub struct BulkRead {
 
 /// How a backend orders operations on a key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Consistency {
     /// Workers KV: last write wins, no compare-and-swap, other locations see a write up to
     /// [`PROPAGATION_MS`] (or more) later.
@@ -163,6 +164,7 @@ impl std::fmt::Debug for Stamp {
 
 /// What a conditional write ([`KvBackend::put_if`]) requires of the key before it writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Expected {
     /// Nothing live is stored under the key (missing or past its expiration).
     Absent,
@@ -227,6 +229,19 @@ pub trait KvBackend: MaybeSendSync {
     }
     /// Delete a key (no error when missing).
     async fn delete(&self, key: &str) -> Result<()>;
+    /// Delete a key only when its live value has `stamp`, in one step: `Ok(true)` when
+    /// deleted, `Ok(false)` when it held something else or nothing. Like
+    /// [`put_if`](Self::put_if), backends that say [`Consistency::Linearizable`] must
+    /// implement it; the default refuses with a non-retryable [`Error::Backend`].
+    async fn delete_if(&self, key: &str, stamp: &Stamp) -> Result<bool> {
+        let _ = (key, stamp);
+        Err(Error::Backend {
+            op: "delete_if",
+            message: "this backend has no conditional delete (Workers KV has no compare-and-swap)"
+                .into(),
+            retryable: false,
+        })
+    }
     /// List keys starting with `prefix`, `limit` ≤ 1000, continuing from `cursor`.
     async fn list(&self, prefix: &str, cursor: Option<&str>, limit: u32) -> Result<ListPage>;
 }
@@ -549,6 +564,15 @@ impl Kv {
         check_key(key)?;
         self.counters.deletes.fetch_add(1, Ordering::Relaxed);
         self.backend.delete(key).await
+    }
+
+    /// Delete a key only when its live value has `stamp` ([`KvBackend::delete_if`]):
+    /// `Ok(false)` when it held something else or nothing. Counted as a delete. Only backends
+    /// with [`Consistency::Linearizable`] have it.
+    pub async fn delete_if(&self, key: &str, stamp: &Stamp) -> Result<bool> {
+        check_key(key)?;
+        self.counters.deletes.fetch_add(1, Ordering::Relaxed);
+        self.backend.delete_if(key, stamp).await
     }
 
     /// One page of keys under `prefix`.

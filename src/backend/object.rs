@@ -25,8 +25,9 @@ use crate::{
 };
 
 /// One stored record: the value (base64) with KV's metadata and expiration. This is also how
-/// the Workers object stores it (as JSON text under the key).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// the Workers object stores it (as ASCII JSON text under the key, [`Record::to_text`]). Its
+/// `Debug` shows the value's length, never the value.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Record {
     /// The value, base64.
     #[serde(rename = "v")]
@@ -68,6 +69,60 @@ impl Record {
             metadata: self.metadata.clone(),
         })
     }
+
+    /// The record as JSON text with every character beyond ASCII escaped (`\uXXXX`), so the
+    /// text a Durable Object stores is one byte per character whatever the metadata holds (a
+    /// JavaScript string with any character beyond Latin-1 takes two bytes per character) and
+    /// its length is what it costs against [`MAX_OBJECT_ENTRY_BYTES`].
+    pub fn to_text(&self) -> String {
+        let mut out = Vec::with_capacity(self.value.len() + 64);
+        let mut ser = serde_json::Serializer::with_formatter(&mut out, AsciiJson);
+        // Serializing strings and an integer into a Vec cannot fail.
+        let _ = self.serialize(&mut ser);
+        // Only ASCII was written.
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    /// A record from its stored text; `None` when the text is no record.
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    pub fn from_text(text: &str) -> Option<Self> {
+        serde_json::from_str(text).ok()
+    }
+}
+
+impl std::fmt::Debug for Record {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Record")
+            .field("value_base64_len", &self.value.len())
+            .field("has_metadata", &self.metadata.is_some())
+            .field("expiration", &self.expiration)
+            .finish()
+    }
+}
+
+/// serde_json's compact output with every non-ASCII character escaped.
+struct AsciiJson;
+
+impl serde_json::ser::Formatter for AsciiJson {
+    fn write_string_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        let mut ascii_from = 0;
+        for (i, c) in fragment.char_indices() {
+            if c.is_ascii() {
+                continue;
+            }
+            writer.write_all(&fragment.as_bytes()[ascii_from..i])?;
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                write!(writer, "\\u{unit:04x}")?;
+            }
+            ascii_from = i + c.len_utf8();
+        }
+        writer.write_all(&fragment.as_bytes()[ascii_from..])
+    }
 }
 
 /// A request to one object.
@@ -90,10 +145,13 @@ pub enum ObjectRequest {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         expected: Option<String>,
     },
-    /// Delete a key.
+    /// Delete a key, unconditionally or only when its live value has the stamp `expected`.
     Delete {
         /// The key.
         key: String,
+        /// `None`: unconditional. `Some(hex)`: only when the live value's stamp is this.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expected: Option<String>,
     },
     /// One page of keys under `prefix`, after `cursor`.
     List {
@@ -131,7 +189,8 @@ impl ObjectRequest {
             ObjectRequest::Get { .. } => "get",
             ObjectRequest::Put { expected: None, .. } => "put",
             ObjectRequest::Put { .. } => "put_if",
-            ObjectRequest::Delete { .. } => "delete",
+            ObjectRequest::Delete { expected: None, .. } => "delete",
+            ObjectRequest::Delete { .. } => "delete_if",
             ObjectRequest::List { .. } => "list",
         }
     }
@@ -151,8 +210,12 @@ pub enum ObjectReply {
         /// False when the condition did not hold.
         written: bool,
     },
-    /// For [`ObjectRequest::Delete`].
-    Deleted,
+    /// For [`ObjectRequest::Delete`]: whether it deleted (an unconditional delete always does).
+    Deleted {
+        /// False when the condition did not hold.
+        #[serde(default = "yes")]
+        deleted: bool,
+    },
     /// For [`ObjectRequest::List`].
     Page {
         /// Names, expirations and metadata.
@@ -166,7 +229,15 @@ pub enum ObjectReply {
     Failed {
         /// What went wrong.
         message: String,
+        /// Whether retrying may succeed (a storage failure) or not (a record this code cannot
+        /// read).
+        #[serde(default = "yes")]
+        retryable: bool,
     },
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl ObjectReply {
@@ -180,10 +251,10 @@ impl ObjectReply {
 
     fn failed(self, op: &'static str) -> Result<Self> {
         match self {
-            ObjectReply::Failed { message } => Err(Error::Backend {
+            ObjectReply::Failed { message, retryable } => Err(Error::Backend {
                 op,
                 message,
-                retryable: true,
+                retryable,
             }),
             other => Ok(other),
         }
@@ -208,10 +279,10 @@ impl ObjectReply {
         }
     }
 
-    /// A delete's answer.
-    pub fn into_deleted(self) -> Result<()> {
+    /// A delete's answer: whether it deleted.
+    pub fn into_deleted(self) -> Result<bool> {
         match self.failed("delete")? {
-            ObjectReply::Deleted => Ok(()),
+            ObjectReply::Deleted { deleted } => Ok(deleted),
             _ => Err(Self::unexpected("delete")),
         }
     }
@@ -243,13 +314,14 @@ pub trait ObjectStorage: MaybeSendSync {
     async fn write(&self, key: &str, record: &Record) -> Result<()>;
     /// Remove `key` (no error when missing).
     async fn remove(&self, key: &str) -> Result<()>;
-    /// Up to `limit` records whose key starts with `prefix`, from `start` (inclusive) on.
+    /// Up to `limit` records whose key starts with `prefix`, from `start` (inclusive) on;
+    /// `None` for an entry that is no record (the scan goes on past it).
     async fn scan(
         &self,
         prefix: &str,
         start: Option<&str>,
         limit: usize,
-    ) -> Result<Vec<(String, Record)>>;
+    ) -> Result<Vec<(String, Option<Record>)>>;
     /// When the alarm is set for (ms), if it is.
     async fn alarm(&self) -> Result<Option<u64>>;
     /// Set the alarm for `at_ms`.
@@ -265,8 +337,12 @@ pub async fn serve<S: ObjectStorage + ?Sized>(
 ) -> ObjectReply {
     match serve_inner(storage, now_ms, request).await {
         Ok(reply) => reply,
+        Err(Error::Backend {
+            message, retryable, ..
+        }) => ObjectReply::Failed { message, retryable },
         Err(e) => ObjectReply::Failed {
             message: e.to_string(),
+            retryable: false,
         },
     }
 }
@@ -290,27 +366,26 @@ async fn serve_inner<S: ObjectStorage + ?Sized>(
             expected,
         } => {
             if let Some(expected) = expected {
-                let current = live(storage, &key, now_ms).await?;
-                let holds = match (&current, expected.as_str()) {
-                    (None, "") => true,
-                    (Some(r), stamp) if !stamp.is_empty() => {
-                        Stamp::of(&r.bytes()?).to_hex() == stamp
-                    }
-                    _ => false,
-                };
-                if !holds {
+                if !holds(storage, &key, now_ms, &expected).await? {
                     return Ok(ObjectReply::Written { written: false });
                 }
             }
-            storage.write(&key, &record).await?;
+            // The alarm first: a failure then leaves nothing written, never a write reported
+            // as failed.
             if let Some(exp) = record.expiration {
                 schedule(storage, exp.saturating_mul(1000)).await?;
             }
+            storage.write(&key, &record).await?;
             Ok(ObjectReply::Written { written: true })
         }
-        ObjectRequest::Delete { key } => {
+        ObjectRequest::Delete { key, expected } => {
+            if let Some(expected) = expected {
+                if expected.is_empty() || !holds(storage, &key, now_ms, &expected).await? {
+                    return Ok(ObjectReply::Deleted { deleted: false });
+                }
+            }
             storage.remove(&key).await?;
-            Ok(ObjectReply::Deleted)
+            Ok(ObjectReply::Deleted { deleted: true })
         }
         ObjectRequest::List {
             prefix,
@@ -327,13 +402,15 @@ async fn serve_inner<S: ObjectStorage + ?Sized>(
             let more = raw.len() > limit;
             raw.truncate(limit);
             let last = raw.last().map(|(k, _)| k.clone());
+            // An entry that is no record is listed bare (as KV lists a key whatever its value):
+            // a read of it fails, and nothing deletes it.
             let keys = raw
                 .into_iter()
-                .filter(|(_, r)| r.live(now_ms))
+                .filter(|(_, r)| r.as_ref().is_none_or(|r| r.live(now_ms)))
                 .map(|(name, r)| ListKey {
                     name,
-                    expiration: r.expiration,
-                    metadata: r.metadata,
+                    expiration: r.as_ref().and_then(|r| r.expiration),
+                    metadata: r.and_then(|r| r.metadata),
                 })
                 .collect();
             Ok(ObjectReply::Page {
@@ -354,8 +431,28 @@ async fn live<S: ObjectStorage + ?Sized>(
     Ok(storage.read(key).await?.filter(|r| r.live(now_ms)))
 }
 
+/// Whether the key holds what `expected` says: `""` nothing live, else the live value's stamp
+/// in hex.
+async fn holds<S: ObjectStorage + ?Sized>(
+    storage: &S,
+    key: &str,
+    now_ms: u64,
+    expected: &str,
+) -> Result<bool> {
+    Ok(match (live(storage, key, now_ms).await?, expected) {
+        (None, "") => true,
+        (Some(r), stamp) if !stamp.is_empty() => Stamp::of(&r.bytes()?).to_hex() == stamp,
+        _ => false,
+    })
+}
+
+/// The latest time an alarm can be set for: JavaScript's largest `Date` (ms). A record whose
+/// expiration lies beyond it (KV accepts expirations up to 2^53 − 1 ms) is swept then.
+pub const MAX_ALARM_MS: u64 = 8_640_000_000_000_000;
+
 /// Make sure the alarm fires by `at_ms`.
 async fn schedule<S: ObjectStorage + ?Sized>(storage: &S, at_ms: u64) -> Result<()> {
+    let at_ms = at_ms.min(MAX_ALARM_MS);
     match storage.alarm().await? {
         Some(current) if current <= at_ms => Ok(()),
         _ => storage.set_alarm(at_ms).await,
@@ -370,23 +467,30 @@ pub const SWEEP_PAGE: usize = 1000;
 /// [`Placement::ByGroup`]).
 pub const SWEEP_MAX_PAGES: usize = 100;
 
+/// The least time between two sweeps (ms). Every sweep reads the whole object, and an object
+/// with many records has an expiry every few moments: sweeping at each would read it again and
+/// again. Reads never see an expired record, so a minute more in storage costs nothing else.
+pub const SWEEP_SPACING_MS: u64 = 60_000;
+
 /// The alarm: delete every expired record, page by page through the object's storage, and set
-/// the alarm for the earliest expiration left. Returns how many records it deleted.
+/// the alarm for the earliest expiration left, at least [`SWEEP_SPACING_MS`] away. An entry
+/// that is no record is left alone (never lose data). Returns how many records it deleted.
 pub async fn sweep<S: ObjectStorage + ?Sized>(storage: &S, now_ms: u64) -> Result<usize> {
     let mut deleted = 0;
     let mut next: Option<u64> = None;
     let mut after: Option<String> = None;
     let mut complete = false;
     for _ in 0..SWEEP_MAX_PAGES {
-        // `start` is inclusive: one more than a page, and the last key of the previous page
-        // dropped.
-        let mut page = storage.scan("", after.as_deref(), SWEEP_PAGE + 1).await?;
+        // `start` is inclusive: the previous page's last key comes back first and is dropped,
+        // and one more than a page tells whether more follow.
+        let mut page = storage.scan("", after.as_deref(), SWEEP_PAGE + 2).await?;
         if let Some(a) = &after {
             page.retain(|(k, _)| k != a);
         }
         let more = page.len() > SWEEP_PAGE;
         page.truncate(SWEEP_PAGE);
         for (key, record) in &page {
+            let Some(record) = record else { continue };
             if record.live(now_ms) {
                 if let Some(exp) = record.expiration {
                     let at = exp.saturating_mul(1000);
@@ -403,11 +507,13 @@ pub async fn sweep<S: ObjectStorage + ?Sized>(storage: &S, now_ms: u64) -> Resul
         }
         after = page.last().map(|(k, _)| k.clone());
     }
-    if !complete {
-        next = Some(now_ms.saturating_add(1000));
-    }
+    let next = if complete {
+        next.map(|at| at.max(now_ms.saturating_add(SWEEP_SPACING_MS)))
+    } else {
+        Some(now_ms.saturating_add(1000))
+    };
     if let Some(at) = next {
-        storage.set_alarm(at).await?;
+        storage.set_alarm(at.min(MAX_ALARM_MS)).await?;
     }
     Ok(deleted)
 }
@@ -474,9 +580,13 @@ pub(crate) async fn get_bulk<C: ObjectClient + ?Sized>(
 }
 
 /// Most bytes of key and stored record one entry of a SQLite-backed Durable Object's storage
-/// holds ("key and value combined cannot exceed 2 MB"). The record is JSON with the value in
-/// base64, so values up to about 1.4 MiB fit: less than KV's 25 MiB, checked before any I/O.
+/// holds ("key and value combined cannot exceed 2 MB"). The record is ASCII JSON with the value
+/// in base64, so values up to about 1.4 MiB fit: less than KV's 25 MiB, checked before any I/O.
 pub const MAX_OBJECT_ENTRY_BYTES: usize = 2_000_000;
+
+/// Bytes the runtime adds to a stored string (its serialization header and length), rounded
+/// up generously.
+const ENTRY_OVERHEAD: usize = 16;
 
 /// [`KvBackend::put`](super::KvBackend::put) (`expected: None`) and
 /// [`put_if`](super::KvBackend::put_if) over objects. A record the object's storage could not
@@ -488,30 +598,37 @@ pub(crate) async fn put<C: ObjectClient + ?Sized>(
     options: &WriteOptions,
     expected: Option<&Expected>,
 ) -> Result<bool> {
-    let request = ObjectRequest::put(key, value, options, expected);
-    if let ObjectRequest::Put { record, .. } = &request {
-        let framing = serde_json::to_string(record)
-            .map(|t| t.len() - record.value.len())
-            .unwrap_or(0);
-        let room = MAX_OBJECT_ENTRY_BYTES.saturating_sub(key.len() + framing);
-        let max = room / 4 * 3;
-        if value.len() > max {
-            return Err(LimitError::ValueTooLarge {
-                len: value.len(),
-                max,
-            }
-            .into());
+    // The record's text without its value, measured as stored (ASCII), and the value's base64.
+    let framing = Record::new(&[], options.metadata.clone(), options.expiration)
+        .to_text()
+        .len();
+    let room = MAX_OBJECT_ENTRY_BYTES.saturating_sub(key.len() + framing + ENTRY_OVERHEAD);
+    let max = room / 4 * 3;
+    if value.len() > max {
+        return Err(LimitError::ValueTooLarge {
+            len: value.len(),
+            max,
         }
+        .into());
     }
+    let request = ObjectRequest::put(key, value, options, expected);
     client
         .call(client.placement().object_of(key), &request)
         .await?
         .into_written()
 }
 
-/// [`KvBackend::delete`](super::KvBackend::delete) over objects.
-pub(crate) async fn delete<C: ObjectClient + ?Sized>(client: &C, key: &str) -> Result<()> {
-    let request = ObjectRequest::Delete { key: key.into() };
+/// [`KvBackend::delete`](super::KvBackend::delete) (`expected: None`) and
+/// [`delete_if`](super::KvBackend::delete_if) over objects.
+pub(crate) async fn delete<C: ObjectClient + ?Sized>(
+    client: &C,
+    key: &str,
+    expected: Option<&Stamp>,
+) -> Result<bool> {
+    let request = ObjectRequest::Delete {
+        key: key.into(),
+        expected: expected.map(Stamp::to_hex),
+    };
     client
         .call(client.placement().object_of(key), &request)
         .await?
@@ -532,4 +649,227 @@ pub(crate) async fn list<C: ObjectClient + ?Sized>(
         limit,
     };
     client.call(object, &request).await?.into_page()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{collections::BTreeMap, sync::Mutex};
+
+    use futures::executor::block_on;
+
+    use super::*;
+
+    /// One object's storage, with entries that are no record and an alarm that can fail.
+    #[derive(Default)]
+    struct Storage {
+        entries: Mutex<BTreeMap<String, Option<Record>>>,
+        alarm: Mutex<Option<u64>>,
+        alarm_fails: bool,
+    }
+
+    #[async_trait::async_trait]
+    impl ObjectStorage for Storage {
+        async fn read(&self, key: &str) -> Result<Option<Record>> {
+            match self.entries.lock().unwrap().get(key) {
+                None => Ok(None),
+                Some(Some(r)) => Ok(Some(r.clone())),
+                Some(None) => Err(Error::Backend {
+                    op: "get",
+                    message: "a stored Durable Object record is not a record".into(),
+                    retryable: false,
+                }),
+            }
+        }
+        async fn write(&self, key: &str, record: &Record) -> Result<()> {
+            let mut entries = self.entries.lock().unwrap();
+            entries.insert(key.into(), Some(record.clone()));
+            Ok(())
+        }
+        async fn remove(&self, key: &str) -> Result<()> {
+            self.entries.lock().unwrap().remove(key);
+            Ok(())
+        }
+        async fn scan(
+            &self,
+            prefix: &str,
+            start: Option<&str>,
+            limit: usize,
+        ) -> Result<Vec<(String, Option<Record>)>> {
+            let entries = self.entries.lock().unwrap();
+            let from = start.unwrap_or(prefix).max(prefix).to_string();
+            Ok(entries
+                .range(from..)
+                .take_while(|(k, _)| k.starts_with(prefix))
+                .take(limit)
+                .map(|(k, r)| (k.clone(), r.clone()))
+                .collect())
+        }
+        async fn alarm(&self) -> Result<Option<u64>> {
+            Ok(*self.alarm.lock().unwrap())
+        }
+        async fn set_alarm(&self, at_ms: u64) -> Result<()> {
+            if self.alarm_fails {
+                return Err(Error::Backend {
+                    op: "alarm",
+                    message: "alarm refused".into(),
+                    retryable: true,
+                });
+            }
+            *self.alarm.lock().unwrap() = Some(at_ms);
+            Ok(())
+        }
+    }
+
+    const NOW: u64 = 1_800_000_000_000;
+
+    fn put(key: &str, value: &[u8], expiration: Option<u64>) -> ObjectRequest {
+        ObjectRequest::Put {
+            key: key.into(),
+            record: Record::new(value, None, expiration),
+            expected: None,
+        }
+    }
+
+    #[test]
+    fn a_put_whose_alarm_cannot_be_set_writes_nothing_and_says_so() {
+        let storage = Storage {
+            alarm_fails: true,
+            ..Storage::default()
+        };
+        let reply = block_on(serve(&storage, NOW, put("k", b"v", Some(NOW / 1000 + 60))));
+        assert_eq!(
+            reply,
+            ObjectReply::Failed {
+                message: "alarm refused".into(),
+                retryable: true
+            }
+        );
+        assert!(
+            storage.entries.lock().unwrap().is_empty(),
+            "nothing written"
+        );
+        // Without an expiration no alarm is needed, and the write lands.
+        let reply = block_on(serve(&storage, NOW, put("k", b"v", None)));
+        assert_eq!(reply, ObjectReply::Written { written: true });
+    }
+
+    #[test]
+    fn the_alarm_is_never_set_beyond_javascripts_last_date() {
+        let storage = Storage::default();
+        let reply = block_on(serve(&storage, NOW, put("k", b"v", Some(u64::MAX / 1000))));
+        assert_eq!(reply, ObjectReply::Written { written: true });
+        assert_eq!(*storage.alarm.lock().unwrap(), Some(MAX_ALARM_MS));
+    }
+
+    #[test]
+    fn entries_that_are_no_record_are_listed_bare_and_survive_the_sweep() {
+        let storage = Storage::default();
+        block_on(serve(
+            &storage,
+            NOW,
+            put("a:old", b"v", Some(NOW / 1000 + 60)),
+        ));
+        block_on(serve(
+            &storage,
+            NOW,
+            put("a:soon", b"v", Some(NOW / 1000 + 90)),
+        ));
+        storage
+            .entries
+            .lock()
+            .unwrap()
+            .insert("a:junk".into(), None);
+        let later = NOW + 70_000;
+        let listed = block_on(serve(
+            &storage,
+            later,
+            ObjectRequest::List {
+                prefix: "a:".into(),
+                cursor: None,
+                limit: 10,
+            },
+        ));
+        let ObjectReply::Page { keys, .. } = listed else {
+            panic!("{listed:?}")
+        };
+        let names: Vec<&str> = keys.iter().map(|k| k.name.as_str()).collect();
+        assert_eq!(names, ["a:junk", "a:soon"]);
+        let junk = block_on(serve(
+            &storage,
+            later,
+            ObjectRequest::Get {
+                keys: vec!["a:junk".into()],
+            },
+        ));
+        assert!(
+            matches!(
+                junk,
+                ObjectReply::Failed {
+                    retryable: false,
+                    ..
+                }
+            ),
+            "{junk:?}"
+        );
+        assert_eq!(block_on(sweep(&storage, later)).unwrap(), 1);
+        let left: Vec<String> = storage.entries.lock().unwrap().keys().cloned().collect();
+        assert_eq!(left, ["a:junk", "a:soon"]);
+        // The next expiry is 20 s away, but sweeps are spaced a minute apart.
+        assert_eq!(
+            *storage.alarm.lock().unwrap(),
+            Some(later + SWEEP_SPACING_MS)
+        );
+    }
+
+    #[test]
+    fn a_conditional_delete_deletes_only_the_value_it_names() {
+        let storage = Storage::default();
+        block_on(serve(&storage, NOW, put("k", b"one", None)));
+        let delete = |stamp: &[u8]| {
+            block_on(serve(
+                &storage,
+                NOW,
+                ObjectRequest::Delete {
+                    key: "k".into(),
+                    expected: Some(Stamp::of(stamp).to_hex()),
+                },
+            ))
+        };
+        assert_eq!(delete(b"two"), ObjectReply::Deleted { deleted: false });
+        assert!(storage.entries.lock().unwrap().contains_key("k"));
+        assert_eq!(delete(b"one"), ObjectReply::Deleted { deleted: true });
+        assert_eq!(delete(b"one"), ObjectReply::Deleted { deleted: false });
+        // An older client's reply without the field means an unconditional delete happened.
+        let old: ObjectReply = serde_json::from_str(r#"{"reply":"deleted"}"#).unwrap();
+        assert_eq!(old, ObjectReply::Deleted { deleted: true });
+    }
+
+    #[test]
+    fn a_record_is_stored_as_ascii_and_reads_back_the_same() {
+        let metadata = r#"{"note":"é ✓ 😀 \" \\ end"}"#.to_string();
+        let record = Record::new(b"\x00\xffvalue", Some(metadata), Some(1_900_000_000));
+        let text = record.to_text();
+        assert!(text.is_ascii(), "{text}");
+        assert_eq!(Record::from_text(&text), Some(record.clone()));
+        assert_eq!(
+            serde_json::from_str::<Record>(&serde_json::to_string(&record).unwrap()).unwrap(),
+            record,
+            "the same record as plain JSON"
+        );
+        assert_eq!(Record::from_text("{\"v\": 1}"), None);
+    }
+
+    #[test]
+    fn debug_of_a_record_or_request_never_shows_the_value() {
+        let record = Record::new(b"hunter2-SECRET", Some("{}".into()), None);
+        let request = ObjectRequest::Put {
+            key: "k".into(),
+            record: record.clone(),
+            expected: None,
+        };
+        for shown in [format!("{record:?}"), format!("{request:?}")] {
+            assert!(!shown.contains(&record.value), "{shown}");
+            assert!(!shown.contains("hunter2"), "{shown}");
+        }
+    }
 }

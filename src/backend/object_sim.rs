@@ -16,7 +16,7 @@ use futures::lock::Mutex as AsyncMutex;
 use super::{
     object::{self, serve, sweep, ObjectClient, ObjectReply, ObjectRequest, ObjectStorage, Record},
     placement::Placement,
-    BulkRead, Consistency, Expected, Kv, KvBackend, ListPage, Stored, WriteOptions,
+    BulkRead, Consistency, Expected, Kv, KvBackend, ListPage, Stamp, Stored, WriteOptions,
 };
 use crate::{
     clock::SharedClock,
@@ -56,14 +56,14 @@ impl ObjectStorage for MemStorage {
         prefix: &str,
         start: Option<&str>,
         limit: usize,
-    ) -> Result<Vec<(String, Record)>> {
+    ) -> Result<Vec<(String, Option<Record>)>> {
         let records = lock(&self.records);
         let from = start.unwrap_or(prefix).max(prefix).to_string();
         Ok(records
             .range(from..)
             .take_while(|(k, _)| k.starts_with(prefix))
             .take(limit)
-            .map(|(k, r)| (k.clone(), r.clone()))
+            .map(|(k, r)| (k.clone(), Some(r.clone())))
             .collect())
     }
 
@@ -184,7 +184,7 @@ impl ObjectClient for SimObjects {
         let op = request.op();
         let wire = |e: serde_json::Error| Error::Backend {
             op,
-            message: format!("object protocol: {e}"),
+            message: format!("object protocol: {:?} error", e.classify()),
             retryable: false,
         };
         let body = serde_json::to_vec(request).map_err(wire)?;
@@ -235,7 +235,11 @@ impl KvBackend for SimObjects {
     }
 
     async fn delete(&self, key: &str) -> Result<()> {
-        object::delete(self, key).await
+        object::delete(self, key, None).await.map(|_| ())
+    }
+
+    async fn delete_if(&self, key: &str, stamp: &Stamp) -> Result<bool> {
+        object::delete(self, key, Some(stamp)).await
     }
 
     async fn list(&self, prefix: &str, cursor: Option<&str>, limit: u32) -> Result<ListPage> {

@@ -21,7 +21,12 @@
 use crate::error::{Error, Result};
 
 /// How keys are spread over Durable Objects.
+///
+/// [`ByGroup`](Self::ByGroup) relies on the crate's key shape `<prefix>:<id>`: a store prefix
+/// that itself contains `:` (`with_prefix("app:session")`) stays correct, but puts every key of
+/// the store in one object (`app:session`), one object's throughput for all its sessions.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Placement {
     /// Every key in the object of this name: KV's semantics in full, one object's throughput.
     Single(String),

@@ -23,7 +23,7 @@ use super::{
     store::{Loaded, LogoutAll, Lookup, SessionStore, MAX_INDEX_PAGES},
 };
 use crate::{
-    backend::{Expected, Stamp, MAX_LIST_LIMIT, PROPAGATION_MS},
+    backend::{Stamp, MAX_LIST_LIMIT, PROPAGATION_MS},
     envelope::Header,
     error::Result,
 };
@@ -44,7 +44,7 @@ crate::versioned! {
 }
 
 /// What a write-back must know of a session as it was read ([`SessionStore::prior`]).
-pub(super) struct Prior {
+pub(super) struct Prior<D> {
     /// It may lack its index entry without having been logged out
     /// ([`SessionStore::may_lack_entry`]).
     pub(super) unindexed_ok: bool,
@@ -52,6 +52,9 @@ pub(super) struct Prior {
     pub(super) legacy: bool,
     /// The stamp of the bytes read, on a backend with a conditional write.
     pub(super) stamp: Option<Stamp>,
+    /// The session as read, on a backend with a conditional write (to tell a change of its
+    /// times alone from any other, `consistent.rs`).
+    pub(super) read: Option<D>,
 }
 
 /// The store's operations on the index: unlinking, "log out everywhere" and the write-back
@@ -191,7 +194,7 @@ impl<D: SessionData> SessionStore<D> {
         &self,
         hash: &str,
         session: &D,
-        prior: &Prior,
+        prior: &Prior<D>,
     ) -> Result<Lookup<()>> {
         if let Some(stamp) = prior.stamp {
             return self.write_back_if(hash, session, prior, stamp).await;
@@ -217,51 +220,13 @@ impl<D: SessionData> SessionStore<D> {
         Ok(Lookup::NoSession(reason))
     }
 
-    /// The conditional write-back of [`write_back`](Self::write_back).
-    async fn write_back_if(
-        &self,
-        hash: &str,
-        session: &D,
-        prior: &Prior,
-        stamp: Stamp,
-    ) -> Result<Lookup<()>> {
-        let expires_at = session.times().expires_at;
-        let written = self
-            .sessions
-            .insert_checked_if(hash, session, Some(expires_at), &Expected::Stamp(stamp))
-            .await?;
-        if !written {
-            return match self.read_quietly(hash).await? {
-                Lookup::Found(_) => Err(crate::Error::Conflict { op: "write back" }),
-                Lookup::NoSession(reason) => {
-                    self.report(&reason);
-                    Ok(Lookup::NoSession(reason))
-                }
-            };
-        }
-        // A session stored before this store kept an index gets its entry, as on KV (the
-        // entry of a recent write is there already: every read is current).
-        if prior.legacy
-            && matches!(
-                self.kv()
-                    .get(&self.index_key(session.user_id(), hash))
-                    .await,
-                Ok(None)
-            )
-        {
-            let _ = self
-                .write_index_entry(session.user_id(), hash, &session.times())
-                .await;
-        }
-        Ok(Lookup::Found(()))
-    }
-
     /// What a write-back must know of the session as it was read.
-    pub(super) fn prior(&self, loaded: &Loaded<D>) -> Prior {
+    pub(super) fn prior(&self, loaded: &Loaded<D>) -> Prior<D> {
         Prior {
             unindexed_ok: self.may_lack_entry(loaded.stored_version, &loaded.session),
             legacy: loaded.stored_version < D::VERSION,
             stamp: loaded.stamp,
+            read: loaded.stamp.map(|_| loaded.session.clone()),
         }
     }
 

@@ -29,6 +29,7 @@
 //! # }).unwrap();
 //! ```
 
+mod consistent;
 mod cookie;
 mod data;
 mod gate;

@@ -11,7 +11,7 @@ use super::{
     record::Session,
 };
 use crate::{
-    backend::{Consistency, Expected, Kv, Stamp},
+    backend::{Consistency, Kv, Stamp},
     envelope::Codec,
     error::{Error, Result},
     seal::KeyRing,
@@ -478,7 +478,16 @@ impl<D: SessionData> SessionStore<D> {
             self.write_index_entry(session.user_id(), &hash, &session.times())
                 .await?;
         }
-        if let Lookup::NoSession(r) = self.write_back(&hash, &session, &prior).await? {
+        let written = self.write_back(&hash, &session, &prior).await;
+        if moved && !matches!(written, Ok(Lookup::Found(()))) {
+            // The session did not move (or is gone): the new user's entry must not stay, or
+            // the new user's "log out everywhere" would end the old user's session.
+            let _ = self
+                .kv()
+                .delete(&self.index_key(session.user_id(), &hash))
+                .await;
+        }
+        if let Lookup::NoSession(r) = written? {
             return Ok(Lookup::NoSession(r));
         }
         if moved {
@@ -508,7 +517,7 @@ impl<D: SessionData> SessionStore<D> {
         f: impl FnOnce(&mut D),
     ) -> Result<Lookup<(SessionId, D)>> {
         let old_hash = id.hashed();
-        let (old_user, _, session) = match self.read_modified(&old_hash, f, false).await? {
+        let (old_user, prior, session) = match self.read_modified(&old_hash, f, false).await? {
             Lookup::Found(found) => found,
             Lookup::NoSession(r) => return Ok(Lookup::NoSession(r)),
         };
@@ -519,7 +528,17 @@ impl<D: SessionData> SessionStore<D> {
             .await?;
         self.write_new_session(&new_hash, &session, "rotate")
             .await?;
-        self.unlink(&old_user, &old_hash, &times).await?;
+        if prior.stamp.is_some() {
+            let new = (session.user_id(), new_hash.as_str(), &times);
+            if let Lookup::NoSession(r) = self
+                .retire_rotated(&old_user, &old_hash, &prior, new)
+                .await?
+            {
+                return Ok(Lookup::NoSession(r));
+            }
+        } else {
+            self.unlink(&old_user, &old_hash, &times).await?;
+        }
         Ok(Lookup::Found((new_id, session)))
     }
 
@@ -557,32 +576,15 @@ impl<D: SessionData> SessionStore<D> {
             .await
     }
 
-    /// Write a session under a freshly drawn id, its index entry already written. On a
-    /// backend with a conditional write, only where nothing is stored ([`Expected::Absent`]),
-    /// and then the entry is checked: a "log out everywhere" that ran between the entry and the
-    /// session deleted the entry (and the session, not yet written), and would leave this one
-    /// live without an entry — out of reach of the next "log out everywhere". It is deleted
-    /// again and the call fails with [`Error::Conflict`] (the user was logged out everywhere
-    /// while logging in: try again). On KV, whose reads can be stale, there is no such check
-    /// (docs/sessions.md, "Races").
+    /// Write a session under a freshly drawn id, its index entry already written: on KV
+    /// unconditionally (whose reads could not check anything), on a backend with a
+    /// conditional write only where nothing is stored, checked against a "log out everywhere"
+    /// in between ([`write_new_session_if`](Self::write_new_session_if)).
     async fn write_new_session(&self, hash: &str, session: &D, op: &'static str) -> Result<()> {
         if self.kv().consistency() == Consistency::Eventual {
             return self.write_session(hash, session).await;
         }
-        let expires_at = session.times().expires_at;
-        let written = self
-            .sessions
-            .insert_checked_if(hash, session, Some(expires_at), &Expected::Absent)
-            .await?;
-        if !written {
-            return Err(Error::Conflict { op });
-        }
-        let entry = self.index_key(session.user_id(), hash);
-        if self.kv().get(&entry).await?.is_none() {
-            self.kv().delete(&self.sessions.key(hash)).await?;
-            return Err(Error::Conflict { op });
-        }
-        Ok(())
+        self.write_new_session_if(hash, session, op).await
     }
 
     /// Read the session under `hash`, let `f` change its data, and restamp its times (the
@@ -595,7 +597,7 @@ impl<D: SessionData> SessionStore<D> {
         hash: &str,
         f: impl FnOnce(&mut D),
         keep_later_expiry: bool,
-    ) -> Result<Lookup<(String, Prior, D)>> {
+    ) -> Result<Lookup<(String, Prior<D>, D)>> {
         let loaded = match self.read(hash).await? {
             Lookup::Found(l) => l,
             Lookup::NoSession(r) => return Ok(Lookup::NoSession(r)),

@@ -19,7 +19,7 @@ use crate::{
     seal::KeyRing,
     send::{send_cell, send_future, SendCell},
     session::DEFAULT_MAX_SESSION_BYTES,
-    store::{may_replace, Overwrite, TypedStore},
+    store::TypedStore,
 };
 
 /// Default key prefix of tower-sessions records (`tower-session:<sha256(id)>`).
@@ -28,6 +28,10 @@ pub const DEFAULT_TOWER_PREFIX: &str = "tower-session";
 /// second draw is already astronomically rare, so running out means a backend that answers
 /// every key as taken.
 pub const MAX_ID_DRAWS: usize = 16;
+
+/// Rounds of read, judge and conditional write one save takes at most on a Durable Object
+/// when other writers keep coming first.
+const SAVE_ATTEMPTS: usize = 3;
 
 /// A tower-sessions store on Workers KV (or any [`Kv`]): the `Record` kept as a versioned,
 /// validated [`TowerSessionRecord`] under `<prefix>:<sha256(id)>`.
@@ -219,30 +223,48 @@ impl Inner {
     async fn save(&self, record: &Record) -> session_store::Result<()> {
         let hashed = hashed_id(&record.id);
         let new = to_stored(record);
-        // One read: the "never overwrite newer or unreadable" guard and the write budget's
-        // comparison both judge it.
-        let stored = match self.records.get(&hashed).await {
-            Ok(stored) => stored,
-            Err(e) => {
-                may_replace(e, Overwrite::Safe).map_err(|e| read_failed(Op::Save, &e))?;
-                None
-            }
-        };
-        if new.expiry_date <= self.now_ms() {
-            // Saved already expired: KV refuses such an expiration, and there is nothing to keep.
-            return self
+        let mut was_stored = false;
+        for _ in 0..SAVE_ATTEMPTS {
+            // One read: the "never overwrite newer or unreadable" guard and the write budget's
+            // comparison both judge it (every read error refuses the save).
+            let (stored, expected) = self
                 .records
-                .delete(&hashed)
+                .read_for_write(&hashed)
                 .await
-                .map_err(|e| write_failed(Op::Save, &e));
+                .map_err(|e| read_failed(Op::Save, &e))?;
+            if was_stored && stored.is_none() {
+                // Deleted (logged out) since the first read, on a Durable Object: the delete
+                // wins, the save is dropped.
+                return Ok(());
+            }
+            was_stored |= stored.is_some();
+            if new.expiry_date <= self.now_ms() {
+                // Saved already expired: KV refuses such an expiration, and there is nothing
+                // to keep.
+                return self
+                    .records
+                    .delete(&hashed)
+                    .await
+                    .map_err(|e| write_failed(Op::Save, &e));
+            }
+            if stored.is_some_and(|s| self.budget.skips(&s, &new)) {
+                return Ok(());
+            }
+            // On KV the write is unconditional (`expected` is `None`) and always lands; on a
+            // Durable Object it lands only over what was read, else read and judge again.
+            let written = self
+                .records
+                .put_after_read(&hashed, &new, Some(new.expiry_date), expected.as_ref())
+                .await
+                .map_err(|e| write_failed(Op::Save, &e))?;
+            if written {
+                return Ok(());
+            }
         }
-        if stored.is_some_and(|s| self.budget.skips(&s, &new)) {
-            return Ok(());
-        }
-        self.records
-            .put_after_read(&hashed, &new, Some(new.expiry_date))
-            .await
-            .map_err(|e| write_failed(Op::Save, &e))
+        Err(write_failed(
+            Op::Save,
+            &crate::Error::Conflict { op: "save" },
+        ))
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {

@@ -40,7 +40,8 @@ impl Fail {
     }
 
     /// A library error. Only `Validation` can come from the request (an email the session
-    /// schema refuses); the rest are KV or the code, and their text stays in the log.
+    /// schema refuses), and `Conflict` from another request racing it (sessions on Durable
+    /// Objects); the rest are KV or the code, and their text stays in the log.
     pub fn store(op: &'static str, e: StoreError) -> Self {
         match e {
             StoreError::Validation { .. } => Self::bad_request(
@@ -51,6 +52,15 @@ impl Fail {
                 429,
                 "rate_limited",
                 "KV allows one write per second per key; retry in a second",
+            )
+            .with_header("retry-after", "1"),
+            // Sessions on Durable Objects: another request changed or ended the session
+            // between this one's read and its write (nothing was written). Not a fault of
+            // the server, nor quite the client's: retry.
+            StoreError::Conflict { .. } => Self::new(
+                409,
+                "conflict",
+                "the session changed while this request ran; retry",
             )
             .with_header("retry-after", "1"),
             StoreError::Backend { .. } => {
