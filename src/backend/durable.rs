@@ -1,5 +1,5 @@
 //! A KV namespace kept in Durable Objects (wasm32 only): [`DurableKv`], the client a Worker
-//! uses as its [`KvBackend`], and [`DurableKvObject`], what the Durable Object class runs.
+//! uses as its [`KvBackend`](super::KvBackend), and [`DurableKvObject`], what the Durable Object class runs.
 //! Both sides speak the JSON of the private object protocol; the object runs
 //! the same logic the native tests check. Keys are placed on objects by
 //! [`Placement`].
@@ -10,7 +10,6 @@ use worker::wasm_bindgen::JsCast;
 use super::{
     object::{self, serve, sweep, ObjectClient, ObjectReply, ObjectRequest, ObjectStorage, Record},
     placement::Placement,
-    BulkRead, Consistency, Expected, KvBackend, ListPage, Stamp, Stored, WriteOptions,
 };
 use crate::{
     clock::system_clock,
@@ -29,8 +28,9 @@ fn backend_error(op: &'static str, e: impl std::fmt::Display) -> Error {
 }
 
 /// A KV namespace in the Durable Object namespace bound as `binding`, strongly consistent:
-/// [`Consistency::Linearizable`], with a conditional write. Each operation is one
-/// subrequest to the object that holds the key ([`Placement`], by group unless set).
+/// [`Consistency::Linearizable`](super::Consistency::Linearizable), with a conditional write.
+/// Each operation is one subrequest to the object that holds the key ([`Placement`], by group
+/// unless set).
 pub struct DurableKv {
     namespace: worker::ObjectNamespace,
     placement: Placement,
@@ -92,49 +92,7 @@ impl ObjectClient for DurableKv {
     }
 }
 
-#[async_trait::async_trait(?Send)]
-impl KvBackend for DurableKv {
-    async fn get(&self, key: &str) -> Result<Option<Stored>> {
-        object::get(self, key).await
-    }
-
-    /// One subrequest per object the keys live in (counted as bulk operations).
-    async fn get_bulk(&self, keys: &[&str]) -> Result<BulkRead> {
-        object::get_bulk(self, keys).await
-    }
-
-    async fn put(&self, key: &str, value: &[u8], options: &WriteOptions) -> Result<()> {
-        object::put(self, key, value, options, None)
-            .await
-            .map(|_| ())
-    }
-
-    fn consistency(&self) -> Consistency {
-        Consistency::Linearizable
-    }
-
-    async fn put_if(
-        &self,
-        key: &str,
-        value: &[u8],
-        options: &WriteOptions,
-        expected: &Expected,
-    ) -> Result<bool> {
-        object::put(self, key, value, options, Some(expected)).await
-    }
-
-    async fn delete(&self, key: &str) -> Result<()> {
-        object::delete(self, key, None).await.map(|_| ())
-    }
-
-    async fn delete_if(&self, key: &str, stamp: &Stamp) -> Result<bool> {
-        object::delete(self, key, Some(stamp)).await
-    }
-
-    async fn list(&self, prefix: &str, cursor: Option<&str>, limit: u32) -> Result<ListPage> {
-        object::list(self, prefix, cursor, limit).await
-    }
-}
+object::object_backend!(DurableKv);
 
 /// What a Durable Object class holding [`DurableKv`] data runs: declare the class in the
 /// Worker and hand it its requests and alarms.

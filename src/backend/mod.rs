@@ -19,6 +19,12 @@ pub mod conformance;
 #[cfg(all(feature = "worker", target_arch = "wasm32"))]
 mod durable;
 mod memory;
+// The object protocol is used by the Workers client (wasm32) and the simulated objects
+// (testing); other builds keep only its limit.
+#[cfg_attr(
+    not(any(feature = "testing", all(feature = "worker", target_arch = "wasm32"))),
+    allow(dead_code)
+)]
 mod object;
 #[cfg(feature = "testing")]
 pub mod object_sim;

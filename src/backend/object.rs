@@ -651,6 +651,76 @@ pub(crate) async fn list<C: ObjectClient + ?Sized>(
     client.call(object, &request).await?.into_page()
 }
 
+/// The [`KvBackend`](super::KvBackend) of an [`ObjectClient`]: every operation is the shared one
+/// above, so the Workers client and the simulated objects cannot drift apart. (A macro rather
+/// than a blanket impl: `ObjectClient` is private and a blanket impl would make it part of the
+/// public bound.)
+macro_rules! object_backend {
+    ($client:ty) => {
+        #[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
+        #[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+        impl $crate::backend::KvBackend for $client {
+            async fn get(&self, key: &str) -> $crate::Result<Option<$crate::backend::Stored>> {
+                $crate::backend::object::get(self, key).await
+            }
+
+            /// One request per object the keys live in (each counted as a bulk operation).
+            async fn get_bulk(&self, keys: &[&str]) -> $crate::Result<$crate::backend::BulkRead> {
+                $crate::backend::object::get_bulk(self, keys).await
+            }
+
+            async fn put(
+                &self,
+                key: &str,
+                value: &[u8],
+                options: &$crate::backend::WriteOptions,
+            ) -> $crate::Result<()> {
+                $crate::backend::object::put(self, key, value, options, None)
+                    .await
+                    .map(|_| ())
+            }
+
+            fn consistency(&self) -> $crate::backend::Consistency {
+                $crate::backend::Consistency::Linearizable
+            }
+
+            async fn put_if(
+                &self,
+                key: &str,
+                value: &[u8],
+                options: &$crate::backend::WriteOptions,
+                expected: &$crate::backend::Expected,
+            ) -> $crate::Result<bool> {
+                $crate::backend::object::put(self, key, value, options, Some(expected)).await
+            }
+
+            async fn delete(&self, key: &str) -> $crate::Result<()> {
+                $crate::backend::object::delete(self, key, None)
+                    .await
+                    .map(|_| ())
+            }
+
+            async fn delete_if(
+                &self,
+                key: &str,
+                stamp: &$crate::backend::Stamp,
+            ) -> $crate::Result<bool> {
+                $crate::backend::object::delete(self, key, Some(stamp)).await
+            }
+
+            async fn list(
+                &self,
+                prefix: &str,
+                cursor: Option<&str>,
+                limit: u32,
+            ) -> $crate::Result<$crate::backend::ListPage> {
+                $crate::backend::object::list(self, prefix, cursor, limit).await
+            }
+        }
+    };
+}
+pub(crate) use object_backend;
+
 #[cfg(test)]
 mod tests {
     use std::{collections::BTreeMap, sync::Mutex};

@@ -1,4 +1,4 @@
-//! Simulated Durable Objects for native tests: a [`KvBackend`] whose keys live in in-memory
+//! Simulated Durable Objects for native tests: a [`KvBackend`](super::KvBackend) whose keys live in in-memory
 //! objects placed as on Workers ([`Placement`]), each serving the same object logic the
 //! Workers object runs. Every request and reply goes through their JSON form, as over a stub.
 //! Alarms fire when a test calls [`SimObjects::run_alarms`].
@@ -16,7 +16,7 @@ use futures::lock::Mutex as AsyncMutex;
 use super::{
     object::{self, serve, sweep, ObjectClient, ObjectReply, ObjectRequest, ObjectStorage, Record},
     placement::Placement,
-    BulkRead, Consistency, Expected, Kv, KvBackend, ListPage, Stamp, Stored, WriteOptions,
+    Kv,
 };
 use crate::{
     clock::SharedClock,
@@ -202,47 +202,4 @@ impl ObjectClient for SimObjects {
     }
 }
 
-#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
-#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
-impl KvBackend for SimObjects {
-    async fn get(&self, key: &str) -> Result<Option<Stored>> {
-        object::get(self, key).await
-    }
-
-    /// One request per object the keys live in.
-    async fn get_bulk(&self, keys: &[&str]) -> Result<BulkRead> {
-        object::get_bulk(self, keys).await
-    }
-
-    async fn put(&self, key: &str, value: &[u8], options: &WriteOptions) -> Result<()> {
-        object::put(self, key, value, options, None)
-            .await
-            .map(|_| ())
-    }
-
-    fn consistency(&self) -> Consistency {
-        Consistency::Linearizable
-    }
-
-    async fn put_if(
-        &self,
-        key: &str,
-        value: &[u8],
-        options: &WriteOptions,
-        expected: &Expected,
-    ) -> Result<bool> {
-        object::put(self, key, value, options, Some(expected)).await
-    }
-
-    async fn delete(&self, key: &str) -> Result<()> {
-        object::delete(self, key, None).await.map(|_| ())
-    }
-
-    async fn delete_if(&self, key: &str, stamp: &Stamp) -> Result<bool> {
-        object::delete(self, key, Some(stamp)).await
-    }
-
-    async fn list(&self, prefix: &str, cursor: Option<&str>, limit: u32) -> Result<ListPage> {
-        object::list(self, prefix, cursor, limit).await
-    }
-}
+object::object_backend!(SimObjects);
