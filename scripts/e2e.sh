@@ -16,7 +16,8 @@
 # CONFORMANCE=on (its own fresh local state) running e2e/durable/*.test.mjs and the files whose session tests need no KV
 # planting (e2e/http.test.mjs, e2e/browser.test.mjs); alone: E2E_FILES=e2e/durable/sessions.test.mjs.
 # e2e/durable/races.test.mjs and e2e/durable/expiry.test.mjs (the objects' alarm, about 70 s) get a
-# demo of their own with a 10 s idle timeout (SESSION_IDLE_TIMEOUT_SECS).
+# demo of their own with a 10 s idle timeout (SESSION_IDLE_TIMEOUT_SECS) and session writes held
+# back 200 ms (SESSION_WRITE_DELAY_MS), so a refresh straddles the logout it races.
 # Last, the axum example worker's tests (e2e/axum*.test.mjs: examples/axum-worker, built and served
 # on its own by WORKER_EXAMPLE=axum-worker scripts/with-worker.sh); alone:
 # E2E_FILES=e2e/axum.test.mjs scripts/e2e.sh
@@ -90,8 +91,8 @@ if ((${#durable_files[@]} > 0)); then
         node --test --test-reporter=tap --test-concurrency=1 --test-timeout=180000 "${durable_files[@]}" || status=$?
 fi
 if ((${#durable_races[@]} > 0)); then
-    log "refresh races and the alarm on Durable Objects (SESSION_BACKEND=durable, SESSION_IDLE_TIMEOUT_SECS=10)"
-    WORKER_VARS="SESSION_BACKEND=durable SESSION_IDLE_TIMEOUT_SECS=10 ${WORKER_VARS:-}" \
+    log "refresh races and the alarm on Durable Objects (SESSION_BACKEND=durable, SESSION_IDLE_TIMEOUT_SECS=10, SESSION_WRITE_DELAY_MS=200)"
+    WORKER_VARS="SESSION_BACKEND=durable SESSION_IDLE_TIMEOUT_SECS=10 SESSION_WRITE_DELAY_MS=200 ${WORKER_VARS:-}" \
         "$REPO_ROOT/scripts/with-worker.sh" --no-build \
         node --test --test-reporter=tap --test-concurrency=1 --test-timeout=180000 "${durable_races[@]}" || status=$?
 fi

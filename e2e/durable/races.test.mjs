@@ -1,23 +1,24 @@
 // A due refresh racing a logout or a rotation, on Durable Objects under wrangler dev: the race of
 // e2e/sessions-hardening.test.mjs, which on KV needs planted day-old sessions, here with real
-// sessions. scripts/e2e.sh serves the demo for this file alone with SESSION_BACKEND=durable and
-// SESSION_IDLE_TIMEOUT_SECS=10, so a refresh falls due 1.5 s after login (less than 6/7 of the
-// idle window left, the last write over a second old). The refresh runs in waitUntil right after
-// /me's response; the logout or rotation goes out 0-3 ms after that response arrives, so its
-// deletes land while the refresh is between its read and its conditional write. On the objects
-// the write is refused: the killed id must answer 401 at once and ever after.
-//
-// What this harness does not show: it passed too with the conditional write disabled (mutation
-// run, 2026-12-02: 12 + 12 trials, 0 resurrected), as the KV harness passes without the
-// write-back check: in one isolate the straddle is rare and the store's fallback check undoes it
-// before the next request. The straddle itself is forced step by step on the object code in
-// tests/sim_races.rs (`durable_objects_refuse_a_refresh_write_that_straddles_a_logout`, which
-// does fail without the conditional write).
+// sessions. scripts/e2e.sh serves the demo for this file with SESSION_BACKEND=durable,
+// SESSION_IDLE_TIMEOUT_SECS=10 (a refresh falls due 1.5 s after login: less than 6/7 of the
+// idle window left, the last write over a second old) and SESSION_WRITE_DELAY_MS=200 (every
+// session write is held back 200 ms before it reaches the objects). The refresh runs in
+// waitUntil right after /me's response: it reads, then its conditional write waits 200 ms; the
+// logout or rotation goes out 0-3 ms after that response arrives, so its deletes land while the
+// refresh is between its read and its write, on every trial. On the objects the write is
+// refused (the logout race), or the rotation's conditional delete of the old session meets the
+// refresh's write and is retried (the rotation race): the killed id must answer 401 at once and
+// ever after, and /_stats counts the refused conditional operations (kv.KV.kv_conditional_refused:
+// at least one per due refresh). Without the delay the straddle was rare and the harness passed
+// with the conditional write disabled too (mutation run, 2026-12-02); with it, the refused count
+// is what a build without the conditional write fails. tests/sim_races.rs forces the same
+// interleavings step by step on the object code.
 
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 
-import { http, login, sessionFromSetCookie, sleep, stats, withSession } from "../lib/worker.mjs";
+import { delta, http, login, sessionFromSetCookie, sleep, stats, withSession } from "../lib/worker.mjs";
 
 const JSON_ACCEPT = { accept: "application/json" };
 const TRIALS = 12; // two races: 24 logins, under the demo's 30 per 10 s
@@ -36,6 +37,7 @@ describe("a due refresh racing logout or rotation, on Durable Objects", () => {
       const ids = [];
       for (let i = 0; i < TRIALS; i++) ids.push(await login(`race.${race}.${i}@example.com`));
       await sleep(1_600); // every refresh is due now
+      const before = await stats();
       let refreshed = 0;
       let immediate = 0;
       const rotatedTo = [];
@@ -53,7 +55,8 @@ describe("a due refresh racing logout or rotation, on Durable Objects", () => {
         // At once: no window at all on the objects.
         if ((await http("/me", withSession(id, JSON_ACCEPT))).status === 401) immediate += 1;
       }
-      await sleep(600); // every waitUntil refresh has finished
+      await sleep(1_500); // every waitUntil refresh (its write held back 200 ms) has finished
+      const refused = delta(before, await stats())("kv.KV.kv_conditional_refused");
       let resurrected = 0;
       for (const id of ids) {
         if ((await http("/me", withSession(id, JSON_ACCEPT))).status !== 401) resurrected += 1;
@@ -61,8 +64,14 @@ describe("a due refresh racing logout or rotation, on Durable Objects", () => {
       for (const id of rotatedTo) {
         assert.equal((await http("/me", withSession(id, JSON_ACCEPT))).status, 200, "the rotated-to id works");
       }
-      console.log(`# durable race ${race}: ${TRIALS} trials, ${refreshed} refreshes due, ${immediate} dead at once, ${resurrected} resurrected`);
+      console.log(
+        `# durable race ${race}: ${TRIALS} trials, ${refreshed} refreshes due, ${refused} conditional operations refused, ${immediate} dead at once, ${resurrected} resurrected`,
+      );
       assert.ok(refreshed > 0, "some trials really raced a due refresh");
+      assert.ok(
+        refused >= refreshed,
+        `${refused} conditional writes or deletes refused for ${refreshed} straddled refreshes: the objects' compare-and-set did not decide them`,
+      );
       assert.equal(immediate, TRIALS, "every killed id answered 401 on the next request");
       assert.equal(resurrected, 0, `${resurrected} of ${TRIALS} killed ids came back`);
     });

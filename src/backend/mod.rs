@@ -263,6 +263,7 @@ pub struct OpCounters {
     deletes: AtomicU64,
     lists: AtomicU64,
     rate_limited: AtomicU64,
+    conditional_refused: AtomicU64,
 }
 
 /// A snapshot of [`OpCounters`].
@@ -284,6 +285,10 @@ pub struct OpCounts {
     pub kv_lists: u64,
     /// Writes refused with 429.
     pub kv_rate_limited: u64,
+    /// Conditional writes and deletes ([`Kv::put_if`], [`Kv::delete_if`]) that found the key
+    /// changed and did nothing (counted among the writes or deletes too): each is a race the
+    /// backend's compare-and-set decided.
+    pub kv_conditional_refused: u64,
 }
 
 impl OpCounters {
@@ -297,6 +302,7 @@ impl OpCounters {
             kv_deletes: self.deletes.load(Ordering::Relaxed),
             kv_lists: self.lists.load(Ordering::Relaxed),
             kv_rate_limited: self.rate_limited.load(Ordering::Relaxed),
+            kv_conditional_refused: self.conditional_refused.load(Ordering::Relaxed),
         }
     }
 }
@@ -520,7 +526,16 @@ impl Kv {
         self.counters.writes.fetch_add(1, Ordering::Relaxed);
         let result = self.backend.put_if(key, value, &options, expected).await;
         self.count_rate_limit(&result);
+        self.count_refused(&result);
         result
+    }
+
+    fn count_refused(&self, result: &Result<bool>) {
+        if matches!(result, Ok(false)) {
+            self.counters
+                .conditional_refused
+                .fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     fn count_rate_limit<T>(&self, result: &Result<T>) {
@@ -578,7 +593,9 @@ impl Kv {
     pub async fn delete_if(&self, key: &str, stamp: &Stamp) -> Result<bool> {
         check_key(key)?;
         self.counters.deletes.fetch_add(1, Ordering::Relaxed);
-        self.backend.delete_if(key, stamp).await
+        let result = self.backend.delete_if(key, stamp).await;
+        self.count_refused(&result);
+        result
     }
 
     /// One page of keys under `prefix`.

@@ -18,7 +18,7 @@
 //! | `POST /_conformance` | only with `CONFORMANCE=on` (e2e): the library's live backend conformance cases on the `SESSION_OBJECTS` Durable Objects and on `KV` |
 //!
 //! Sessions live in `KV` by default (idle timeout 7 days; `SESSION_IDLE_TIMEOUT_SECS` shortens
-//! it, for e2e); `SESSION_BACKEND=durable` (a var in `wrangler.toml`, or
+//! it and `SESSION_WRITE_DELAY_MS` holds session writes back, for e2e); `SESSION_BACKEND=durable` (a var in `wrangler.toml`, or
 //! `--var`) keeps them in the `SESSION_OBJECTS` Durable Objects instead (class
 //! `SessionObject`, [`DurableKv`]): strongly consistent, so logout, rotation and "log out
 //! everywhere" end a session everywhere at once (docs/sessions.md, "Consistency").
@@ -34,6 +34,7 @@ mod body;
 mod http;
 mod pages;
 mod popular;
+mod slow;
 
 use std::{
     collections::BTreeMap,
@@ -249,11 +250,27 @@ impl DurableObject for SessionObject {
 // ---- per-request handles on the isolate-wide state ----
 
 fn gate(env: &Env) -> Result<SessionGate, Fail> {
-    let kv = match session_backend(env)? {
-        SessionBackend::Kv => Kv::new(WorkersKv::from_env(env, "KV").or_fail("binding KV")?),
-        SessionBackend::Durable => Kv::new(
+    // e2e only: session writes held back (e2e/durable/races.test.mjs; `slow.rs`).
+    let delay = env_text(env, "SESSION_WRITE_DELAY_MS")
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|&ms| ms > 0)
+        .map(std::time::Duration::from_millis);
+    let kv = match (session_backend(env)?, delay) {
+        (SessionBackend::Kv, None) => {
+            Kv::new(WorkersKv::from_env(env, "KV").or_fail("binding KV")?)
+        }
+        (SessionBackend::Kv, Some(delay)) => Kv::new(slow::SlowWrites {
+            inner: WorkersKv::from_env(env, "KV").or_fail("binding KV")?,
+            delay,
+        }),
+        (SessionBackend::Durable, None) => Kv::new(
             DurableKv::from_env(env, "SESSION_OBJECTS").or_fail("binding SESSION_OBJECTS")?,
         ),
+        (SessionBackend::Durable, Some(delay)) => Kv::new(slow::SlowWrites {
+            inner: DurableKv::from_env(env, "SESSION_OBJECTS")
+                .or_fail("binding SESSION_OBJECTS")?,
+            delay,
+        }),
     }
     .with_counters(SESSION_KV_OPS.clone());
     let mut store = SessionStore::new(kv).on_reject(ON_REJECT.clone());
