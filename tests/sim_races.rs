@@ -516,7 +516,9 @@ fn meanwhile<T: Send + 'static>(op: impl std::future::Future<Output = T> + Send 
 
 /// A logout completes between a rotation's read and its writes: the rotation must not hand out
 /// a new id for the session the logout ended (before the fix it did: the old session's delete
-/// was unconditional, and the new one lived on, indexed, after the logout had returned).
+/// was unconditional, and the new one lived on, indexed, after the logout had returned). It
+/// fails with a conflict, no cookie to clear: it cannot tell the logout from a competing
+/// rotation, whose winner's cookie a "no session" answer would clear.
 #[test]
 fn durable_objects_never_let_a_rotation_outlive_a_logout_that_came_first() {
     let (clock, _, stores) = durable_sessions(1);
@@ -525,9 +527,8 @@ fn durable_objects_never_let_a_rotation_outlive_a_logout_that_came_first() {
     let (other, old) = (stores[1].clone(), id.clone());
     let rotated = block_on(stores[0].rotate_with(&id, move |_| {
         meanwhile(async move { other.delete(&old).await.expect("logout") });
-    }))
-    .expect("rotate");
-    assert_eq!(rotated, Lookup::NoSession(NoSession::NotFound));
+    }));
+    assert!(is_rotate_conflict(&rotated), "{rotated:?}");
     let out = block_on(stores[2].delete_all_for_user("u")).expect("logout all");
     assert_eq!(
         out.deleted, 0,
@@ -546,9 +547,8 @@ fn durable_objects_never_let_a_rotation_outlive_a_logout_everywhere_that_came_fi
     let rotated = block_on(stores[0].rotate_with(&id, move |_| {
         let out = meanwhile(async move { other.delete_all_for_user("u").await.expect("all") });
         assert_eq!((out.deleted, out.complete), (1, true));
-    }))
-    .expect("rotate");
-    assert_eq!(rotated, Lookup::NoSession(NoSession::NotFound));
+    }));
+    assert!(is_rotate_conflict(&rotated), "{rotated:?}");
     let out = block_on(stores[2].delete_all_for_user("u")).expect("logout all");
     assert_eq!(out.deleted, 0, "no session of the user is left");
 }
@@ -571,6 +571,62 @@ fn durable_objects_rotate_over_a_refresh_that_came_in_between() {
     assert!(block_on(stores[2].get(&new_id)).expect("get").is_some());
     let out = block_on(stores[2].delete_all_for_user("u")).expect("logout all");
     assert_eq!(out.deleted, 1, "one session, indexed");
+}
+
+fn is_rotate_conflict<T>(r: &kv_envelope::Result<T>) -> bool {
+    matches!(r, Err(kv_envelope::Error::Conflict { op: "rotate" }))
+}
+
+/// Two rotations of one id at once (a double click): one wins; the other fails with a
+/// conflict, never "no session" (which would clear the winner's new cookie), and leaves nothing.
+#[test]
+fn durable_objects_a_rotation_that_loses_to_another_is_a_conflict_not_a_logout() {
+    let (clock, _, stores) = durable_sessions(7);
+    let (id, _) = block_on(stores[0].create("u", "u@example.com")).expect("create");
+    clock.advance(Duration::from_secs(5));
+    let (other, old) = (stores[1].clone(), id.clone());
+    let won = std::sync::Arc::new(Mutex::new(None));
+    let won_inside = won.clone();
+    let lost = block_on(stores[0].rotate_with(&id, move |_| {
+        let r = meanwhile(async move { other.rotate(&old).await.expect("rotate") });
+        *won_inside.lock().unwrap() = r.found().map(|(new_id, _)| new_id);
+    }));
+    assert!(is_rotate_conflict(&lost), "{lost:?}");
+    let winner = won.lock().unwrap().clone().expect("the other rotation won");
+    assert!(block_on(stores[2].get(&winner)).expect("get").is_some());
+    let out = block_on(stores[2].delete_all_for_user("u")).expect("logout all");
+    assert_eq!(out.deleted, 1, "only the winner's session");
+}
+
+/// Two updates at once that both move the session to the same new user: the loser's conflict
+/// must not remove the index entry the winner shares (before the fix it did, and the moved
+/// session was in no user's index: "log out everywhere" could not end it).
+#[test]
+fn durable_objects_a_user_move_that_loses_keeps_the_entry_the_winner_shares() {
+    let (clock, _, stores) = durable_sessions(8);
+    let (id, _) = block_on(stores[0].create("u", "u@example.com")).expect("create");
+    clock.advance(Duration::from_secs(5));
+    let (other, old) = (stores[1].clone(), id.clone());
+    let lost = block_on(stores[0].update(&id, move |s| {
+        meanwhile(async move {
+            other
+                .update(&old, |s| s.user_id = "v".into())
+                .await
+                .expect("update")
+        });
+        s.user_id = "v".into();
+        s.email = "v@example.com".into();
+    }));
+    assert!(
+        matches!(lost, Err(kv_envelope::Error::Conflict { .. })),
+        "{lost:?}"
+    );
+    let out = block_on(stores[2].delete_all_for_user("v")).expect("logout all");
+    assert_eq!(
+        out.deleted, 1,
+        "the moved session is in the new user's index"
+    );
+    assert_eq!(block_on(stores[2].get(&id)).expect("get"), None);
 }
 
 fn with_email(session: &mut Session, email: &str) {
@@ -654,7 +710,8 @@ fn durable_objects_leave_no_index_entry_behind_when_a_user_move_finds_the_sessio
 
 /// Rotation and logout of one id at once, interleaved step by step for each seed: whichever
 /// wins, the old id is dead, and a new id that lives is in the user's index (a "log out
-/// everywhere" ends it).
+/// everywhere" ends it). An invariant check over many orders (it held before the conditional
+/// delete too); the forced cases above are the regression tests.
 #[test]
 fn durable_objects_rotation_racing_logout_never_leaves_an_unindexed_session() {
     let mut rotated = 0;
@@ -668,6 +725,7 @@ fn durable_objects_rotation_racing_logout_never_leaves_an_unindexed_session() {
         let new_id: Option<SessionId> = match r {
             Ok(Lookup::Found((new_id, _))) => Some(new_id),
             Ok(Lookup::NoSession(_)) => None,
+            Err(e) if is_rotate_conflict::<()>(&Err(e.clone())) => None,
             Err(e) => panic!("seed {seed}: {e}"),
         };
         assert_eq!(

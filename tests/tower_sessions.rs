@@ -382,8 +382,7 @@ fn on_durable_objects_a_delete_between_a_saves_read_and_write_wins() {
         None,
         "the logout stands"
     );
-    // A save with no delete in between still writes, and one with a change in between is
-    // written over it (tower-sessions' last-writer-wins).
+    // A save with no delete in between still writes (an upsert, as tower-sessions' stores do).
     block_on(store.save(&record(0x77, &[("n", json!(3))], NOW + DAY_MS))).unwrap();
     assert!(block_on(store.load(&id)).unwrap().is_some());
 }

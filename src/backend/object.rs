@@ -212,9 +212,10 @@ pub enum ObjectReply {
     },
     /// For [`ObjectRequest::Delete`]: whether it deleted (an unconditional delete always does).
     Deleted {
-        /// False when the condition did not hold.
-        #[serde(default = "yes")]
-        deleted: bool,
+        /// False when the condition did not hold; missing from an object running code from
+        /// before conditional deletes (which deleted unconditionally).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        deleted: Option<bool>,
     },
     /// For [`ObjectRequest::List`].
     Page {
@@ -279,10 +280,22 @@ impl ObjectReply {
         }
     }
 
-    /// A delete's answer: whether it deleted.
-    pub fn into_deleted(self) -> Result<bool> {
+    /// A delete's answer: whether it deleted. An answer without `deleted` comes from an object
+    /// that ignored the condition: fine for an unconditional delete, a non-retryable error for
+    /// a `conditional` one (it may have deleted what it should have kept).
+    pub fn into_deleted(self, conditional: bool) -> Result<bool> {
         match self.failed("delete")? {
-            ObjectReply::Deleted { deleted } => Ok(deleted),
+            ObjectReply::Deleted {
+                deleted: Some(deleted),
+            } => Ok(deleted),
+            ObjectReply::Deleted { deleted: None } if !conditional => Ok(true),
+            ObjectReply::Deleted { deleted: None } => Err(Error::Backend {
+                op: "delete_if",
+                message: "the Durable Object runs code without conditional deletes (deploy the \
+                          object's class with this version)"
+                    .into(),
+                retryable: false,
+            }),
             _ => Err(Self::unexpected("delete")),
         }
     }
@@ -381,11 +394,15 @@ async fn serve_inner<S: ObjectStorage + ?Sized>(
         ObjectRequest::Delete { key, expected } => {
             if let Some(expected) = expected {
                 if expected.is_empty() || !holds(storage, &key, now_ms, &expected).await? {
-                    return Ok(ObjectReply::Deleted { deleted: false });
+                    return Ok(ObjectReply::Deleted {
+                        deleted: Some(false),
+                    });
                 }
             }
             storage.remove(&key).await?;
-            Ok(ObjectReply::Deleted { deleted: true })
+            Ok(ObjectReply::Deleted {
+                deleted: Some(true),
+            })
         }
         ObjectRequest::List {
             prefix,
@@ -473,7 +490,9 @@ pub const SWEEP_MAX_PAGES: usize = 100;
 pub const SWEEP_SPACING_MS: u64 = 60_000;
 
 /// The alarm: delete every expired record, page by page through the object's storage, and set
-/// the alarm for the earliest expiration left, at least [`SWEEP_SPACING_MS`] away. An entry
+/// the alarm for the earliest expiration left, at least [`SWEEP_SPACING_MS`] away (a later
+/// write expiring sooner may set it earlier: writes carry KV's expiration, a minute ahead or
+/// more, so sweeps stay about that far apart). An entry
 /// that is no record is left alone (never lose data). Returns how many records it deleted.
 pub async fn sweep<S: ObjectStorage + ?Sized>(storage: &S, now_ms: u64) -> Result<usize> {
     let mut deleted = 0;
@@ -632,7 +651,7 @@ pub(crate) async fn delete<C: ObjectClient + ?Sized>(
     client
         .call(client.placement().object_of(key), &request)
         .await?
-        .into_deleted()
+        .into_deleted(expected.is_some())
 }
 
 /// [`KvBackend::list`](super::KvBackend::list) over objects: the prefix must name one object.
@@ -737,7 +756,8 @@ mod tests {
         alarm_fails: bool,
     }
 
-    #[async_trait::async_trait]
+    #[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
+    #[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
     impl ObjectStorage for Storage {
         async fn read(&self, key: &str) -> Result<Option<Record>> {
             match self.entries.lock().unwrap().get(key) {
@@ -905,13 +925,23 @@ mod tests {
                 },
             ))
         };
-        assert_eq!(delete(b"two"), ObjectReply::Deleted { deleted: false });
+        let deleted = |d: bool| ObjectReply::Deleted { deleted: Some(d) };
+        assert_eq!(delete(b"two"), deleted(false));
         assert!(storage.entries.lock().unwrap().contains_key("k"));
-        assert_eq!(delete(b"one"), ObjectReply::Deleted { deleted: true });
-        assert_eq!(delete(b"one"), ObjectReply::Deleted { deleted: false });
-        // An older client's reply without the field means an unconditional delete happened.
-        let old: ObjectReply = serde_json::from_str(r#"{"reply":"deleted"}"#).unwrap();
-        assert_eq!(old, ObjectReply::Deleted { deleted: true });
+        assert_eq!(delete(b"one"), deleted(true));
+        assert_eq!(delete(b"one"), deleted(false));
+        // An object running older code answers without the field: it deleted unconditionally,
+        // which is what a delete asked for, and what a conditional delete must not accept.
+        let old = || serde_json::from_str::<ObjectReply>(r#"{"reply":"deleted"}"#).unwrap();
+        assert_eq!(old().into_deleted(false), Ok(true));
+        assert!(matches!(
+            old().into_deleted(true),
+            Err(Error::Backend {
+                op: "delete_if",
+                retryable: false,
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -10,8 +10,12 @@
 //! * A new session (create, rotate) is written only where nothing is stored, then its index
 //!   entry is checked: a "log out everywhere" in between leaves it out.
 //! * Rotation deletes the old session only if it is still the one it read (times aside): a
-//!   logout in between leaves the rotation with nothing (the new session is undone), an update
-//!   in between makes it fail rather than drop the update.
+//!   logout, another rotation or an update in between makes it fail with [`Error::Conflict`]
+//!   (the new session is undone), rather than outlive the logout or drop the update.
+//!
+//! "Times aside" compares the sessions as JSON with their times made equal: a session type
+//! whose data serializes in no fixed order (a `HashSet`) looks changed to it, and a refresh in
+//! between then fails the rotation or update with a conflict (nothing lost; use a `BTreeSet`).
 
 use super::{
     data::{SessionData, SessionTimes},
@@ -135,18 +139,49 @@ impl<D: SessionData> SessionStore<D> {
         Ok(())
     }
 
+    /// After an update that moved the session under `hash` to `new_user` (its entry already
+    /// written) and whose conditional write-back did not land (`written`): the new user's
+    /// entry goes again only when the session is gone or does not belong to `new_user` (a
+    /// concurrent update that moved it too keeps the entry it shares), so that the new user's
+    /// "log out everywhere" cannot end another user's session. Any other failure keeps the
+    /// entry: a stray entry costs a no-op delete, a missing one lets a session escape.
+    pub(super) async fn drop_unused_entry(
+        &self,
+        hash: &str,
+        new_user: &str,
+        written: &Result<Lookup<()>>,
+    ) {
+        if !matches!(
+            written,
+            Ok(Lookup::NoSession(_)) | Err(Error::Conflict { .. })
+        ) {
+            return;
+        }
+        let unused = match self.read_quietly(hash).await {
+            Ok(Lookup::Found(current)) => current.session.user_id() != new_user,
+            Ok(Lookup::NoSession(_)) => true,
+            Err(_) => false,
+        };
+        if unused {
+            let _ = self.kv().delete(&self.index_key(new_user, hash)).await;
+        }
+    }
+
     /// The end of a rotation: delete the old session (`old_hash`, read as `prior`) only if it
-    /// is still what was read, its times aside, then its index entry. When it is gone (a
-    /// logout or "log out everywhere" came in between) or changed (an update came in between),
-    /// the new session (`new_hash`, already written with `times`) is unlinked again, and the
-    /// rotation ends with the old session's [`NoSession`](super::NoSession) or [`Error::Conflict`].
+    /// is still what was read, its times aside, then its index entry. When it is not (a
+    /// logout, "log out everywhere" or another rotation retired it in between, or an update
+    /// changed it), the new session (`new_hash`, already written with `times`) is unlinked
+    /// again and the rotation fails with [`Error::Conflict`]: nothing of it is left, and the
+    /// caller keeps the cookie it has (a concurrent rotation's winner may have set a new one,
+    /// which a "no session" answer would clear; if it was a logout, the next request with the
+    /// old cookie finds no session).
     pub(super) async fn retire_rotated(
         &self,
         old_user: &str,
         old_hash: &str,
         prior: &Prior<D>,
         new: (&str, &str, &SessionTimes),
-    ) -> Result<Lookup<()>> {
+    ) -> Result<()> {
         let (new_user, new_hash, times) = new;
         let old_key = self.sessions.key(old_hash);
         let mut expected = prior.stamp;
@@ -156,7 +191,7 @@ impl<D: SessionData> SessionStore<D> {
                 // The old entry only points at nothing now: a failure to delete it costs a
                 // no-op delete at the next "log out everywhere".
                 let _ = self.kv().delete(&self.index_key(old_user, old_hash)).await;
-                return Ok(Lookup::Found(()));
+                return Ok(());
             }
             expected = match self.read_quietly(old_hash).await? {
                 Lookup::Found(current)
@@ -167,12 +202,7 @@ impl<D: SessionData> SessionStore<D> {
                 {
                     current.stamp
                 }
-                Lookup::Found(_) => None,
-                Lookup::NoSession(reason) => {
-                    self.unlink(new_user, new_hash, times).await?;
-                    self.report(&reason);
-                    return Ok(Lookup::NoSession(reason));
-                }
+                Lookup::Found(_) | Lookup::NoSession(_) => None,
             };
         }
         self.unlink(new_user, new_hash, times).await?;

@@ -65,6 +65,11 @@ pub struct SessionTimes {
 ///     }
 /// }
 /// ```
+///
+/// On a backend with a conditional write (Durable Objects) the store tells a concurrent refresh
+/// (a change of the times alone) from any other change by comparing the two sessions as JSON with
+/// their times made equal: let the data serialize in a fixed order (`BTreeSet`, not `HashSet`),
+/// or a refresh racing an update or rotation fails it with a conflict (nothing is lost).
 pub trait SessionData: Versioned + Clone + MaybeSendSync {
     /// What a caller supplies to create a session: everything except the times.
     type Init;

@@ -479,12 +479,8 @@ impl<D: SessionData> SessionStore<D> {
                 .await?;
         }
         let written = self.write_back(&hash, &session, &prior).await;
-        if moved && !matches!(written, Ok(Lookup::Found(()))) {
-            // The session did not move (or is gone): the new user's entry must not stay, or
-            // the new user's "log out everywhere" would end the old user's session.
-            let _ = self
-                .kv()
-                .delete(&self.index_key(session.user_id(), &hash))
+        if moved && prior.stamp.is_some() {
+            self.drop_unused_entry(&hash, session.user_id(), &written)
                 .await;
         }
         if let Lookup::NoSession(r) = written? {
@@ -530,12 +526,8 @@ impl<D: SessionData> SessionStore<D> {
             .await?;
         if prior.stamp.is_some() {
             let new = (session.user_id(), new_hash.as_str(), &times);
-            if let Lookup::NoSession(r) = self
-                .retire_rotated(&old_user, &old_hash, &prior, new)
-                .await?
-            {
-                return Ok(Lookup::NoSession(r));
-            }
+            self.retire_rotated(&old_user, &old_hash, &prior, new)
+                .await?;
         } else {
             self.unlink(&old_user, &old_hash, &times).await?;
         }

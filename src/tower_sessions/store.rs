@@ -234,7 +234,8 @@ impl Inner {
                 .map_err(|e| read_failed(Op::Save, &e))?;
             if was_stored && stored.is_none() {
                 // Deleted (logged out) since the first read, on a Durable Object: the delete
-                // wins, the save is dropped.
+                // wins, the save is dropped. (A record that expired in the moment between the
+                // two reads is dropped too: it was expiring anyway.)
                 return Ok(());
             }
             was_stored |= stored.is_some();
