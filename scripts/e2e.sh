@@ -19,8 +19,8 @@
 # demo of their own with a 10 s idle timeout (SESSION_IDLE_TIMEOUT_SECS) and session writes held
 # back 200 ms (SESSION_WRITE_DELAY_MS), so a refresh straddles the logout it races.
 # Last, the axum example worker's tests (e2e/axum*.test.mjs: examples/axum-worker, built and served
-# on its own by WORKER_EXAMPLE=axum-worker scripts/with-worker.sh); alone:
-# E2E_FILES=e2e/axum.test.mjs scripts/e2e.sh
+# on its own by WORKER_EXAMPLE=axum-worker scripts/with-worker.sh), e2e/axum-durable.test.mjs on a
+# second run with SESSION_BACKEND=durable; alone: E2E_FILES=e2e/axum.test.mjs scripts/e2e.sh
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/worker-env.sh"
 cd "$REPO_ROOT"
@@ -55,12 +55,14 @@ export KV_ENVELOPE_BIN="$CARGO_TARGET_DIR/debug/kv-envelope"
 read -r -a listed <<<"${E2E_FILES:-$(echo e2e/*.test.mjs e2e/durable/*.test.mjs)}"
 files=()
 axum_files=()
+axum_durable=()
 durable_files=()
 durable_races=()
 rotation=0
 for f in "${listed[@]}"; do
     case "$f" in
         *rotation.test.mjs) rotation=1 ;;
+        *axum-durable.test.mjs) axum_durable+=("$f") ;;
         *axum*.test.mjs) axum_files+=("$f") ;;
         */durable/races.test.mjs | */durable/expiry.test.mjs) durable_races+=("$f") ;;
         */durable/*.test.mjs) durable_files+=("$f") ;;
@@ -69,7 +71,7 @@ for f in "${listed[@]}"; do
 done
 # The demo's KV-free session files run on the objects too, whenever a durable file runs.
 ((${#durable_files[@]} == 0)) || durable_files+=(e2e/http.test.mjs e2e/browser.test.mjs)
-((${#files[@]} + ${#axum_files[@]} + ${#durable_files[@]} + ${#durable_races[@]} + rotation > 0)) ||
+((${#files[@]} + ${#axum_files[@]} + ${#axum_durable[@]} + ${#durable_files[@]} + ${#durable_races[@]} + rotation > 0)) ||
     die "no e2e/*.test.mjs files"
 # TAP reporter: the output ends with node's summary (# tests, # pass, # fail, ...).
 # The TypeScript worker (examples/ts-worker) runs beside the demo on the same local KV, for
@@ -101,5 +103,14 @@ fi
 if ((${#axum_files[@]} > 0)); then
     WORKER_EXAMPLE=axum-worker "$REPO_ROOT/scripts/with-worker.sh" \
         node --test --test-reporter=tap --test-concurrency=1 --test-timeout=180000 "${axum_files[@]}" || status=$?
+fi
+# Then the axum worker again with its sessions in Durable Objects (built above when the KV run ran).
+if ((${#axum_durable[@]} > 0)); then
+    log "the axum worker with sessions on Durable Objects (SESSION_BACKEND=durable)"
+    build=()
+    ((${#axum_files[@]} == 0)) || build=(--no-build)
+    WORKER_EXAMPLE=axum-worker WORKER_VARS="SESSION_BACKEND=durable ${WORKER_VARS:-}" \
+        "$REPO_ROOT/scripts/with-worker.sh" "${build[@]}" \
+        node --test --test-reporter=tap --test-concurrency=1 --test-timeout=180000 "${axum_durable[@]}" || status=$?
 fi
 exit "$status"

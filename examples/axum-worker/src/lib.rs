@@ -14,7 +14,13 @@
 //! | `POST /typed/rotate` | a new session id (the old one stops working) |
 //! | `POST /typed/logout` | deletes the typed session, clears the cookie |
 //! | `GET /cached` | a value through `CacheStore::get_or_compute_json` (`CACHE`), the stored text as body |
-//! | `GET /_stats` | this isolate's KV operation counters |
+//! | `GET /_stats` | this isolate's KV operation counters and `session_backend` |
+//!
+//! Both session front ends keep their sessions in the `SESSIONS` KV namespace, or, with
+//! `SESSION_BACKEND=durable` (a var in `wrangler.toml`), in the `SESSION_OBJECTS` Durable
+//! Objects (class `SessionObject`, the library's `DurableKvObject`): the same layers and
+//! extractors, with logout and rotation seen everywhere at once (docs/sessions.md,
+//! "Consistency"; `e2e/axum-durable.test.mjs`).
 //!
 //! Bad cookies and bodies are 4xx, never a 5xx; KV failing is 503.
 
@@ -37,7 +43,7 @@ use axum::{
 };
 use kv_envelope::{
     axum::{TypedSession, TypedSessionLayer},
-    backend::{OpCounters, WorkersKv},
+    backend::{DurableKv, DurableKvObject, OpCounters, WorkersKv},
     cache::{CachePolicy, CacheStore, ComputeJsonError},
     session::{IdSource, Lookup, OsRandom, Session, SessionGate, SessionInit, SessionStore},
     tower_sessions::KvSessionStore,
@@ -48,7 +54,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tower_service::Service;
 use tower_sessions::{cookie::time, Expiry, SessionManagerLayer};
-use worker::{console_warn, event, Context, Env, HttpRequest};
+use worker::{
+    console_warn, durable_object, event, Context, DurableObject, Env, HttpRequest,
+};
 
 /// KV operations of this isolate, both bindings (every `Kv` handle counts into these).
 static KV_OPS: LazyLock<Arc<OpCounters>> = LazyLock::new(Default::default);
@@ -132,10 +140,53 @@ fn kv(env: &Env, binding: &str) -> Result<Kv, Response> {
         .map_err(|e| unavailable("binding", e))
 }
 
+/// Where the sessions live: `SESSION_BACKEND` = `kv` (default) or `durable`.
+fn durable_sessions(env: &Env) -> Result<bool, Response> {
+    let var = env.var("SESSION_BACKEND").ok().map(|v| v.to_string());
+    match var.as_deref().map(str::trim) {
+        None | Some("kv") => Ok(false),
+        Some("durable") => Ok(true),
+        Some(_) => Err(error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "session_backend_misconfigured",
+            "SESSION_BACKEND must be kv or durable",
+        )),
+    }
+}
+
+/// The sessions' handle, for both front ends: the `SESSIONS` namespace or the
+/// `SESSION_OBJECTS` Durable Objects.
+fn session_kv(env: &Env) -> Result<Kv, Response> {
+    if !durable_sessions(env)? {
+        return kv(env, "SESSIONS");
+    }
+    DurableKv::from_env(env, "SESSION_OBJECTS")
+        .map(|backend| Kv::new(backend).with_counters(KV_OPS.clone()))
+        .map_err(|e| unavailable("binding", e))
+}
+
+/// The Durable Object class that holds sessions when `SESSION_BACKEND=durable`.
+#[durable_object]
+pub struct SessionObject(DurableKvObject);
+
+impl DurableObject for SessionObject {
+    fn new(state: worker::State, _env: Env) -> Self {
+        Self(DurableKvObject::new(&state))
+    }
+
+    async fn fetch(&self, req: worker::Request) -> worker::Result<worker::Response> {
+        self.0.fetch(req).await
+    }
+
+    async fn alarm(&self) -> worker::Result<worker::Response> {
+        self.0.alarm().await
+    }
+}
+
 /// The typed sessions' gate: `/typed/api/…` are API calls (401 JSON), other pages are sent to
 /// `/typed/login` (302).
 fn gate(env: &Env) -> Result<SessionGate<Session>, Response> {
-    Ok(SessionGate::new(SessionStore::new(kv(env, "SESSIONS")?))
+    Ok(SessionGate::new(SessionStore::new(session_kv(env)?))
         .with_login_path("/typed/login")
         .with_api_prefix("/typed/api")
         .with_return_to(None))
@@ -156,7 +207,7 @@ fn app(env: Env) -> Result<Router, Response> {
     // tower-sessions over kv-envelope: one day of inactivity, pushed out on every request
     // (`always_save`), at most one KV write per session per hour for that (the refresh window).
     let store =
-        KvSessionStore::new(kv(&env, "SESSIONS")?).with_refresh_window(Duration::from_secs(3600));
+        KvSessionStore::new(session_kv(&env)?).with_refresh_window(Duration::from_secs(3600));
     let sessions = SessionManagerLayer::new(store)
         .with_expiry(Expiry::OnInactivity(time::Duration::days(1)))
         .with_always_save(true);
@@ -331,6 +382,13 @@ async fn typed_rotate(State(env): State<Env>, TypedSession(s): TypedSession<Sess
             "no_session",
             &format!("session ended: {}", reason.code()),
         ),
+        // Sessions on Durable Objects: another request retired or changed the session
+        // between the rotation's read and its writes; nothing of the rotation is left.
+        Err(kv_envelope::Error::Conflict { .. }) => error(
+            StatusCode::CONFLICT,
+            "conflict",
+            "the session changed while this request ran; retry",
+        ),
         Err(e) => unavailable("typed rotate", e),
     }
 }
@@ -399,7 +457,7 @@ async fn cached(State(env): State<Env>) -> Response {
     }
 }
 
-async fn stats() -> Response {
+async fn stats(State(env): State<Env>) -> Response {
     let id = ISOLATE_ID.get_or_init(|| {
         let mut id = [0u8; 6];
         let _ = OsRandom.fill(&mut id);
@@ -417,6 +475,11 @@ async fn stats() -> Response {
             "kv_lists": ops.kv_lists,
             "cache_computations": COMPUTATIONS.load(Ordering::Relaxed),
             "kv": ops,
+            "session_backend": match durable_sessions(&env) {
+                Ok(true) => "durable",
+                Ok(false) => "kv",
+                Err(_) => "misconfigured",
+            },
         }),
     )
 }
