@@ -158,14 +158,6 @@ fn storage_error(op: &'static str) -> impl Fn(worker::Error) -> Error {
     move |e| backend_error(op, e)
 }
 
-fn parse_record(op: &'static str, text: &str) -> Result<Record> {
-    Record::from_text(text).ok_or_else(|| Error::Backend {
-        op,
-        message: "a stored Durable Object record is not a record".into(),
-        retryable: false,
-    })
-}
-
 #[async_trait::async_trait(?Send)]
 impl ObjectStorage for ObjectStore {
     async fn read(&self, key: &str) -> Result<Option<Record>> {
@@ -175,7 +167,7 @@ impl ObjectStorage for ObjectStore {
             .await
             .map_err(storage_error("get"))?
         {
-            Some(text) => parse_record("get", &text).map(Some),
+            Some(text) => Ok(Some(Record::from_stored_text(&text))),
             None => Ok(None),
         }
     }

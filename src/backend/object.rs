@@ -54,20 +54,30 @@ impl Record {
             .is_none_or(|exp| exp.saturating_mul(1000) > now_ms)
     }
 
-    fn bytes(&self) -> Result<Vec<u8>> {
-        STANDARD.decode(&self.value).map_err(|_| Error::Backend {
-            op: "get",
-            message: "a Durable Object record's value is not base64".into(),
-            retryable: false,
-        })
+    /// The value's bytes. A value that is not base64 (written by something other than this
+    /// protocol) is its text's bytes: the store above then reads bytes that are no envelope, a
+    /// typed "cannot be read" (a session's "no session" answer, kept), never a backend error,
+    /// whose 503 would last as long as the record.
+    fn bytes(&self) -> Vec<u8> {
+        STANDARD
+            .decode(&self.value)
+            .unwrap_or_else(|_| self.value.as_bytes().to_vec())
     }
 
     /// The value and metadata as a [`Stored`].
     pub fn stored(&self) -> Result<Stored> {
         Ok(Stored {
-            value: self.bytes()?,
+            value: self.bytes(),
             metadata: self.metadata.clone(),
         })
+    }
+
+    /// What a Durable Object's storage holds under a key, as a record: the record, or, for
+    /// text that is no record, a record of that text as its value (no metadata, no expiration),
+    /// so that a read sees unreadable bytes rather than failing.
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    pub fn from_stored_text(text: &str) -> Self {
+        Self::from_text(text).unwrap_or_else(|| Self::new(text.as_bytes(), None, None))
     }
 
     /// The record as JSON text with every character beyond ASCII escaped (`\uXXXX`), so the
@@ -458,7 +468,7 @@ async fn holds<S: ObjectStorage + ?Sized>(
 ) -> Result<bool> {
     Ok(match (live(storage, key, now_ms).await?, expected) {
         (None, "") => true,
-        (Some(r), stamp) if !stamp.is_empty() => Stamp::of(&r.bytes()?).to_hex() == stamp,
+        (Some(r), stamp) if !stamp.is_empty() => Stamp::of(&r.bytes()).to_hex() == stamp,
         _ => false,
     })
 }
@@ -763,11 +773,8 @@ mod tests {
             match self.entries.lock().unwrap().get(key) {
                 None => Ok(None),
                 Some(Some(r)) => Ok(Some(r.clone())),
-                Some(None) => Err(Error::Backend {
-                    op: "get",
-                    message: "a stored Durable Object record is not a record".into(),
-                    retryable: false,
-                }),
+                // As the Workers object reads text that is no record.
+                Some(None) => Ok(Some(Record::from_stored_text("junk"))),
             }
         }
         async fn write(&self, key: &str, record: &Record) -> Result<()> {
@@ -891,16 +898,11 @@ mod tests {
                 keys: vec!["a:junk".into()],
             },
         ));
-        assert!(
-            matches!(
-                junk,
-                ObjectReply::Failed {
-                    retryable: false,
-                    ..
-                }
-            ),
-            "{junk:?}"
-        );
+        // Read as the bytes of the text: unreadable for the store above, not a failure.
+        let ObjectReply::Values { values } = junk else {
+            panic!("{junk:?}")
+        };
+        assert_eq!(values[0].as_ref().unwrap().stored().unwrap().value, b"junk");
         assert_eq!(block_on(sweep(&storage, later)).unwrap(), 1);
         let left: Vec<String> = storage.entries.lock().unwrap().keys().cloned().collect();
         assert_eq!(left, ["a:junk", "a:soon"]);
@@ -942,6 +944,15 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn text_that_is_no_record_reads_as_its_own_bytes() {
+        let record = Record::from_stored_text(r#"{"not": "a record"}"#);
+        assert_eq!(record.stored().unwrap().value, br#"{"not": "a record"}"#);
+        assert_eq!(record.stored().unwrap().metadata, None);
+        let bad_base64 = Record::from_stored_text(r#"{"v":"%%% not base64"}"#);
+        assert_eq!(bad_base64.stored().unwrap().value, b"%%% not base64");
     }
 
     #[test]
