@@ -13,6 +13,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 : "${WORKER_URL:?run inside scripts/with-worker.sh}"
+command -v wrk >/dev/null || { echo "session-backends.sh: wrk is needed (apt-get install wrk; make bench installs it)" >&2; exit 1; }
 if [[ -z "${KV_SESSIONS_URL:-}" ]]; then
     # Outer run: this worker keeps sessions in KV; start the Durable Object one and re-enter.
     KV_SESSIONS_URL="$WORKER_URL" exec env -u WRANGLER_PERSIST_DIR -u WORKER_URL \
