@@ -573,12 +573,20 @@ pub(crate) async fn get<C: ObjectClient + ?Sized>(client: &C, key: &str) -> Resu
         .flatten())
 }
 
+/// Requests one bulk read keeps in flight at once: the number of subrequests a Workers
+/// invocation (a Durable Object's too) may have waiting for response headers; more would only
+/// queue there.
+const BULK_IN_FLIGHT: usize = 6;
+
 /// [`KvBackend::get_bulk`](super::KvBackend::get_bulk) over objects: one request per object
-/// the keys live in (each counted as a bulk operation).
+/// the keys live in (each counted as a bulk operation), up to [`BULK_IN_FLIGHT`] of them at
+/// once. The first failure fails the read.
 pub(crate) async fn get_bulk<C: ObjectClient + ?Sized>(
     client: &C,
     keys: &[&str],
 ) -> Result<BulkRead> {
+    use futures::stream::{StreamExt as _, TryStreamExt as _};
+
     let mut by_object: std::collections::BTreeMap<&str, Vec<usize>> = Default::default();
     for (i, key) in keys.iter().enumerate() {
         by_object
@@ -586,17 +594,26 @@ pub(crate) async fn get_bulk<C: ObjectClient + ?Sized>(
             .or_default()
             .push(i);
     }
+    let ops = by_object.len() as u64;
+    let calls: Vec<_> = by_object
+        .into_iter()
+        .map(|(object, slots)| async move {
+            let request = ObjectRequest::Get {
+                keys: slots.iter().map(|&i| keys[i].to_string()).collect(),
+            };
+            let got = client
+                .call(object, &request)
+                .await?
+                .into_values(slots.len())?;
+            Ok::<_, Error>((slots, got))
+        })
+        .collect();
+    let replies: Vec<(Vec<usize>, Vec<Option<Stored>>)> = futures::stream::iter(calls)
+        .buffer_unordered(BULK_IN_FLIGHT)
+        .try_collect()
+        .await?;
     let mut values: Vec<Option<Stored>> = vec![None; keys.len()];
-    let mut ops = 0;
-    for (object, slots) in by_object {
-        let request = ObjectRequest::Get {
-            keys: slots.iter().map(|&i| keys[i].to_string()).collect(),
-        };
-        let got = client
-            .call(object, &request)
-            .await?
-            .into_values(slots.len())?;
-        ops += 1;
+    for (slots, got) in replies {
         for (slot, value) in slots.into_iter().zip(got) {
             values[slot] = value;
         }
@@ -982,5 +999,108 @@ mod tests {
             assert!(!shown.contains(&record.value), "{shown}");
             assert!(!shown.contains("hunter2"), "{shown}");
         }
+    }
+
+    /// A client whose objects answer after yielding once, so that calls overlap: it records
+    /// how many were in flight at most, and fails the object named `fails`.
+    struct Overlapping {
+        placement: Placement,
+        in_flight: std::sync::atomic::AtomicUsize,
+        most: std::sync::atomic::AtomicUsize,
+        fails: &'static str,
+    }
+
+    #[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
+    #[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+    impl ObjectClient for Overlapping {
+        fn placement(&self) -> &Placement {
+            &self.placement
+        }
+        async fn call(&self, object: &str, request: &ObjectRequest) -> Result<ObjectReply> {
+            use std::sync::atomic::Ordering::SeqCst;
+            let now = self.in_flight.fetch_add(1, SeqCst) + 1;
+            self.most.fetch_max(now, SeqCst);
+            let mut yielded = false;
+            futures::future::poll_fn(|cx| {
+                if yielded {
+                    std::task::Poll::Ready(())
+                } else {
+                    yielded = true;
+                    cx.waker().wake_by_ref();
+                    std::task::Poll::Pending
+                }
+            })
+            .await;
+            self.in_flight.fetch_sub(1, SeqCst);
+            if object == self.fails {
+                return Ok(ObjectReply::Failed {
+                    message: "storage unavailable".into(),
+                    retryable: true,
+                });
+            }
+            let ObjectRequest::Get { keys } = request else {
+                panic!("a bulk read sends gets only");
+            };
+            // Every key holds its own name; keys ending in `-` hold nothing.
+            let values = keys
+                .iter()
+                .map(|k| (!k.ends_with('-')).then(|| Record::new(k.as_bytes(), None, None)))
+                .collect();
+            Ok(ObjectReply::Values { values })
+        }
+    }
+
+    #[test]
+    fn a_bulk_read_overlaps_its_objects_up_to_the_bound_and_keeps_the_order() {
+        let client = Overlapping {
+            placement: Placement::ByGroup,
+            in_flight: Default::default(),
+            most: Default::default(),
+            fails: "none",
+        };
+        // 20 objects (`g:<n>`), two keys in some of them, one missing value.
+        let keys: Vec<String> = (0..30)
+            .map(|i| format!("g:{}:{}{}", i % 20, i, if i == 7 { "-" } else { "" }))
+            .collect();
+        let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let got = block_on(get_bulk(&client, &refs)).expect("bulk read");
+        assert_eq!(got.bulk_ops, 20, "one request per object");
+        assert_eq!(got.values.len(), 30);
+        for (key, value) in refs.iter().zip(&got.values) {
+            match value {
+                None => assert!(key.ends_with('-'), "{key}"),
+                Some(v) => assert_eq!(v.value, key.as_bytes(), "in the order asked"),
+            }
+        }
+        assert_eq!(got.values.iter().filter(|v| v.is_none()).count(), 1);
+        assert_eq!(
+            client.most.load(std::sync::atomic::Ordering::SeqCst),
+            BULK_IN_FLIGHT,
+            "calls overlap, never more than the bound"
+        );
+    }
+
+    #[test]
+    fn a_bulk_read_fails_when_one_object_fails() {
+        let client = Overlapping {
+            placement: Placement::ByGroup,
+            in_flight: Default::default(),
+            most: Default::default(),
+            fails: "g:3",
+        };
+        let keys: Vec<String> = (0..10).map(|i| format!("g:{i}:k")).collect();
+        let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let err = block_on(get_bulk(&client, &refs)).expect_err("one object failed");
+        assert!(
+            matches!(
+                err,
+                Error::Backend {
+                    op: "get",
+                    retryable: true,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
     }
 }
