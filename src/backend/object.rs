@@ -559,16 +559,24 @@ pub(crate) trait ObjectClient: MaybeSendSync {
     async fn call(&self, object: &str, request: &ObjectRequest) -> Result<ObjectReply>;
 }
 
+/// Read `keys`, all of which live in `object`: one request, one answer per key.
+async fn get_from<C: ObjectClient + ?Sized>(
+    client: &C,
+    object: &str,
+    keys: Vec<String>,
+) -> Result<Vec<Option<Stored>>> {
+    let asked = keys.len();
+    client
+        .call(object, &ObjectRequest::Get { keys })
+        .await?
+        .into_values(asked)
+}
+
 /// [`KvBackend::get`](super::KvBackend::get) over objects.
 pub(crate) async fn get<C: ObjectClient + ?Sized>(client: &C, key: &str) -> Result<Option<Stored>> {
-    let request = ObjectRequest::Get {
-        keys: vec![key.into()],
-    };
     let object = client.placement().object_of(key);
-    Ok(client
-        .call(object, &request)
+    Ok(get_from(client, object, vec![key.into()])
         .await?
-        .into_values(1)?
         .pop()
         .flatten())
 }
@@ -598,13 +606,8 @@ pub(crate) async fn get_bulk<C: ObjectClient + ?Sized>(
     let calls: Vec<_> = by_object
         .into_iter()
         .map(|(object, slots)| async move {
-            let request = ObjectRequest::Get {
-                keys: slots.iter().map(|&i| keys[i].to_string()).collect(),
-            };
-            let got = client
-                .call(object, &request)
-                .await?
-                .into_values(slots.len())?;
+            let asked = slots.iter().map(|&i| keys[i].to_string()).collect();
+            let got = get_from(client, object, asked).await?;
             Ok::<_, Error>((slots, got))
         })
         .collect();
@@ -1010,6 +1013,18 @@ mod tests {
         fails: &'static str,
     }
 
+    impl Overlapping {
+        /// Objects placed by group; the one named `fails` answers with a retryable failure.
+        fn failing(fails: &'static str) -> Self {
+            Self {
+                placement: Placement::ByGroup,
+                in_flight: Default::default(),
+                most: Default::default(),
+                fails,
+            }
+        }
+    }
+
     #[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
     #[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
     impl ObjectClient for Overlapping {
@@ -1020,17 +1035,7 @@ mod tests {
             use std::sync::atomic::Ordering::SeqCst;
             let now = self.in_flight.fetch_add(1, SeqCst) + 1;
             self.most.fetch_max(now, SeqCst);
-            let mut yielded = false;
-            futures::future::poll_fn(|cx| {
-                if yielded {
-                    std::task::Poll::Ready(())
-                } else {
-                    yielded = true;
-                    cx.waker().wake_by_ref();
-                    std::task::Poll::Pending
-                }
-            })
-            .await;
+            tokio::task::yield_now().await;
             self.in_flight.fetch_sub(1, SeqCst);
             if object == self.fails {
                 return Ok(ObjectReply::Failed {
@@ -1052,12 +1057,7 @@ mod tests {
 
     #[test]
     fn a_bulk_read_overlaps_its_objects_up_to_the_bound_and_keeps_the_order() {
-        let client = Overlapping {
-            placement: Placement::ByGroup,
-            in_flight: Default::default(),
-            most: Default::default(),
-            fails: "none",
-        };
+        let client = Overlapping::failing("none");
         // 20 objects (`g:<n>`), two keys in some of them, one missing value.
         let keys: Vec<String> = (0..30)
             .map(|i| format!("g:{}:{}{}", i % 20, i, if i == 7 { "-" } else { "" }))
@@ -1082,12 +1082,7 @@ mod tests {
 
     #[test]
     fn a_bulk_read_fails_when_one_object_fails() {
-        let client = Overlapping {
-            placement: Placement::ByGroup,
-            in_flight: Default::default(),
-            most: Default::default(),
-            fails: "g:3",
-        };
+        let client = Overlapping::failing("g:3");
         let keys: Vec<String> = (0..10).map(|i| format!("g:{i}:k")).collect();
         let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
         let err = block_on(get_bulk(&client, &refs)).expect_err("one object failed");
