@@ -13,46 +13,18 @@ source "$(dirname "${BASH_SOURCE[0]}")/../scripts/worker-env.sh"
 mkdir -p "$REPO_ROOT/.wrangler/tmp"
 state=$(mktemp -d "$REPO_ROOT/.wrangler/tmp/reference-state.XXXXXX")
 logfile=$(mktemp "$REPO_ROOT/.wrangler/tmp/reference-dev.XXXXXX.log")
-port="${REFERENCE_PORT:-$(node -e 'const s = require("net").createServer();
-    s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });')}"
-export REFERENCE_URL="http://127.0.0.1:$port"
-
-pgid=""
+wrangler_pgid=""
 cleanup() {
     local status=$?
     trap - EXIT INT TERM
-    if [[ -n "$pgid" ]]; then
-        kill -TERM -- "-$pgid" 2>/dev/null || true
-        for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 -- "-$pgid" 2>/dev/null || break; sleep 0.3; done
-        kill -KILL -- "-$pgid" 2>/dev/null || true
-    fi
+    [[ -z "$wrangler_pgid" ]] || stop_group "$wrangler_pgid"
     rm -rf "$state" "$logfile"
     exit "$status"
 }
 trap cleanup EXIT INT TERM
 
-# Own process group (setsid), watched: if this script dies, the group goes too.
-setsid bash -c '
-    parent=$1; shift
-    "$@" &
-    child=$!
-    while kill -0 "$parent" 2>/dev/null && kill -0 "$child" 2>/dev/null; do sleep 1; done
-    kill -TERM -- "-$$" 2>/dev/null
-' reference-watchdog "$$" \
-    "$NODE_BIN/wrangler" dev --config "$REPO_ROOT/bench/reference-worker/wrangler.toml" --local \
-    --ip 127.0.0.1 --port "$port" --persist-to "$state" --show-interactive-dev-session=false \
-    </dev/null >"$logfile" 2>&1 &
-pid=$!
-pgid=$(ps -o pgid= -p "$pid" | tr -d ' ') || pgid=$pid
-
-deadline=$((SECONDS + ${WORKER_START_TIMEOUT:-60}))
-until [[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$REFERENCE_URL/healthz" || true)" == 200 ]]; do
-    if ! kill -0 "$pid" 2>/dev/null || ((SECONDS >= deadline)); then
-        log "reference worker did not come up; wrangler log:"
-        cat "$logfile" >&2
-        exit 1
-    fi
-    sleep 0.5
-done
+start_wrangler_dev reference "$REPO_ROOT/bench/reference-worker" "$logfile" "${REFERENCE_PORT:-}" \
+    --config "$REPO_ROOT/bench/reference-worker/wrangler.toml" --persist-to "$state"
+export REFERENCE_URL="$dev_url"
 log "reference worker up at $REFERENCE_URL"
 "$@"

@@ -64,10 +64,6 @@ else
     export TS_WORKER_DEV_VARS=none
 fi
 
-port=$(free_port)
-inspector_port=$(free_port)
-while [[ "$inspector_port" == "$port" ]]; do inspector_port=$(free_port); done
-url="http://127.0.0.1:$port"
 export REPO_ROOT
 logfile=$(mktemp "$REPO_ROOT/.wrangler/tmp/wrangler-dev-ts.XXXXXX.log")
 
@@ -86,39 +82,10 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-cd "$TS_WORKER_DIR"
-# setsid + watchdog as in scripts/with-worker.sh: the group is killed as one, and dies with us.
-setsid bash -c '
-    parent=$1; shift
-    "$@" &
-    child=$!
-    while kill -0 "$parent" 2>/dev/null && kill -0 "$child" 2>/dev/null; do sleep 1; done
-    kill -TERM -- "-$$" 2>/dev/null
-' with-ts-worker-watchdog "$$" \
-    "$NODE_BIN/wrangler" dev --local --ip 127.0.0.1 --port "$port" --inspector-port "$inspector_port" \
-    --persist-to "$WRANGLER_PERSIST_DIR" --show-interactive-dev-session=false ${env_args[@]+"${env_args[@]}"} \
-    </dev/null >"$logfile" 2>&1 &
-wrangler_pid=$!
-wrangler_pgid=$(ps -o pgid= -p "$wrangler_pid" | tr -d ' ') || wrangler_pgid=$wrangler_pid
-cd "$REPO_ROOT"
-
-timeout="${WORKER_START_TIMEOUT:-60}"
-deadline=$((SECONDS + timeout))
-until [[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$url/healthz" || true)" == 200 ]]; do
-    if ! kill -0 "$wrangler_pid" 2>/dev/null; then
-        log "wrangler dev (ts-worker) exited before /healthz answered; its log:"
-        cat "$logfile" >&2
-        exit 1
-    fi
-    if ((SECONDS >= deadline)); then
-        log "no 200 from $url/healthz after $timeout s; wrangler log:"
-        cat "$logfile" >&2
-        exit 1
-    fi
-    sleep 0.5
-done
-export "$url_var=$url"
-log "ts-worker up at $url as \$$url_var (pgid $wrangler_pgid, KV state $WRANGLER_PERSIST_DIR, dev vars: $TS_WORKER_DEV_VARS)"
+start_wrangler_dev ts-worker "$TS_WORKER_DIR" "$logfile" "" --persist-to "$WRANGLER_PERSIST_DIR" \
+    ${env_args[@]+"${env_args[@]}"}
+export "$url_var=$dev_url"
+log "ts-worker up at $dev_url as \$$url_var (pgid $wrangler_pgid, KV state $WRANGLER_PERSIST_DIR, dev vars: $TS_WORKER_DEV_VARS)"
 
 set +e
 "$@"

@@ -68,12 +68,6 @@ if [[ -z "$persist_from_env" ]]; then
 fi
 export WRANGLER_PERSIST_DIR
 
-port="${PORT:-$(free_port)}"
-# Its own inspector port too: wrangler's default (9229) would collide with a second wrangler dev
-# (scripts/with-ts-worker.sh, or another run on the machine).
-inspector_port=$(free_port)
-while [[ "$inspector_port" == "$port" ]]; do inspector_port=$(free_port); done
-export WORKER_URL="http://127.0.0.1:$port"
 export WORKER_DIR REPO_ROOT
 logfile=$(mktemp "$REPO_ROOT/.wrangler/tmp/wrangler-dev.XXXXXX.log")
 
@@ -92,42 +86,9 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-cd "$WORKER_DIR"
-# setsid: wrangler and everything it spawns (a second node process, esbuild, two workerd) get their
-# own process group, killed as one by cleanup(); killing only wrangler's pid would orphan workerd.
-# No fork happens (a background job of a non-interactive shell is not a group leader), so $! is the
-# group id. The small bash wrapper is a watchdog: if this script dies without running its trap
-# (SIGKILL), or wrangler exits by itself, it takes the whole group down.
-setsid bash -c '
-    parent=$1; shift
-    "$@" &
-    child=$!
-    while kill -0 "$parent" 2>/dev/null && kill -0 "$child" 2>/dev/null; do sleep 1; done
-    kill -TERM -- "-$$" 2>/dev/null
-' with-worker-watchdog "$$" \
-    "$NODE_BIN/wrangler" dev --local --ip 127.0.0.1 --port "$port" --inspector-port "$inspector_port" \
-    --persist-to "$WRANGLER_PERSIST_DIR" --show-interactive-dev-session=false \
-    ${secrets[@]+"${secrets[@]}"} ${WORKER_VAR_ARGS[@]+"${WORKER_VAR_ARGS[@]}"} \
-    </dev/null >"$logfile" 2>&1 &
-wrangler_pid=$!
-wrangler_pgid=$(ps -o pgid= -p "$wrangler_pid" | tr -d ' ') || wrangler_pgid=$wrangler_pid
-cd "$REPO_ROOT"
-
-timeout="${WORKER_START_TIMEOUT:-60}"
-deadline=$((SECONDS + timeout))
-until [[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$WORKER_URL/healthz" || true)" == 200 ]]; do
-    if ! kill -0 "$wrangler_pid" 2>/dev/null; then
-        log "wrangler dev exited before /healthz answered; its log:"
-        cat "$logfile" >&2
-        exit 1
-    fi
-    if ((SECONDS >= deadline)); then
-        log "no 200 from $WORKER_URL/healthz after $timeout s; wrangler log:"
-        cat "$logfile" >&2
-        exit 1
-    fi
-    sleep 0.5
-done
+start_wrangler_dev worker "$WORKER_DIR" "$logfile" "${PORT:-}" --persist-to "$WRANGLER_PERSIST_DIR" \
+    ${secrets[@]+"${secrets[@]}"} ${WORKER_VAR_ARGS[@]+"${WORKER_VAR_ARGS[@]}"}
+export WORKER_URL="$dev_url"
 log "worker up at $WORKER_URL (pgid $wrangler_pgid, KV state $WRANGLER_PERSIST_DIR)"
 
 set +e

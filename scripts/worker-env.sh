@@ -102,6 +102,68 @@ stop_group() {
 }
 die() { log "error: $*"; exit 1; }
 
+# Start `wrangler dev` in DIR (LABEL names it in messages) on loopback, with ARGS, its output to
+# LOGFILE, and wait for GET /healthz to answer 200 (WORKER_START_TIMEOUT seconds, default 60); on
+# failure print the log and exit 1. Sets dev_url, wrangler_pid and wrangler_pgid (for stop_group).
+# Its port is PORT, or a free one when PORT is empty; the inspector gets a free port of its own
+# (wrangler's default, 9229, would collide with a second wrangler dev nested in the first, or
+# another run on the machine).
+# setsid: wrangler and everything it spawns (a second node process, esbuild, two workerd) get their
+# own process group, killed as one by stop_group; killing only wrangler's pid would orphan workerd.
+# No fork happens (a background job of a non-interactive shell is not a group leader), so $! is the
+# group id. The small bash wrapper is a watchdog: if the calling script dies without running its
+# trap (SIGKILL), or wrangler exits by itself, it takes the whole group down.
+# A port free_port found free is released again, and can be taken before workerd binds it
+# (wrangler and workerd bind ephemeral ports of their own meanwhile; seen in a fresh-clone
+# make test on 2026-12-03): when wrangler dies with "Address already in use", it is started again
+# on fresh ports, up to 3 attempts in all (not with a PORT given, which nothing else chose).
+# usage: start_wrangler_dev LABEL DIR LOGFILE PORT [ARGS...]
+start_wrangler_dev() {
+    local label=$1 dir=$2 logfile=$3 pinned=$4
+    shift 4
+    local attempt port inspector_port deadline timeout="${WORKER_START_TIMEOUT:-60}"
+    for attempt in 1 2 3; do
+        port="${pinned:-$(free_port)}"
+        inspector_port=$(free_port)
+        while [[ "$inspector_port" == "$port" ]]; do inspector_port=$(free_port); done
+        dev_url="http://127.0.0.1:$port"
+        cd "$dir"
+        setsid bash -c '
+            parent=$1; shift
+            "$@" &
+            child=$!
+            while kill -0 "$parent" 2>/dev/null && kill -0 "$child" 2>/dev/null; do sleep 1; done
+            kill -TERM -- "-$$" 2>/dev/null
+        ' "$label-watchdog" "$$" \
+            "$NODE_BIN/wrangler" dev --local --ip 127.0.0.1 --port "$port" --inspector-port "$inspector_port" \
+            --show-interactive-dev-session=false "$@" \
+            </dev/null >"$logfile" 2>&1 &
+        wrangler_pid=$!
+        wrangler_pgid=$(ps -o pgid= -p "$wrangler_pid" | tr -d ' ') || wrangler_pgid=$wrangler_pid
+        cd "$REPO_ROOT"
+        deadline=$((SECONDS + timeout))
+        until [[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$dev_url/healthz" || true)" == 200 ]]; do
+            if ! kill -0 "$wrangler_pid" 2>/dev/null; then
+                if [[ -z "$pinned" && $attempt -lt 3 ]] && grep -q 'Address already in use' "$logfile"; then
+                    log "wrangler dev ($label): a port was taken before it bound it; again on fresh ports"
+                    stop_group "$wrangler_pgid"
+                    continue 2
+                fi
+                log "wrangler dev ($label) exited before /healthz answered; its log:"
+                cat "$logfile" >&2
+                exit 1
+            fi
+            if ((SECONDS >= deadline)); then
+                log "no 200 from $dev_url/healthz ($label) after $timeout s; wrangler log:"
+                cat "$logfile" >&2
+                exit 1
+            fi
+            sleep 0.5
+        done
+        return 0
+    done
+}
+
 # The wasm-bindgen version locked in examples/worker/Cargo.lock; the CLI must match it exactly.
 locked_version() {
     awk -v name="$1" '
