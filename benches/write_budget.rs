@@ -40,6 +40,7 @@ fn page(cookie: &str) -> RequestParts<'_> {
         query: None,
         accept: Some("application/json"),
         cookie: Some(cookie),
+        ..RequestParts::default()
     }
 }
 

@@ -101,6 +101,18 @@ pub enum Error {
         /// One entry per violation (at most 16 kept).
         issues: Vec<ValidationIssue>,
     },
+    /// A value about to be written fails the JSON Schema of its type's current version (what
+    /// every read would check): nothing was written. Most often the value carries a client's
+    /// input the app did not check (a too-long or malformed email), so it maps to 422.
+    #[error("{type_name} v{version} value to write fails its schema: {}", summarize(.issues))]
+    InvalidValue {
+        /// Stable type name.
+        type_name: &'static str,
+        /// The current version, whose schema refused the value.
+        version: u32,
+        /// One entry per violation (at most 16 kept).
+        issues: Vec<ValidationIssue>,
+    },
     /// A migration step refused the old value.
     #[error("migrating {type_name} from v{from} to v{to} failed: {reason}")]
     Migration {
@@ -130,6 +142,20 @@ pub enum Error {
         type_name: &'static str,
         /// What went wrong.
         reason: SealError,
+    },
+    /// A cache namespace's generation record is stored but this code cannot use it (corrupt,
+    /// of another type, or written by newer code: `cause` is that error's
+    /// [`kind`](Error::kind)). Until it is readable again the cache is bypassed — reads miss,
+    /// computations are served without being cached — and nothing overwrites the record
+    /// (a newer deploy may own it): [`invalidate`](crate::cache::CacheStore::invalidate),
+    /// [`invalidate_namespace`](crate::cache::CacheStore::invalidate_namespace) and
+    /// [`put`](crate::cache::CacheStore::put) return this error.
+    #[error("cache namespace {namespace:?} is bypassed: its generation record is unusable by this code ({cause}) and is left as it is")]
+    CacheBypassed {
+        /// The cache namespace (a name from code, not from a request).
+        namespace: String,
+        /// Why the record is unusable: the [`Error::kind`] of its decoding error.
+        cause: &'static str,
     },
     /// A JSON Schema could not be compiled (a bug in a type's schema, found at warm-up).
     #[error("schema of {type_name} v{version} does not compile: {reason}")]
@@ -167,7 +193,10 @@ impl Error {
     /// True when the stored value must not be overwritten by this code: it is newer, or it
     /// could not be decoded (a human should look at it; see the crate's "never lose data" rule).
     pub fn protects_stored_value(&self) -> bool {
-        matches!(self, Error::FutureVersion { .. } | Error::Sealed { .. }) || self.is_corrupt()
+        matches!(
+            self,
+            Error::FutureVersion { .. } | Error::Sealed { .. } | Error::CacheBypassed { .. }
+        ) || self.is_corrupt()
     }
 
     /// A short stable name of the variant, for logs and metrics.
@@ -184,10 +213,80 @@ impl Error {
             Error::UnknownVersion { .. } => "unknown_version",
             Error::FutureVersion { .. } => "future_version",
             Error::Validation { .. } => "validation",
+            Error::InvalidValue { .. } => "invalid_value",
             Error::Migration { .. } => "migration",
             Error::Encode { .. } => "encode",
             Error::Sealed { reason, .. } => reason.kind(),
             Error::Schema { .. } => "schema",
+            Error::CacheBypassed { .. } => "cache_bypassed",
+        }
+    }
+}
+
+/// The HTTP answer to each error, the one mapping both front ends, the examples and
+/// applications use ([`Error::http_status`]). Whose fault it is decides the class: a client's
+/// input is 4xx, a stored value this code cannot use is 409 (never a 5xx: it is not an
+/// outage, and retrying the same code will not help), KV pushing back or failing is 429/503,
+/// and only a bug in the application's own types is 500.
+///
+/// | errors | status | `Retry-After` |
+/// |---|---|---|
+/// | [`Backend`](Error::Backend) | 503 Service Unavailable | 5 |
+/// | [`RateLimited`](Error::RateLimited) | 429 Too Many Requests | 1 |
+/// | [`Conflict`](Error::Conflict) | 409 Conflict | 1 |
+/// | [`Limit`](Error::Limit): a key that is empty, reserved or too long | 400 Bad Request | |
+/// | [`Limit`](Error::Limit): a value or metadata too large | 413 Content Too Large | |
+/// | [`Limit`](Error::Limit): an expiry already past or out of range | 422 Unprocessable Content | |
+/// | [`InvalidValue`](Error::InvalidValue) | 422 Unprocessable Content | |
+/// | stored values: [`UnknownCodec`](Error::UnknownCodec), [`Envelope`](Error::Envelope), [`Codec`](Error::Codec), [`TypeMismatch`](Error::TypeMismatch), [`UnknownVersion`](Error::UnknownVersion), [`FutureVersion`](Error::FutureVersion), [`Validation`](Error::Validation), [`Migration`](Error::Migration), [`Sealed`](Error::Sealed), [`CacheBypassed`](Error::CacheBypassed) | 409 Conflict | |
+/// | [`Encode`](Error::Encode), [`Schema`](Error::Schema) | 500 Internal Server Error | |
+impl Error {
+    /// The HTTP status this error deserves when it ends a request (see the table above).
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Error::Backend { .. } => 503,
+            Error::RateLimited => 429,
+            Error::Conflict { .. } => 409,
+            Error::Limit(limit) => match limit {
+                LimitError::EmptyKey | LimitError::ReservedKey | LimitError::KeyTooLong { .. } => {
+                    400
+                }
+                LimitError::ValueTooLarge { .. } | LimitError::MetadataTooLarge { .. } => 413,
+                LimitError::AlreadyExpired | LimitError::ExpiryOutOfRange { .. } => 422,
+            },
+            Error::InvalidValue { .. } => 422,
+            Error::UnknownCodec { .. }
+            | Error::Envelope { .. }
+            | Error::Codec { .. }
+            | Error::TypeMismatch { .. }
+            | Error::UnknownVersion { .. }
+            | Error::FutureVersion { .. }
+            | Error::Validation { .. }
+            | Error::Migration { .. }
+            | Error::Sealed { .. }
+            | Error::CacheBypassed { .. } => 409,
+            Error::Encode { .. } | Error::Schema { .. } => 500,
+        }
+    }
+
+    /// Seconds a client should wait before retrying, for the errors a retry can cure (KV's
+    /// write limit, an outage, a lost race); `None` otherwise.
+    pub fn retry_after_secs(&self) -> Option<u32> {
+        match self {
+            Error::RateLimited | Error::Conflict { .. } => Some(1),
+            Error::Backend { .. } => Some(5),
+            _ => None,
+        }
+    }
+
+    /// A message safe to show a client: the error's text for a 4xx (it never carries a
+    /// value, a key or an id), a generic sentence for a 5xx (whose details belong in the
+    /// server's log).
+    pub fn public_message(&self) -> String {
+        match self.http_status() {
+            503 => "the key-value store is unavailable; retry".to_string(),
+            500 => "internal error".to_string(),
+            _ => self.to_string(),
         }
     }
 }

@@ -173,7 +173,7 @@ impl KeyRing {
         Ok(Self {
             inner: Arc::new(Inner {
                 keys,
-                require_sealed: false,
+                require_sealed: true,
             }),
         })
     }
@@ -228,10 +228,17 @@ impl KeyRing {
         })
     }
 
-    /// Refuse values in clear (`Error::Sealed` with [`SealError::NotSealed`]). Off by default,
-    /// so a store that turns sealing on still reads what it wrote before. Turn it on once no
-    /// clear value is left (`kv-envelope census` counts them): then a value planted in KV
-    /// without the key is refused, not trusted.
+    /// Whether values in clear are refused (`Error::Sealed` with [`SealError::NotSealed`]).
+    /// **On by default**: a store that seals trusts nothing it did not seal, so a value
+    /// planted in KV by someone without the key is refused, never served (a session forged
+    /// with any roles, say).
+    ///
+    /// The migration path for an app that stored values in clear before it turned sealing
+    /// on: `requiring_sealed(false)` while clear values remain. They are then read, and
+    /// sealed at their next write (a session's refresh, update or rotation; a cache entry's
+    /// recomputation; a [`TypedStore`](crate::TypedStore) read with write-back). When
+    /// `kv-envelope census` counts no clear value left (or the longest lifetime has passed),
+    /// drop the call: clear values are refused again.
     #[must_use]
     pub fn requiring_sealed(self, on: bool) -> Self {
         let keys = self.inner.keys.clone();

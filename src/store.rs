@@ -92,9 +92,10 @@ impl<T: Versioned> TypedStore<T> {
     }
 
     /// Seal every value written with `ring`'s primary key, and open sealed values with any key
-    /// of the ring. Clear values already stored are still read (unless the ring
-    /// [requires sealing](KeyRing::requiring_sealed)) and are written back sealed when
-    /// write-back is on; so are values sealed with an older key of the ring.
+    /// of the ring. Clear values already stored are refused, unless the ring opts into reading
+    /// them ([`requiring_sealed(false)`](KeyRing::requiring_sealed), the migration path);
+    /// then they are written back sealed when write-back is on, as are values sealed with an
+    /// older key of the ring.
     #[must_use]
     pub fn with_sealing(mut self, ring: KeyRing) -> Self {
         self.seal = Some(ring);
@@ -346,7 +347,7 @@ impl<T: Versioned> TypedStore<T> {
     }
 
     /// Check `value` against its current version's schema, as the next read would (when
-    /// validation is on): [`Error::Validation`] for a value no read could accept. Every write
+    /// validation is on): [`Error::InvalidValue`] for a value no read could accept. Every write
     /// runs it first, so the store never writes what it would refuse to read.
     pub fn check_value(&self, value: &T) -> Result<()> {
         if !self.validate {
@@ -358,6 +359,18 @@ impl<T: Versioned> TypedStore<T> {
             reason: e.to_string(),
         })?;
         crate::schema::validate_document(T::validator(T::VERSION)?, T::NAME, T::VERSION, &doc)
+            .map_err(|e| match e {
+                Error::Validation {
+                    type_name,
+                    version,
+                    issues,
+                } => Error::InvalidValue {
+                    type_name,
+                    version,
+                    issues,
+                },
+                other => other,
+            })
     }
 
     /// Check and write `value`, conditionally when `expected` says so: `Ok(false)` when the

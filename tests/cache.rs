@@ -18,7 +18,7 @@ use kv_envelope::{
     background::Deferred,
     cache::{CachePolicy, CacheState, CacheStatus, CacheStore, NamespaceGeneration, ABSENT_TYPE},
     envelope::{self, Codec},
-    Error, Kv, ManualClock, MemoryKv,
+    Error, Kv, ManualClock, MemoryKv, Versioned,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -1031,38 +1031,142 @@ async fn a_shorter_ttl_in_code_applies_to_entries_already_stored() {
     assert_eq!((c.status, c.value.name.as_str()), (CacheStatus::Miss, "v2"));
 }
 
+/// Review 2: a generation record this code cannot use took every route that builds an entry
+/// key down (500 on `get_many`, `invalidate`) for as long as it existed. Now: every read path
+/// bypasses the cache (computes, serves, reads and writes no entry), the write paths answer
+/// `Error::CacheBypassed`, and the record is never overwritten.
 #[tokio::test]
-async fn an_unreadable_generation_bypasses_the_cache_until_repaired() {
-    let e = env();
-    let cache = CacheStore::<Product>::new(e.kv.clone()).with_generation_ttl(Duration::ZERO);
-    let calls = Arc::new(AtomicUsize::new(0));
-    e.mem.insert_raw(
-        "cache:product:generation",
-        b"{\"kv\":1,garbage".to_vec(),
+async fn an_unusable_generation_record_bypasses_the_cache_and_is_never_overwritten() {
+    let newer = envelope::encode(
+        Codec::Json,
+        NamespaceGeneration::NAME,
+        NamespaceGeneration::VERSION + 1,
         None,
-    );
-    for _ in 0..2 {
-        let c = cache
+        &serde_json::json!({ "generation": 7, "epoch": "x" }),
+    )
+    .unwrap();
+    let foreign = envelope::encode(
+        Codec::Json,
+        "product",
+        2,
+        None,
+        &product("not a generation"),
+    )
+    .unwrap();
+    let invalid = envelope::encode(
+        Codec::Json,
+        NamespaceGeneration::NAME,
+        NamespaceGeneration::VERSION,
+        None,
+        &serde_json::json!({ "generation": "seven" }),
+    )
+    .unwrap();
+    let planted: [(&str, Vec<u8>, &str); 4] = [
+        ("garbage", b"{\"kv\":1,garbage".to_vec(), "envelope"),
+        ("newer", newer, "future_version"),
+        ("another type", foreign, "type_mismatch"),
+        ("schema-invalid", invalid, "validation"),
+    ];
+    for (what, bytes, cause) in planted {
+        let e = env();
+        e.mem
+            .insert_raw("cache:product:generation", bytes.clone(), None);
+        // Trusted generations would hide the record; a known one must not be used either.
+        let cache = CacheStore::<Product>::new(e.kv.clone()).with_generation_ttl(Duration::ZERO);
+        let calls = Arc::new(AtomicUsize::new(0));
+        let bypassed =
+            |err: &Error| matches!(err, Error::CacheBypassed { cause: c, .. } if *c == cause);
+        for _ in 0..2 {
+            let c = cache
+                .get_or_compute("k", &CachePolicy::QUERY_CACHE, load(&calls, "v"))
+                .await
+                .unwrap();
+            assert_eq!(c.status, CacheStatus::Miss, "{what}");
+            assert!(
+                c.cache_error.as_ref().is_some_and(bypassed),
+                "{what}: {c:?}"
+            );
+            let json = cache
+                .get_or_compute_json("k", &CachePolicy::QUERY_CACHE, load(&calls, "v"))
+                .await
+                .unwrap();
+            assert_eq!(json.status, CacheStatus::Miss, "{what}");
+        }
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            4,
+            "{what}: computed every time"
+        );
+        // Reads without a computation miss; they do not fail.
+        assert!(cache.get("k").await.unwrap().is_none(), "{what}");
+        assert!(cache.get_json("k").await.unwrap().is_none(), "{what}");
+        let many = cache.get_many(&["a", "b", "c"]).await.unwrap();
+        assert!(many.iter().all(Option::is_none), "{what}");
+        let many = cache.get_many_json(&["a", "b"]).await.unwrap();
+        assert!(many.iter().all(Option::is_none), "{what}");
+        // A key KV would refuse is still refused.
+        let long = "k".repeat(600);
+        assert!(matches!(
+            cache.get_many(&[long.as_str()]).await,
+            Err(Error::Limit(_))
+        ));
+        // Writes and invalidations answer a typed error, and write nothing.
+        for err in [
+            cache.invalidate("k").await.unwrap_err(),
+            cache.invalidate_namespace().await.unwrap_err(),
+            cache
+                .put("k", &product("p"), &CachePolicy::QUERY_CACHE)
+                .await
+                .unwrap_err(),
+            cache.key_for("k").await.unwrap_err(),
+        ] {
+            assert!(bypassed(&err), "{what}: {err:?}");
+            assert_eq!(err.http_status(), 409, "{what}");
+        }
+        let stored = e.mem.dump();
+        assert_eq!(stored.len(), 1, "{what}: only the record, untouched");
+        assert_eq!(
+            e.mem.raw("cache:product:generation").unwrap(),
+            bytes,
+            "{what}: never overwritten"
+        );
+        let stats = cache.stats();
+        assert!(stats.bypassed >= 4, "{what}: {stats:?}");
+        assert_eq!(stats.errors, 0, "{what}: a bypass is not a KV failure");
+        assert_eq!(stats.kv.kv_writes + stats.kv.kv_deletes, 0, "{what}");
+
+        // Deleting the record by hand (or a deploy that can read it) brings the cache back.
+        e.kv.delete("cache:product:generation").await.unwrap();
+        cache
             .get_or_compute("k", &CachePolicy::QUERY_CACHE, load(&calls, "v"))
             .await
             .unwrap();
-        assert_eq!(c.status, CacheStatus::Miss);
-        assert!(c.cache_error.is_some_and(|e| e.is_corrupt()));
+        let hit = cache
+            .get_or_compute("k", &CachePolicy::QUERY_CACHE, load(&calls, "v"))
+            .await
+            .unwrap();
+        assert_eq!(hit.status, CacheStatus::Hit, "{what}");
     }
-    // Nothing was written under a guessed generation.
-    assert_eq!(e.mem.dump().len(), 1);
-    let generation = cache.invalidate_namespace().await.unwrap();
-    cache
-        .get_or_compute("k", &CachePolicy::QUERY_CACHE, load(&calls, "v"))
+}
+
+/// Review 2: an entry with neither cache bookkeeping nor an expiry (a `TypedStore` write, a
+/// planted value) was fresh forever. It is a miss now, replaced by the next computation.
+#[tokio::test]
+async fn an_undated_entry_without_expiry_is_not_fresh_forever() {
+    let e = env();
+    let cache = CacheStore::<Product>::new(e.kv.clone());
+    let calls = Arc::new(AtomicUsize::new(0));
+    let bytes = envelope::encode(Codec::Json, "product", 2, None, &product("ancient")).unwrap();
+    e.mem.insert_raw("cache:product:g0:k", bytes, None);
+    assert!(cache.get("k").await.unwrap().is_none());
+    let c = cache
+        .get_or_compute("k", &CachePolicy::QUERY_CACHE, load(&calls, "fresh"))
         .await
         .unwrap();
-    let hit = cache
-        .get_or_compute("k", &CachePolicy::QUERY_CACHE, load(&calls, "v"))
-        .await
-        .unwrap();
-    assert_eq!(hit.status, CacheStatus::Hit);
-    assert!(e
-        .mem
-        .raw(&format!("cache:product:g{generation}:k"))
-        .is_some());
+    assert_eq!(
+        (c.status, c.value.name.as_str()),
+        (CacheStatus::Miss, "fresh")
+    );
+    let hit = cache.get("k").await.unwrap().unwrap();
+    assert_eq!(hit.value.name, "fresh");
 }

@@ -229,7 +229,10 @@ async fn rotation_reads_old_keys_reseals_on_write_back_and_never_overwrites_unkn
     assert_eq!(repaired.get("b").await.unwrap(), Some(profile()));
 }
 
-async fn clear_values_are_read_migrated_and_sealed_on_write(b: Backend) {
+/// Review 2: a store that sealed still served values in clear, so a KV writer without the key
+/// could forge any session. A ring refuses clear values by default; an app that wrote clear
+/// values before turning sealing on opts in explicitly, and they are sealed as they are written.
+async fn clear_values_are_refused_unless_the_app_opts_in(b: Backend) {
     // Written before sealing was turned on, at an older version.
     let v1 = envelope::encode(
         Codec::Json,
@@ -242,10 +245,45 @@ async fn clear_values_are_read_migrated_and_sealed_on_write(b: Backend) {
     )
     .unwrap();
     (b.plant)("profile:old", v1.clone());
-    let store = TypedStore::<Profile>::new(b.kv.clone())
+
+    // The default: refused, as a value planted without the key would be, and kept.
+    let strict = TypedStore::<Profile>::new(b.kv.clone())
         .with_sealing(ring(&[("k1", 1)]))
         .with_write_back(true);
-    let entry = store.get_entry("old").await.unwrap().unwrap();
+    assert!(strict.key_ring().unwrap().requires_sealed());
+    let err = strict.get("old").await.unwrap_err();
+    assert!(matches!(
+        err,
+        Error::Sealed {
+            reason: SealError::NotSealed,
+            ..
+        }
+    ));
+    assert!(
+        err.is_corrupt(),
+        "a clear value in a sealing store is like a corrupt one"
+    );
+    assert_eq!(
+        (b.raw)("profile:old").unwrap(),
+        v1,
+        "refused, not rewritten"
+    );
+    let sessions: SessionStore = SessionStore::new(b.kv.clone()).with_sealing(ring(&[("k1", 1)]));
+    let (id, _) = SessionStore::<kv_envelope::session::Session>::new(b.kv.clone())
+        .create("u1", EMAIL)
+        .await
+        .unwrap();
+    assert_eq!(
+        sessions.load(&id).await.unwrap(),
+        Lookup::NoSession(NoSession::Sealed(SealError::NotSealed)),
+        "a clear session is never served by a sealing store"
+    );
+
+    // The migration path: opt in while clear values remain; each is sealed at its write.
+    let migrating = TypedStore::<Profile>::new(b.kv.clone())
+        .with_sealing(ring(&[("k1", 1)]).requiring_sealed(false))
+        .with_write_back(true);
+    let entry = migrating.get_entry("old").await.unwrap().unwrap();
     assert_eq!(entry.seal, StoredSeal::Clear);
     assert_eq!(entry.stored_version, 1);
     assert_eq!(entry.value.email, EMAIL);
@@ -256,24 +294,15 @@ async fn clear_values_are_read_migrated_and_sealed_on_write(b: Backend) {
         (header.version, header.expires_at),
         (2, Some(NOW + 3_600_000))
     );
+    let migrating_sessions: SessionStore =
+        SessionStore::new(b.kv.clone()).with_sealing(ring(&[("k1", 1)]).requiring_sealed(false));
+    assert!(migrating_sessions.get(&id).await.unwrap().is_some());
 
-    // Once no clear value is left, a ring that requires sealing refuses planted clear values.
+    // Back to the default once nothing clear is left: the sealed value reads, a planted clear
+    // one does not.
     (b.plant)("profile:planted", v1);
-    let strict = TypedStore::<Profile>::new(b.kv.clone())
-        .with_sealing(ring(&[("k1", 1)]).requiring_sealed(true));
     assert_eq!(strict.get("old").await.unwrap().unwrap().email, EMAIL);
-    let err = strict.get("planted").await.unwrap_err();
-    assert!(matches!(
-        err,
-        Error::Sealed {
-            reason: SealError::NotSealed,
-            ..
-        }
-    ));
-    assert!(
-        err.is_corrupt(),
-        "a clear value in a strict store is like a corrupt one"
-    );
+    assert!(strict.get("planted").await.is_err());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -393,7 +422,7 @@ macro_rules! on_both_backends {
 on_both_backends!(
     typed_store_round_trips_in_both_codecs,
     rotation_reads_old_keys_reseals_on_write_back_and_never_overwrites_unknown,
-    clear_values_are_read_migrated_and_sealed_on_write,
+    clear_values_are_refused_unless_the_app_opts_in,
     sessions_seal_records_and_index_and_survive_rotation,
     cache_entries_are_sealed_and_unknown_keys_are_never_overwritten,
 );

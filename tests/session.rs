@@ -122,13 +122,17 @@ fn sim_one_location() -> Harness {
     }
 }
 
-/// A ring of two test keys, `k2` the primary.
+/// A ring of two test keys, `k2` the primary. It reads clear values too (the migration
+/// window, `requiring_sealed(false)`): the suite plants clear sessions (legacy versions, bad
+/// times) and checks what the store does with them. The default refusal of clear values is
+/// tested in tests/sealed.rs.
 fn test_ring() -> KeyRing {
     KeyRing::new(vec![
         SealingKey::from_bytes("k2", &[2; 32]).unwrap(),
         SealingKey::from_bytes("k1", &[1; 32]).unwrap(),
     ])
     .unwrap()
+    .requiring_sealed(false)
 }
 
 /// [`memory`] with every store sealing its sessions.
@@ -203,6 +207,7 @@ fn page(cookie: Option<&str>) -> RequestParts<'_> {
         query: Some("tab=keys"),
         accept: Some("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"),
         cookie,
+        ..RequestParts::default()
     }
 }
 
@@ -213,6 +218,7 @@ fn api(cookie: Option<&str>) -> RequestParts<'_> {
         query: None,
         accept: Some("application/json"),
         cookie,
+        ..RequestParts::default()
     }
 }
 
@@ -222,7 +228,7 @@ fn request<'a>(method: &'a str, path: &'a str, accept: Option<&'a str>) -> Reque
         path,
         query: None,
         accept,
-        cookie: None,
+        ..RequestParts::default()
     }
 }
 
@@ -375,10 +381,10 @@ async fn create_refuses_what_could_not_be_read_back(h: Harness) {
     let store = h.store();
     let before = counts(&store);
     let err = store.create("u1", "not an email").await.unwrap_err();
-    assert!(matches!(err, Error::Validation { .. }), "{err:?}");
+    assert!(matches!(err, Error::InvalidValue { .. }), "{err:?}");
     assert!(!err.to_string().contains("not an email"), "{err}");
     let err = store.create("", EMAIL).await.unwrap_err();
-    assert!(matches!(err, Error::Validation { .. }), "{err:?}");
+    assert!(matches!(err, Error::InvalidValue { .. }), "{err:?}");
     assert_eq!(mutations(&store, before), 0);
     assert!(h.keys().is_empty());
 }
@@ -731,6 +737,139 @@ async fn log_out_everywhere_in_batches(h: Harness) {
     for id in &ids {
         assert_eq!(store.get(id).await.unwrap(), None);
     }
+}
+
+/// Review 2: a user could pile up sessions without bound, and "log out everywhere" stopped at
+/// its batch (400) with the rest alive. Logins past the cap revoke the oldest sessions.
+async fn a_user_keeps_at_most_the_cap_the_oldest_go_first(h: Harness) {
+    let store = h.store().with_max_sessions_per_user(3);
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        let before = counts(&store);
+        ids.push(store.create("u1", EMAIL).await.unwrap().0);
+        // One list per login (the simulator, like KV, may answer an empty page first).
+        assert!(
+            counts(&store).kv_lists > before.kv_lists,
+            "a list per login"
+        );
+        h.advance(SECOND);
+    }
+    let (other, _) = store.create("u2", "bob@example.com").await.unwrap();
+    for (i, id) in ids.iter().enumerate() {
+        let alive = store.get(id).await.unwrap().is_some();
+        assert_eq!(alive, i >= 2, "session {i}: the two oldest were evicted");
+    }
+    assert!(
+        store.get(&other).await.unwrap().is_some(),
+        "other users untouched"
+    );
+    // A rotated session keeps its place (its first login) in the order.
+    let (rotated, _) = store.rotate(&ids[2]).await.unwrap().found().unwrap();
+    h.advance(SECOND);
+    let (newest, _) = store.create("u1", EMAIL).await.unwrap();
+    assert_eq!(store.get(&rotated).await.unwrap(), None, "the oldest went");
+    assert!(store.get(&ids[3]).await.unwrap().is_some());
+    assert!(store.get(&newest).await.unwrap().is_some());
+}
+
+/// With the default cap (32) below the default batch (400), one call always revokes every
+/// session of a user, the caller's last.
+async fn logout_everywhere_completes_in_one_call_with_the_defaults(h: Harness) {
+    let store = h.store();
+    let mut ids = Vec::new();
+    for _ in 0..40 {
+        ids.push(store.create("u1", EMAIL).await.unwrap().0);
+    }
+    let alive = {
+        let mut n = 0;
+        for id in &ids {
+            n += usize::from(store.get(id).await.unwrap().is_some());
+        }
+        n
+    };
+    assert_eq!(alive, 32, "the default cap");
+    let caller = ids.last().unwrap();
+    let before = counts(&store);
+    let out = store
+        .logout_everywhere(caller)
+        .await
+        .unwrap()
+        .found()
+        .unwrap();
+    assert_eq!((out.deleted, out.complete), (32, true));
+    let cost = counts(&store);
+    // One read (the caller), one list, two deletes per session.
+    assert_eq!(cost.kv_lists - before.kv_lists, 1);
+    assert_eq!(cost.kv_deletes - before.kv_deletes, 64);
+    for id in &ids {
+        assert_eq!(store.get(id).await.unwrap(), None);
+    }
+}
+
+/// Review 2: with more sessions than one call revokes (from before the cap), the caller's own
+/// session was deleted first and its cookie cleared, so it could not call again. Now it keeps
+/// its session, gets an honest partial answer, and is logged out by the call that finishes.
+async fn logout_everywhere_keeps_the_caller_until_the_rest_are_gone(h: Harness) {
+    let planted = h.store().with_max_sessions_per_user(100);
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        ids.push(planted.create("u1", EMAIL).await.unwrap().0);
+    }
+    let gate = SessionGate::new(h.store().with_logout_batch(2));
+    let caller = ids[4].clone();
+    let cookie = format!("__Host-session={}", caller.expose());
+    let first = gate
+        .logout_everywhere(Some(&cookie))
+        .await
+        .unwrap()
+        .found()
+        .unwrap();
+    assert_eq!((first.outcome.deleted, first.outcome.complete), (2, false));
+    assert_eq!(first.set_cookie, None, "the caller keeps its cookie");
+    assert!(gate.store().get(&caller).await.unwrap().is_some());
+    let second = gate
+        .logout_everywhere(Some(&cookie))
+        .await
+        .unwrap()
+        .found()
+        .unwrap();
+    assert_eq!((second.outcome.deleted, second.outcome.complete), (3, true));
+    assert!(second
+        .set_cookie
+        .as_deref()
+        .is_some_and(|c| c.starts_with("__Host-session=;")));
+    for id in &ids {
+        assert_eq!(gate.store().get(id).await.unwrap(), None);
+    }
+    // Without a session: no session, nothing deleted.
+    let again = gate.logout_everywhere(Some(&cookie)).await.unwrap();
+    assert_eq!(again.reason(), Some(&NoSession::NotFound));
+}
+
+/// Review 2: a logout carrying made-up ids cost a read and a delete (billed as a write) for
+/// each. Only what is found is deleted now, but for the first id on KV (a session created
+/// at another location may not be visible yet): at most one write per request.
+async fn logout_of_unknown_ids_costs_at_most_one_write(h: Harness) {
+    let gate = SessionGate::new(h.store());
+    let cookie: Vec<String> = ('a'..='h')
+        .map(|c| format!("__Host-session={}", c.to_string().repeat(64)))
+        .collect();
+    let cookie = cookie.join("; ");
+    let before = counts(gate.store());
+    gate.logout(Some(&cookie)).await.unwrap();
+    gate.login(Some(&cookie), SessionInit::new("u1", EMAIL))
+        .await
+        .unwrap();
+    let cost = counts(gate.store());
+    assert_eq!(
+        cost.kv_deletes - before.kv_deletes,
+        2,
+        "one blind delete per request"
+    );
+    assert!(
+        cost.kv_reads - before.kv_reads <= 16,
+        "one read per carried id"
+    );
 }
 
 async fn index_skips_dead_entries(h: Harness) {
@@ -1972,6 +2111,10 @@ macro_rules! suite {
 }
 
 suite!(
+    a_user_keeps_at_most_the_cap_the_oldest_go_first,
+    logout_everywhere_completes_in_one_call_with_the_defaults,
+    logout_everywhere_keeps_the_caller_until_the_rest_are_gone,
+    logout_of_unknown_ids_costs_at_most_one_write,
     a_refresh_racing_a_logout_or_rotation_does_not_resurrect,
     a_refresh_indexes_a_legacy_session,
     an_ambiguous_cookie_clears_nothing,

@@ -778,3 +778,44 @@ fn a_record_too_large_to_store_is_an_encode_error_without_its_value() {
     assert_clean("too large", &e, &id);
     assert!(h.raw(&store.key(&id)).is_none());
 }
+
+/// Review 2: data that no longer fits the app's type (`"n": "str"` where the app reads a u64)
+/// made `Session::get` fail with a serde error quoting the stored value, which the example
+/// answered with 503 (until the record expired) and logged. `get_or_flush` treats it as no
+/// session: flushed, `None`, and no error that could carry the value.
+#[test]
+fn data_that_no_longer_fits_the_type_is_no_session() {
+    for h in harnesses() {
+        let store = Arc::new(h.store.clone());
+        let mut r = record(
+            41,
+            &[("n", json!(SECRET)), ("user", json!("ada"))],
+            h.now() + DAY_MS,
+        );
+        block_on(store.create(&mut r)).unwrap();
+        let session = tower_sessions::Session::new(Some(r.id), store.clone(), None);
+        // The problem: tower-sessions' own typed read quotes the stored value.
+        let raw = block_on(session.get::<u64>("n")).unwrap_err();
+        assert!(raw.to_string().contains(SECRET), "{}: {raw}", h.name);
+
+        let fits = block_on(kv_envelope::tower_sessions::get_or_flush::<String>(
+            &session, "user",
+        ));
+        assert_eq!(fits.unwrap().as_deref(), Some("ada"), "{}", h.name);
+        let n = block_on(kv_envelope::tower_sessions::get_or_flush::<u64>(
+            &session, "n",
+        ));
+        assert_eq!(n.unwrap(), None, "{}", h.name);
+        assert_eq!(
+            block_on(store.load(&r.id)).unwrap(),
+            None,
+            "{}: flushed",
+            h.name
+        );
+        assert!(block_on(session.is_empty()), "{}", h.name);
+        let absent = block_on(kv_envelope::tower_sessions::get_or_flush::<u64>(
+            &session, "n",
+        ));
+        assert_eq!(absent.unwrap(), None, "{}", h.name);
+    }
+}

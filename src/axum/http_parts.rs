@@ -15,6 +15,11 @@ pub(super) fn owned_parts(parts: &Parts) -> OwnedRequestParts {
         accept: joined(parts, &header::ACCEPT, ", "),
         // HTTP/2 may split cookies over several headers; they join with "; " (RFC 9113).
         cookie: joined(parts, &header::COOKIE, "; "),
+        origin: joined(parts, &header::ORIGIN, ", "),
+        sec_fetch_site: joined(parts, &HeaderName::from_static("sec-fetch-site"), ", "),
+        // HTTP/2 carries the host in the URI (`:authority`), HTTP/1.1 in `Host`.
+        host: joined(parts, &header::HOST, ", ")
+            .or_else(|| parts.uri.authority().map(|a| a.as_str().to_string())),
     }
 }
 

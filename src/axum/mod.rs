@@ -13,15 +13,21 @@
 //! * `extract` — [`TypedSession`] (rejects with the gate's response) and
 //!   `Option<TypedSession>` (for pages that work without a session).
 //! * `http_parts` — request parts in, [`PlainResponse`](crate::session::PlainResponse) out.
+//! * `origin` — [`SameOriginLayer`]: state-changing requests from other origins refused.
+//! * `error` — the crate's [`Error`](crate::Error) as a response (`IntoResponse`), by its one
+//!   status mapping.
 //!
 //! [`SessionStore<D>`]: crate::session::SessionStore
 //! [`NoSession`]: crate::session::NoSession
 //! [`SessionGate`]: crate::session::SessionGate
 
+mod error;
 mod extract;
 mod http_parts;
 mod layer;
+mod origin;
 
 pub use extract::{SessionState, TypedSession, TypedSessionRejection};
 pub use http_parts::to_http_response;
 pub use layer::{TypedSessionLayer, TypedSessionService};
+pub use origin::{SameOriginLayer, SameOriginService};

@@ -7,7 +7,8 @@
 //!   `ca` (computed at, ms) and `cd` (computation time, ms, for XFetch). Metadata is written in
 //!   the same KV `put` as the value, so the two never disagree. An entry without it (written
 //!   by a [`TypedStore`](crate::TypedStore), say) is fresh until its envelope expiry and never
-//!   refreshed early;
+//!   refreshed early; without an expiry either nothing bounds its age, and it is a miss
+//!   (replaced by the next write), never fresh forever;
 //! * "not found" is an envelope of type `kv-envelope.cache-absent` (payload `null`), so the
 //!   bytes say what they are without the metadata.
 
@@ -96,6 +97,11 @@ impl Timing {
     }
 
     pub(crate) fn freshness(&self, now: u64) -> Freshness {
+        // Neither a computation time nor an expiry: nothing bounds the entry's age, so it is
+        // never served (a miss, replaced by the next write) instead of fresh forever.
+        if self.computed_at.is_none() && self.expires_at.is_none() {
+            return Freshness::Expired;
+        }
         if self.expires_at.is_some_and(|e| now >= e) {
             Freshness::Expired
         } else if self.fresh_until.is_none_or(|f| now < f) {
@@ -321,5 +327,15 @@ mod tests {
         assert_eq!(t.freshness(5_000), Freshness::Expired);
         let garbage = Timing::read(Some(5_000), Some("{not json"));
         assert_eq!(garbage, t);
+    }
+
+    /// Review 2: an entry with neither bookkeeping nor an expiry was fresh forever.
+    #[test]
+    fn an_undated_entry_without_expiry_is_never_served() {
+        let t = Timing::read(None, None);
+        assert_eq!(t.freshness(0), Freshness::Expired);
+        assert_eq!(t.freshness(u64::MAX), Freshness::Expired);
+        let capped = t.capped(&CachePolicy::new(Duration::from_secs(60)));
+        assert_eq!(capped.freshness(0), Freshness::Expired);
     }
 }

@@ -117,7 +117,10 @@ impl Core {
     }
 
     /// The namespace generation: from this isolate's memory when read less than
-    /// `generation_ttl` ago, else from KV.
+    /// `generation_ttl` ago, else from KV. A record this code cannot use (corrupt, of another
+    /// type, or written by newer code) is [`Error::CacheBypassed`]: which entries are current
+    /// is unknown, so callers neither read nor write entries (generation 0 could serve entries
+    /// a newer deploy invalidated), and nothing overwrites the record.
     pub(super) async fn generation(&self) -> Result<u64> {
         let key = self.keys.generation();
         let now = self.kv.now_ms();
@@ -127,12 +130,25 @@ impl Core {
         {
             return Ok(g);
         }
-        let read = match self.kv.get(&key).await? {
-            None => 0,
-            Some(stored) => decode_value::<NamespaceGeneration>(&stored.value, now, self.validate)?
-                .map_or(0, |d| d.value.generation),
-        };
+        let read = self.read_generation(&key, now).await?;
         Ok(self.state.remember_generation(&key, read, now))
+    }
+
+    /// The generation stored under `key` (0 when there is none), read from KV.
+    pub(super) async fn read_generation(&self, key: &str, now: u64) -> Result<u64> {
+        let Some(stored) = self.kv.get(key).await? else {
+            return Ok(0);
+        };
+        match decode_value::<NamespaceGeneration>(&stored.value, now, true) {
+            Ok(d) => Ok(d.map_or(0, |d| d.value.generation)),
+            Err(e) => {
+                self.counters().bypassed.inc();
+                Err(Error::CacheBypassed {
+                    namespace: self.namespace.clone(),
+                    cause: e.kind(),
+                })
+            }
+        }
     }
 
     pub(super) async fn entry_key(&self, key: &str) -> Result<String> {
@@ -518,14 +534,17 @@ where
         Ok(cached)
     }
 
-    /// Compute without the cache (unknown generation, bad key, failed read).
+    /// Compute without the cache (unknown or unusable generation, bad key, failed read).
     async fn uncached<V, F, Fut, E>(&self, compute: F, error: Error) -> Result<Cached<V>, E>
     where
         V: Slot<T>,
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<V, E>>,
     {
-        self.core.counters().errors.inc();
+        // A bypass was counted where the generation was read; the rest are KV failures.
+        if !matches!(error, Error::CacheBypassed { .. }) {
+            self.core.counters().errors.inc();
+        }
         let (value, computed_at, _) = self
             .core
             .run::<T, V, _, _, E>(

@@ -80,10 +80,10 @@ use crate::{
     backend::{Kv, Stored},
     background::{Background, BoxFuture},
     envelope::{self, Codec, Header},
-    error::Result,
+    error::{Error, Result},
     seal::{check_key_id, KeyRing},
     store::{may_replace, Overwrite},
-    versioned::{check_header, decode_value, encode_value, Versioned},
+    versioned::{check_header, encode_value, Versioned},
 };
 
 #[doc(inline)]
@@ -197,8 +197,8 @@ where
     }
 
     /// Seal entries with `ring` (see [`TypedStore::with_sealing`](crate::TypedStore::with_sealing)):
-    /// cached values are unreadable in KV without a key. Entries in clear are still read and
-    /// are sealed when next recomputed; an entry sealed with a key id the ring lacks is a miss
+    /// cached values are unreadable in KV without a key. Entries in clear are misses that are
+    /// replaced (unless the ring opts into reading them, [`KeyRing::requiring_sealed`]); an entry sealed with a key id the ring lacks is a miss
     /// that is never overwritten (a rotation mistake loses nothing, and its TTL ends it).
     /// "Not found" entries and namespace generations hold no data and stay in clear.
     #[must_use]
@@ -377,7 +377,14 @@ where
 
     async fn read_one<M: ReadAs<T>>(&self, key: &str) -> Result<Option<Cached<M::Out>>> {
         let core = &self.core;
-        let full = core.entry_key(key).await?;
+        let full = match core.entry_key(key).await {
+            Ok(full) => full,
+            Err(Error::CacheBypassed { .. }) => {
+                core.counters().misses.inc();
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        };
         if let Some(hit) = self.memory_hit::<M>(&full) {
             return Ok(Some(hit));
         }
@@ -388,7 +395,18 @@ where
 
     async fn read_many<M: ReadAs<T>>(&self, keys: &[&str]) -> Result<Vec<Option<Cached<M::Out>>>> {
         let core = &self.core;
-        let generation = core.generation().await?;
+        let generation = match core.generation().await {
+            Ok(generation) => generation,
+            // Which entries are current is unknown: every key misses (the keys still checked).
+            Err(Error::CacheBypassed { .. }) => {
+                for key in keys {
+                    crate::backend::check_key(&core.keys.entry(0, key))?;
+                    core.counters().misses.inc();
+                }
+                return Ok(keys.iter().map(|_| None).collect());
+            }
+            Err(e) => return Err(e),
+        };
         let mut out: Vec<Option<Cached<M::Out>>> = Vec::with_capacity(keys.len());
         let mut wanted: Vec<(usize, String)> = Vec::new();
         for (i, key) in keys.iter().enumerate() {
@@ -519,7 +537,9 @@ where
     }
 
     /// Delete `key` in the current generation. A computation of it in flight in this isolate
-    /// will not write its (possibly outdated) result. Other locations may serve the old value
+    /// will not write its (possibly outdated) result. While the generation record is unusable
+    /// ([`Error::CacheBypassed`](crate::Error::CacheBypassed)) nothing is deleted: the cache
+    /// is bypassed anyway. Other locations may serve the old value
     /// until the delete propagates (up to about 60 s).
     pub async fn invalidate(&self, key: &str) -> Result<()> {
         let full = self.core.entry_key(key).await?;
@@ -536,20 +556,16 @@ where
     /// Old entries expire by their TTL.
     ///
     /// The new generation is `max(current + 1, now_ms)`, so concurrent bumps and bumps that
-    /// read a stale generation still move forward. Two bumps within a second hit KV's write
+    /// read a stale generation still move forward. A generation record this code cannot use
+    /// (corrupt, of another type, written by newer code) is left as it is:
+    /// [`Error::CacheBypassed`](crate::Error::CacheBypassed). Two bumps within a second hit KV's write
     /// limit: the second returns [`Error::RateLimited`](crate::Error::RateLimited) and should be retried.
     pub async fn invalidate_namespace(&self) -> Result<u64> {
         let core = &self.core;
         let key = core.keys.generation();
         let now = core.kv.now_ms();
-        let current = match core.kv.get(&key).await? {
-            None => 0,
-            Some(stored) => match decode_value::<NamespaceGeneration>(&stored.value, now, true) {
-                Ok(d) => d.map_or(0, |d| d.value.generation),
-                // An unreadable record already disables the cache; replacing it repairs it.
-                Err(e) => may_replace(e, Overwrite::AllowCorrupt).map(|()| 0)?,
-            },
-        };
+        // A record this code cannot use is never replaced: `Error::CacheBypassed`.
+        let current = core.read_generation(&key, now).await?;
         let known = core.state.known_generation(&key).unwrap_or(0).max(current);
         let next = known.saturating_add(1).max(now);
         let record = NamespaceGeneration { generation: next };

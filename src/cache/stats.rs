@@ -36,6 +36,7 @@ pub(crate) struct Counters {
     pub(crate) writes_rate_limited: Counter,
     pub(crate) writes_skipped_invalidated: Counter,
     pub(crate) errors: Counter,
+    pub(crate) bypassed: Counter,
     /// A gauge, not a counter: see [`Waiting`].
     waiting: AtomicU64,
 }
@@ -85,6 +86,10 @@ pub struct CacheStats {
     pub writes_skipped_invalidated: u64,
     /// KV failures absorbed by the cache (reads, writes, generation lookups).
     pub errors: u64,
+    /// Generation reads that found a record this code cannot use
+    /// ([`Error::CacheBypassed`](crate::Error::CacheBypassed)): each such lookup bypassed the
+    /// cache (a miss, computed and not written).
+    pub bypassed: u64,
     /// Computations in flight in this isolate right now.
     pub in_flight: u64,
     /// Callers waiting for another caller's computation right now.
@@ -134,6 +139,7 @@ impl Counters {
             writes_rate_limited: self.writes_rate_limited.get(),
             writes_skipped_invalidated: self.writes_skipped_invalidated.get(),
             errors: self.errors.get(),
+            bypassed: self.bypassed.get(),
             in_flight: u64::try_from(in_flight).unwrap_or(u64::MAX),
             waiting: self.waiting.load(Ordering::Relaxed),
             kv,

@@ -28,10 +28,18 @@ pub(crate) struct KeyArgs {
 
 impl KeyArgs {
     /// The ring, `None` when no option asks for one. Reads the environment through `env`.
+    /// It reads clear values too (`requiring_sealed(false)`): the tool inspects whatever is
+    /// stored and seals clear values (`migrate --seal`), where an app's ring refuses them.
     pub(crate) fn load(
         &self,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Option<KeyRing>, Fail> {
+        Ok(self
+            .load_strict(env)?
+            .map(|ring| ring.requiring_sealed(false)))
+    }
+
+    fn load_strict(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<Option<KeyRing>, Fail> {
         if let Some(prefix) = &self.keys_env {
             return KeyRing::from_lookup(prefix, env)
                 .map(Some)

@@ -12,9 +12,9 @@ use super::{
     id::SessionId,
     reason::NoSession,
     record::Session,
-    store::{Lookup, RefreshPlan, SessionStore},
+    store::{LogoutAll, Lookup, RefreshPlan, SessionStore},
 };
-use crate::{background::Background, error::Error};
+use crate::{backend::Consistency, background::Background, error::Error};
 
 /// Default login page for redirects.
 pub const DEFAULT_LOGIN_PATH: &str = "/login";
@@ -36,6 +36,13 @@ pub struct RequestParts<'a> {
     pub accept: Option<&'a str>,
     /// The `Cookie` header.
     pub cookie: Option<&'a str>,
+    /// The `Origin` header ([`SameOrigin`](super::SameOrigin)).
+    pub origin: Option<&'a str>,
+    /// The `Sec-Fetch-Site` header ([`SameOrigin`](super::SameOrigin)).
+    pub sec_fetch_site: Option<&'a str>,
+    /// The `Host` header, or the request URL's host and port
+    /// ([`SameOrigin`](super::SameOrigin)).
+    pub host: Option<&'a str>,
 }
 
 /// [`RequestParts`], owned (so they can cross an `.await`): what each front end copies out of
@@ -48,6 +55,9 @@ pub struct OwnedRequestParts {
     pub(crate) query: Option<String>,
     pub(crate) accept: Option<String>,
     pub(crate) cookie: Option<String>,
+    pub(crate) origin: Option<String>,
+    pub(crate) sec_fetch_site: Option<String>,
+    pub(crate) host: Option<String>,
 }
 
 #[cfg(any(all(feature = "worker", target_arch = "wasm32"), feature = "axum"))]
@@ -60,6 +70,9 @@ impl OwnedRequestParts {
             query: self.query.as_deref(),
             accept: self.accept.as_deref(),
             cookie: self.cookie.as_deref(),
+            origin: self.origin.as_deref(),
+            sec_fetch_site: self.sec_fetch_site.as_deref(),
+            host: self.host.as_deref(),
         }
     }
 }
@@ -76,6 +89,27 @@ pub struct PlainResponse {
 }
 
 impl PlainResponse {
+    /// The answer to a request that `error` ended, by the crate's one mapping: the status of
+    /// [`Error::http_status`], `Retry-After` when a retry can help, and a JSON body
+    /// `{"error": <kind>, "message": <text>}` whose text never carries a value, a key or an id
+    /// ([`Error::public_message`]). Not cached. (axum: `Error` is `IntoResponse` with this.)
+    pub fn for_error(error: &Error) -> Self {
+        let body = serde_json::json!({ "error": error.kind(), "message": error.public_message() });
+        let mut headers = vec![
+            ("Content-Type", "application/json".to_string()),
+            ("Cache-Control", "no-store".to_string()),
+            ("X-Content-Type-Options", "nosniff".to_string()),
+        ];
+        if let Some(secs) = error.retry_after_secs() {
+            headers.push(("Retry-After", secs.to_string()));
+        }
+        Self {
+            status: error.http_status(),
+            headers,
+            body: body.to_string(),
+        }
+    }
+
     /// The first value of header `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
@@ -118,6 +152,16 @@ pub struct RefreshTicket {
     id: SessionId,
     refresh: RefreshPlan,
     set_cookie: Option<String>,
+}
+
+/// What [`SessionGate::logout_everywhere`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogoutEverywhere {
+    /// How many sessions went, and whether all did.
+    pub outcome: LogoutAll,
+    /// The clearing `Set-Cookie`, once every session is gone (`None` while the caller keeps
+    /// its session to call again).
+    pub set_cookie: Option<String>,
 }
 
 /// Why a request was turned away.
@@ -365,8 +409,9 @@ impl<D: SessionData> SessionGate<D> {
             ("X-Content-Type-Options", "nosniff".to_string()),
         ];
         let response = match &cause {
-            DenyCause::Unavailable(_) => {
-                headers.push(("Retry-After", "5".to_string()));
+            DenyCause::Unavailable(e) => {
+                let retry = e.retry_after_secs().unwrap_or(5);
+                headers.push(("Retry-After", retry.to_string()));
                 let (content_type, body) = if api {
                     (
                         "application/json",
@@ -380,7 +425,7 @@ impl<D: SessionData> SessionGate<D> {
                 };
                 headers.push(("Content-Type", content_type.to_string()));
                 PlainResponse {
-                    status: 503,
+                    status: e.http_status(),
                     headers,
                     body,
                 }
@@ -432,9 +477,45 @@ impl<D: SessionData> SessionGate<D> {
         Ok(self.cookie.clear_cookie())
     }
 
+    /// "Log out everywhere" for the request's session ([`SessionStore::logout_everywhere`]):
+    /// every other session of its user, then, once none is left, this one and whatever else
+    /// the request carries, with the clearing `Set-Cookie`. While sessions remain (a user over
+    /// the batch, from before the cap) the caller keeps its session and gets no cookie, so it
+    /// can call again.
+    pub async fn logout_everywhere(
+        &self,
+        cookie_header: Option<&str>,
+    ) -> Result<Lookup<LogoutEverywhere>, Error> {
+        let id = match self.resolve(cookie_header).await? {
+            Lookup::Found((id, _)) => id,
+            Lookup::NoSession(reason) => return Ok(Lookup::NoSession(reason)),
+        };
+        let outcome = match self.store.logout_everywhere(&id).await? {
+            Lookup::Found(outcome) => outcome,
+            Lookup::NoSession(reason) => return Ok(Lookup::NoSession(reason)),
+        };
+        let set_cookie = if outcome.complete {
+            self.delete_carried(cookie_header).await?;
+            Some(self.cookie.clear_cookie())
+        } else {
+            None
+        };
+        Ok(Lookup::Found(LogoutEverywhere {
+            outcome,
+            set_cookie,
+        }))
+    }
+
+    /// Delete every session the request carries. What a request without a live session can
+    /// cost is bounded: one read per carried id (at most
+    /// [`MAX_SESSION_COOKIES`](super::MAX_SESSION_COOKIES)), and a delete only for what is
+    /// found — except, on KV, for the first id, whose key is deleted even when not found (a
+    /// session created at another location in the last ~60 s may not be visible here yet;
+    /// [`SessionStore::delete`]). So made-up ids cost at most one write per request.
     async fn delete_carried(&self, cookie_header: Option<&str>) -> Result<(), Error> {
-        for id in self.cookie.session_ids(cookie_header) {
-            self.store.delete(&id).await?;
+        let eventual = self.store.kv().consistency() == Consistency::Eventual;
+        for (i, id) in self.cookie.session_ids(cookie_header).iter().enumerate() {
+            self.store.delete_found(id, eventual && i == 0).await?;
         }
         Ok(())
     }

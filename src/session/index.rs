@@ -20,10 +20,10 @@ use super::{
     data::{SessionData, SessionTimes},
     id::{hash_hex, is_hash_hex, SessionId},
     reason::NoSession,
-    store::{Loaded, LogoutAll, Lookup, SessionStore, MAX_INDEX_PAGES},
+    store::{Loaded, LogoutAll, Lookup, SessionStore, MAX_EVICTIONS_PER_LOGIN, MAX_INDEX_PAGES},
 };
 use crate::{
-    backend::{Stamp, MAX_LIST_LIMIT, PROPAGATION_MS},
+    backend::{ListKey, Stamp, MAX_LIST_LIMIT, PROPAGATION_MS},
     envelope::Header,
     error::Result,
 };
@@ -97,6 +97,27 @@ impl<D: SessionData> SessionStore<D> {
             .await
     }
 
+    /// "Log out everywhere" for the holder of `id`: every other session of its user, then
+    /// — once none is left — `id` itself. Until then the caller keeps `id`, so a user with
+    /// more sessions than one call revokes (sessions from before the
+    /// [cap](Self::with_max_sessions_per_user)) can call again: the answer is honest,
+    /// [`LogoutAll::complete`] false. With the cap at or below the
+    /// [batch](Self::with_logout_batch) (the defaults: 32 and 400) one call always completes.
+    /// On KV, sessions created at other locations in the last ~60 s may not be listed yet.
+    pub async fn logout_everywhere(&self, id: &SessionId) -> Result<Lookup<LogoutAll>> {
+        let hash = id.hashed();
+        let user = match self.read(&hash).await? {
+            Lookup::Found(loaded) => loaded.session.user_id().to_string(),
+            Lookup::NoSession(reason) => return Ok(Lookup::NoSession(reason)),
+        };
+        let mut outcome = self.delete_user_sessions(&user, Some(hash)).await?;
+        if outcome.complete {
+            self.delete(id).await?;
+            outcome.deleted += 1;
+        }
+        Ok(Lookup::Found(outcome))
+    }
+
     pub(super) async fn delete_user_sessions(
         &self,
         user_id: &str,
@@ -111,21 +132,8 @@ impl<D: SessionData> SessionStore<D> {
                 .kv()
                 .list(&prefix, cursor.as_deref(), MAX_LIST_LIMIT)
                 .await?;
-            for entry in page.keys {
-                let Some(hash) = entry.name.strip_prefix(&prefix) else {
-                    continue;
-                };
-                // Only our own entries: anything else under the prefix is not a session hash.
-                if !is_hash_hex(hash) || keep.as_deref() == Some(hash) {
-                    continue;
-                }
-                // Past the cap the session is dead on read and KV is dropping both keys.
-                let past_cap = entry
-                    .metadata
-                    .as_deref()
-                    .and_then(Header::from_metadata)
-                    .is_some_and(|h| h.is_expired(now));
-                if past_cap {
+            for entry in live_entries(&page.keys, &prefix, now) {
+                if keep.as_deref() == Some(entry.hash) {
                     continue;
                 }
                 if deleted == self.logout_batch {
@@ -134,25 +142,7 @@ impl<D: SessionData> SessionStore<D> {
                         complete: false,
                     });
                 }
-                // Entry first, as `unlink` does: a refresh racing this delete undoes its own
-                // write when it finds no entry. If the session delete fails the entry is put
-                // back (its creation time is not in the listing: 0), so a retry finds it.
-                self.kv().delete(&entry.name).await?;
-                if let Err(e) = self.kv().delete(&self.sessions.key(hash)).await {
-                    let absolute_expires_at = entry
-                        .metadata
-                        .as_deref()
-                        .and_then(Header::from_metadata)
-                        .and_then(|h| h.expires_at);
-                    if let Some(absolute_expires_at) = absolute_expires_at {
-                        let restored = SessionIndexEntry {
-                            created_at: 0,
-                            absolute_expires_at,
-                        };
-                        let _ = self.put_index_entry(user_id, hash, &restored).await;
-                    }
-                    return Err(e);
-                }
+                self.revoke(user_id, &entry).await?;
                 deleted += 1;
             }
             if page.list_complete || page.cursor.is_none() {
@@ -167,6 +157,72 @@ impl<D: SessionData> SessionStore<D> {
             deleted,
             complete: false,
         })
+    }
+
+    /// Keep at most [`max_sessions_per_user`](SessionStore::with_max_sessions_per_user) live
+    /// sessions for `user_id`, the one just created (`new_hash`) among them, by revoking the
+    /// oldest others (by absolute cap, which rotation keeps: the order of first login), at
+    /// most [`MAX_EVICTIONS_PER_LOGIN`] per call so a login's cost stays bounded. Reads the
+    /// first page of the index that has keys (one `list`, more when KV answers empty pages). Best effort: the new session is already written, and a
+    /// failure here leaves the user with more sessions, never fewer. Returns how many went.
+    pub(super) async fn evict_over_cap(&self, user_id: &str, new_hash: &str) -> usize {
+        let prefix = self.index_prefix_of(user_id);
+        let now = self.now_ms();
+        // KV may hand out empty pages before the end: read on until a page has keys (a user
+        // under the cap fits one page of 1000), at most MAX_INDEX_PAGES.
+        let mut keys = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..MAX_INDEX_PAGES {
+            let Ok(page) = self
+                .kv()
+                .list(&prefix, cursor.as_deref(), MAX_LIST_LIMIT)
+                .await
+            else {
+                return 0;
+            };
+            keys.extend(page.keys);
+            if !keys.is_empty() || page.list_complete || page.cursor.is_none() {
+                break;
+            }
+            cursor = page.cursor;
+        }
+        let mut live: Vec<Listed<'_>> = live_entries(&keys, &prefix, now).collect();
+        // The new session counts toward the cap, whether or not the listing shows it yet.
+        live.retain(|e| e.hash != new_hash);
+        let others_allowed = self.max_sessions_per_user.saturating_sub(1);
+        if live.len() <= others_allowed {
+            return 0;
+        }
+        // Oldest first; an entry without its cap in the metadata sorts first.
+        live.sort_by_key(|e| e.absolute_expires_at.unwrap_or(0));
+        let excess = (live.len() - others_allowed).min(MAX_EVICTIONS_PER_LOGIN);
+        let mut evicted = 0;
+        for entry in &live[..excess] {
+            if self.revoke(user_id, entry).await.is_err() {
+                break;
+            }
+            evicted += 1;
+        }
+        evicted
+    }
+
+    /// Revoke a listed session: its index entry, then the session, as
+    /// [`unlink`](Self::unlink) does (a refresh racing the delete undoes its own write when it
+    /// finds no entry). If the session delete fails the entry is put back (its creation time
+    /// is not in the listing: 0), so a retry finds it.
+    async fn revoke(&self, user_id: &str, entry: &Listed<'_>) -> Result<()> {
+        self.kv().delete(entry.key).await?;
+        if let Err(e) = self.kv().delete(&self.sessions.key(entry.hash)).await {
+            if let Some(absolute_expires_at) = entry.absolute_expires_at {
+                let restored = SessionIndexEntry {
+                    created_at: 0,
+                    absolute_expires_at,
+                };
+                let _ = self.put_index_entry(user_id, entry.hash, &restored).await;
+            }
+            return Err(e);
+        }
+        Ok(())
     }
 
     /// Write back a session read under `hash` (refresh, update).
@@ -275,4 +331,39 @@ impl<D: SessionData> SessionStore<D> {
         let written_at = session.times().refreshed_at;
         stored_version < D::VERSION || self.now_ms() < written_at.saturating_add(PROPAGATION_MS)
     }
+}
+
+/// One live entry of a user's index listing.
+pub(super) struct Listed<'a> {
+    /// The entry's KV key.
+    pub(super) key: &'a str,
+    /// The session's hashed id (the last segment of the key).
+    pub(super) hash: &'a str,
+    /// The session's absolute cap, from the entry's metadata.
+    pub(super) absolute_expires_at: Option<u64>,
+}
+
+/// The entries of a listing under `prefix` that are the store's own (a session hash after
+/// the prefix) and not past their cap (past it the session is dead on read and KV is dropping
+/// both keys).
+pub(super) fn live_entries<'a>(
+    keys: &'a [ListKey],
+    prefix: &'a str,
+    now: u64,
+) -> impl Iterator<Item = Listed<'a>> + 'a {
+    keys.iter().filter_map(move |entry| {
+        let hash = entry.name.strip_prefix(prefix)?;
+        if !is_hash_hex(hash) {
+            return None;
+        }
+        let header = entry.metadata.as_deref().and_then(Header::from_metadata);
+        if header.as_ref().is_some_and(|h| h.is_expired(now)) {
+            return None;
+        }
+        Some(Listed {
+            key: &entry.name,
+            hash,
+            absolute_expires_at: header.and_then(|h| h.expires_at),
+        })
+    })
 }

@@ -57,12 +57,41 @@ impl OwnedRequestParts {
             query: url.as_ref().and_then(|u| u.query()).map(str::to_string),
             accept: header(req, "accept"),
             cookie: cookie_header(req),
+            origin: header(req, "origin"),
+            sec_fetch_site: header(req, "sec-fetch-site"),
+            host: header(req, "host").or_else(|| {
+                let url = url.as_ref()?;
+                let host = url.host_str()?;
+                Some(match url.port() {
+                    Some(port) => format!("{host}:{port}"),
+                    None => host.to_string(),
+                })
+            }),
         }
     }
 
     /// The `Cookie` header (for [`SessionGate::resolve`], `login`, `logout`).
     pub fn cookie(&self) -> Option<&str> {
         self.cookie.as_deref()
+    }
+}
+
+/// The same-origin rule ([`SameOrigin`](super::SameOrigin)) for `req`: `Some(403)` for a
+/// state-changing request a browser sent from another origin (a cross-site form post, a login
+/// CSRF), `None` to go on. Call it before routing, for every route:
+///
+/// ```ignore
+/// if let Some(refused) = refuse_cross_origin(&SameOrigin::new(), &req)? {
+///     return Ok(refused);
+/// }
+/// ```
+pub fn refuse_cross_origin(
+    rule: &super::SameOrigin,
+    req: &Request,
+) -> worker::Result<Option<Response>> {
+    match rule.check(&OwnedRequestParts::of(req).parts()) {
+        Ok(()) => Ok(None),
+        Err(refused) => to_response(&refused.response()).map(Some),
     }
 }
 

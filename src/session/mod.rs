@@ -37,6 +37,7 @@ mod id;
 mod index;
 #[cfg(all(feature = "worker", target_arch = "wasm32"))]
 pub mod middleware;
+mod origin;
 mod read;
 mod reason;
 mod record;
@@ -50,14 +51,15 @@ pub use data::{SessionData, SessionInit, SessionTimes};
 #[cfg(feature = "axum")]
 pub(crate) use gate::OwnedRequestParts;
 pub use gate::{
-    Admission, Admitted, Denied, DenyCause, PlainResponse, RefreshTicket, RequestParts,
-    SessionGate, DEFAULT_LOGIN_PATH, DEFAULT_RETURN_TO_PARAM,
+    Admission, Admitted, Denied, DenyCause, LogoutEverywhere, PlainResponse, RefreshTicket,
+    RequestParts, SessionGate, DEFAULT_LOGIN_PATH, DEFAULT_RETURN_TO_PARAM,
 };
 // The one hashing rule of session ids, shared with the tower-sessions adapter's keys.
 #[cfg(feature = "tower-sessions")]
 pub(crate) use id::hash_hex;
 pub use id::{IdSource, OsRandom, SessionId, ID_BYTES, ID_LEN};
 pub use index::SessionIndexEntry;
+pub use origin::{CrossOrigin, SameOrigin};
 pub use reason::NoSession;
 pub use record::{Session, SessionV1, SessionV2};
 pub use store::{

@@ -32,6 +32,13 @@ pub const MIN_WRITE_SPACING_MS: u64 = 1000;
 /// Default number of sessions one [`SessionStore::delete_all_for_user`] call deletes (two KV
 /// deletes each, well under Workers' 1000 operations per invocation).
 pub const DEFAULT_LOGOUT_BATCH: usize = 400;
+/// Default cap on a user's live sessions ([`SessionStore::with_max_sessions_per_user`]): well
+/// below [`DEFAULT_LOGOUT_BATCH`], so one "log out everywhere" call revokes them all.
+pub(super) const DEFAULT_MAX_SESSIONS_PER_USER: usize = 32;
+/// Most sessions one login revokes to bring its user back under the cap (two KV deletes
+/// each): a user over the cap by more (sessions from before it) converges over logins, or
+/// calls "log out everywhere".
+pub(super) const MAX_EVICTIONS_PER_LOGIN: usize = 4;
 /// Pages of a user's index one "log out everywhere" call reads at most (KV can return empty
 /// pages before the end).
 pub(super) const MAX_INDEX_PAGES: usize = 16;
@@ -112,13 +119,15 @@ pub enum Refresh {
     NoSession(NoSession),
 }
 
-/// The outcome of [`SessionStore::delete_all_for_user`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The outcome of [`SessionStore::delete_all_for_user`] and
+/// [`SessionStore::logout_everywhere`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct LogoutAll {
     /// Sessions deleted by this call.
     pub deleted: usize,
-    /// False when the batch limit stopped the call early: call again (after a minute, so
-    /// KV's `list` has caught up with the deletes) to continue.
+    /// False when the batch limit stopped the call early: call again to continue (on KV a
+    /// minute later, so that its `list` has caught up with the deletes; before that the call
+    /// deletes some of the same keys again).
     pub complete: bool,
 }
 
@@ -135,6 +144,7 @@ pub struct SessionStore<D: SessionData = Session> {
     refresh_threshold_ms: Option<u64>,
     pub(super) validate: bool,
     pub(super) logout_batch: usize,
+    pub(super) max_sessions_per_user: usize,
     on_reject: Option<RejectHook>,
 }
 
@@ -160,6 +170,7 @@ impl<D: SessionData> Clone for SessionStore<D> {
             refresh_threshold_ms: self.refresh_threshold_ms,
             validate: self.validate,
             logout_batch: self.logout_batch,
+            max_sessions_per_user: self.max_sessions_per_user,
             on_reject: self.on_reject.clone(),
         }
     }
@@ -210,6 +221,7 @@ impl<D: SessionData> SessionStore<D> {
             refresh_threshold_ms: None,
             validate: true,
             logout_batch: DEFAULT_LOGOUT_BATCH,
+            max_sessions_per_user: DEFAULT_MAX_SESSIONS_PER_USER,
             on_reject: None,
         }
     }
@@ -272,9 +284,11 @@ impl<D: SessionData> SessionStore<D> {
 
     /// Seal sessions and their per-user index entries with `ring` (see
     /// [`TypedStore::with_sealing`]): a stored session's email, user id and data are then
-    /// unreadable without a key. Sessions stored in clear are still read and are sealed at
-    /// their next write (refresh, update, rotation); a session sealed with a key id the ring
-    /// lacks is [`NoSession::Sealed`] and stays in KV untouched.
+    /// unreadable without a key. A session stored in clear is [`NoSession::Sealed`] (a
+    /// session planted without the key is never served), unless the ring opts into reading
+    /// clear values ([`KeyRing::requiring_sealed`]`(false)`, the migration path: each is
+    /// sealed at its next write); a session sealed with a key id the ring lacks is
+    /// [`NoSession::Sealed`] and stays in KV untouched.
     #[must_use]
     pub fn with_sealing(mut self, ring: KeyRing) -> Self {
         self.sessions = self.sessions.with_sealing(ring.clone());
@@ -293,6 +307,22 @@ impl<D: SessionData> SessionStore<D> {
     #[must_use]
     pub fn with_logout_batch(mut self, sessions: usize) -> Self {
         self.logout_batch = sessions.max(1);
+        self
+    }
+
+    /// Most live sessions one user keeps (default 32, at least 1): a login past it revokes the
+    /// user's oldest sessions (by first login; at most 4 per login, so a login's cost stays
+    /// bounded), so "log out everywhere" always finishes in one call
+    /// ([`delete_all_for_user`](Self::delete_all_for_user) revokes up to the
+    /// [logout batch](Self::with_logout_batch), 400 by default). Each login pays one `list` of
+    /// the user's index for it. On KV the count follows KV's eventually consistent `list`:
+    /// logins at other locations within the propagation window (about 60 s) may not be seen
+    /// yet, so the cap can be overshot by the logins of that window (bounded by the app's
+    /// per-account login limit), and is restored by the next login after it. On Durable
+    /// Objects the count is exact.
+    #[must_use]
+    pub fn with_max_sessions_per_user(mut self, sessions: usize) -> Self {
+        self.max_sessions_per_user = sessions.max(1);
         self
     }
 
@@ -368,7 +398,9 @@ impl<D: SessionData> SessionStore<D> {
     /// Create a session from `init`: a fresh id, idle expiry `now + idle` (capped at the
     /// absolute lifetime). Two writes: the index entry, then the session (an entry without a
     /// session is harmless; a session without an entry would escape "log out everywhere").
-    /// Refused with [`Error::Validation`] when the session would fail its own schema on read.
+    /// Then one `list` of the user's index, and the oldest sessions past the
+    /// [cap](Self::with_max_sessions_per_user) are revoked.
+    /// Refused with [`Error::InvalidValue`] when the session would fail its own schema on read.
     pub async fn create_with(&self, init: D::Init) -> Result<(SessionId, D)> {
         let now = self.now_ms();
         let id = SessionId::generate(&*self.ids)?;
@@ -387,6 +419,8 @@ impl<D: SessionData> SessionStore<D> {
             .await?;
         // A fresh 256-bit id cannot collide with a stored value: no guard read needed.
         self.write_new_session(&hash, &session, "create").await?;
+        // Only now, so no failure leaves the user with fewer sessions than before.
+        self.evict_over_cap(session.user_id(), &hash).await;
         Ok((id, session))
     }
 
@@ -536,21 +570,33 @@ impl<D: SessionData> SessionStore<D> {
 
     /// Log out: delete `id`'s session and its index entry. Deletes whatever is stored under the
     /// id's key, even a value this code cannot read (logging out must work during a rolling
-    /// deploy). Deleting a missing session is not an error.
+    /// deploy). A missing session is not an error. On a linearizable backend (Durable
+    /// Objects) nothing is written for it; on KV its key is still deleted (one delete), since
+    /// a session written at another location in the last ~60 s may not be visible here yet and
+    /// a logout right after a login elsewhere must still end it.
     pub async fn delete(&self, id: &SessionId) -> Result<()> {
+        self.delete_found(id, self.kv().consistency() == Consistency::Eventual)
+            .await
+    }
+
+    /// [`delete`](Self::delete), writing nothing for a missing session unless `blind` (then
+    /// its key is deleted all the same).
+    pub(super) async fn delete_found(&self, id: &SessionId, blind: bool) -> Result<()> {
         let hash = id.hashed();
         let key = self.sessions.key(&hash);
+        let Some(stored) = self.kv().get(&key).await? else {
+            return if blind {
+                self.kv().delete(&key).await
+            } else {
+                Ok(())
+            };
+        };
         // Read only to learn the user, for the index entry. `now = 0` ignores expiry: an
         // expired session still names its user. No validation: any decodable value will do.
-        let owner = match self.kv().get(&key).await? {
-            Some(stored) => {
-                decode_value_in::<D>(&stored.value, self.sessions.key_ring(), &key, 0, false)
-                    .ok()
-                    .flatten()
-                    .map(|d| (d.value.user_id().to_string(), d.value.times()))
-            }
-            None => None,
-        };
+        let owner = decode_value_in::<D>(&stored.value, self.sessions.key_ring(), &key, 0, false)
+            .ok()
+            .flatten()
+            .map(|d| (d.value.user_id().to_string(), d.value.times()));
         match owner {
             Some((user, times)) => self.unlink(&user, &hash, &times).await,
             None => self.kv().delete(&key).await,

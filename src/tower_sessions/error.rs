@@ -49,7 +49,7 @@ pub(super) fn write_failed(op: Op, error: &Error) -> StoreError {
         Error::Limit(limit) => {
             StoreError::Encode(format!("kv-envelope session {}: {limit}", op.name()))
         }
-        Error::Encode { .. } | Error::Validation { .. } => StoreError::Encode(format!(
+        Error::Encode { .. } | Error::InvalidValue { .. } => StoreError::Encode(format!(
             "kv-envelope session {}: the record cannot be stored ({})",
             op.name(),
             error.kind()

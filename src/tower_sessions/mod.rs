@@ -10,6 +10,8 @@
 //! * `budget` — [`SaveBudget`]: skipping saves that only slide the expiry.
 //! * `convert`, `error` — `Record` to the stored form and back; kv-envelope errors as
 //!   tower-sessions' errors, without ids or values.
+//! * `typed` — [`get_or_flush`]: a typed read where data that no longer fits the app's type
+//!   is no session, never a 5xx or a logged value.
 //!
 //! See `docs/axum.md` for wiring it into tower-sessions' `SessionManagerLayer` on workers-rs,
 //! and for when to use the crate's own typed [`SessionStore`](crate::SessionStore) instead.
@@ -33,6 +35,8 @@ mod error;
 mod record;
 #[cfg(feature = "tower-sessions")]
 mod store;
+#[cfg(feature = "tower-sessions")]
+mod typed;
 
 #[cfg(feature = "tower-sessions")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tower-sessions")))]
@@ -41,3 +45,6 @@ pub use record::TowerSessionRecord;
 #[cfg(feature = "tower-sessions")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tower-sessions")))]
 pub use store::{KvSessionStore, DEFAULT_TOWER_PREFIX, MAX_ID_DRAWS};
+#[cfg(feature = "tower-sessions")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tower-sessions")))]
+pub use typed::get_or_flush;
