@@ -4,11 +4,24 @@
 // scripts/e2e.sh (WORKER_EXAMPLE=axum-worker scripts/with-worker.sh), after the demo's files.
 
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { test } from "node:test";
 
-import { COOKIE_NAME, delta, http, kvGet, kvList, kvPut, kvSeed, newSessionId, stats } from "./lib/worker.mjs";
+import {
+  BASE as BASE_URL,
+  COOKIE_NAME,
+  delta,
+  http,
+  kvGet,
+  kvList,
+  kvPut,
+  kvSeed,
+  newSessionId,
+  stats,
+  WORKER_LOG,
+} from "./lib/worker.mjs";
 
-const TOWER_COOKIE = "id"; // tower-sessions' default cookie name
+const TOWER_COOKIE = "__Host-id"; // the example names tower-sessions' cookie with the __Host- prefix
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 
@@ -255,4 +268,97 @@ test("/cached: computed once, then the stored text", async () => {
   assert.equal(second.headers.get("x-cache"), "hit");
   assert.deepEqual(second.json(), value, "the same stored value");
   assert.equal(delta(before, await stats())("cache_computations"), 0);
+});
+
+// ---- second black-box review (issue 26) ----
+
+test("review 2: tower-sessions' cookie is __Host-id, Secure, Path=/, host-only", async () => {
+  const res = await http("/tower/login", jsonBody("hostie"));
+  assert.equal(res.status, 200, res.text);
+  const set = res.setCookies.find((c) => c.startsWith(`${TOWER_COOKIE}=`));
+  assert.ok(set, `a __Host-id cookie: ${res.setCookies.join(" | ")}`);
+  assert.match(set, /;\s*Secure/i);
+  assert.match(set, /;\s*Path=\/(;|$)/i);
+  assert.doesNotMatch(set, /Domain=/i, "host-only");
+  assert.ok(!res.setCookies.some((c) => c.startsWith("id=")), "no bare `id` cookie any more");
+  // A bare `id` cookie (what a sibling subdomain can toss, Domain=parent) is another cookie now:
+  // it never selects a session, whatever its order.
+  const victim = cookieOf(res, TOWER_COOKIE);
+  const attacker = await towerLogin("mallory");
+  const tossed = await http("/tower/me", { headers: { cookie: `${TOWER_COOKIE}=${victim}; id=${attacker}` } });
+  assert.equal(tossed.status, 200, tossed.text);
+  assert.equal(tossed.json().user, "hostie", "served as the victim, not the tossed cookie");
+});
+
+const CROSS_SITE = { origin: "https://evil.example", "sec-fetch-site": "cross-site" };
+
+test("review 2: a cross-site form POST cannot log the browser in (login CSRF), on both front ends", async () => {
+  const form = (field, value) => ({
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded", ...CROSS_SITE },
+    body: `${field}=${encodeURIComponent(value)}`,
+  });
+  for (const [path, field, value] of [
+    ["/typed/login", "email", "victim@example.com"],
+    ["/tower/login", "user", "victim"],
+  ]) {
+    const res = await http(path, form(field, value));
+    assert.equal(res.status, 403, `${path}: ${res.status} ${res.text}`);
+    assert.equal(res.json().error, "cross_origin");
+    assert.deepEqual(res.setCookies, [], `${path}: no session cookie`);
+    // An old browser: Origin only.
+    const old = await http(path, {
+      method: "POST",
+      headers: { "content-type": "application/json", origin: "https://evil.example" },
+      body: JSON.stringify({ [field]: value }),
+    });
+    assert.equal(old.status, 403, `${path} (Origin only): ${old.status}`);
+  }
+  // Logout and rotation are state changes too.
+  for (const path of ["/typed/logout", "/typed/rotate", "/tower/logout"]) {
+    assert.equal((await http(path, { method: "POST", headers: CROSS_SITE })).status, 403, path);
+  }
+  // Same-origin browsers and non-browser clients still log in.
+  const own = new URL(BASE_URL).origin;
+  const same = await http("/typed/login", {
+    method: "POST",
+    headers: { "content-type": "application/json", origin: own, "sec-fetch-site": "same-origin" },
+    body: JSON.stringify({ email: "same.origin@example.com" }),
+  });
+  assert.equal(same.status, 303, same.text);
+  await typedLogin("no.headers@example.com");
+});
+
+test("review 2: a bad email is a 4xx, never 503", async () => {
+  for (const email of ["notanemail", "x<script>@example.com", "аda@example.com", "a@b", `${"a".repeat(300)}@example.com`]) {
+    const res = await http("/typed/login", jsonBody(email, "email"));
+    assert.ok(res.status >= 400 && res.status < 500, `${JSON.stringify(email)}: ${res.status} ${res.text}`);
+    assert.deepEqual(res.setCookies, [], "no session");
+  }
+  const res = await http("/typed/login", jsonBody("notanemail", "email"));
+  assert.equal(res.status, 422);
+  assert.equal(res.json().error, "invalid_value");
+  assert.doesNotMatch(res.text, /notanemail/, "the value is not echoed");
+});
+
+test("review 2: tower data that no longer fits the app's type is no session, not a lasting 503, and is never logged", async () => {
+  const list = () => kvList({ binding: "SESSIONS", prefix: "tower-session:" });
+  const before = new Set((await list()).map((k) => k.name));
+  const id = await towerLogin("typed.tower");
+  const [{ name: key, metadata }] = (await list()).filter((k) => !before.has(k.name));
+  const stored = JSON.parse((await kvGet(key, { binding: "SESSIONS" })).toString("utf8"));
+  const marker = `str-${newSessionId().slice(0, 12)}`;
+  const record = { ...stored, data: { ...stored.data, data: { ...stored.data.data, n: marker } } };
+  await kvPut(key, Buffer.from(JSON.stringify(record)), { binding: "SESSIONS", metadata: metadata && JSON.stringify(metadata) });
+  const res = await http("/tower/counter", cookie(TOWER_COOKIE, id));
+  assert.equal(res.status, 401, `${res.status} ${res.text}`);
+  assert.equal(res.json().error, "no_session");
+  assert.doesNotMatch(res.text, new RegExp(marker));
+  const cleared = res.setCookies.find((c) => c.startsWith(`${TOWER_COOKIE}=`));
+  assert.ok(cleared && /Max-Age=0/i.test(cleared), `the cookie is cleared: ${res.setCookies.join(" | ")}`);
+  assert.equal(await kvGet(key, { binding: "SESSIONS" }), null, "the record that no longer fits is gone");
+  // Not a lasting state: the next request is simply without a session, and a login works.
+  assert.equal((await http("/tower/counter", cookie(TOWER_COOKIE, id))).status, 401);
+  await towerLogin("typed.tower");
+  assert.doesNotMatch(readFileSync(WORKER_LOG, "utf8"), new RegExp(marker), "the stored value never reached the log");
 });

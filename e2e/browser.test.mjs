@@ -5,48 +5,21 @@
 // Fails (never skips) when Chromium is missing: set CHROMIUM_BIN to use another binary.
 
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:http";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, test } from "node:test";
 
-import { chromium } from "playwright-core";
-
+import { launchBrowser, serve } from "./lib/browser.mjs";
 import { BASE, COOKIE_NAME, login } from "./lib/worker.mjs";
 
-const CHROMIUM = process.env.CHROMIUM_BIN || "/usr/bin/chromium";
-const ARGS = [
-  "--headless",
-  // *.localhost is loopback anyway; the rule keeps Chromium off ::1 (the servers listen on
-  // 127.0.0.1 only).
-  "--host-resolver-rules=MAP *.localhost 127.0.0.1",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
-
+let browser;
 let context;
-let profile;
 
 before(async () => {
-  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} not found: apt-get install -y chromium (or set CHROMIUM_BIN)`);
-  profile = mkdtempSync(join(tmpdir(), "kv-e2e-chromium-"));
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ARGS,
-    timeout: 60_000,
-  });
+  browser = await launchBrowser();
+  context = browser.context;
 });
 
 after(async () => {
-  await context?.close();
-  if (profile) rmSync(profile, { recursive: true, force: true });
+  await browser?.close();
 });
 
 test("log in through the form, see the user on /me, log out, back to /login", async () => {
@@ -92,16 +65,6 @@ test("log in through the form, see the user on /me, log out, back to /login", as
   await page.goto(`${BASE}/`);
   assert.match(await page.textContent("#who"), /Not signed in/);
 });
-
-/** Serve `handler` on a free loopback port; returns { port, close }. */
-function serve(handler) {
-  return new Promise((resolve) => {
-    const server = createServer(handler);
-    server.listen(0, "127.0.0.1", () =>
-      resolve({ port: server.address().port, close: () => new Promise((r) => server.close(r)) }),
-    );
-  });
-}
 
 // Regression (issue 12.1): a sibling subdomain tossed `session=<attacker>; Domain=.example.test`
 // next to the victim's host-only cookie; the gate answered "ambiguous" with a host-only clear,

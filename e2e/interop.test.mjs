@@ -9,12 +9,13 @@
 // SEAL_KEY_<id>), with-ts-worker.sh hands the TS worker the same file: each then opens what the
 // other sealed (WebCrypto and RustCrypto, one AES-256-GCM frame) and KV holds no plaintext email.
 import assert from "node:assert/strict";
+import { writeFileSync } from "node:fs";
 import { describe, test } from "node:test";
 
 import { encodeEnvelope } from "@kv-envelope/ts";
 import { registry } from "@kv-envelope/ts/generated";
 
-import { http, kvGet, kvPut, kvSeed, login, newSessionId, sessionKey, withSession } from "./lib/worker.mjs";
+import { http, kvGet, kvPut, kvSeed, login, newSessionId, scratchFile, sessionKey, withSession } from "./lib/worker.mjs";
 import { session, ts, tsPut } from "./ts/lib.mjs";
 
 const DAY = 86_400_000;
@@ -112,8 +113,14 @@ describe("TypeScript writes, Rust reads", () => {
     const v1 = { userId: "u-ts-v1", email: "ts-v1@example.com", createdAt: now - HOUR, expiresAt: now + 6 * DAY + 23 * HOUR };
     assert.ok(registry.types.session.versions[1](v1));
     const id = newSessionId();
-    const bytes = Buffer.from(encodeEnvelope("session", 1, v1.expiresAt, v1));
-    await kvPut(sessionKey(id), bytes, { metadata: JSON.stringify({ t: "session", v: 1, c: "json", e: v1.expiresAt }) });
+    const clear = Buffer.from(encodeEnvelope("session", 1, v1.expiresAt, v1));
+    // Sealed for its key with the demo's ring (which refuses sessions stored in clear): the TS
+    // package seals only the current version, so the seed tool seals these bytes as they are.
+    const input = scratchFile();
+    writeFileSync(input, clear);
+    const { bytes, metadata } = await kvSeed("file", { key: sessionKey(id), in: input, seal: true });
+    assert.equal(JSON.parse(metadata).v, 1);
+    await kvPut(sessionKey(id), bytes, { metadata });
     const me = await http("/me", withSession(id, API));
     assert.equal(me.status, 200, me.text);
     assert.deepEqual(me.json(), { ...v1, absoluteExpiresAt: v1.createdAt + 30 * DAY, refreshedAt: v1.createdAt, roles: [] });

@@ -12,6 +12,8 @@
 # tool and the CLI, E2E_FILES to run a subset (e.g. E2E_FILES=e2e/cache.test.mjs).
 # Then the key rotation test (e2e/rotation.test.mjs, four worker restarts with other key rings on a
 # KV of its own) through scripts/e2e-rotation.sh: part of the default run, or named in E2E_FILES.
+# Then e2e/session-cap.test.mjs on KV with CONFORMANCE=on (its e2e-only route creates a user's
+# sessions past the login limits).
 # Then the session tests on Durable Objects: the demo again with SESSION_BACKEND=durable and
 # CONFORMANCE=on (its own fresh local state) running e2e/durable/*.test.mjs and the files whose session tests need no KV
 # planting (e2e/http.test.mjs, e2e/browser.test.mjs); alone: E2E_FILES=e2e/durable/sessions.test.mjs.
@@ -58,10 +60,12 @@ axum_files=()
 axum_durable=()
 durable_files=()
 durable_races=()
+cap_files=()
 rotation=0
 for f in "${listed[@]}"; do
     case "$f" in
         *rotation.test.mjs) rotation=1 ;;
+        *session-cap.test.mjs) cap_files+=("$f") ;;
         *axum-durable.test.mjs) axum_durable+=("$f") ;;
         *axum*.test.mjs) axum_files+=("$f") ;;
         */durable/races.test.mjs | */durable/expiry.test.mjs) durable_races+=("$f") ;;
@@ -69,8 +73,10 @@ for f in "${listed[@]}"; do
         *) files+=("$f") ;;
     esac
 done
-# The demo's KV-free session files run on the objects too, whenever a durable file runs.
+# The demo's KV-free session files run on the objects too, whenever a durable file runs; so
+# does the session cap's file, which also gets a KV run of its own (both need CONFORMANCE=on).
 ((${#durable_files[@]} == 0)) || durable_files+=(e2e/http.test.mjs e2e/browser.test.mjs)
+((${#cap_files[@]} == 0)) || durable_files+=("${cap_files[@]}")
 ((${#files[@]} + ${#axum_files[@]} + ${#axum_durable[@]} + ${#durable_files[@]} + ${#durable_races[@]} + rotation > 0)) ||
     die "no e2e/*.test.mjs files"
 # TAP reporter: the output ends with node's summary (# tests, # pass, # fail, ...).
@@ -78,7 +84,7 @@ done
 # e2e/interop.test.mjs (scripts/with-ts-worker.sh inherits the state dir, exports TS_WORKER_URL).
 [[ -f "$REPO_ROOT/ts/generated/index.js" ]] || die "ts/generated missing: npm run generate --workspace ts"
 # The demo (for its files and the rotation test); the axum worker is built by its own run below.
-((${#files[@]} + ${#durable_files[@]} + ${#durable_races[@]} + rotation == 0)) || "$REPO_ROOT/scripts/build-worker.sh"
+((${#files[@]} + ${#durable_files[@]} + ${#durable_races[@]} + ${#cap_files[@]} + rotation == 0)) || "$REPO_ROOT/scripts/build-worker.sh"
 status=0
 if ((${#files[@]} > 0)); then
     "$REPO_ROOT/scripts/with-worker.sh" --no-build "$REPO_ROOT/scripts/with-ts-worker.sh" \
@@ -86,6 +92,11 @@ if ((${#files[@]} > 0)); then
 fi
 if ((rotation)); then
     "$REPO_ROOT/scripts/e2e-rotation.sh" || status=$?
+fi
+if ((${#cap_files[@]} > 0)); then
+    log "the session cap on KV (CONFORMANCE=on: sessions created past the login limits)"
+    WORKER_VARS="CONFORMANCE=on ${WORKER_VARS:-}" "$REPO_ROOT/scripts/with-worker.sh" --no-build \
+        node --test --test-reporter=tap --test-concurrency=1 --test-timeout=180000 "${cap_files[@]}" || status=$?
 fi
 if ((${#durable_files[@]} > 0)); then
     log "session tests on Durable Objects (SESSION_BACKEND=durable)"

@@ -89,6 +89,8 @@ trap 'exit 143' TERM
 start_wrangler_dev worker "$WORKER_DIR" "$logfile" "${PORT:-}" --persist-to "$WRANGLER_PERSIST_DIR" \
     ${secrets[@]+"${secrets[@]}"} ${WORKER_VAR_ARGS[@]+"${WORKER_VAR_ARGS[@]}"}
 export WORKER_URL="$dev_url"
+# The worker's log, for tests that check what never reaches it (stored values, secrets).
+export WORKER_LOG_FILE="$logfile"
 log "worker up at $WORKER_URL (pgid $wrangler_pgid, KV state $WRANGLER_PERSIST_DIR)"
 
 set +e

@@ -341,7 +341,7 @@ pub fn valid_key_id(id: &str) -> bool {
 /// The nonce and the ciphertext follow it.
 pub(crate) fn sealed_header(
     codec: Codec,
-    type_name: &'static str,
+    type_name: &str,
     version: u32,
     expires_at: Option<u64>,
     key_id: &str,
@@ -353,7 +353,7 @@ pub(crate) fn sealed_header(
     let mut out = Vec::with_capacity(48 + type_name.len());
     out.extend_from_slice(&[SEALED_MAGIC, SEALED_FORMAT, tag]);
     postcard::to_extend(&(type_name, version, expires_at, key_id), out).map_err(|e| Error::Encode {
-        type_name,
+        type_name: "sealed frame",
         reason: describe_postcard_error(&e),
     })
 }

@@ -295,12 +295,37 @@ impl KeyRing {
         Ok(buf)
     }
 
+    /// Seal a clear envelope (either codec, any type and version, as any writer of the format
+    /// produces it) for `kv_key` with the primary key: the bytes a store with this ring would
+    /// have written there. For tools that write values on a store's behalf (a test seeding an
+    /// older version, an import); a store seals by itself. A sealed input is refused.
+    pub fn seal_envelope(&self, kv_key: &str, clear: &[u8]) -> Result<Vec<u8>> {
+        let raw = envelope::decode(clear)?;
+        let (codec, payload) = match raw.payload {
+            Payload::Json(p) => (Codec::Json, p),
+            Payload::Postcard(p) => (Codec::Postcard, p),
+            Payload::Sealed(_) => {
+                return Err(Error::Envelope {
+                    codec: raw.header.codec,
+                    reason: "already sealed".into(),
+                })
+            }
+        };
+        let frame = FrameFields {
+            codec,
+            type_name: &raw.header.type_name,
+            version: raw.header.version,
+            expires_at: raw.header.expires_at,
+        };
+        self.seal(kv_key, frame, payload.to_vec())
+    }
+
     /// Seal `plaintext` (the payload in `codec`) for `kv_key` with the primary key and a fresh
     /// nonce from the platform CSPRNG.
     pub(crate) fn seal(
         &self,
         kv_key: &str,
-        frame: FrameFields,
+        frame: FrameFields<'_>,
         plaintext: Vec<u8>,
     ) -> Result<Vec<u8>> {
         let mut nonce = [0u8; NONCE_LEN];
@@ -319,7 +344,7 @@ impl KeyRing {
     pub fn seal_with_fixed_nonce(
         &self,
         kv_key: &str,
-        frame: FrameFields,
+        frame: FrameFields<'_>,
         plaintext: Vec<u8>,
         nonce: [u8; NONCE_LEN],
     ) -> Result<Vec<u8>> {
@@ -329,7 +354,7 @@ impl KeyRing {
     fn seal_with_nonce(
         &self,
         kv_key: &str,
-        frame: FrameFields,
+        frame: FrameFields<'_>,
         mut plaintext: Vec<u8>,
         nonce: [u8; NONCE_LEN],
     ) -> Result<Vec<u8>> {
@@ -346,7 +371,7 @@ impl KeyRing {
                 .encrypt_in_place(Nonce::from_slice(&nonce), aad, &mut plaintext)
         })
         .map_err(|_| Error::Encode {
-            type_name: frame.type_name,
+            type_name: "sealed frame",
             reason: "payload too large to seal".into(),
         })?;
         out.reserve(NONCE_LEN + plaintext.len());
@@ -417,11 +442,11 @@ pub enum StoredSeal {
 /// The readable fields of a frame being sealed.
 #[derive(Debug, Clone, Copy)]
 #[doc(hidden)]
-pub struct FrameFields {
+pub struct FrameFields<'a> {
     /// Codec of the plaintext.
     pub codec: Codec,
     /// Stable type name.
-    pub type_name: &'static str,
+    pub type_name: &'a str,
     /// Schema version of the plaintext.
     pub version: u32,
     /// Absolute expiry in ms.

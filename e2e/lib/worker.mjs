@@ -21,6 +21,8 @@ function required(name) {
 export const BASE = required("WORKER_URL");
 export const REPO_ROOT = required("REPO_ROOT");
 export const SEED_BIN = required("KV_SEED_BIN");
+/** The worker's log (wrangler dev's output), to check what never reaches it. */
+export const WORKER_LOG = required("WORKER_LOG_FILE");
 
 /** fetch against the worker, never following redirects. */
 export async function http(path, init = {}) {
@@ -154,7 +156,7 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const scratch = mkdtempSync(join(tmpdir(), "kv-e2e-"));
 process.on("exit", () => rmSync(scratch, { recursive: true, force: true }));
 let fileCounter = 0;
-function scratchFile() {
+export function scratchFile() {
   fileCounter += 1;
   return join(scratch, `value-${fileCounter}.bin`);
 }
@@ -190,18 +192,40 @@ export async function kvPut(key, bytes, { binding = "KV", metadata, expiration }
 }
 
 /**
- * Write many UTF-8 text values (JSON envelopes) into the worker's local KV in one wrangler run:
- * `entries` = [{ key, bytes, metadata? }] (metadata: JSON text, as kvSeed returns it).
+ * Write many values into the worker's local KV at once: `entries` = [{ key, bytes, metadata? }]
+ * (metadata: JSON text, as kvSeed returns it). Binary safe (sealed frames): through wrangler's
+ * `getPlatformProxy` on the same persisted state as the running `wrangler dev`, since
+ * `wrangler kv bulk put` turns "base64" values into UTF-8 text locally (wrangler 4.86), and one
+ * `wrangler kv key put` per key takes about a second.
  */
 export async function kvBulkPut(entries, { binding = "KV" } = {}) {
-  const file = scratchFile();
-  const json = entries.map(({ key, bytes, metadata }) => {
-    const text = bytes.toString("utf8");
-    assert.ok(Buffer.from(text, "utf8").equals(bytes), `${key}: bulk put takes UTF-8 text only`);
-    return metadata === undefined ? { key, value: text } : { key, value: text, metadata: JSON.parse(metadata) };
+  await withLocalKv(binding, async (kv) => {
+    for (const { key, bytes, metadata } of entries) {
+      await kv.put(key, new Uint8Array(bytes), metadata === undefined ? {} : { metadata: JSON.parse(metadata) });
+    }
   });
-  writeFileSync(file, JSON.stringify(json));
-  await run(join(REPO_ROOT, "scripts/worker-kv.sh"), ["bulk-put", file, "--binding", binding], "worker-kv.sh bulk-put");
+}
+
+/** Delete `key` from the worker's local KV. */
+export async function kvDelete(key, { binding = "KV" } = {}) {
+  await withLocalKv(binding, (kv) => kv.delete(key));
+}
+
+/** Run `f` with the KV binding `binding` of the running worker's persisted local state. */
+async function withLocalKv(binding, f) {
+  const { getPlatformProxy } = await import("wrangler");
+  const proxy = await getPlatformProxy({
+    configPath: join(required("WORKER_DIR"), "wrangler.toml"),
+    // `wrangler dev --persist-to DIR` keeps its state under DIR/v3.
+    persist: { path: join(required("WRANGLER_PERSIST_DIR"), "v3") },
+  });
+  try {
+    const kv = proxy.env[binding];
+    assert.ok(kv, `no KV binding ${binding} in the worker's wrangler.toml`);
+    return await f(kv);
+  } finally {
+    await proxy.dispose();
+  }
 }
 
 /** Read raw bytes from the worker's local KV; null when the key does not exist. */
@@ -220,7 +244,10 @@ export async function kvGet(key, { binding = "KV" } = {}) {
 export async function kvSeed(command, options) {
   const out = scratchFile();
   const args = [command];
-  for (const [k, v] of Object.entries(options)) {
+  // `seal: true`: sealed with the demo's ring (it refuses sessions stored in clear).
+  const { seal, ...rest } = options;
+  if (seal) args.push("--seal-keys-file", SECRETS_FILE);
+  for (const [k, v] of Object.entries(rest)) {
     args.push(`--${k}`, typeof v === "string" ? v : JSON.stringify(v));
   }
   args.push("--out", out);

@@ -495,7 +495,12 @@ impl<D: SessionData> SessionGate<D> {
             Lookup::NoSession(reason) => return Ok(Lookup::NoSession(reason)),
         };
         let set_cookie = if outcome.complete {
-            self.delete_carried(cookie_header).await?;
+            // Whatever else the request carries (a duplicate cookie), only where found.
+            for other in self.cookie.session_ids(cookie_header) {
+                if other != id {
+                    self.store.delete_found(&other, false).await?;
+                }
+            }
             Some(self.cookie.clear_cookie())
         } else {
             None

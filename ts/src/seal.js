@@ -168,7 +168,9 @@ export class KeyRing {
         bytes.fill(0);
       }
     }
-    return new KeyRing(CONSTRUCT, { keys: map, ids: [...map.keys()] }, options.requireSealed ?? false);
+    // Clear values are refused by default, as by Rust's `KeyRing`: a store that seals trusts
+    // nothing it did not seal. `{ requireSealed: false }` is the migration path from clear.
+    return new KeyRing(CONSTRUCT, { keys: map, ids: [...map.keys()] }, options.requireSealed ?? true);
   }
 
   /** The id writes seal with. */
@@ -187,8 +189,9 @@ export class KeyRing {
   }
 
   /**
-   * The same keys, refusing clear values (`not_sealed`) when `on`: turn it on once no clear value
-   * is left, so a value planted without the key is refused, not trusted.
+   * The same keys, refusing clear values (`not_sealed`) when `on` (the default): `false` while
+   * clear values written before sealing remain, `true` again once none is left, so a value
+   * planted without the key is refused, not trusted.
    * @param {boolean} on
    */
   requiringSealed(on) {

@@ -82,10 +82,14 @@ test("docs/interop.md's sealed-values example runs as written", async () => {
   assert.equal(env.KV.data.get("session:new").options.metadata.k, "k2");
   assert.deepEqual(await (await ask("session:new")).json(), { email: "docs@example.com", keyId: "k2" });
 
-  // A clear session still reads.
+  // A clear session (planted without the key) is refused, and left as it is.
   const { putValue } = createEnvelopes(registry);
   await putValue(env.KV, "session:clear", "session", session);
-  assert.deepEqual(await (await ask("session:clear")).json(), { email: "docs@example.com", keyId: null });
+  const clear = Buffer.from(env.KV.bytes("session:clear"));
+  const notSealed = await ask("session:clear");
+  assert.equal(notSealed.status, 409);
+  assert.deepEqual(await notSealed.json(), { error: "not_sealed" });
+  assert.deepEqual(Buffer.from(env.KV.bytes("session:clear")), clear);
 
   // Sealed with a key id the ring lacks: refused, on read and on write, and left as it is.
   const unknown = golden.negative.find((n) => n.name === "unknown-key-id");

@@ -246,12 +246,13 @@ describe("sealing here", () => {
     });
   });
 
-  test("a ring that requires sealing refuses clear values (expired ones are still a miss)", async () => {
-    const strict = ring.requiringSealed(true);
-    assert.equal(strict.requireSealed, true);
-    assert.equal(ring.requireSealed, false);
+  test("a ring refuses clear values by default (expired ones are still a miss); requiringSealed(false) reads them", async () => {
+    const strict = ring;
+    assert.equal(strict.requireSealed, true, "the default, as in Rust");
+    const migrating = ring.requiringSealed(false);
+    assert.equal(migrating.requireSealed, false);
     const clear = writeEnvelope(registry, "session", data, { expiresAt: NOW + 1000 });
-    assert.equal((await openEnvelope(registry, ring, clear, "session", "k", { now: NOW }))?.seal, "clear");
+    assert.equal((await openEnvelope(registry, migrating, clear, "session", "k", { now: NOW }))?.seal, "clear");
     assert.equal(await outcomeOf(() => openEnvelope(registry, strict, clear, "session", "k", { now: NOW })), "not_sealed");
     assert.equal(await outcomeOf(() => openEnvelope(registry, strict, clear, "session", "k", { now: NOW + 1000 })), "miss");
   });
@@ -261,7 +262,7 @@ describe("getValue / putValue with a key ring", () => {
   const data = JSON.parse(JSON.stringify(golden.cases[0].data));
   const exp = NOW + 3_600_000;
 
-  test("putValue seals (metadata k) and getValue opens; clear values still read", async () => {
+  test("putValue seals (metadata k) and getValue opens; clear values read only while migrating", async () => {
     const kv = new FakeKv();
     const written = await putValue(registry, kv, "session:s", "session", data, { keyRing: ring, expiresAt: exp, now: NOW });
     assert.ok(written instanceof Uint8Array && written[0] === 0xc6);
@@ -272,9 +273,13 @@ describe("getValue / putValue with a key ring", () => {
     await assert.rejects(getValue(registry, kv, "session:s", "session", { now: NOW }), { code: "sealed_no_key_ring" });
 
     await putValue(registry, kv, "session:c", "session", data, { expiresAt: exp, now: NOW });
-    assert.equal((await getValue(registry, kv, "session:c", "session", { keyRing: ring, now: NOW }))?.seal, "clear");
-    // A clear value is rewritten sealed by a writer with a ring.
-    await putValue(registry, kv, "session:c", "session", data, { keyRing: ring, expiresAt: exp, now: NOW });
+    await assert.rejects(getValue(registry, kv, "session:c", "session", { keyRing: ring, now: NOW }), { code: "not_sealed" });
+    const migrating = ring.requiringSealed(false);
+    assert.equal((await getValue(registry, kv, "session:c", "session", { keyRing: migrating, now: NOW }))?.seal, "clear");
+    // A writer with a strict ring does not replace what it cannot trust; one migrating from
+    // clear rewrites it sealed.
+    await assert.rejects(putValue(registry, kv, "session:c", "session", data, { keyRing: ring, expiresAt: exp, now: NOW }), { code: "not_sealed" });
+    await putValue(registry, kv, "session:c", "session", data, { keyRing: migrating, expiresAt: exp, now: NOW });
     assert.equal(kv.bytes("session:c")?.[0], 0xc6);
   });
 

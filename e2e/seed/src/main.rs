@@ -3,10 +3,16 @@
 //!
 //! ```text
 //! kv-seed session --id HEX64 --version 1..=4 --codec json|postcard --user-id U --email E \
-//!                 --created-at MS --expires-at MS --out FILE
-//! kv-seed envelope --type NAME --version N --expires-at MS --data JSON --out FILE   (JSON codec)
+//!                 --created-at MS --expires-at MS [--seal-keys-file DEV_VARS] --out FILE
+//! kv-seed envelope --type NAME --version N --expires-at MS --data JSON [--key KV_KEY] --out FILE
+//!                                                                            (JSON codec)
+//! kv-seed file --key KV_KEY --in FILE [--seal-keys-file DEV_VARS] --out FILE
 //! kv-seed open --key KV_KEY --in FILE --keys-file DEV_VARS [--prefix SEAL]
 //! ```
+//!
+//! `--seal-keys-file` seals the value (and a session's index entry) for its key with the primary
+//! key of the ring in a `.dev.vars` file (`--prefix`, default `SEAL`), as the demo would have
+//! written it: the demo's ring refuses values in clear.
 //!
 //! Each prints one JSON line: `{"key": <KV key or null>, "metadata": <KV metadata JSON>,
 //! "bytes": <length>, "index": null | {"key", "metadata", "path"}}`. A current-version (v3)
@@ -93,7 +99,18 @@ fn run(argv: Vec<String>) -> Result<String, String> {
     let ((key, header, bytes), index) = match command.as_str() {
         "session" => session(&args)?,
         "envelope" => (raw_envelope(&args)?, None),
+        "file" => (from_file(&args)?, None),
         other => return Err(format!("unknown command {other:?}")),
+    };
+    // `--seal-keys-file DEV_VARS`: sealed as the demo seals (its ring refuses clear values).
+    let (key, header, bytes, index) = match args.get("seal-keys-file") {
+        None => (key, header, bytes, index),
+        Some(path) => {
+            let ring = ring_of(path, &args)?;
+            let sealed = seal(&ring, (key, header, bytes))?;
+            let index = index.map(|i| seal(&ring, i)).transpose()?;
+            (sealed.0, sealed.1, sealed.2, index)
+        }
     };
     std::fs::write(out, &bytes).map_err(|e| format!("writing --out: {e}"))?;
     let index = match index {
@@ -111,6 +128,31 @@ fn run(argv: Vec<String>) -> Result<String, String> {
 }
 
 type Seeded = (Option<String>, Header<'static>, Vec<u8>);
+
+/// The key ring of a `.dev.vars` file (`--prefix`, default `SEAL`).
+fn ring_of(path: &str, args: &Args) -> Result<KeyRing, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("reading {path}: {e}"))?;
+    let vars: HashMap<String, String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().trim_matches('"').to_string()))
+        .collect();
+    let prefix = args.get("prefix").map_or("SEAL", String::as_str);
+    KeyRing::from_lookup(prefix, |name| vars.get(name).cloned()).map_err(|e| e.to_string())
+}
+
+/// A seeded value sealed for its key with `ring`'s primary key.
+fn seal(ring: &KeyRing, (key, header, bytes): Seeded) -> Result<Seeded, String> {
+    let kv_key = key.as_deref().ok_or("--seal-keys-file needs a value with a key")?;
+    let sealed = ring.seal_envelope(kv_key, &bytes).map_err(|e| e.to_string())?;
+    let header = Header {
+        key_id: Some(ring.primary_id().to_string().into()),
+        ..header
+    };
+    Ok((key, header, sealed))
+}
 
 fn session(args: &Args) -> Result<(Seeded, Option<Seeded>), String> {
     let id = SessionId::parse(arg(args, "id")?).map_err(|e| e.to_string())?;
@@ -224,7 +266,19 @@ fn raw_envelope(args: &Args) -> Result<Seeded, String> {
         expires_at,
         key_id: None,
     };
-    Ok((None, header, bytes))
+    // `--key`: the KV key it is for (needed to seal it).
+    Ok((args.get("key").cloned(), header, bytes))
+}
+
+/// `kv-seed file --key KV_KEY --in FILE`: an envelope another writer made (the TypeScript
+/// package, say), as it is; with `--seal-keys-file`, sealed for its key.
+fn from_file(args: &Args) -> Result<Seeded, String> {
+    let path = arg(args, "in")?;
+    let bytes = std::fs::read(path).map_err(|e| format!("reading --in: {e}"))?;
+    let header = envelope::peek_header(&bytes)
+        .map_err(|e| e.to_string())?
+        .into_owned();
+    Ok((Some(arg(args, "key")?.to_string()), header, bytes))
 }
 
 /// Encode `value` as a session envelope of `version` with the library's encoder.
@@ -247,19 +301,7 @@ fn open(args: &Args) -> Result<String, String> {
     let opened;
     let payload = match raw.payload {
         Payload::Sealed(sealed) => {
-            let path = arg(args, "keys-file")?;
-            let text =
-                std::fs::read_to_string(path).map_err(|e| format!("reading --keys-file: {e}"))?;
-            let vars: HashMap<String, String> = text
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                .filter_map(|l| l.split_once('='))
-                .map(|(k, v)| (k.trim().to_string(), v.trim().trim_matches('"').to_string()))
-                .collect();
-            let prefix = args.get("prefix").map_or("SEAL", String::as_str);
-            let ring = KeyRing::from_lookup(prefix, |name| vars.get(name).cloned())
-                .map_err(|e| e.to_string())?;
+            let ring = ring_of(arg(args, "keys-file")?, args)?;
             let type_name: &'static str =
                 Box::leak(raw.header.type_name.to_string().into_boxed_str());
             opened = ring

@@ -22,7 +22,10 @@
 //! extractors, with logout and rotation seen everywhere at once (docs/sessions.md,
 //! "Consistency"; `e2e/axum-durable.test.mjs`).
 //!
-//! Bad cookies and bodies are 4xx, never a 5xx; KV failing is 503.
+//! Bad cookies and bodies are 4xx, never a 5xx; KV failing is 503 (the library's one mapping
+//! of its errors, `kv_envelope::Error` being an axum response). State-changing requests from
+//! other origins are refused (403, `SameOriginLayer`); the tower-sessions cookie is
+//! `__Host-id`.
 
 use std::{
     convert::Infallible,
@@ -42,11 +45,13 @@ use axum::{
     Json, Router,
 };
 use kv_envelope::{
-    axum::{TypedSession, TypedSessionLayer},
+    axum::{SameOriginLayer, TypedSession, TypedSessionLayer},
     backend::{DurableKv, DurableKvObject, OpCounters, WorkersKv},
     cache::{CachePolicy, CacheStore, ComputeJsonError},
-    session::{IdSource, Lookup, OsRandom, Session, SessionGate, SessionInit, SessionStore},
-    tower_sessions::KvSessionStore,
+    session::{
+        IdSource, Lookup, OsRandom, SameOrigin, Session, SessionGate, SessionInit, SessionStore,
+    },
+    tower_sessions::{get_or_flush, KvSessionStore},
     Clock, Kv, SystemClock,
 };
 use schemars::JsonSchema;
@@ -208,7 +213,14 @@ fn app(env: Env) -> Result<Router, Response> {
     // (`always_save`), at most one KV write per session per hour for that (the refresh window).
     let store =
         KvSessionStore::new(session_kv(&env)?).with_refresh_window(Duration::from_secs(3600));
+    // `__Host-`: browsers refuse a cookie of that name that carries `Domain` or a `Path` other
+    // than `/`, or that comes over plain HTTP from another host, so a sibling subdomain cannot
+    // toss its own `__Host-id` in beside ours (with two cookies of one name tower-sessions
+    // serves the last: the attacker's session). The prefix needs `Secure` and `Path=/`.
     let sessions = SessionManagerLayer::new(store)
+        .with_name("__Host-id")
+        .with_secure(true)
+        .with_path("/")
         .with_expiry(Expiry::OnInactivity(time::Duration::days(1)))
         .with_always_save(true);
     let tower = Router::new()
@@ -226,6 +238,8 @@ fn app(env: Env) -> Result<Router, Response> {
         .route("/typed/logout", post(typed_logout))
         .layer(TypedSessionLayer::new(gate(&env)?));
 
+    // Outermost: no state-changing request from another origin reaches any route (login CSRF:
+    // a foreign page logging the browser into the attacker's account).
     Ok(Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/cached", get(cached))
@@ -233,6 +247,7 @@ fn app(env: Env) -> Result<Router, Response> {
         .merge(tower)
         .merge(typed)
         .fallback(|| async { error(StatusCode::NOT_FOUND, "not_found", "no such route") })
+        .layer(SameOriginLayer::new(SameOrigin::new()))
         .with_state(env))
 }
 
@@ -254,9 +269,16 @@ async fn fetch(
 
 // ---- tower-sessions routes ----
 
-/// A tower-sessions failure (KV, or a stored record kept because it is newer): 503.
-fn tower_failed(e: tower_sessions::session::Error) -> Response {
-    unavailable("tower session", e)
+/// A tower-sessions store failure (KV, or a stored record kept because it is newer): 503. Only
+/// the store's errors reach here (reads go through `get_or_flush`, whose errors carry no
+/// value); the log line names the operation, never the error's text.
+fn tower_failed(what: &str) -> Response {
+    console_warn!("tower session store failed: {what}");
+    error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+        "sessions unavailable; retry",
+    )
 }
 
 async fn tower_login(
@@ -277,19 +299,21 @@ async fn tower_login(
     .await;
     match result {
         Ok(()) => json_response(StatusCode::OK, json!({ "user": user })),
-        Err(e) => tower_failed(e),
+        Err(_) => tower_failed("login"),
     }
 }
 
+fn no_session() -> Response {
+    error(StatusCode::UNAUTHORIZED, "no_session", "log in first")
+}
+
+/// The session's user. Data that no longer fits the type (an older app's, or planted) is no
+/// session (`get_or_flush` flushes it): 401, never a 503 that lasts as long as the record.
 async fn tower_user(session: &tower_sessions::Session) -> Result<String, Response> {
-    match session.get::<String>("user").await {
+    match get_or_flush::<String>(session, "user").await {
         Ok(Some(user)) => Ok(user),
-        Ok(None) => Err(error(
-            StatusCode::UNAUTHORIZED,
-            "no_session",
-            "log in first",
-        )),
-        Err(e) => Err(tower_failed(e)),
+        Ok(None) => Err(no_session()),
+        Err(_) => Err(tower_failed("read")),
     }
 }
 
@@ -298,13 +322,16 @@ async fn tower_counter(session: tower_sessions::Session) -> Response {
         Ok(u) => u,
         Err(res) => return res,
     };
-    let n = match session.get::<u64>("n").await {
-        Ok(n) => n.unwrap_or(0) + 1,
-        Err(e) => return tower_failed(e),
+    let n = match get_or_flush::<u64>(&session, "n").await {
+        Ok(Some(n)) => n + 1,
+        // `n` no longer fitted a u64: the session was flushed.
+        Ok(None) if session.is_empty().await => return no_session(),
+        Ok(None) => 1,
+        Err(_) => return tower_failed("read"),
     };
     match session.insert("n", n).await {
         Ok(()) => json_response(StatusCode::OK, json!({ "user": user, "counter": n })),
-        Err(e) => tower_failed(e),
+        Err(_) => tower_failed("write"),
     }
 }
 
@@ -318,7 +345,7 @@ async fn tower_me(session: tower_sessions::Session) -> Response {
 async fn tower_logout(session: tower_sessions::Session) -> Response {
     match session.flush().await {
         Ok(()) => json_response(StatusCode::OK, json!({ "logged_out": true })),
-        Err(e) => tower_failed(e),
+        Err(_) => tower_failed("logout"),
     }
 }
 
@@ -351,7 +378,8 @@ async fn typed_login(State(env): State<Env>, headers: HeaderMap, body: Bytes) ->
                 .insert(header::LOCATION, HeaderValue::from_static("/typed/me"));
             with_cookie(res, &set_cookie)
         }
-        Err(e) => unavailable("typed login", e),
+        // The library's mapping: an email its schema refuses is 422, KV failing 503.
+        Err(e) => e.into_response(),
     }
 }
 
@@ -382,14 +410,10 @@ async fn typed_rotate(State(env): State<Env>, TypedSession(s): TypedSession<Sess
             "no_session",
             &format!("session ended: {}", reason.code()),
         ),
-        // Sessions on Durable Objects: another request retired or changed the session
-        // between the rotation's read and its writes; nothing of the rotation is left.
-        Err(kv_envelope::Error::Conflict { .. }) => error(
-            StatusCode::CONFLICT,
-            "conflict",
-            "the session changed while this request ran; retry",
-        ),
-        Err(e) => unavailable("typed rotate", e),
+        // The library's mapping: on Durable Objects another request retired or changed the
+        // session between the rotation's read and its writes (409, nothing left of the
+        // rotation); KV failing 503.
+        Err(e) => e.into_response(),
     }
 }
 
@@ -404,7 +428,7 @@ async fn typed_logout(State(env): State<Env>, headers: HeaderMap) -> Response {
             json_response(StatusCode::OK, json!({ "logged_out": true })),
             &clear,
         ),
-        Err(e) => unavailable("typed logout", e),
+        Err(e) => e.into_response(),
     }
 }
 
@@ -453,7 +477,7 @@ async fn cached(State(env): State<Env>) -> Response {
             res
         }
         Err(ComputeJsonError::Compute(never)) => match never {},
-        Err(ComputeJsonError::Encode(e)) => unavailable("cached", e),
+        Err(ComputeJsonError::Encode(e)) => e.into_response(),
     }
 }
 

@@ -39,40 +39,20 @@ impl Fail {
         Self::new(400, code, message)
     }
 
-    /// A library error. Only `Validation` can come from the request (an email the session
-    /// schema refuses), and `Conflict` from another request racing it (sessions on Durable
-    /// Objects); the rest are KV or the code, and their text stays in the log.
+    /// A library error, answered by the library's one mapping (`Error::http_status`): a
+    /// client's input 4xx, a stored value this code cannot use 409, KV pushing back or
+    /// failing 429/503, a bug 500. Only a 5xx is logged (by kind and operation; the
+    /// library's messages carry no values). A caller that knows the cause better (the login's
+    /// email) maps that error itself first.
     pub fn store(op: &'static str, e: StoreError) -> Self {
-        match e {
-            StoreError::Validation { .. } => Self::bad_request(
-                "invalid_email",
-                "email is not a valid address (max 320 characters)",
-            ),
-            StoreError::RateLimited => Self::new(
-                429,
-                "rate_limited",
-                "KV allows one write per second per key; retry in a second",
-            )
-            .with_header("retry-after", "1"),
-            // Sessions on Durable Objects: another request changed or ended the session
-            // between this one's read and its write (nothing was written). Not a fault of
-            // the server, nor quite the client's: retry.
-            StoreError::Conflict { .. } => Self::new(
-                409,
-                "conflict",
-                "the session changed while this request ran; retry",
-            )
-            .with_header("retry-after", "1"),
-            StoreError::Backend { .. } => {
-                // The library's messages carry no values (only the KV status text).
-                console_error!("{op}: KV failed: {e}");
-                Self::new(503, "kv_unavailable", "the key-value store is unavailable")
-                    .with_header("retry-after", "5")
-            }
-            other => {
-                console_error!("{op}: {other}");
-                Self::new(500, "internal", "internal error")
-            }
+        let status = e.http_status();
+        if status >= 500 {
+            console_error!("{op}: {} ({})", e, e.kind());
+        }
+        let fail = Self::new(status, e.kind(), e.public_message());
+        match e.retry_after_secs() {
+            Some(secs) => fail.with_header("retry-after", secs.to_string()),
+            None => fail,
         }
     }
 

@@ -16,6 +16,7 @@
 //! | `GET /articles?count=N&first=I&read=bulk\|single` | N cached articles in one response, read in bulk gets (or one by one), with the KV operations it made |
 //! | `GET /_stats` | this isolate's counters (KV operations, cache, sessions) |
 //! | `POST /_conformance` | only with `CONFORMANCE=on` (e2e): the library's live backend conformance cases on the `SESSION_OBJECTS` Durable Objects and on `KV` |
+//! | `POST /_conformance/sessions` | only with `CONFORMANCE=on` (e2e): `{email, count, capped}` creates up to 100 sessions of one user through the store, past the login limits (and past the session cap unless `capped`): sessions from before the cap, on the Durable Objects, where nothing can be planted from outside |
 //!
 //! Sessions live in `KV` by default (idle timeout 7 days; `SESSION_IDLE_TIMEOUT_SECS` shortens
 //! it and `SESSION_WRITE_DELAY_MS` holds session writes back, for e2e); `SESSION_BACKEND=durable` (a var in `wrangler.toml`, or
@@ -52,9 +53,9 @@ use kv_envelope::{
         NamespaceGeneration, DEFAULT_MEMORY_TTL,
     },
     session::{
-        middleware::{cookie_header, deny, optional_session, require_session},
-        DenyCause, IdSource, Lookup, NoSession, OsRandom, RejectHook, Session, SessionGate,
-        SessionIndexEntry, SessionInit, SessionStore,
+        middleware::{cookie_header, deny, optional_session, require_session, OwnedRequestParts},
+        DenyCause, IdSource, Lookup, NoSession, OsRandom, RejectHook, SameOrigin, Session,
+        SessionGate, SessionIndexEntry, SessionInit, SessionStore,
     },
     Clock, KeyRing, Kv, SystemClock, Versioned,
 };
@@ -228,6 +229,40 @@ async fn conformance(env: &Env) -> Outcome {
     json(200, &reports, &[("cache-control", "no-store")])
 }
 
+/// `POST /_conformance/sessions` (e2e only, `CONFORMANCE=on`): `{"email", "count" (1..=100),
+/// "capped"}` creates `count` sessions of the email's user through the session store, without
+/// the login route's rate limits and, unless `capped`, without the per-user cap (sessions
+/// written before the cap existed). On Durable Objects nothing can be planted from outside
+/// (KV can: `wrangler kv`), so the e2e suite builds such a user here. Answers the new ids.
+async fn plant_sessions(mut req: Request, env: &Env) -> Outcome {
+    #[derive(serde::Deserialize)]
+    struct Plant {
+        email: String,
+        count: usize,
+        capped: bool,
+    }
+    let body = body::read_capped(&mut req, body::MAX_LOGIN_BODY).await?;
+    let plant: Plant = serde_json::from_slice(&body)
+        .map_err(|_| Fail::bad_request("bad_body", "{email, count, capped} expected"))?;
+    if !(1..=100).contains(&plant.count) {
+        return Err(Fail::bad_request("bad_count", "count must be 1 to 100"));
+    }
+    let mut store = gate(env)?.store().clone();
+    if !plant.capped {
+        store = store.with_max_sessions_per_user(usize::MAX);
+    }
+    let mut ids = Vec::with_capacity(plant.count);
+    for _ in 0..plant.count {
+        let init = SessionInit::new(user_id_of(&plant.email), plant.email.clone());
+        let (id, _) = store
+            .create_with(init)
+            .await
+            .map_err(|e| Fail::store("plant", e))?;
+        ids.push(id.expose().to_string());
+    }
+    json(200, &serde_json::json!({ "ids": ids }), &[("cache-control", "no-store")])
+}
+
 /// The Durable Object class that holds sessions when `SESSION_BACKEND=durable`: one object
 /// per session and one per user's index (the library's placement by group).
 #[durable_object]
@@ -281,6 +316,14 @@ fn gate(env: &Env) -> Result<SessionGate, Fail> {
     {
         store = store.with_idle_timeout(std::time::Duration::from_secs(secs));
     }
+    // e2e only: a small cap on a user's sessions (the library's default is 32).
+    if let Some(n) =
+        env_text(env, "MAX_SESSIONS_PER_USER").and_then(|v| v.trim().parse::<usize>().ok())
+    {
+        store = store.with_max_sessions_per_user(n);
+    }
+    // The ring refuses sessions stored in clear (its default): the demo never wrote one, so a
+    // session planted in KV by someone without the key is no session, never served.
     if let Some(ring) = &sealing(env)?.ring {
         store = store.with_sealing(ring.clone());
     }
@@ -351,7 +394,7 @@ async fn route(req: Request, env: &Env, ctx: &Context) -> Outcome {
         "/sessions/rotate" | "/sessions/logout-all" | "/logout" | "/popular/invalidate" => {
             &["POST"]
         }
-        "/_conformance" if conformance_on(env) => &["POST"],
+        "/_conformance" | "/_conformance/sessions" if conformance_on(env) => &["POST"],
         _ => return Err(Fail::new(404, "not_found", "no such route")),
     };
     if !allowed.contains(&method.as_str()) {
@@ -374,6 +417,7 @@ async fn route(req: Request, env: &Env, ctx: &Context) -> Outcome {
         (true, "/logout") => logout(&req, env).await,
         (true, "/popular/invalidate") => invalidate_popular(env, ctx).await,
         (true, "/_conformance") => conformance(env).await,
+        (true, "/_conformance/sessions") => plant_sessions(req, env).await,
         (_, "/healthz") => http::respond(200, "text/plain; charset=utf-8", b"ok".to_vec(), &[]),
         (_, "/login") => html(200, pages::login(), &[]),
         (_, "/") => {
@@ -406,23 +450,20 @@ async fn route(req: Request, env: &Env, ctx: &Context) -> Outcome {
 }
 
 /// State-changing requests must come from our own pages (or from a non-browser client, which
-/// sends no `Origin`). With `SameSite=Lax` cross-site POSTs carry no cookie anyway; this also
-/// stops login CSRF (a foreign page logging the browser into the attacker's account).
+/// sends neither `Sec-Fetch-Site` nor `Origin`): the library's same-origin rule
+/// (`SameOrigin`), which also stops login CSRF (a foreign page logging the browser into the
+/// attacker's account).
 fn check_same_origin(req: &Request) -> Result<(), Fail> {
-    let header = |name| req.headers().get(name).ok().flatten();
-    let refuse = || Fail::new(403, "cross_origin", "cross-origin form posts are refused");
-    if header("sec-fetch-site").is_some_and(|s| s == "cross-site") {
-        return Err(refuse());
-    }
-    let Some(origin) = header("origin") else {
-        return Ok(());
-    };
-    let own = req.url().or_fail("url")?.origin().ascii_serialization();
-    if origin == own {
-        Ok(())
-    } else {
-        Err(refuse())
-    }
+    SameOrigin::new()
+        .check(&OwnedRequestParts::of(req).parts())
+        .map_err(|refused| {
+            Fail::new(
+                403,
+                "cross_origin",
+                "cross-origin requests that change state are refused",
+            )
+            .with_header("x-refused-by", refused.code())
+        })
 }
 
 /// A stable, opaque user id for an email (the demo has no user database).
@@ -432,52 +473,87 @@ fn user_id_of(email: &str) -> String {
     format!("u_{hex}")
 }
 
-/// Logins per client and period, from the `LOGIN_LIMITER` Rate Limiting binding
-/// (wrangler.toml). Each login costs two KV writes (index entry and session), and writes are
-/// what KV bills most, so an unlimited login route is a cost lever for anyone. Counted after
-/// the body is read and checked: a refused body costs no KV operation.
-async fn check_login_rate(req: &Request, env: &Env) -> Result<(), Fail> {
+/// One Rate Limiting binding's verdict on `key`: 429 with a `Retry-After` of the binding's
+/// period (wrangler.toml) and a message saying what was limited.
+async fn check_rate(
+    env: &Env,
+    binding: &str,
+    key: String,
+    period_secs: u32,
+    code: &'static str,
+    what: &str,
+) -> Result<(), Fail> {
     let limiter = env
-        .rate_limiter("LOGIN_LIMITER")
-        .or_fail("binding LOGIN_LIMITER")?;
-    // Workers set CF-Connecting-IP to the client's address (wrangler dev: the loopback one).
-    let client = req
-        .headers()
-        .get("cf-connecting-ip")
-        .ok()
-        .flatten()
-        .unwrap_or_default();
-    let outcome = limiter
-        .limit(format!("login:{client}"))
-        .await
-        .or_fail("rate limiter")?;
+        .rate_limiter(binding)
+        .or_fail("rate limiter binding")?;
+    let outcome = limiter.limit(key).await.or_fail("rate limiter")?;
     if outcome.success {
         Ok(())
     } else {
         Err(Fail::new(
             429,
-            "too_many_logins",
-            "too many logins from this client; retry in a minute",
+            code,
+            format!("too many {what}; retry in {period_secs} seconds"),
         )
-        .with_header("retry-after", "60"))
+        .with_header("retry-after", period_secs.to_string()))
     }
+}
+
+/// The client's address (Workers set CF-Connecting-IP; wrangler dev: the loopback one).
+fn client_of(req: &Request) -> String {
+    req.headers()
+        .get("cf-connecting-ip")
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+}
+
+/// Logins per client (`LOGIN_LIMITER`, 30 per 10 s) and per account (`ACCOUNT_LOGIN_LIMITER`,
+/// 10 per 60 s, whatever the address: wrangler.toml). Each login costs two KV writes and a
+/// list, and writes are what KV bills most, so an unlimited login route is a cost lever for
+/// anyone; the account limit also stops one account being hammered from many addresses.
+/// Counted after the body is read and checked: a refused body costs no KV operation.
+async fn check_login_rate(req: &Request, env: &Env, user_id: &str) -> Result<(), Fail> {
+    check_rate(
+        env,
+        "LOGIN_LIMITER",
+        format!("login:{}", client_of(req)),
+        10,
+        "too_many_logins",
+        "logins from this client",
+    )
+    .await?;
+    check_rate(
+        env,
+        "ACCOUNT_LOGIN_LIMITER",
+        format!("account:{user_id}"),
+        60,
+        "too_many_account_logins",
+        "logins to this account",
+    )
+    .await
 }
 
 async fn login(mut req: Request, env: &Env) -> Outcome {
     let body = body::read_capped(&mut req, body::MAX_LOGIN_BODY).await?;
     let content_type = req.headers().get("content-type").ok().flatten();
     let email = body::login_email(content_type.as_deref(), &body)?;
-    check_login_rate(&req, env).await?;
+    let user_id = user_id_of(&email);
+    check_login_rate(&req, env, &user_id).await?;
     let gate = gate(env)?;
     let cookie = cookie_header(&req);
     // Deletes the session the browser may still carry, so a login never leaves two behind.
     let (_, _, set_cookie) = gate
-        .login(
-            cookie.as_deref(),
-            SessionInit::new(user_id_of(&email), email),
-        )
+        .login(cookie.as_deref(), SessionInit::new(user_id, email))
         .await
-        .map_err(|e| Fail::store("login", e))?;
+        .map_err(|e| match e {
+            // The one value of the session that comes from the request: the email.
+            kv_envelope::Error::InvalidValue { .. } => Fail::bad_request(
+                "invalid_email",
+                "email is not a valid address (max 320 characters)",
+            ),
+            e => Fail::store("login", e),
+        })?;
     see_other("/me", &[("set-cookie", &set_cookie)])
 }
 
@@ -503,36 +579,40 @@ async fn rotate(req: &Request, env: &Env) -> Outcome {
     }
 }
 
-/// "Log out everywhere": every session of the signed-in user, this one included, then the
-/// clearing cookie. Not behind `require_session` (no refresh cookie may follow the clear).
+/// "Log out everywhere": every session of the signed-in user, this one last
+/// (`SessionGate::logout_everywhere`). With the session cap (32) below the batch (400) one call
+/// does it all; a user with more sessions (from before the cap) gets `complete: false` and
+/// keeps this session, to call again. Not behind `require_session` (no refresh cookie may
+/// follow the clear).
 async fn logout_all(req: &Request, env: &Env) -> Outcome {
     let gate = gate(env)?;
     let cookie = cookie_header(req);
-    let user = match gate.resolve(cookie.as_deref()).await {
-        Ok(Lookup::Found((_, session))) => session.user_id,
+    let done = match gate.logout_everywhere(cookie.as_deref()).await {
+        Ok(Lookup::Found(done)) => done,
         Ok(Lookup::NoSession(reason)) => {
             return deny(&gate, req, DenyCause::NoSession(reason)).or_fail("deny")
         }
         Err(e) => return Err(Fail::store("logout-all", e)),
     };
-    let out = gate
-        .store()
-        .delete_all_for_user(&user)
-        .await
-        .map_err(|e| Fail::store("logout-all", e))?;
-    // Also whatever else this request carries (a duplicate cookie of another user).
-    let clear = gate
-        .logout(cookie.as_deref())
-        .await
-        .map_err(|e| Fail::store("logout-all", e))?;
-    json(
-        200,
-        &serde_json::json!({ "deleted": out.deleted, "complete": out.complete }),
-        &[("set-cookie", &clear), ("cache-control", "no-store")],
-    )
+    let mut headers = vec![("cache-control", "no-store")];
+    if let Some(clear) = &done.set_cookie {
+        headers.push(("set-cookie", clear));
+    }
+    json(200, &done.outcome, &headers)
 }
 
+/// Log out. Whatever the request carries costs at most a read per carried id and one delete
+/// (the library deletes only what it finds); the per-client limit bounds how often.
 async fn logout(req: &Request, env: &Env) -> Outcome {
+    check_rate(
+        env,
+        "LOGOUT_LIMITER",
+        format!("logout:{}", client_of(req)),
+        10,
+        "too_many_logouts",
+        "logouts from this client",
+    )
+    .await?;
     let gate = gate(env)?;
     let clear = gate
         .logout(cookie_header(req).as_deref())
