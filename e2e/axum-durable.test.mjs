@@ -12,7 +12,7 @@ import { test } from "node:test";
 
 import { COOKIE_NAME, http, kvList, stats } from "./lib/worker.mjs";
 
-const TOWER_COOKIE = "id"; // tower-sessions' default cookie name
+const TOWER_COOKIE = "__Host-id"; // the example names tower-sessions' cookie with the __Host- prefix
 
 function cookieOf(res, name) {
   for (const c of res.setCookies) {

@@ -6,10 +6,29 @@ use std::sync::{
     Arc,
 };
 
-/// A source of wall-clock time in milliseconds since the Unix epoch.
+use crate::send::BoxFuture;
+
+/// A source of wall-clock time in milliseconds since the Unix epoch, and a way to wait on it.
 pub trait Clock: Send + Sync {
     /// Milliseconds since 1970-01-01T00:00:00Z.
     fn now_ms(&self) -> u64;
+
+    /// A future that completes `ms` milliseconds from now on this clock. The default waits in
+    /// real time: a JavaScript timer on Workers (wasm32 with feature `worker`), a timer thread
+    /// natively; on wasm32 without `worker` there is no timer and it completes at once.
+    /// [`ManualClock`] moves its own time instead, so tests never sleep.
+    fn sleep(&self, ms: u64) -> BoxFuture {
+        platform_sleep(ms)
+    }
+
+    /// Which timeline this clock keeps: equal for clocks that tell the same time (every system
+    /// clock: 0), distinct for each [`ManualClock`] and its clones. Isolate-wide memory of
+    /// times (write pacing) is kept per timeline, so tests on manual clocks do not see each
+    /// other's times.
+    #[doc(hidden)]
+    fn timeline(&self) -> usize {
+        0
+    }
 }
 
 /// The platform clock: `Date.now()` on wasm32 (Workers), `SystemTime` natively.
@@ -65,6 +84,67 @@ impl Clock for ManualClock {
     fn now_ms(&self) -> u64 {
         self.now.load(Ordering::SeqCst)
     }
+
+    /// Moves the clock forward by `ms` and completes at once.
+    fn sleep(&self, ms: u64) -> BoxFuture {
+        self.now.fetch_add(ms, Ordering::SeqCst);
+        Box::pin(std::future::ready(()))
+    }
+
+    fn timeline(&self) -> usize {
+        Arc::as_ptr(&self.now) as usize
+    }
+}
+
+/// Wait `ms` in real time on Workers: a JavaScript timer.
+#[cfg(all(target_arch = "wasm32", feature = "worker"))]
+fn platform_sleep(ms: u64) -> BoxFuture {
+    Box::pin(worker::Delay::from(std::time::Duration::from_millis(ms)))
+}
+
+/// No timer on wasm32 without the `worker` crate: complete at once.
+#[cfg(all(target_arch = "wasm32", not(feature = "worker")))]
+fn platform_sleep(_ms: u64) -> BoxFuture {
+    Box::pin(std::future::ready(()))
+}
+
+/// Wait `ms` in real time natively, on a timer thread (no async runtime is assumed): the
+/// future wakes its task once the thread has slept.
+#[cfg(not(target_arch = "wasm32"))]
+fn platform_sleep(ms: u64) -> BoxFuture {
+    use std::{
+        sync::Mutex,
+        task::{Poll, Waker},
+    };
+
+    #[derive(Default)]
+    struct State {
+        done: bool,
+        waker: Option<Waker>,
+    }
+    let state = Arc::new(Mutex::new(State::default()));
+    let timer = state.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+        let mut s = timer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        s.done = true;
+        if let Some(w) = s.waker.take() {
+            w.wake();
+        }
+    });
+    Box::pin(std::future::poll_fn(move |cx| {
+        let mut s = state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if s.done {
+            Poll::Ready(())
+        } else {
+            s.waker = Some(cx.waker().clone());
+            Poll::Pending
+        }
+    }))
 }
 
 /// Shared clock handle used by stores and backends.

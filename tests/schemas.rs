@@ -166,6 +166,7 @@ fn generated_cases() -> Vec<Case> {
         &TowerSessionRecord {
             data: [("counter".to_string(), json!(3))].into(),
             expiry_date: exp_ms,
+            expiry_nanos: 123_456,
         },
         exp,
     );
@@ -220,8 +221,23 @@ fn generated_cases() -> Vec<Case> {
         case(
             TOWER,
             false,
-            "a tower-sessions record of a future version 2",
-            edited(&tower, |v| v["v"] = json!(2)),
+            "a tower-sessions record of a future version 3",
+            edited(&tower, |v| v["v"] = json!(3)),
+        ),
+        case(
+            TOWER,
+            true,
+            "a tower-sessions record of version 1 (expiry to the millisecond)",
+            edited(&tower, |v| {
+                v["v"] = json!(1);
+                v["data"].as_object_mut().unwrap().remove("expiryNanos");
+            }),
+        ),
+        case(
+            TOWER,
+            false,
+            "a tower-sessions record whose sub-millisecond nanoseconds reach a millisecond",
+            edited(&tower, |v| v["data"]["expiryNanos"] = json!(1_000_000)),
         ),
         case(
             TOWER,

@@ -193,6 +193,7 @@ fn envelope_at_version(version: u32, data: Value, expiry_ms: u64) -> Vec<u8> {
     let value = TowerSessionRecord {
         data: serde_json::from_value(data).unwrap(),
         expiry_date: expiry_ms,
+        expiry_nanos: 0,
     };
     let text =
         String::from_utf8(encode_value(&value, Codec::Json, Some(expiry_ms)).unwrap()).unwrap();
@@ -473,11 +474,11 @@ fn the_stored_value_is_a_validated_tower_session_envelope() {
     let bytes = h.raw(&h.store.key(&r.id)).unwrap();
     let v: Value = serde_json::from_slice(&bytes).unwrap();
     assert_eq!(v["type"], json!(TowerSessionRecord::NAME));
-    assert_eq!(v["v"], json!(1));
+    assert_eq!(v["v"], json!(2));
     assert_eq!(v["exp"], json!(NOW + DAY_MS));
     assert_eq!(
         v["data"],
-        json!({"data": {"cart": [1, 2, 3]}, "expiryDate": NOW + DAY_MS})
+        json!({"data": {"cart": [1, 2, 3]}, "expiryDate": NOW + DAY_MS, "expiryNanos": 0})
     );
     let decoded = decode_value::<TowerSessionRecord>(&bytes, NOW, true)
         .unwrap()
@@ -504,7 +505,7 @@ fn hostile_values() -> Vec<(String, Vec<u8>)> {
         out.push((name, bytes));
     }
     let exp = NOW + DAY_MS;
-    let good = envelope_at_version(1, json!({"k": SECRET}), exp);
+    let good = envelope_at_version(2, json!({"k": SECRET}), exp);
     let good_text = String::from_utf8(good.clone()).unwrap();
     let edit = |f: &dyn Fn(&mut Value)| {
         let mut v: Value = serde_json::from_str(&good_text).unwrap();
@@ -513,8 +514,8 @@ fn hostile_values() -> Vec<(String, Vec<u8>)> {
     };
     out.extend([
         (
-            "future version 2".to_string(),
-            envelope_at_version(2, json!({"k": SECRET}), exp),
+            "future version 3".to_string(),
+            envelope_at_version(3, json!({"k": SECRET}), exp),
         ),
         ("version 0".into(), envelope_at_version(0, json!({}), exp)),
         (
@@ -608,7 +609,7 @@ fn a_record_from_newer_code_is_never_overwritten_nor_deleted_by_a_save() {
     for h in harnesses() {
         let id = Id(0xf00d);
         let key = h.store.key(&id);
-        let newer = envelope_at_version(2, json!({"k": "v"}), h.now() + DAY_MS);
+        let newer = envelope_at_version(3, json!({"k": "v"}), h.now() + DAY_MS);
         (h.plant)(&key, newer.clone());
         assert_eq!(block_on(h.store.load(&id)).unwrap(), None, "{}", h.name);
         for expiry in [h.now() + DAY_MS, h.now() - SECOND_MS] {
@@ -747,20 +748,102 @@ fn kv_failures_are_backend_errors_without_ids_or_values() {
     }
 }
 
+/// Issue 27: a second write of one session within a second (a login then an insert) got KV's
+/// 429, which tower-sessions answers with a 500 and no cookie. The store waits the second out
+/// (on the store's clock) and the write lands.
 #[test]
-fn a_429_is_a_backend_error_and_the_stored_session_stays() {
+fn a_second_write_within_a_second_waits_and_lands() {
     let h = sim();
     let id = Id(0x429);
-    let mut r = record(id.0, &[("n", json!(SECRET))], h.now() + DAY_MS);
+    let mut r = record(id.0, &[("n", json!(1))], h.now() + DAY_MS);
     block_on(h.store.create(&mut r)).unwrap();
-    // A second write to the key within the same second: KV answers 429.
+    let created_at = h.now();
     let mut changed = r.clone();
     changed.data.insert("n".into(), json!(2));
-    let e = block_on(h.store.save(&changed)).unwrap_err();
+    block_on(h.store.save(&changed)).unwrap();
+    assert!(
+        h.now() >= created_at + SECOND_MS,
+        "waited the second out on the store's clock"
+    );
+    assert!(h.now() < created_at + 2 * SECOND_MS, "and no longer");
+    assert_eq!(block_on(h.store.load(&id)).unwrap(), Some(changed.clone()));
+    // A delete right after is paced too (KV counts deletes as writes).
+    block_on(h.store.delete(&id)).unwrap();
+    assert_eq!(block_on(h.store.load(&id)).unwrap(), None);
+    assert_eq!(
+        h.sim.as_ref().unwrap().stats().rate_limited,
+        0,
+        "no 429 at all"
+    );
+}
+
+/// A 429 that still comes (another isolate wrote the key in that second) is retried once a
+/// second later; one that persists is a backend error without an id or a value, and the stored
+/// session stays.
+#[test]
+fn a_429_from_another_writer_is_retried_once_then_is_a_backend_error() {
+    let h = sim();
+    let id = Id(0x430);
+    let mut r = record(id.0, &[("n", json!(SECRET))], h.now() + DAY_MS);
+    block_on(h.store.create(&mut r)).unwrap();
+    h.tick();
+    // Another isolate writes the key now: this store's save meets a 429, waits, and lands.
+    let other = KvSessionStore::new(
+        Kv::new(h.sim.as_ref().unwrap().location(0)).with_clock(Arc::new(h.clock.clone())),
+    );
+    let mut theirs = r.clone();
+    theirs.data.insert("n".into(), json!("theirs"));
+    block_on(other.save(&theirs)).unwrap();
+    let mut mine = r.clone();
+    mine.data.insert("n".into(), json!("mine"));
+    block_on(h.store.save(&mine)).unwrap();
+    assert_eq!(
+        block_on(h.store.load(&id)).unwrap(),
+        Some(mine.clone()),
+        "last write wins"
+    );
+
+    // A backend that keeps answering 429: one retry, then a clean backend error.
+    let limited = KvSessionStore::new(
+        Kv::new(AlwaysRateLimited(h.sim.as_ref().unwrap().location(0)))
+            .with_clock(Arc::new(h.clock.clone())),
+    );
+    let before = h.now();
+    let e = block_on(limited.save(&r)).unwrap_err();
     assert!(matches!(e, StoreError::Backend(_)), "{e:?}");
     assert!(e.to_string().contains("rate limit"), "{e}");
     assert_clean("429", &e, &id);
-    assert_eq!(block_on(h.store.load(&id)).unwrap(), Some(r));
+    assert!(h.now() >= before + SECOND_MS, "retried a second later");
+    assert_eq!(block_on(h.store.load(&id)).unwrap(), Some(mine));
+}
+
+/// Reads pass through; every write answers KV's 429.
+struct AlwaysRateLimited(kv_envelope::backend::sim::SimLocation);
+
+#[async_trait::async_trait]
+impl KvBackend for AlwaysRateLimited {
+    async fn get(&self, key: &str) -> kv_envelope::Result<Option<Stored>> {
+        self.0.get(key).await
+    }
+    async fn put(
+        &self,
+        _key: &str,
+        _value: &[u8],
+        _options: &WriteOptions,
+    ) -> kv_envelope::Result<()> {
+        Err(kv_envelope::Error::RateLimited)
+    }
+    async fn delete(&self, _key: &str) -> kv_envelope::Result<()> {
+        Err(kv_envelope::Error::RateLimited)
+    }
+    async fn list(
+        &self,
+        prefix: &str,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> kv_envelope::Result<ListPage> {
+        self.0.list(prefix, cursor, limit).await
+    }
 }
 
 #[test]

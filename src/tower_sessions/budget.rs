@@ -55,6 +55,7 @@ mod tests {
         TowerSessionRecord {
             data: [("n".to_string(), serde_json::json!(n))].into(),
             expiry_date,
+            expiry_nanos: 0,
         }
     }
 

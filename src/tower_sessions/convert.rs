@@ -1,5 +1,5 @@
 //! Between tower-sessions' `Record` and the stored [`TowerSessionRecord`]: the id stays out of
-//! the stored form, the expiry goes to milliseconds and back.
+//! the stored form, the expiry goes to milliseconds plus their nanoseconds, and back exactly.
 
 use time::OffsetDateTime;
 use tower_sessions_core::session::{Id, Record};
@@ -14,28 +14,39 @@ pub(super) fn hashed_id(id: &Id) -> String {
     hash_hex(&id.0.to_le_bytes())
 }
 
-/// `expiry` in ms since the epoch; `0` for instants before it (already expired everywhere).
-pub(super) fn expiry_ms(expiry: OffsetDateTime) -> u64 {
-    let ms = expiry.unix_timestamp_nanos().div_euclid(1_000_000);
-    u64::try_from(ms).unwrap_or(if ms < 0 { 0 } else { u64::MAX })
+/// `expiry` as whole ms since the epoch and the nanoseconds past that millisecond; `(0, 0)` for
+/// instants before the epoch (already expired everywhere).
+pub(super) fn expiry_parts(expiry: OffsetDateTime) -> (u64, u32) {
+    let nanos = expiry.unix_timestamp_nanos();
+    if nanos < 0 {
+        return (0, 0);
+    }
+    let ms = u64::try_from(nanos / 1_000_000).unwrap_or(u64::MAX);
+    // Below 1 000 000: always fits.
+    let sub = u32::try_from(nanos % 1_000_000).unwrap_or(0);
+    (ms, sub)
 }
 
 /// The stored form of `record` (without its id).
 pub(super) fn to_stored(record: &Record) -> TowerSessionRecord {
+    let (expiry_date, expiry_nanos) = expiry_parts(record.expiry_date);
     TowerSessionRecord {
         data: record
             .data
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
-        expiry_date: expiry_ms(record.expiry_date),
+        expiry_date,
+        expiry_nanos,
     }
 }
 
 /// The tower-sessions record of `stored`, read under `id`; `None` when its expiry is no
 /// instant `time` can represent (a record no writer of ours produced).
 pub(super) fn from_stored(id: Id, stored: TowerSessionRecord) -> Option<Record> {
-    let nanos = i128::from(stored.expiry_date).checked_mul(1_000_000)?;
+    let nanos = i128::from(stored.expiry_date)
+        .checked_mul(1_000_000)?
+        .checked_add(i128::from(stored.expiry_nanos))?;
     let expiry_date = OffsetDateTime::from_unix_timestamp_nanos(nanos).ok()?;
     Some(Record {
         id,
@@ -53,10 +64,26 @@ mod tests {
     }
 
     #[test]
-    fn expiry_rounds_down_to_the_millisecond_and_clamps_at_the_epoch() {
-        let just_after = OffsetDateTime::from_unix_timestamp_nanos(1_001_900_000).unwrap();
-        assert_eq!(expiry_ms(just_after), 1001);
-        assert_eq!(expiry_ms(at_ms(-1000)), 0);
+    fn expiry_splits_into_milliseconds_and_nanoseconds_and_clamps_at_the_epoch() {
+        let just_after = OffsetDateTime::from_unix_timestamp_nanos(1_001_900_007).unwrap();
+        assert_eq!(expiry_parts(just_after), (1001, 900_007));
+        assert_eq!(expiry_parts(at_ms(-1000)), (0, 0));
+    }
+
+    /// Issue 27: the expiry was cut to the millisecond, so a loaded record was not the saved
+    /// one (tower-sessions' `test_load`), and two saves within a millisecond looked alike.
+    #[test]
+    fn the_expiry_round_trips_to_the_nanosecond() {
+        let id = Id(7);
+        for nanos in [1_893_456_000_123_456_789_i128, 1_000_000, 999_999, 0] {
+            let record = Record {
+                id,
+                data: Default::default(),
+                expiry_date: OffsetDateTime::from_unix_timestamp_nanos(nanos).unwrap(),
+            };
+            let back = from_stored(id, to_stored(&record)).unwrap();
+            assert_eq!(back.expiry_date.unix_timestamp_nanos(), nanos);
+        }
     }
 
     #[test]
@@ -79,6 +106,7 @@ mod tests {
         let stored = TowerSessionRecord {
             data: Default::default(),
             expiry_date: u64::MAX,
+            expiry_nanos: 0,
         };
         assert_eq!(from_stored(Id(1), stored), None);
     }

@@ -8,6 +8,7 @@
 //! * `store` — the `SessionStore` implementation: hashed keys, KV expiry, create without
 //!   overwriting, bad records as fresh sessions, the `Send` boundary on wasm32.
 //! * `budget` — [`SaveBudget`]: skipping saves that only slide the expiry.
+//! * `pacing` — KV's one write per second per key, absorbed for tower-sessions' write pattern.
 //! * `convert`, `error` — `Record` to the stored form and back; kv-envelope errors as
 //!   tower-sessions' errors, without ids or values.
 //! * `typed` — [`get_or_flush`]: a typed read where data that no longer fits the app's type
@@ -32,6 +33,8 @@ mod budget;
 mod convert;
 #[cfg(feature = "tower-sessions")]
 mod error;
+#[cfg(feature = "tower-sessions")]
+mod pacing;
 mod record;
 #[cfg(feature = "tower-sessions")]
 mod store;
@@ -41,7 +44,7 @@ mod typed;
 #[cfg(feature = "tower-sessions")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tower-sessions")))]
 pub use budget::SaveBudget;
-pub use record::TowerSessionRecord;
+pub use record::{TowerSessionRecord, TowerSessionRecordV1};
 #[cfg(feature = "tower-sessions")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tower-sessions")))]
 pub use store::{KvSessionStore, DEFAULT_TOWER_PREFIX, MAX_ID_DRAWS};

@@ -12,6 +12,7 @@ use super::{
     budget::SaveBudget,
     convert::{from_stored, hashed_id, to_stored},
     error::{no_free_id, read_failed, write_failed, Op},
+    pacing::paced,
     record::TowerSessionRecord,
 };
 use crate::{
@@ -54,6 +55,11 @@ const SAVE_ATTEMPTS: usize = 3;
 /// * **Errors** never carry an id, a key or a stored value.
 /// * **Write budget**: [`with_refresh_window`](Self::with_refresh_window) skips saves that only
 ///   move the expiry a little later ([`SaveBudget`]).
+/// * **KV's one write per second per key** is absorbed: a write of a session this isolate wrote
+///   less than a second ago waits out the second (a login then an insert, `always_save`,
+///   `cycle_id` then an insert), and a 429 is retried once a second later, so one client's
+///   normal use never meets a 500 and no write is lost. Concurrent writers of one session stay
+///   last-write-wins on KV (docs/axum.md).
 /// * **Send**: tower needs `Send` futures and a `Send + Sync` store; on wasm32 the store wraps
 ///   its KV handle and futures in the `worker` crate's send wrappers itself (sound in a
 ///   single-threaded isolate), so no user code needs `unsafe` or a wrapper.
@@ -209,11 +215,13 @@ impl Inner {
                     return Ok(()); // Born expired: nothing to keep.
                 }
                 // Just checked to be empty (as far as KV, without compare-and-swap, can say).
-                return self
-                    .records
-                    .insert_new(&hashed, &value, Some(value.expiry_date))
-                    .await
-                    .map_err(|e| write_failed(Op::Create, &e));
+                let key = self.records.key(&hashed);
+                return paced(self.records.kv(), &key, || {
+                    self.records
+                        .insert_new(&hashed, &value, Some(value.expiry_date))
+                })
+                .await
+                .map_err(|e| write_failed(Op::Create, &e));
             }
             record.id = Id::default();
         }
@@ -222,6 +230,7 @@ impl Inner {
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
         let hashed = hashed_id(&record.id);
+        let key = self.records.key(&hashed);
         let new = to_stored(record);
         let mut was_stored = false;
         for _ in 0..SAVE_ATTEMPTS {
@@ -242,9 +251,7 @@ impl Inner {
             if new.expiry_date <= self.now_ms() {
                 // Saved already expired: KV refuses such an expiration, and there is nothing
                 // to keep.
-                return self
-                    .records
-                    .delete(&hashed)
+                return paced(self.records.kv(), &key, || self.records.delete(&hashed))
                     .await
                     .map_err(|e| write_failed(Op::Save, &e));
             }
@@ -253,11 +260,12 @@ impl Inner {
             }
             // On KV the write is unconditional (`expected` is `None`) and always lands; on a
             // Durable Object it lands only over what was read, else read and judge again.
-            let written = self
-                .records
-                .put_after_read(&hashed, &new, Some(new.expiry_date), expected.as_ref())
-                .await
-                .map_err(|e| write_failed(Op::Save, &e))?;
+            let written = paced(self.records.kv(), &key, || {
+                self.records
+                    .put_after_read(&hashed, &new, Some(new.expiry_date), expected.as_ref())
+            })
+            .await
+            .map_err(|e| write_failed(Op::Save, &e))?;
             if written {
                 return Ok(());
             }
@@ -281,8 +289,9 @@ impl Inner {
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
-        self.records
-            .delete(&hashed_id(id))
+        let hashed = hashed_id(id);
+        let key = self.records.key(&hashed);
+        paced(self.records.kv(), &key, || self.records.delete(&hashed))
             .await
             .map_err(|e| write_failed(Op::Delete, &e))
     }

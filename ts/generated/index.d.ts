@@ -11,14 +11,15 @@ import type { SessionV2 } from "./session.v2.js";
 import type { SessionV3 } from "./session.v3.js";
 import type { TowerSessionEnvelope } from "./tower-session.envelope.js";
 import type { TowerSessionV1 } from "./tower-session.v1.js";
-export type { Envelope, KvEnvelopeCacheGenerationEnvelope, KvEnvelopeCacheGenerationV1, Metadata, SessionIndexEnvelope, SessionIndexV1, SessionEnvelope, SessionV1, SessionV2, SessionV3, TowerSessionEnvelope, TowerSessionV1 };
+import type { TowerSessionV2 } from "./tower-session.v2.js";
+export type { Envelope, KvEnvelopeCacheGenerationEnvelope, KvEnvelopeCacheGenerationV1, Metadata, SessionIndexEnvelope, SessionIndexV1, SessionEnvelope, SessionV1, SessionV2, SessionV3, TowerSessionEnvelope, TowerSessionV1, TowerSessionV2 };
 
 /** Payload type of each (type, version). */
 export type Types = {
   "kv-envelope.cache-generation": { 1: KvEnvelopeCacheGenerationV1 };
   "session-index": { 1: SessionIndexV1 };
   "session": { 1: SessionV1; 2: SessionV2; 3: SessionV3 };
-  "tower-session": { 1: TowerSessionV1 };
+  "tower-session": { 1: TowerSessionV1; 2: TowerSessionV2 };
 };
 
 /** Payload type of each type's current (newest) version: what writers write. */
@@ -26,7 +27,7 @@ export type Current = {
   "kv-envelope.cache-generation": KvEnvelopeCacheGenerationV1;
   "session-index": SessionIndexV1;
   "session": SessionV3;
-  "tower-session": TowerSessionV1;
+  "tower-session": TowerSessionV2;
 };
 
 export declare const registry: import("@kv-envelope/ts").Registry<Types, Current>;

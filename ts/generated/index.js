@@ -11,6 +11,7 @@ import s8 from "./session.v2.js";
 import s9 from "./session.v3.js";
 import s10 from "./tower-session.envelope.js";
 import s11 from "./tower-session.v1.js";
+import s12 from "./tower-session.v2.js";
 
 /** (type, version) → payload validator, plus the whole-value, envelope and metadata validators. */
 export const registry = {
@@ -18,7 +19,7 @@ export const registry = {
     "kv-envelope.cache-generation": { current: 1, versions: { 1: s2 } },
     "session-index": { current: 1, versions: { 1: s5 } },
     "session": { current: 3, versions: { 1: s7, 2: s8, 3: s9 } },
-    "tower-session": { current: 1, versions: { 1: s11 } },
+    "tower-session": { current: 2, versions: { 1: s11, 2: s12 } },
   },
   wholeValue: {
     "kv-envelope.cache-generation": s1,
