@@ -18,7 +18,7 @@
 use std::{fmt, sync::Arc};
 
 use aes_gcm::{
-    aead::{AeadInPlace, KeyInit},
+    aead::{AeadInOut, KeyInit},
     Aes256Gcm, Nonce,
 };
 use base64::Engine as _;
@@ -285,7 +285,7 @@ impl KeyRing {
         let mut buf = sealed.ciphertext.to_vec();
         with_associated_data(sealed.header_bytes, kv_key, |aad| {
             key.cipher
-                .decrypt_in_place(Nonce::from_slice(sealed.nonce), aad, &mut buf)
+                .decrypt_in_place(&Nonce::from(*sealed.nonce), aad, &mut buf)
         })
         .map_err(|_| {
             err(SealError::Unopenable {
@@ -368,7 +368,7 @@ impl KeyRing {
         )?;
         with_associated_data(&out, kv_key, |aad| {
             key.cipher
-                .encrypt_in_place(Nonce::from_slice(&nonce), aad, &mut plaintext)
+                .encrypt_in_place(&Nonce::from(nonce), aad, &mut plaintext)
         })
         .map_err(|_| Error::Encode {
             type_name: "sealed frame",

@@ -51,6 +51,9 @@ pub const MAX_METADATA_BYTES: usize = 1024;
 pub const MIN_EXPIRATION_SECS: u64 = 60;
 /// Margin added to the floor so clock skew between us and KV never turns into a 400.
 pub const EXPIRATION_SKEW_SECS: u64 = 5;
+/// Shortest `cacheTtl` KV takes on a read, in seconds (30 since early 2026; it was 60).
+#[cfg_attr(not(all(feature = "worker", target_arch = "wasm32")), allow(dead_code))]
+pub(crate) const MIN_CACHE_TTL_SECS: u64 = 30;
 /// Most keys one `list` call returns.
 pub const MAX_LIST_LIMIT: u32 = 1000;
 /// Most keys one bulk get reads (KV's `get` with an array of keys; billed as one operation).

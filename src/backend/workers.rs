@@ -46,11 +46,11 @@ impl WorkersKv {
         }
     }
 
-    /// Let the edge cache reads for `secs` (KV's `cacheTtl`, ≥ 60). Off by default: cached
-    /// reads hide writes made elsewhere for that long.
+    /// Let the edge cache reads for `secs` (KV's `cacheTtl`, at least 30 s: shorter is raised
+    /// to it). Off by default: cached reads hide writes made elsewhere for that long.
     #[must_use]
     pub fn with_cache_ttl(mut self, secs: u64) -> Self {
-        self.cache_ttl = Some(secs.max(60));
+        self.cache_ttl = Some(secs.max(super::MIN_CACHE_TTL_SECS));
         self
     }
 }
