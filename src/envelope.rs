@@ -1,22 +1,8 @@
-//! The wire format: every value in KV is an envelope around a typed payload.
-//!
-//! Two codecs share one decoder, which recognises the codec from the first byte:
-//!
-//! * JSON (`{`): `{"kv":1,"type":"<name>","v":<version>,"exp":<ms or null>,"data":<payload>}`.
-//!   Readable by any JSON library; the header fields are always written first and in this
-//!   order, which lets [`peek_header`] read them without touching the payload. Readers accept
-//!   any key order and ignore unknown keys (slower path).
-//! * Binary frame (`0xC5`): `C5 01 <codec tag>`, then a postcard-encoded header
-//!   `(type: str, version: varint u32, expires_at: Option<varint u64>)`, then the payload in
-//!   the tagged codec. Tag `01` is postcard; other tags are [`Error::UnknownCodec`].
-//! * Sealed frame (`0xC6`): `C6 01 <inner codec tag>`, then a postcard-encoded header
-//!   `(type: str, version: varint u32, expires_at: Option<varint u64>, key_id: str)`, a 12-byte
-//!   nonce and the payload (JSON text, tag `00`, or postcard, tag `01`) encrypted and
-//!   authenticated with AES-256-GCM (16-byte tag at the end). The header stays readable
-//!   without a key; opening is the [`seal`](crate::seal) module's job.
-//!
-//! Versions start at 1. `expires_at` is absolute, in milliseconds since the Unix epoch; absent
-//! (`null` / `None`) means the value never expires.
+//! The wire format: every value in KV is an envelope around a typed payload — a JSON object
+//! (first byte `{`), a postcard frame (`0xC5`) or a sealed frame (`0xC6`), one decoder
+//! recognising the codec from the first byte. docs/wire-format.md is the one definition of the
+//! bytes and of the Stability promise; this module implements it and the golden tests
+//! (`tests/envelope.rs`, `tests/golden/`) pin it.
 
 use std::borrow::Cow;
 

@@ -1,6 +1,6 @@
 // @ts-check
 /**
- * The envelope wire format (README.md, "The envelope (wire format)"), JSON codec, with the Rust
+ * The envelope wire format (docs/wire-format.md, the one definition), JSON codec, with the Rust
  * reader's semantics (`src/envelope.rs`, `src/migrate.rs::decode_value`).
  *
  * Reading checks, in order: codec and frame → type name → version (0 or undefined: error; newer

@@ -1,15 +1,9 @@
 // @ts-check
 /**
  * Sealed values (`0xC6` frames, Rust's `src/seal.rs`) with WebCrypto (`crypto.subtle`: Workers,
- * Node >= 20, browsers, Deno): AES-256-GCM under a header that stays readable.
- *
- * ```text
- * C6 01 <tag: 00 JSON text | 01 postcard> <postcard (type, version, expires_at, key_id)>
- *    <12-byte nonce> <ciphertext, 16-byte tag appended>
- * ```
- *
- * The associated data is the frame up to the nonce followed by the UTF-8 bytes of the KV key, so
- * a value copied to another key, or a header edited in place, does not open. A {@link KeyRing}
+ * Node >= 20, browsers, Deno): AES-256-GCM under a header that stays readable. The frame is
+ * defined in docs/wire-format.md ("Sealed frame"): a value copied to another key, or a header
+ * edited in place, does not open. A {@link KeyRing}
  * holds keys with ids (the first is the primary, which seals; any opens what names it), built
  * from the variables the Rust side reads: `<PREFIX>_KEYS` = `"k2,k1"` and `<PREFIX>_KEY_<id>` =
  * base64 of 32 bytes (`openssl rand -base64 32`).
