@@ -13,11 +13,16 @@
 //! schemars' `uint32` or `double`, are ignored as jsonschema ignores them); `items`,
 //! `prefixItems`, `minItems`, `maxItems`, `uniqueItems`; `properties`, `required`,
 //! `additionalProperties`, `minProperties`, `maxProperties`; `allOf`, `anyOf`, `oneOf`, `not`;
-//! `$ref` to a JSON pointer in the same document (`#/$defs/…`, `#`), recursion included; the
-//! annotations. Any other standard keyword (`pattern`, `if`, `unevaluatedProperties`, a
-//! standard format such as `uri`, …) is refused when the validator is compiled, naming the
-//! keyword: such a schema needs the `jsonschema` feature. It never passes a value the full
-//! validator would refuse, because it never compiles a schema it cannot judge.
+//! `$ref` to a JSON pointer in the same document (`#/$defs/…`, `#`, percent-encoded as a URI
+//! fragment may be: `#/$defs/a%20b`), recursion included; `$id` at the root; the annotations.
+//! Any other standard keyword (`pattern`, `if`, `unevaluatedProperties`, `$anchor`, a standard
+//! format such as `uri`, …) is refused when the validator is compiled, naming the keyword and
+//! where it is: such a schema needs the `jsonschema` feature. So are the references whose
+//! meaning depends on a base URI other than the root's: a `$id` below the root where it is
+//! compiled, a `$ref` whose pointer passes through an object with its own `$id` (an embedded
+//! resource, whose references resolve against that `$id`), an anchor (`#name`), another
+//! document. It never passes a value the full validator would refuse, because it never
+//! compiles a schema it cannot judge.
 //!
 //! (About 640 lines: the validator's node types and their one checking loop; the compiler and
 //! the formats are in their own files.)

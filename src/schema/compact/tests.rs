@@ -821,3 +821,108 @@ fn near_valid_base_is_valid() {
     assert!(!theirs.is_valid(&bad));
     assert!(!valid(&ours, &bad));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Where references lead (issue 27): embedded resources, anchors, escaped and percent-encoded
+// pointers.
+
+/// A `$ref` whose pointer passes through an embedded resource (`$defs/a`, with its own `$id`)
+/// into a schema with a `#…` reference of its own: that inner reference resolves against the
+/// embedded `$id`, so it names `a`'s `c` (a string), not the root's (an integer). The compact
+/// validator used to resolve it against the root, accept `1` and refuse `"x"`; it now refuses
+/// the schema, naming the resource.
+#[test]
+fn refuses_pointers_through_embedded_resources() {
+    let schema = json!({
+        "$defs": {
+            "a": {
+                "$id": "http://example.com/other",
+                "$defs": {"b": {"$ref": "#/$defs/c"}, "c": {"type": "string"}},
+            },
+            "c": {"type": "integer"},
+        },
+        "$ref": "#/$defs/a/$defs/b",
+    });
+    let theirs = reference(&schema);
+    assert!(theirs.is_valid(&json!("x")) && !theirs.is_valid(&json!(1)));
+    let err = Validator::compile(&schema).expect_err("a pointer through an embedded resource");
+    assert!(
+        err.starts_with("(root)/$ref: `#/$defs/a/$defs/b`:")
+            && err.contains("passes through /$defs/a, an embedded resource"),
+        "{err}"
+    );
+    // Into the resource itself, or to a place outside it: refused, and compiled.
+    let into = json!({"$defs": schema["$defs"].clone(), "$ref": "#/$defs/a"});
+    let err = Validator::compile(&into).expect_err("a reference to an embedded resource");
+    assert!(err.contains("passes through /$defs/a"), "{err}");
+    check(
+        json!({"$defs": schema["$defs"].clone(), "$ref": "#/$defs/c"}),
+        &[(json!(1), true), (json!("x"), false)],
+    );
+}
+
+#[test]
+fn percent_encoded_and_escaped_pointers_resolve() {
+    let schema = json!({
+        "$defs": {
+            "percent%field": {"type": "integer"},
+            "a b": {"type": "string"},
+            "x/y~z": {"minimum": 3},
+            "é": {"const": 1},
+        },
+        "properties": {
+            "p": {"$ref": "#/$defs/percent%25field"},
+            "s": {"$ref": "#/$defs/a%20b"},
+            "t": {"$ref": "#/$defs/x~1y~0z"},
+            "u": {"$ref": "#/%24defs/x~1y~0z"},
+            "e": {"$ref": "#/$defs/%C3%A9"},
+        },
+    });
+    check(
+        schema.clone(),
+        &[
+            (json!({"p": 1, "s": "x", "t": 3, "u": 4, "e": 1}), true),
+            (json!({"p": "1"}), false),
+            (json!({"s": 1}), false),
+            (json!({"t": 2}), false),
+            (json!({"u": 2}), false),
+            (json!({"e": 2}), false),
+        ],
+    );
+    // `t` and `u` name one place: one node.
+    let v = compact(&schema);
+    let paths: Vec<&str> = v.nodes.iter().map(|n| &*n.path).collect();
+    assert_eq!(
+        paths.iter().filter(|p| **p == "/$defs/x~1y~0z").count(),
+        1,
+        "{paths:?}"
+    );
+    for (target, needle) in [
+        ("#/$defs/percent%2", "malformed percent-encoding"),
+        ("#/$defs/percent%+5field", "malformed percent-encoding"),
+        ("#/$defs/%FF", "malformed percent-encoding"),
+        ("#/$defs/x~2", "`~0` or `~1`"),
+        (
+            "#foo",
+            "the anchor `foo`: anchors (`$anchor`) need the `jsonschema` feature",
+        ),
+        ("#/$defs/percent%field", "malformed percent-encoding"),
+    ] {
+        let bad = json!({"$defs": schema["$defs"].clone(), "$ref": target});
+        let err = Validator::compile(&bad).expect_err(target);
+        assert!(
+            err.starts_with(&format!("(root)/$ref: `{target}`: ")) && err.contains(needle),
+            "{target}: {err}"
+        );
+    }
+    // Array indices as RFC 6901 writes them, and nothing else.
+    check(
+        json!({"allOf": [{"type": "integer"}], "$ref": "#/allOf/0"}),
+        &[(json!(1), true), (json!("1"), false)],
+    );
+    for index in ["00", "+0", "-0", "0x0"] {
+        let bad = json!({"allOf": [{"type": "integer"}], "$ref": format!("#/allOf/{index}")});
+        let err = Validator::compile(&bad).expect_err(index);
+        assert!(err.contains("missing"), "{index}: {err}");
+    }
+}
