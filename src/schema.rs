@@ -32,6 +32,8 @@ pub mod instance;
 #[allow(dead_code, unused_imports, clippy::wrong_self_convention)]
 pub(crate) mod instance;
 mod portable;
+#[cfg(feature = "jsonschema")]
+mod refusal;
 mod stored;
 
 use instance::Document;
@@ -168,7 +170,7 @@ pub fn compile(type_name: &'static str, version: u32, schema: &Value) -> Result<
         .map_err(|e| Error::Schema {
             type_name,
             version,
-            reason: e.masked().to_string(),
+            reason: refusal::reason(schema, &e),
         })
 }
 
