@@ -31,6 +31,9 @@ pub mod instance;
 #[cfg(not(feature = "internals"))]
 #[allow(dead_code, unused_imports, clippy::wrong_self_convention)]
 pub(crate) mod instance;
+// Two schemas claiming one `$id`, refused before jsonschema compiles them (it can panic).
+#[cfg(any(feature = "jsonschema", test))]
+pub(crate) mod identifiers;
 mod portable;
 #[cfg(feature = "jsonschema")]
 mod refusal;
@@ -158,6 +161,12 @@ pub fn compile(type_name: &'static str, version: u32, schema: &Value) -> Result<
             version,
             reason,
         });
+    #[cfg(feature = "jsonschema")]
+    identifiers::refuse_duplicates(schema).map_err(|reason| Error::Schema {
+        type_name,
+        version,
+        reason,
+    })?;
     #[cfg(feature = "jsonschema")]
     jsonschema::options_for::<instance::Tape>()
         // `format` is an assertion: an `email` field must look like an email.
