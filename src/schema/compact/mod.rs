@@ -22,7 +22,9 @@
 //! compiled, a `$ref` whose pointer passes through an object with its own `$id` (an embedded
 //! resource, whose references resolve against that `$id`), an anchor (`#name`), another
 //! document. It never passes a value the full validator would refuse, because it never
-//! compiles a schema it cannot judge.
+//! compiles a schema it cannot judge: generated documents of embedded resources and references
+//! (`maze`, in the differential property test and the `compact_validator` fuzz target) hold it
+//! to that.
 //!
 //! (About 640 lines: the validator's node types and their one checking loop; the compiler and
 //! the formats are in their own files.)
@@ -36,6 +38,9 @@ use crate::error::ValidationIssue;
 
 mod compile;
 mod formats;
+// The differential tests' schema generator (unit tests, and the fuzz target via `internals`).
+#[cfg(any(test, feature = "internals"))]
+pub mod maze;
 
 use compile::Compiler;
 use formats::Format;
