@@ -22,7 +22,8 @@
 //! compiled, a `$ref` whose pointer passes through an object with its own `$id` (an embedded
 //! resource, whose references resolve against that `$id`), an anchor (`#name`), another
 //! document. It never passes a value the full validator would refuse, because it never
-//! compiles a schema it cannot judge: generated documents of embedded resources and references
+//! compiles a schema it cannot judge: the official JSON-Schema-Test-Suite
+//! (tests/json_schema_suite.rs) and generated documents of embedded resources and references
 //! (`maze`, in the differential property test and the `compact_validator` fuzz target) hold it
 //! to that.
 //!
