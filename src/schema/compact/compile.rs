@@ -139,7 +139,8 @@ impl<'s> Compiler<'s> {
                 "$id" if path.is_empty() => {}
                 "$id" => {
                     return Err(format!(
-                        "{}: `$id` below the root needs the `jsonschema` feature",
+                        "{}: `$id` below the root (an embedded resource) needs the `jsonschema` \
+                         feature",
                         here()
                     ))
                 }
@@ -153,16 +154,10 @@ impl<'s> Compiler<'s> {
                     let Some(target) = value.as_str() else {
                         return bad("must be a string");
                     };
-                    let Some(pointer) = target.strip_prefix('#') else {
-                        return bad("only references within the schema (`#…`) are supported without the `jsonschema` feature");
-                    };
-                    if pointer.contains('%') || !(pointer.is_empty() || pointer.starts_with('/')) {
-                        return bad("only JSON-pointer references are supported without the `jsonschema` feature");
-                    }
-                    let Some(resolved) = self.root.pointer(pointer) else {
-                        return bad("reference to a missing schema");
-                    };
-                    node.reference = Some(self.schema(pointer.to_string(), resolved)?);
+                    let (pointer, resolved) = self
+                        .resolve(target)
+                        .map_err(|why| format!("{}: `{target}`: {why}", here()))?;
+                    node.reference = Some(self.schema(pointer, resolved)?);
                 }
                 "type" => {
                     let names: Vec<&Value> = match value {
@@ -298,6 +293,58 @@ impl<'s> Compiler<'s> {
         Ok((node, constraints))
     }
 
+    /// The schema a `$ref` names, with its JSON pointer written as the structural walk writes
+    /// paths (so both share one node). Every node this compiler accepts lies outside any
+    /// embedded resource, so its references resolve against the root's base URI: a `#` fragment
+    /// is then a place in this document. Refused: a reference to another document, an anchor
+    /// (`#name`), and a pointer that passes through an object with its own `$id` (an embedded
+    /// resource: references inside it resolve against that `$id`, not the root, and only
+    /// checking each pointer step sees it, as `$defs` are compiled only where referenced). Any
+    /// object with a `$id` member counts, even one where no schema stands (a `properties` map
+    /// with a property named `$id`): refusing more than needed is safe, answering wrong is not.
+    fn resolve(&self, target: &str) -> Result<(String, &'s Value), String> {
+        let Some(fragment) = target.strip_prefix('#') else {
+            return Err(
+                "only references within the schema (`#…`) are supported without the \
+                        `jsonschema` feature"
+                    .into(),
+            );
+        };
+        // A fragment is percent-encoded (RFC 3986); the JSON pointer is what it decodes to.
+        let decoded = percent_decode(fragment)
+            .ok_or("malformed percent-encoding (`%` must start a UTF-8 byte as two hex digits)")?;
+        let Some(pointer) = decoded.strip_prefix('/') else {
+            return match decoded.is_empty() {
+                true => Ok((String::new(), self.root)),
+                false => Err(format!(
+                    "a reference to the anchor `{decoded}`: anchors (`$anchor`) need the \
+                     `jsonschema` feature; a JSON pointer (`#/…`) works without it"
+                )),
+            };
+        };
+        let mut value = self.root;
+        let mut path = String::new();
+        for token in pointer.split('/') {
+            let key = unescape(token).ok_or("`~` in a JSON pointer must be `~0` or `~1`")?;
+            value = match value {
+                Value::Object(map) => map.get(key.as_str()),
+                Value::Array(items) => array_index(&key).and_then(|i| items.get(i)),
+                _ => None,
+            }
+            .ok_or("reference to a missing schema")?;
+            path.push('/');
+            push_escaped(&mut path, &key);
+            if value.get("$id").is_some() {
+                return Err(format!(
+                    "the pointer passes through {path}, an embedded resource (it has its own \
+                     `$id`, and references inside it resolve against that): needs the \
+                     `jsonschema` feature"
+                ));
+            }
+        }
+        Ok((path, value))
+    }
+
     /// Refuse a schema that would apply itself to the same value forever (`{"$ref": "#"}`, or
     /// a loop of `$ref`/`allOf`/`anyOf`/`oneOf`/`not` that never steps into a member or an
     /// element): checking a value against it would never end.
@@ -377,6 +424,56 @@ fn at(path: &str) -> &str {
     } else {
         path
     }
+}
+
+/// RFC 3986 percent-decoding, strict: `None` for a `%` not followed by two hex digits or bytes
+/// that are not UTF-8.
+fn percent_decode(s: &str) -> Option<String> {
+    if !s.contains('%') {
+        return Some(s.to_string());
+    }
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b == b'%' {
+            let hex = bytes.get(i + 1..i + 3)?;
+            // Not `from_str_radix` alone: it would take `%+f`.
+            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                return None;
+            }
+            out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// A JSON pointer token unescaped (`~1` is `/`, `~0` is `~`); `None` for any other `~`.
+fn unescape(token: &str) -> Option<String> {
+    let mut out = String::with_capacity(token.len());
+    let mut chars = token.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '~' => match chars.next() {
+                Some('0') => out.push('~'),
+                Some('1') => out.push('/'),
+                _ => return None,
+            },
+            c => out.push(c),
+        }
+    }
+    Some(out)
+}
+
+/// An array index as RFC 6901 writes it: `0`, or digits without a leading zero.
+fn array_index(token: &str) -> Option<usize> {
+    let canonical =
+        token == "0" || (token.bytes().all(|b| b.is_ascii_digit()) && !token.starts_with('0'));
+    canonical.then(|| token.parse().ok()).flatten()
 }
 
 fn escape(token: &str) -> String {

@@ -13,11 +13,19 @@
 //! schemars' `uint32` or `double`, are ignored as jsonschema ignores them); `items`,
 //! `prefixItems`, `minItems`, `maxItems`, `uniqueItems`; `properties`, `required`,
 //! `additionalProperties`, `minProperties`, `maxProperties`; `allOf`, `anyOf`, `oneOf`, `not`;
-//! `$ref` to a JSON pointer in the same document (`#/$defs/…`, `#`), recursion included; the
-//! annotations. Any other standard keyword (`pattern`, `if`, `unevaluatedProperties`, a
-//! standard format such as `uri`, …) is refused when the validator is compiled, naming the
-//! keyword: such a schema needs the `jsonschema` feature. It never passes a value the full
-//! validator would refuse, because it never compiles a schema it cannot judge.
+//! `$ref` to a JSON pointer in the same document (`#/$defs/…`, `#`, percent-encoded as a URI
+//! fragment may be: `#/$defs/a%20b`), recursion included; `$id` at the root; the annotations.
+//! Any other standard keyword (`pattern`, `if`, `unevaluatedProperties`, `$anchor`, a standard
+//! format such as `uri`, …) is refused when the validator is compiled, naming the keyword and
+//! where it is: such a schema needs the `jsonschema` feature. So are the references whose
+//! meaning depends on a base URI other than the root's: a `$id` below the root where it is
+//! compiled, a `$ref` whose pointer passes through an object with its own `$id` (an embedded
+//! resource, whose references resolve against that `$id`), an anchor (`#name`), another
+//! document. It never passes a value the full validator would refuse, because it never
+//! compiles a schema it cannot judge: the official JSON-Schema-Test-Suite
+//! (tests/json_schema_suite.rs) and generated documents of embedded resources and references
+//! (`maze`, in the differential property test and the `compact_validator` fuzz target) hold it
+//! to that.
 //!
 //! (About 640 lines: the validator's node types and their one checking loop; the compiler and
 //! the formats are in their own files.)
@@ -31,6 +39,9 @@ use crate::error::ValidationIssue;
 
 mod compile;
 mod formats;
+// The differential tests' schema generator (unit tests, and the fuzz target via `internals`).
+#[cfg(any(test, feature = "internals"))]
+pub mod maze;
 
 use compile::Compiler;
 use formats::Format;
