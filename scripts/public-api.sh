@@ -12,7 +12,7 @@ current=$(mktemp)
 trap 'rm -f "$current"' EXIT
 # Every native feature (the default jsonschema validator, testing, cli, tower-sessions, axum): the
 # widest surface.
-CARGO_TARGET_DIR="$root/target/public-api" cargo public-api --features testing,cli,tower-sessions,axum -ss >"$current"
+CARGO_TARGET_DIR="$root/target/public-api" cargo public-api -p kv-envelope --features testing,tower-sessions,axum -ss >"$current"
 if [[ -n "${KV_ENVELOPE_BLESS:-}" ]]; then
     cp "$current" "$snapshot"
     echo "public-api: $snapshot rewritten ($(wc -l <"$snapshot") items)"

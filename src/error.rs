@@ -4,7 +4,7 @@
 //! session token or a raw key from a request: messages are built from positions, lengths, JSON
 //! paths and names that come from our own schemas.
 
-use std::fmt;
+pub use kv_envelope_validator::ValidationIssue;
 
 use crate::codec::Codec;
 
@@ -291,29 +291,6 @@ impl Error {
     }
 }
 
-/// One schema violation: where in the payload, which schema keyword, and a message with every
-/// instance value masked.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct ValidationIssue {
-    /// JSON Pointer into the payload (`/email`).
-    pub instance_path: String,
-    /// JSON Pointer into the schema (`/properties/email/format`).
-    pub schema_path: String,
-    /// Human message; instance values are replaced by `value`.
-    pub message: String,
-}
-
-impl fmt::Display for ValidationIssue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let path = if self.instance_path.is_empty() {
-            "/"
-        } else {
-            &self.instance_path
-        };
-        write!(f, "at {path}: {}", self.message)
-    }
-}
-
 fn summarize(issues: &[ValidationIssue]) -> String {
     let mut out = String::new();
     for (i, issue) in issues.iter().enumerate() {
@@ -414,7 +391,7 @@ pub enum LimitError {
 
 /// Describe a serde_json error by category and position only: serde_json's own messages can
 /// quote the offending value (`invalid type: string "hunter2"`), which may be a secret.
-pub(crate) fn describe_json_error(e: &serde_json::Error) -> String {
+pub fn describe_json_error(e: &serde_json::Error) -> String {
     use serde_json::error::Category;
     let what = match e.classify() {
         Category::Io => "i/o error",

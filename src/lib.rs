@@ -9,8 +9,6 @@ pub mod axum;
 pub mod backend;
 pub mod background;
 pub mod cache;
-#[cfg(feature = "cli")]
-pub mod cli;
 pub mod clock;
 mod codec;
 pub mod envelope;
@@ -50,6 +48,29 @@ pub use crate::{
 #[cfg(all(doctest, feature = "tower-sessions", feature = "axum"))]
 #[doc = include_str!("../docs/axum.md")]
 struct AxumGuide;
+
+/// What this repository's ops CLI (`crates/kv-envelope-cli`) needs beyond the public API: KV's
+/// limits, the error wording that never quotes a value, the type-erased schema of a stored value,
+/// validation of a JSON value, and sealing a payload. Not public API, no stability promise.
+#[doc(hidden)]
+pub mod __cli {
+    pub use crate::{
+        backend::{check_key, MAX_METADATA_BYTES, MAX_VALUE_BYTES, MIN_EXPIRATION_SECS},
+        error::describe_json_error,
+        schema::{validate, whole_value_schema},
+        seal::FrameFields,
+    };
+
+    /// Seal `plaintext` (the payload in `frame.codec`) for `kv_key` with `ring`'s primary key.
+    pub fn seal(
+        ring: &crate::KeyRing,
+        kv_key: &str,
+        frame: FrameFields<'_>,
+        plaintext: Vec<u8>,
+    ) -> crate::Result<Vec<u8>> {
+        ring.seal(kv_key, frame, plaintext)
+    }
+}
 
 /// Items used by the [`versioned!`] macro expansion. Not public API.
 #[doc(hidden)]

@@ -21,22 +21,6 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 
-// Internals: the benches and fuzz targets reach them through the hidden `internals` feature.
-#[cfg(feature = "internals")]
-#[doc(hidden)]
-pub mod compact;
-// Compiled where it validates (without `jsonschema`) or is tested against jsonschema.
-#[cfg(all(not(feature = "internals"), any(not(feature = "jsonschema"), test)))]
-#[allow(dead_code, unused_imports)]
-pub(crate) mod compact;
-#[cfg(feature = "internals")]
-#[doc(hidden)]
-pub mod instance;
-// Some of its accessors serve only one engine, or only the benches and fuzz targets
-// (`internals`): without them they would be dead code, not a bug.
-#[cfg(not(feature = "internals"))]
-#[allow(dead_code, unused_imports, clippy::wrong_self_convention)]
-pub(crate) mod instance;
 // Two schemas claiming one `$id`, refused before jsonschema compiles them (it can panic).
 #[cfg(any(feature = "jsonschema", test))]
 pub(crate) mod identifiers;
@@ -45,12 +29,14 @@ mod portable;
 mod refusal;
 mod stored;
 
-use instance::Document;
+pub use kv_envelope_validator::is_plausible_email;
+use kv_envelope_validator::Document;
 #[doc(inline)]
 pub use portable::{make_portable_value, Portable};
 // `export` (typed) and the CLI's type-erased registry build whole-value schemas from a name and
 // a version list.
-pub(crate) use stored::whole_value_schema;
+#[doc(hidden)]
+pub use stored::whole_value_schema;
 #[doc(inline)]
 pub use stored::{envelope_schema_file_name, metadata_schema};
 
@@ -69,9 +55,9 @@ pub const METADATA_SCHEMA_FILE: &str = "metadata.schema.json";
 pub struct Validator(Engine);
 
 #[cfg(feature = "jsonschema")]
-type Engine = jsonschema::Validator<instance::Tape>;
+type Engine = jsonschema::Validator<kv_envelope_validator::Tape>;
 #[cfg(not(feature = "jsonschema"))]
-type Engine = compact::Validator;
+type Engine = kv_envelope_validator::Validator;
 
 impl Validator {
     /// Whether `value` is valid. (Reads validate the cheap document they parse, not a
@@ -160,7 +146,7 @@ pub fn schema_of<T: schemars::JsonSchema>() -> Value {
 /// this is for tools and benchmarks that need a fresh one.
 pub fn compile(type_name: &'static str, version: u32, schema: &Value) -> Result<Validator> {
     #[cfg(not(feature = "jsonschema"))]
-    return compact::Validator::compile(schema)
+    return kv_envelope_validator::Validator::compile(schema)
         .map(Validator)
         .map_err(|reason| Error::Schema {
             type_name,
@@ -174,7 +160,7 @@ pub fn compile(type_name: &'static str, version: u32, schema: &Value) -> Result<
         reason,
     })?;
     #[cfg(feature = "jsonschema")]
-    jsonschema::options_for::<instance::Tape>()
+    jsonschema::options_for::<kv_envelope_validator::Tape>()
         // `format` is an assertion: an `email` field must look like an email.
         .should_validate_formats(true)
         // A linear-time email check instead of a full RFC 5322 parse: it was half of the
@@ -189,86 +175,11 @@ pub fn compile(type_name: &'static str, version: u32, schema: &Value) -> Result<
         })
 }
 
-/// The `email` format: `local@domain`, the local part 1–64 bytes of RFC 5322 atom characters
-/// and dots (no leading, trailing or double dot), the domain 1–253 bytes of dot-separated
-/// labels of letters, digits and inner hyphens, with at least two labels. Quoted local parts
-/// and IP-literal domains are refused: no browser login form produces them.
-pub fn is_plausible_email(s: &str) -> bool {
-    // One forward pass with a class table: this runs on every validated session read. The
-    // first `@` ends the local part; any later `@` fails the domain, as an earlier one would
-    // fail the local part when splitting at the last.
-    let bytes = s.as_bytes();
-    let mut at = 0;
-    let mut after_dot = true;
-    loop {
-        let Some(&b) = bytes.get(at) else {
-            return false;
-        };
-        if CLASS[b as usize] & ATOM != 0 {
-            after_dot = false;
-        } else if b == b'.' && !after_dot {
-            after_dot = true;
-        } else if b == b'@' {
-            break;
-        } else {
-            return false;
-        }
-        at += 1;
-    }
-    if after_dot || at > 64 {
-        return false;
-    }
-    let domain = bytes.get(at + 1..).unwrap_or_default();
-    if domain.is_empty() || domain.len() > 253 {
-        return false;
-    }
-    let (mut label_start, mut labels) = (0, 1);
-    for (i, &b) in domain.iter().enumerate() {
-        if CLASS[b as usize] & ALNUM != 0 {
-            continue;
-        }
-        let label_ok = i > label_start && domain.get(i - 1) != Some(&b'-');
-        match b {
-            b'-' if i > label_start => {}
-            b'.' if label_ok && i - label_start <= 63 => {
-                label_start = i + 1;
-                labels += 1;
-            }
-            _ => return false,
-        }
-    }
-    let last = domain.len() - label_start;
-    (1..=63).contains(&last) && domain.last() != Some(&b'-') && labels >= 2
-}
-
-const ATOM: u8 = 1;
-const ALNUM: u8 = 2;
-
-/// Byte classes for [`is_plausible_email`]: ASCII letters and digits are `ALNUM | ATOM`, the
-/// other RFC 5322 atom characters (``!#$%&'*+/=?^_`{|}~-``) `ATOM`.
-const CLASS: [u8; 256] = {
-    let mut table = [0u8; 256];
-    let mut b = 0;
-    while b < 256 {
-        if (b as u8).is_ascii_alphanumeric() {
-            table[b] = ATOM | ALNUM;
-        }
-        b += 1;
-    }
-    let specials = b"!#$%&'*+/=?^_`{|}~-";
-    let mut i = 0;
-    while i < specials.len() {
-        table[specials[i] as usize] = ATOM;
-        i += 1;
-    }
-    table
-};
-
 /// Validate `instance`; on failure return every violation (up to 16) with JSON paths and
 /// masked messages. (The hot paths validate [`Document`]s; this serves the CLI and the
 /// property-test helpers.)
-#[cfg(any(feature = "testing", feature = "cli"))]
-pub(crate) fn validate(
+#[doc(hidden)]
+pub fn validate(
     validator: &Validator,
     type_name: &'static str,
     version: u32,

@@ -339,7 +339,7 @@ impl KeyRing {
 
     /// [`seal`](Self::seal) with a given nonce: only for golden bytes and the tests that show a
     /// reused nonce is refused. Never reuse a nonce with a key.
-    #[cfg(feature = "internals")]
+    #[cfg(feature = "testing")]
     #[doc(hidden)]
     pub fn seal_with_fixed_nonce(
         &self,

@@ -2,11 +2,12 @@
 
 use std::{marker::PhantomData, time::Duration};
 
+use kv_envelope_validator::Document;
+
 use crate::{
     backend::{Consistency, Expected, Kv, Stamp, MAX_VALUE_BYTES},
     envelope::{Codec, Header},
     error::{Error, LimitError, Result},
-    schema::instance::Document,
     seal::KeyRing,
     versioned::{decode_value_in, encode_value_in, Decoded, Versioned},
 };

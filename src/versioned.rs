@@ -9,10 +9,12 @@
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::Value;
 
+use kv_envelope_validator::Document;
+
 use crate::{
     envelope::{Codec, Payload},
     error::{describe_json_error, describe_postcard_error, Error, Result, SealError},
-    schema::{self, instance::Document, Validator, ValidatorCell},
+    schema::{self, Validator, ValidatorCell},
     seal::{open_payload, FrameFields, KeyRing, StoredSeal},
 };
 

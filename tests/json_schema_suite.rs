@@ -1,6 +1,6 @@
 //! The official JSON-Schema-Test-Suite (draft 2020-12) through this crate's own entry points:
 //! `schema::compile` (the jsonschema crate with the default features, the in-crate validator
-//! with `--no-default-features`) and the in-crate validator directly (`schema::compact`).
+//! with `--no-default-features`) and the in-crate validator directly (`kv-envelope-validator`).
 //!
 //! The suite is not copied into this repository: `make json-schema-suite` (part of `make test`)
 //! fetches a pinned copy (scripts/json-schema-suite.sh) and runs this file with `--ignored` in
@@ -22,7 +22,8 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use kv_envelope::schema::{self, compact, instance::Document, is_plausible_email};
+use kv_envelope::schema::{self, is_plausible_email};
+use kv_envelope_validator::{self as compact, Document};
 use serde_json::Value;
 
 /// Where the Makefile tells the runner the suite is (`target/json-schema-test-suite` otherwise).

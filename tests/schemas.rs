@@ -611,7 +611,6 @@ fn user_types_get_a_whole_value_schema_that_accepts_what_they_write() {
     use kv_envelope::{
         envelope,
         export::{envelope_schema_of, export_schemas},
-        schema::{compact, instance::Document},
     };
     use user_type::{Point, Shape, ShapeV1};
 
@@ -668,7 +667,7 @@ fn user_types_get_a_whole_value_schema_that_accepts_what_they_write() {
     let current = String::from_utf8(current).unwrap();
     let old = String::from_utf8(old).unwrap();
     let reference = jsonschema::validator_for(&schema).unwrap();
-    let compact = compact::Validator::compile(&schema).unwrap();
+    let compact = kv_envelope_validator::Validator::compile(&schema).unwrap();
     for (text, valid) in [
         (current.clone(), true),
         (old.clone(), true),
@@ -682,7 +681,7 @@ fn user_types_get_a_whole_value_schema_that_accepts_what_they_write() {
     ] {
         let value: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(reference.is_valid(&value), valid, "jsonschema: {text}");
-        let doc = Document::parse(text.as_bytes()).unwrap();
+        let doc = kv_envelope_validator::Document::parse(text.as_bytes()).unwrap();
         assert_eq!(compact.is_valid(doc.root()), valid, "compact: {text}");
     }
 }

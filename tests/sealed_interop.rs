@@ -3,7 +3,7 @@
 //! every case with WebCrypto, seals it again byte for byte with the same nonce, and gets the
 //! same error kind as this test for every negative case, truncation and flipped bit.
 //!
-//! Regenerate with `KV_ENVELOPE_BLESS=1 cargo test --features internals --test sealed_interop`
+//! Regenerate with `KV_ENVELOPE_BLESS=1 cargo test --test sealed_interop`
 //! (`make bless` regenerates every fixture); otherwise the file is compared byte for byte.
 //! The keys are test keys, public on purpose: never use them for anything else.
 
@@ -594,7 +594,7 @@ fn interop_sealed_json_is_current() {
     }
     assert!(
         std::fs::read_to_string(&path).is_ok_and(|committed| committed == text),
-        "interop/sealed.json is out of date (KV_ENVELOPE_BLESS=1 cargo test --features internals --test sealed_interop)"
+        "interop/sealed.json is out of date (KV_ENVELOPE_BLESS=1 cargo test --test sealed_interop)"
     );
 }
 

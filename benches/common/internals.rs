@@ -8,11 +8,11 @@ use std::hint::black_box;
 
 use kv_envelope::{
     envelope::Codec,
-    schema::instance::Document,
     session::Session,
     versioned::{decode_value_in, encode_value_in},
     KeyRing, SealingKey, Versioned,
 };
+use kv_envelope_validator::Document;
 use serde::{de::DeserializeOwned, Serialize};
 
 /// `part/...` cases of a value type; `payload` is its plain JSON.

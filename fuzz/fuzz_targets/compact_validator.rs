@@ -1,7 +1,7 @@
-//! The in-crate validator (`schema::compact`) against jsonschema (`schema::compile`) on
+//! The in-crate validator (`kv-envelope-validator`) against jsonschema (`schema::compile`) on
 //! arbitrary JSON. The first byte picks a schema: every shipped one, one using every keyword the
 //! compact validator supports, or (from 0xC0 on) a generated document of embedded resources,
-//! anchors and nested references (`compact::maze`, built from as many of the next bytes as the
+//! anchors and nested references (`kv_envelope_validator::maze`, built from as many of the next bytes as the
 //! byte after the pick says). The rest is parsed as a payload. Wherever both compile a schema
 //! they must agree, the compact validator must report issues exactly when it refuses, and
 //! nothing may panic, compiling included.
@@ -9,7 +9,8 @@
 
 use std::sync::OnceLock;
 
-use kv_envelope::schema::{self, compact, compact::maze, instance::Document};
+use kv_envelope::schema;
+use kv_envelope_validator::{self as compact, maze, Document};
 use libfuzzer_sys::fuzz_target;
 use serde_json::{json, Value};
 

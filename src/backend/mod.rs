@@ -23,7 +23,7 @@ mod memory;
 // (testing); other builds keep only its limit.
 #[cfg_attr(
     not(any(feature = "testing", all(feature = "worker", target_arch = "wasm32"))),
-    allow(dead_code)
+    allow(dead_code, unused_imports, unused_macros)
 )]
 mod object;
 #[cfg(feature = "testing")]

@@ -7,10 +7,12 @@ use std::{fmt, ops::Deref, sync::Arc};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
+use kv_envelope_validator::Document;
+
 use crate::{
     envelope::{self, Codec, Payload},
     error::{Error, Result},
-    schema::{self, instance::Document},
+    schema,
     seal::{open_payload, KeyRing},
     versioned::{check_header, decode_value_in, Versioned},
 };

@@ -28,7 +28,7 @@ pub fn envelope_schema_file_name(type_name: &str) -> String {
 
 /// The whole-value schema of `type_name` from its (version, payload schema) list
 /// ([`crate::export::envelope_schema_of`] for a [`Versioned`](crate::Versioned) type).
-pub(crate) fn whole_value_schema(
+pub fn whole_value_schema(
     type_name: &str,
     versions: impl IntoIterator<Item = (u32, Value)>,
 ) -> Value {

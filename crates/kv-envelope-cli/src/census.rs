@@ -13,7 +13,7 @@ use super::{
     time::rfc3339_ms,
     write_err, CensusArgs, Ctx, EXIT_INVALID, EXIT_OK,
 };
-use crate::envelope::Header;
+use kv_envelope::envelope::Header;
 
 /// Expiry buckets, by time left from the run's clock (upper bounds in ms, inclusive).
 const BUCKETS: [(&str, u64); 5] = [

@@ -27,7 +27,7 @@ impl Format {
 
     pub(super) fn check(self, s: &str) -> bool {
         match self {
-            Format::Email => crate::schema::is_plausible_email(s),
+            Format::Email => is_plausible_email(s),
             Format::Uuid => is_uuid(s),
             Format::Date => is_date(s),
             Format::Time => is_time(s),
@@ -130,3 +130,78 @@ fn is_time(s: &str) -> bool {
         _ => false,
     }
 }
+
+/// The `email` format: `local@domain`, the local part 1–64 bytes of RFC 5322 atom characters
+/// and dots (no leading, trailing or double dot), the domain 1–253 bytes of dot-separated
+/// labels of letters, digits and inner hyphens, with at least two labels. Quoted local parts
+/// and IP-literal domains are refused: no browser login form produces them.
+pub fn is_plausible_email(s: &str) -> bool {
+    // One forward pass with a class table: this runs on every validated session read. The
+    // first `@` ends the local part; any later `@` fails the domain, as an earlier one would
+    // fail the local part when splitting at the last.
+    let bytes = s.as_bytes();
+    let mut at = 0;
+    let mut after_dot = true;
+    loop {
+        let Some(&b) = bytes.get(at) else {
+            return false;
+        };
+        if CLASS[b as usize] & ATOM != 0 {
+            after_dot = false;
+        } else if b == b'.' && !after_dot {
+            after_dot = true;
+        } else if b == b'@' {
+            break;
+        } else {
+            return false;
+        }
+        at += 1;
+    }
+    if after_dot || at > 64 {
+        return false;
+    }
+    let domain = bytes.get(at + 1..).unwrap_or_default();
+    if domain.is_empty() || domain.len() > 253 {
+        return false;
+    }
+    let (mut label_start, mut labels) = (0, 1);
+    for (i, &b) in domain.iter().enumerate() {
+        if CLASS[b as usize] & ALNUM != 0 {
+            continue;
+        }
+        let label_ok = i > label_start && domain.get(i - 1) != Some(&b'-');
+        match b {
+            b'-' if i > label_start => {}
+            b'.' if label_ok && i - label_start <= 63 => {
+                label_start = i + 1;
+                labels += 1;
+            }
+            _ => return false,
+        }
+    }
+    let last = domain.len() - label_start;
+    (1..=63).contains(&last) && domain.last() != Some(&b'-') && labels >= 2
+}
+
+const ATOM: u8 = 1;
+const ALNUM: u8 = 2;
+
+/// Byte classes for [`is_plausible_email`]: ASCII letters and digits are `ALNUM | ATOM`, the
+/// other RFC 5322 atom characters (``!#$%&'*+/=?^_`{|}~-``) `ATOM`.
+const CLASS: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        if (b as u8).is_ascii_alphanumeric() {
+            table[b] = ATOM | ALNUM;
+        }
+        b += 1;
+    }
+    let specials = b"!#$%&'*+/=?^_`{|}~-";
+    let mut i = 0;
+    while i < specials.len() {
+        table[specials[i] as usize] = ATOM;
+        i += 1;
+    }
+    table
+};

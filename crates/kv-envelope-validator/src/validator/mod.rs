@@ -34,16 +34,17 @@ use std::{cmp::Ordering, collections::HashMap, fmt, fmt::Write as _};
 
 use serde_json::Value;
 
-use super::instance::{Document, NodeRef, Number, View};
-use crate::error::ValidationIssue;
+use crate::{
+    tape::{Document, NodeRef, Number, View},
+    ValidationIssue,
+};
 
 mod compile;
 mod formats;
-// The differential tests' schema generator (unit tests, and the fuzz target via `internals`).
-#[cfg(any(test, feature = "internals"))]
 pub mod maze;
 
 use compile::Compiler;
+pub use formats::is_plausible_email;
 use formats::Format;
 
 /// A compiled schema.
@@ -651,4 +652,27 @@ fn all_unique<'a>(items: impl Iterator<Item = NodeRef<'a>> + Clone) -> bool {
 }
 
 #[cfg(test)]
-mod tests;
+mod tests {
+    use serde_json::json;
+
+    use super::Validator;
+
+    /// Two spellings of one pointer (`$defs` percent-encoded or not) compile to one node.
+    #[test]
+    fn two_spellings_of_one_place_are_one_node() {
+        let schema = json!({
+            "$defs": { "x/y~z": {"minimum": 3} },
+            "properties": {
+                "t": {"$ref": "#/$defs/x~1y~0z"},
+                "u": {"$ref": "#/%24defs/x~1y~0z"},
+            },
+        });
+        let v = Validator::compile(&schema).unwrap();
+        let paths: Vec<&str> = v.nodes.iter().map(|n| &*n.path).collect();
+        assert_eq!(
+            paths.iter().filter(|p| **p == "/$defs/x~1y~0z").count(),
+            1,
+            "{paths:?}"
+        );
+    }
+}

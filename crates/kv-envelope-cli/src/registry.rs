@@ -5,18 +5,18 @@ use std::any::TypeId;
 
 use serde_json::Value;
 
-use crate::{
+use kv_envelope::{
     envelope::{self, Codec, Header},
-    error::{Error, Result, ValidationIssue},
     schema,
-    seal::{FrameFields, KeyRing, StoredSeal},
+    seal::{KeyRing, StoredSeal},
     versioned::{decode_value_in, encode_value_in, Versioned},
+    Error, Result, ValidationIssue,
 };
 
 /// The set of versioned types the command line knows, by their stable name.
 ///
 /// ```
-/// use kv_envelope::cli::Registry;
+/// use kv_envelope_cli::Registry;
 /// use kv_envelope::session::Session;
 ///
 /// let mut registry = Registry::new();
@@ -46,10 +46,10 @@ impl Registry {
     pub fn register_shipped(&mut self) -> &mut Self {
         // One line per shipped type: this is the list `kv-envelope` (the crate's binary) knows.
         // Keep it in step with `shipped_schema_files` (a test in tests/cli.rs compares them).
-        self.register::<crate::session::Session>()
-            .register::<crate::session::SessionIndexEntry>()
-            .register::<crate::cache::NamespaceGeneration>()
-            .register::<crate::tower_sessions::TowerSessionRecord>()
+        self.register::<kv_envelope::session::Session>()
+            .register::<kv_envelope::session::SessionIndexEntry>()
+            .register::<kv_envelope::cache::NamespaceGeneration>()
+            .register::<kv_envelope::tower_sessions::TowerSessionRecord>()
     }
 
     /// Register `T` under `T::NAME`. Registering the same type twice is a no-op.
@@ -190,13 +190,13 @@ impl RegisteredType {
             .collect()
     }
 
-    /// The whole-value schema of this type ([`crate::export::envelope_schema_of`]) and its file name,
+    /// The whole-value schema of this type ([`kv_envelope::export::envelope_schema_of`]) and its file name,
     /// `<type>.envelope.schema.json`.
     pub fn envelope_schema_file(&self) -> (String, Value) {
         let versions = (1..=self.version).filter_map(|v| self.schema(v).map(|s| (v, s)));
         (
             schema::envelope_schema_file_name(self.name),
-            schema::whole_value_schema(self.name, versions),
+            kv_envelope::__cli::whole_value_schema(self.name, versions),
         )
     }
 
@@ -247,15 +247,15 @@ impl RegisteredType {
     ) -> Result<Vec<u8>> {
         let plaintext = serde_json::to_vec(payload).map_err(|e| Error::Encode {
             type_name: self.name,
-            reason: crate::error::describe_json_error(&e),
+            reason: kv_envelope::__cli::describe_json_error(&e),
         })?;
-        let frame = FrameFields {
+        let frame = kv_envelope::__cli::FrameFields {
             codec: Codec::Json,
             type_name: self.name,
             version,
             expires_at,
         };
-        ring.seal(kv_key, frame, plaintext)
+        kv_envelope::__cli::seal(ring, kv_key, frame, plaintext)
     }
 }
 
@@ -263,7 +263,7 @@ impl RegisteredType {
 fn decode_any_time<T: Versioned>(
     bytes: &[u8],
     sealing: Sealing<'_>,
-) -> Result<crate::versioned::Decoded<T>> {
+) -> Result<kv_envelope::versioned::Decoded<T>> {
     // `now = 0` disables the expiry check for every real timestamp.
     if let Some(decoded) = decode_value_in::<T>(bytes, sealing.ring, sealing.kv_key, 0, true)? {
         return Ok(decoded);
@@ -290,7 +290,7 @@ fn decode_any_time<T: Versioned>(
         }
     };
     let value = T::decode_payload(raw.header.version, payload, true)?;
-    Ok(crate::versioned::Decoded {
+    Ok(kv_envelope::versioned::Decoded {
         value,
         codec: raw.header.codec,
         stored_version: raw.header.version,
@@ -301,7 +301,7 @@ fn decode_any_time<T: Versioned>(
 
 fn validate_erased<T: Versioned>(version: u32, json: &Value) -> Result<Vec<ValidationIssue>> {
     let validator = T::validator(version)?;
-    match schema::validate(validator, T::NAME, version, json) {
+    match kv_envelope::__cli::validate(validator, T::NAME, version, json) {
         Ok(()) => Ok(Vec::new()),
         Err(Error::Validation { issues, .. }) => Ok(issues),
         Err(e) => Err(e),
@@ -322,7 +322,7 @@ fn encode_current_erased<T: Versioned>(
         codec: Codec::Json,
         type_name: T::NAME,
         version: T::VERSION,
-        reason: crate::error::describe_json_error(&e),
+        reason: kv_envelope::__cli::describe_json_error(&e),
     })?;
     encode_value_in(&value, codec, expires_at, sealing.ring, sealing.kv_key)
 }
@@ -330,7 +330,7 @@ fn encode_current_erased<T: Versioned>(
 fn to_json<T: Versioned>(value: &T) -> Result<Value> {
     serde_json::to_value(value).map_err(|e| Error::Encode {
         type_name: T::NAME,
-        reason: crate::error::describe_json_error(&e),
+        reason: kv_envelope::__cli::describe_json_error(&e),
     })
 }
 

@@ -3,7 +3,7 @@
 //!
 //! The fixtures under `tests/fixtures/cli/` are produced by the crate's own encoder in
 //! [`fixtures`]; `fixtures_are_what_the_encoder_writes` fails when they drift. Regenerate with
-//! `KV_ENVELOPE_BLESS=1 cargo test --features cli --test cli fixtures`.
+//! `KV_ENVELOPE_BLESS=1 cargo test -p kv-envelope-cli --test cli fixtures`.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -11,13 +11,13 @@ use std::{
 };
 
 use kv_envelope::{
-    cli::{self, Registry, EXIT_INVALID, EXIT_OK, EXIT_UNDECIDED, EXIT_USAGE},
     decode_value,
     envelope::{self, Codec, Header},
     schema,
     session::Session,
     Versioned,
 };
+use kv_envelope_cli::{self as cli, Registry, EXIT_INVALID, EXIT_OK, EXIT_UNDECIDED, EXIT_USAGE};
 use serde_json::{json, Value};
 
 /// The clock of every run: 2025-10-09T08:53:20Z.
@@ -554,7 +554,7 @@ fn schemas_check_reports_differing_missing_and_stale_files() {
 
 #[test]
 fn committed_schemas_folder_is_what_export_writes() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas");
     let r = run(&["schemas", "export", &dir.display().to_string(), "--check"]);
     assert_eq!(r.code, EXIT_OK, "{}", r.out);
 }

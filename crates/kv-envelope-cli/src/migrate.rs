@@ -35,8 +35,8 @@ use super::{
     time::rfc3339_ms,
     write_err, Ctx, MigrateArgs, EXIT_INVALID, EXIT_OK, EXIT_UNDECIDED,
 };
-use crate::{
-    backend::{check_key, MAX_METADATA_BYTES, MAX_VALUE_BYTES, MIN_EXPIRATION_SECS},
+use kv_envelope::{
+    __cli::{check_key, MAX_METADATA_BYTES, MAX_VALUE_BYTES, MIN_EXPIRATION_SECS},
     envelope::{self, Codec, Header},
     seal::KeyRing,
 };

@@ -10,11 +10,11 @@ use super::{
     time::{describe_expiry, rfc3339_ms},
     write_err, Ctx, InspectArgs, EXIT_INVALID, EXIT_OK, EXIT_UNDECIDED,
 };
-use crate::{
+use kv_envelope::{
     envelope::{self, Codec, Header, Payload},
-    error::{Error, SealError, ValidationIssue},
     schema::schema_file_name,
     seal::KeyRing,
+    Error, SealError, ValidationIssue,
 };
 
 /// How far the value got.

@@ -5,7 +5,7 @@
 use std::{collections::BTreeMap, path::Path};
 
 use super::{input::Fail, Ctx, EXIT_INVALID, EXIT_OK};
-use crate::schema;
+use kv_envelope::schema;
 
 /// Suffix of every file this command owns in the directory.
 const SCHEMA_SUFFIX: &str = ".schema.json";

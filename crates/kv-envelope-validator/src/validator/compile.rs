@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use serde_json::{Map, Value};
 
 use super::{number_of, push_escaped, Format, Node, Prop, Sref, TYPE_NAMES};
-use crate::schema::instance::{Document, Number};
+use crate::tape::{Document, Number};
 
 /// The draft this validator implements; a `$schema` naming another one is refused.
 const DRAFT_2020_12: &str = "https://json-schema.org/draft/2020-12/schema";

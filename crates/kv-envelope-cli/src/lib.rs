@@ -1,13 +1,13 @@
 //! The ops command line: export schemas, inspect stored values, count versions in a namespace
 //! and migrate a `wrangler kv` dump in bulk.
 //!
-//! The commands work on any set of [`Versioned`](crate::Versioned) types held by a
-//! [`Registry`]. The crate's binary `kv-envelope` registers the types the crate ships; an
-//! application gets the same commands for its own types with a three-line `main` (in a binary
-//! of its own that enables this crate's `cli` feature):
+//! The commands work on any set of [`Versioned`](kv_envelope::Versioned) types held by a
+//! [`Registry`]. This crate's binary `kv-envelope` (`cargo install kv-envelope-cli`) registers
+//! the types kv-envelope ships; an application gets the same commands for its own types with a
+//! three-line `main` in a binary of its own that depends on this crate:
 //!
 //! ```no_run
-//! use kv_envelope::cli::{self, Registry};
+//! use kv_envelope_cli::{self as cli, Registry};
 //! # mod my_app {
 //! #     #[derive(serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 //! #     pub struct Note { pub text: String }
@@ -28,9 +28,12 @@
 //! (`--keys-env PREFIX`) or from a `.dev.vars`-style file (`--keys-file FILE --keys-prefix
 //! PREFIX`), never from the command line; `census` counts values per key id from metadata.
 
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
 // The command line reads files and draws on a terminal: there is nothing for it to do in a worker.
 #[cfg(target_arch = "wasm32")]
-compile_error!("the `cli` feature is native-only; build the worker without it");
+compile_error!("kv-envelope-cli is native-only");
 
 use std::{
     ffi::OsString,
@@ -53,7 +56,7 @@ mod time;
 
 pub use self::registry::{RegisteredType, Registry};
 use self::{input::Fail, input::ValueFormat, keys::KeyArgs};
-use crate::envelope::Codec;
+use kv_envelope::envelope::Codec;
 
 /// Success.
 pub const EXIT_OK: u8 = 0;
@@ -183,7 +186,10 @@ pub(crate) struct Ctx<'a> {
 
 impl Ctx<'_> {
     /// The key ring the command's options name, `None` without one.
-    pub(crate) fn key_ring(&self, args: &KeyArgs) -> Result<Option<crate::seal::KeyRing>, Fail> {
+    pub(crate) fn key_ring(
+        &self,
+        args: &KeyArgs,
+    ) -> Result<Option<kv_envelope::seal::KeyRing>, Fail> {
         args.load(self.env)
     }
 }
