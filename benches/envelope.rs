@@ -7,7 +7,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use kv_envelope::{
     decode_value, encode_value,
     envelope::{self, Codec},
-    session::Session,
+    session::SessionRecord,
     versioned::check_header,
     Versioned,
 };
@@ -75,7 +75,7 @@ fn header_rejection(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::new("expired", codec), &expired, |b, bytes| {
             b.iter(|| {
                 let h = envelope::peek_header(black_box(bytes)).unwrap();
-                assert!(!check_header::<Session>(&h, NOW).unwrap());
+                assert!(!check_header::<SessionRecord>(&h, NOW).unwrap());
             })
         });
         g.bench_with_input(
@@ -84,7 +84,7 @@ fn header_rejection(c: &mut Criterion) {
             |b, bytes| {
                 b.iter(|| {
                     let h = envelope::peek_header(black_box(bytes)).unwrap();
-                    assert!(check_header::<Session>(&h, NOW).is_err());
+                    assert!(check_header::<SessionRecord>(&h, NOW).is_err());
                 })
             },
         );
@@ -93,25 +93,25 @@ fn header_rejection(c: &mut Criterion) {
 }
 
 fn migration(c: &mut Criterion) {
-    Session::warm_up().unwrap();
+    SessionRecord::warm_up().unwrap();
     let v1 = session_v1();
     let mut g = c.benchmark_group("migrate");
     for codec in [Codec::Json, Codec::Postcard] {
         let old = envelope::encode(codec, "session", 1, None, &v1).unwrap();
         let cur = encode_value(&session(), codec, None).unwrap();
         g.bench_with_input(BenchmarkId::new("v1_to_v3", codec), &old, |b, bytes| {
-            b.iter(|| decode_value::<Session>(black_box(bytes), NOW, true).unwrap())
+            b.iter(|| decode_value::<SessionRecord>(black_box(bytes), NOW, true).unwrap())
         });
         g.bench_with_input(BenchmarkId::new("current_v3", codec), &cur, |b, bytes| {
-            b.iter(|| decode_value::<Session>(black_box(bytes), NOW, true).unwrap())
+            b.iter(|| decode_value::<SessionRecord>(black_box(bytes), NOW, true).unwrap())
         });
     }
     g.finish();
 }
 
 fn schema_compile(c: &mut Criterion) {
-    let schema = Session::schema(3).unwrap();
-    // What `Session::warm_up` pays per version, once per isolate.
+    let schema = SessionRecord::schema(3).unwrap();
+    // What `SessionRecord::warm_up` pays per version, once per isolate.
     c.bench_function("schema_compile/session_v3", |b| {
         b.iter(|| kv_envelope::schema::compile("session", 3, black_box(&schema)).unwrap())
     });

@@ -15,7 +15,7 @@ use std::hint::black_box;
 use kv_envelope::{
     decode_value, encode_value,
     envelope::{self, Codec},
-    session::Session,
+    session::SessionRecord,
     versioned::check_header,
     Versioned,
 };
@@ -109,33 +109,33 @@ fn case(name: &str) -> Option<Box<dyn FnMut()>> {
         "json" => Codec::Json,
         _ => Codec::Postcard,
     };
-    Session::warm_up().unwrap();
+    SessionRecord::warm_up().unwrap();
     let mut parts = name.split('/');
     Some(match (parts.next()?, parts.next()?, parts.next()) {
         ("reject", "expired", Some(c)) => {
             let bytes = envelope::encode(codec(c), "session", 3, Some(NOW - 1), &big).unwrap();
             Box::new(move || {
                 let h = envelope::peek_header(black_box(&bytes)).unwrap();
-                assert!(!check_header::<Session>(&h, NOW).unwrap());
+                assert!(!check_header::<SessionRecord>(&h, NOW).unwrap());
             })
         }
         ("reject", "future_version", Some(c)) => {
             let bytes = envelope::encode(codec(c), "session", 9, None, &big).unwrap();
             Box::new(move || {
                 let h = envelope::peek_header(black_box(&bytes)).unwrap();
-                assert!(check_header::<Session>(&h, NOW).is_err());
+                assert!(check_header::<SessionRecord>(&h, NOW).is_err());
             })
         }
         ("migrate", "v1_to_v3", Some(c)) => {
             let bytes = envelope::encode(codec(c), "session", 1, None, &session_v1()).unwrap();
             Box::new(move || {
-                black_box(decode_value::<Session>(black_box(&bytes), NOW, true).unwrap());
+                black_box(decode_value::<SessionRecord>(black_box(&bytes), NOW, true).unwrap());
             })
         }
         ("migrate", "current_v3", Some(c)) => {
             let bytes = encode_value(&session(), codec(c), None).unwrap();
             Box::new(move || {
-                black_box(decode_value::<Session>(black_box(&bytes), NOW, true).unwrap());
+                black_box(decode_value::<SessionRecord>(black_box(&bytes), NOW, true).unwrap());
             })
         }
         ("schema_compile", "session_v3", None) => return internals::schema_compile(),

@@ -10,8 +10,8 @@ use futures::executor::block_on;
 use kv_envelope::{
     background::Deferred,
     session::{
-        Admission, CookieConfig, RequestParts, Session, SessionGate, SessionId, SessionInit,
-        SessionStore,
+        Admission, CookieConfig, RequestParts, SessionRecord, SessionGate, SessionId, SessionInit,
+        Sessions,
     },
     Kv, ManualClock, MemoryKv, TypedStore,
 };
@@ -56,14 +56,14 @@ fn cookie_of(id: &SessionId) -> String {
 /// last write is a day old.
 fn ours(scenario: &str, sessions: usize, age: Option<Duration>) {
     let w = world();
-    let gate = SessionGate::new(SessionStore::<Session>::new(w.kv.clone()));
+    let gate = SessionGate::new(Sessions::<SessionRecord>::new(w.kv.clone()));
     let bg = Deferred::new();
     let mut cookies = Vec::new();
     let gap = HOUR * u32::try_from(sessions).unwrap() / u32::try_from(REQUESTS).unwrap();
     let spacing = (DAY + gap) / u32::try_from(sessions).unwrap();
     for i in 0..sessions {
         let init = SessionInit::new(format!("user-{i}"), "ada@example.com");
-        let (id, _, _) = block_on(gate.login(None, init)).unwrap();
+        let id = block_on(gate.login(None, init)).unwrap().id;
         cookies.push(cookie_of(&id));
         w.clock.advance(if sessions == 1 {
             age.unwrap_or(Duration::ZERO)
@@ -97,11 +97,11 @@ fn ours(scenario: &str, sessions: usize, age: Option<Duration>) {
 /// with `expiresAt` pushed 7 days out.
 fn reference(scenario: &str, sessions: usize) {
     let w = world();
-    let store = TypedStore::<Session>::new(w.kv.clone());
+    let store = TypedStore::<SessionRecord>::new(w.kv.clone());
     let ids: Vec<String> = (0..sessions).map(|i| format!("s{i}")).collect();
     let now = w.kv.now_ms();
     for (i, id) in ids.iter().enumerate() {
-        let s = Session {
+        let s = SessionRecord {
             user_id: format!("user-{i}"),
             email: "ada@example.com".into(),
             created_at: now,

@@ -147,9 +147,9 @@ pub enum Error {
     /// of another type, or written by newer code: `cause` is that error's
     /// [`kind`](Error::kind)). Until it is readable again the cache is bypassed — reads miss,
     /// computations are served without being cached — and nothing overwrites the record
-    /// (a newer deploy may own it): [`invalidate`](crate::cache::CacheStore::invalidate),
-    /// [`invalidate_namespace`](crate::cache::CacheStore::invalidate_namespace) and
-    /// [`put`](crate::cache::CacheStore::put) return this error.
+    /// (a newer deploy may own it): [`invalidate`](crate::cache::KvCache::invalidate),
+    /// [`invalidate_namespace`](crate::cache::KvCache::invalidate_namespace) and
+    /// [`put`](crate::cache::KvCache::put) return this error.
     #[error("cache namespace {namespace:?} is bypassed: its generation record is unusable by this code ({cause}) and is left as it is")]
     CacheBypassed {
         /// The cache namespace (a name from code, not from a request).

@@ -65,7 +65,7 @@ pub fn shipped_schema_files() -> Vec<(String, Value)> {
             schema::metadata_schema(),
         ),
     ];
-    files.extend(schema_files_of::<session::Session>());
+    files.extend(schema_files_of::<session::SessionRecord>());
     files.extend(schema_files_of::<session::SessionIndexEntry>());
     files.extend(schema_files_of::<cache::NamespaceGeneration>());
     files.extend(schema_files_of::<tower_sessions::TowerSessionRecord>());

@@ -32,13 +32,13 @@ pub use crate::backend::WorkersKv;
 #[doc(inline)]
 pub use crate::{
     backend::{Kv, KvBackend, MemoryKv},
-    cache::{CachePolicy, CacheStore, Cached},
+    cache::{CachePolicy, KvCache, Cached},
     clock::{Clock, ManualClock, SystemClock},
     envelope::{Codec, Header, Payload},
     error::{Error, LimitError, Result, SealError, ValidationIssue},
     export::{export_schemas, shipped_schema_files},
     seal::{KeyRing, SealingKey},
-    session::{Session, SessionStore},
+    session::{SessionRecord, Sessions},
     store::{Overwrite, TypedStore},
     versioned::{decode_value, encode_value, Decoded, Versioned},
 };

@@ -18,7 +18,7 @@ use futures::executor::block_on;
 use kv_envelope::{
     axum::{TypedSession, TypedSessionLayer},
     backend::sim::{SimConfig, SimKv},
-    session::{CookieConfig, IdSource, SessionGate, SessionStore},
+    session::{NewSession, CookieConfig, IdSource, SessionGate, Sessions},
     Kv, ManualClock, MemoryKv, Result,
 };
 use tower::ServiceExt;
@@ -37,7 +37,7 @@ impl IdSource for Elevens {
 }
 
 fn gate(kv: Kv) -> SessionGate {
-    let store = SessionStore::new(kv).with_id_source(Arc::new(Elevens));
+    let store = Sessions::new(kv).with_id_source(Arc::new(Elevens));
     // The corpus is written for the bare name `session` (the default is `__Host-session`).
     SessionGate::new(store)
         .with_cookie(CookieConfig::default().with_host_prefix(false))
@@ -48,19 +48,19 @@ fn app(gate: SessionGate) -> Router {
     Router::new()
         .route(
             "/account",
-            get(|TypedSession(s): TypedSession<kv_envelope::Session>| async move {
+            get(|TypedSession(s): TypedSession<kv_envelope::SessionRecord>| async move {
                 format!("hello {}", s.session.email)
             }),
         )
         .route(
             "/api/me",
-            get(|TypedSession(s): TypedSession<kv_envelope::Session>| async move {
+            get(|TypedSession(s): TypedSession<kv_envelope::SessionRecord>| async move {
                 s.session.user_id
             }),
         )
         .route(
             "/",
-            get(|s: Option<TypedSession<kv_envelope::Session>>| async move {
+            get(|s: Option<TypedSession<kv_envelope::SessionRecord>>| async move {
                 match s {
                     Some(TypedSession(s)) => format!("hi {}", s.session.user_id),
                     None => "anonymous".to_string(),
@@ -99,7 +99,7 @@ fn memory() -> (ManualClock, Kv) {
 
 /// A session stored for `ada`, and the `Cookie` header that carries it.
 fn logged_in(gate: &SessionGate) -> String {
-    let (_, _, set_cookie) = block_on(gate.login(
+    let NewSession { set_cookie, .. } = block_on(gate.login(
         None,
         kv_envelope::session::SessionInit::new("ada", "ada@example.com"),
     ))
@@ -240,7 +240,7 @@ fn a_kv_outage_is_503_never_a_logout() {
 fn an_extractor_without_the_layer_is_a_500_not_a_panic() {
     let app: Router = Router::new().route(
         "/",
-        get(|TypedSession(s): TypedSession<kv_envelope::Session>| async move { s.session.email }),
+        get(|TypedSession(s): TypedSession<kv_envelope::SessionRecord>| async move { s.session.email }),
     );
     assert_eq!(
         get_with(&app, "/", None).status(),

@@ -16,7 +16,7 @@ use std::{
 use kv_envelope::{
     backend::{KvBackend, ListPage, Stored, WriteOptions},
     background::Deferred,
-    cache::{CachePolicy, CacheState, CacheStatus, CacheStore, NamespaceGeneration, ABSENT_TYPE},
+    cache::{CachePolicy, CacheState, CacheStatus, KvCache, NamespaceGeneration, ABSENT_TYPE},
     envelope::{self, Codec},
     Error, Kv, ManualClock, MemoryKv, Versioned,
 };
@@ -105,7 +105,7 @@ fn minutes(n: u64) -> Duration {
 #[tokio::test]
 async fn miss_then_hit_writes_an_envelope_with_cache_metadata() {
     let e = env();
-    let cache = CacheStore::<Product>::new(e.kv.clone());
+    let cache = KvCache::<Product>::new(e.kv.clone());
     let calls = Arc::new(AtomicUsize::new(0));
     let policy = CachePolicy::QUERY_CACHE;
 
@@ -143,7 +143,7 @@ async fn miss_then_hit_writes_an_envelope_with_cache_metadata() {
 #[tokio::test]
 async fn ttl_below_kv_floor_is_enforced_by_the_envelope() {
     let e = env();
-    let cache = CacheStore::<Product>::new(e.kv.clone());
+    let cache = KvCache::<Product>::new(e.kv.clone());
     let calls = Arc::new(AtomicUsize::new(0));
     let policy = CachePolicy::new(Duration::from_secs(5)).without_early_refresh();
 
@@ -173,7 +173,7 @@ async fn ttl_below_kv_floor_is_enforced_by_the_envelope() {
 async fn concurrent_misses_share_one_computation_across_threads() {
     const N: usize = 16;
     let e = env();
-    let cache = CacheStore::<Product>::new(e.kv.clone());
+    let cache = KvCache::<Product>::new(e.kv.clone());
     let calls = Arc::new(AtomicUsize::new(0));
     let gate = Arc::new(tokio::sync::Semaphore::new(0));
 
@@ -228,7 +228,7 @@ async fn concurrent_misses_share_one_computation_across_threads() {
 async fn concurrent_misses_share_one_computation_on_one_thread() {
     const N: usize = 10;
     let e = env();
-    let cache = CacheStore::<Product>::new(e.kv.clone());
+    let cache = KvCache::<Product>::new(e.kv.clone());
     let calls = Arc::new(AtomicUsize::new(0));
 
     // join_all polls every future once before any is polled again, so all N read KV (miss)
@@ -253,7 +253,7 @@ async fn concurrent_misses_share_one_computation_on_one_thread() {
 #[tokio::test]
 async fn a_failed_leader_hands_over_to_a_waiting_caller() {
     let e = env();
-    let cache = CacheStore::<Product>::new(e.kv.clone());
+    let cache = KvCache::<Product>::new(e.kv.clone());
     let calls = Arc::new(AtomicUsize::new(0));
     let make = |fail: bool| {
         let calls = Arc::clone(&calls);
@@ -285,7 +285,7 @@ async fn a_failed_leader_hands_over_to_a_waiting_caller() {
 #[tokio::test]
 async fn a_cancelled_leader_does_not_strand_waiters() {
     let e = env();
-    let cache = CacheStore::<Product>::new(e.kv.clone());
+    let cache = KvCache::<Product>::new(e.kv.clone());
     let calls = Arc::new(AtomicUsize::new(0));
     let never = {
         let calls = Arc::clone(&calls);
@@ -315,7 +315,7 @@ async fn a_cancelled_leader_does_not_strand_waiters() {
 async fn stale_is_served_at_once_and_refreshed_in_the_background() {
     let e = env();
     let bg = Arc::new(Deferred::new());
-    let cache = CacheStore::<Product>::new(e.kv.clone()).with_background(Arc::clone(&bg));
+    let cache = KvCache::<Product>::new(e.kv.clone()).with_background(Arc::clone(&bg));
     let calls = Arc::new(AtomicUsize::new(0));
     let policy = CachePolicy::new(minutes(1))
         .without_early_refresh()
@@ -377,7 +377,7 @@ async fn stale_is_served_at_once_and_refreshed_in_the_background() {
 #[tokio::test]
 async fn without_background_stale_refreshes_inline_and_survives_a_failed_refresh() {
     let e = env();
-    let cache = CacheStore::<Product>::new(e.kv.clone());
+    let cache = KvCache::<Product>::new(e.kv.clone());
     let calls = Arc::new(AtomicUsize::new(0));
     let policy = CachePolicy::new(minutes(1))
         .without_early_refresh()
@@ -408,7 +408,7 @@ async fn without_background_stale_refreshes_inline_and_survives_a_failed_refresh
 async fn a_miss_during_a_pending_write_joins_the_flight() {
     let e = env();
     let bg = Arc::new(Deferred::new());
-    let cache = CacheStore::<Product>::new(e.kv.clone()).with_background(Arc::clone(&bg));
+    let cache = KvCache::<Product>::new(e.kv.clone()).with_background(Arc::clone(&bg));
     let calls = Arc::new(AtomicUsize::new(0));
     cache
         .get_or_compute("k", &CachePolicy::QUERY_CACHE, load(&calls, "v1"))
@@ -435,7 +435,7 @@ async fn early_refresh_happens_before_expiry() {
         let coin = Arc::clone(&coin);
         move || *coin.lock().unwrap()
     };
-    let cache = CacheStore::<Product>::new(e.kv.clone())
+    let cache = KvCache::<Product>::new(e.kv.clone())
         .with_background(Arc::clone(&bg))
         .with_random(Arc::new(random));
     let calls = Arc::new(AtomicUsize::new(0));
@@ -503,7 +503,7 @@ impl ClockNow for Env {
 #[tokio::test]
 async fn early_refresh_without_background_recomputes_inline() {
     let e = env();
-    let cache = CacheStore::<Product>::new(e.kv.clone()).with_random(Arc::new(|| 0.01));
+    let cache = KvCache::<Product>::new(e.kv.clone()).with_random(Arc::new(|| 0.01));
     let calls = Arc::new(AtomicUsize::new(0));
     let policy = CachePolicy::new(minutes(1)).with_early_refresh(1.0);
     cache
@@ -530,7 +530,7 @@ async fn early_refresh_without_background_recomputes_inline() {
 #[tokio::test]
 async fn not_found_is_remembered_for_the_negative_ttl() {
     let e = env();
-    let cache = CacheStore::<Product>::new(e.kv.clone());
+    let cache = KvCache::<Product>::new(e.kv.clone());
     let calls = Arc::new(AtomicUsize::new(0));
     let policy = CachePolicy::QUERY_CACHE.with_negative_ttl(Duration::from_secs(30));
     let nothing = || {
@@ -585,7 +585,7 @@ async fn not_found_is_remembered_for_the_negative_ttl() {
 #[tokio::test]
 async fn not_found_is_not_written_without_a_negative_ttl() {
     let e = env();
-    let cache = CacheStore::<Product>::new(e.kv.clone());
+    let cache = KvCache::<Product>::new(e.kv.clone());
     let c = cache
         .get_or_compute_optional("ghost", &CachePolicy::QUERY_CACHE, || async {
             Ok::<Option<Product>, Infallible>(None)
@@ -599,7 +599,7 @@ async fn not_found_is_not_written_without_a_negative_ttl() {
 #[tokio::test]
 async fn invalidate_deletes_one_key() {
     let e = env();
-    let cache = CacheStore::<Product>::new(e.kv.clone());
+    let cache = KvCache::<Product>::new(e.kv.clone());
     let calls = Arc::new(AtomicUsize::new(0));
     let policy = CachePolicy::QUERY_CACHE;
     for key in ["a", "b"] {
@@ -624,10 +624,10 @@ async fn invalidate_deletes_one_key() {
 async fn namespace_invalidation_moves_every_key_to_a_new_generation() {
     let e = env();
     let state_a = CacheState::new();
-    let isolate_a = CacheStore::<Product>::new(e.kv.clone()).with_state(state_a);
+    let isolate_a = KvCache::<Product>::new(e.kv.clone()).with_state(state_a);
     // Another isolate: its own state, same KV.
-    let isolate_b = CacheStore::<Product>::new(e.kv.clone()).with_state(CacheState::new());
-    let other_ns = CacheStore::<Product>::new(e.kv.clone()).with_namespace("archive");
+    let isolate_b = KvCache::<Product>::new(e.kv.clone()).with_state(CacheState::new());
+    let other_ns = KvCache::<Product>::new(e.kv.clone()).with_namespace("archive");
     let calls = Arc::new(AtomicUsize::new(0));
     let policy = CachePolicy::QUERY_CACHE;
 
@@ -705,7 +705,7 @@ async fn namespace_invalidation_moves_every_key_to_a_new_generation() {
 #[tokio::test]
 async fn generations_only_move_forward() {
     let e = env();
-    let cache = CacheStore::<Product>::new(e.kv.clone());
+    let cache = KvCache::<Product>::new(e.kv.clone());
     let g1 = cache.invalidate_namespace().await.unwrap();
     // Same millisecond: still a new generation.
     e.clock.advance(Duration::from_secs(2));
@@ -729,7 +729,7 @@ async fn generations_only_move_forward() {
 #[tokio::test]
 async fn invalidating_during_a_computation_drops_its_write() {
     let e = env();
-    let cache = CacheStore::<Product>::new(e.kv.clone());
+    let cache = KvCache::<Product>::new(e.kv.clone());
     let gate = Arc::new(tokio::sync::Semaphore::new(0));
     let compute = {
         let gate = Arc::clone(&gate);
@@ -751,7 +751,7 @@ async fn invalidating_during_a_computation_drops_its_write() {
 #[tokio::test]
 async fn corrupt_entries_are_a_miss_and_are_replaced() {
     let e = env();
-    let cache = CacheStore::<Product>::new(e.kv.clone());
+    let cache = KvCache::<Product>::new(e.kv.clone());
     let calls = Arc::new(AtomicUsize::new(0));
     let policy = CachePolicy::QUERY_CACHE;
     let exp = Some(T0 / 1000 + 3600);
@@ -806,7 +806,7 @@ async fn corrupt_entries_are_a_miss_and_are_replaced() {
 #[tokio::test]
 async fn future_version_entries_are_computed_around_and_never_overwritten() {
     let e = env();
-    let cache = CacheStore::<Product>::new(e.kv.clone());
+    let cache = KvCache::<Product>::new(e.kv.clone());
     let calls = Arc::new(AtomicUsize::new(0));
     let policy = CachePolicy::QUERY_CACHE;
     let newer = envelope::encode(
@@ -849,7 +849,7 @@ async fn future_version_entries_are_computed_around_and_never_overwritten() {
 #[tokio::test]
 async fn older_versions_are_migrated_on_read() {
     let e = env();
-    let cache = CacheStore::<Product>::new(e.kv.clone()).with_codec(Codec::Postcard);
+    let cache = KvCache::<Product>::new(e.kv.clone()).with_codec(Codec::Postcard);
     let v1 = envelope::encode(
         Codec::Postcard,
         "product",
@@ -880,7 +880,7 @@ async fn older_versions_are_migrated_on_read() {
 #[tokio::test]
 async fn get_and_put() {
     let e = env();
-    let cache = CacheStore::<Product>::new(e.kv.clone());
+    let cache = KvCache::<Product>::new(e.kv.clone());
     let policy = CachePolicy::new(minutes(1)).with_stale_while_revalidate(minutes(1));
     assert!(cache.get("k").await.unwrap().is_none());
     cache.put("k", &product("put"), &policy).await.unwrap();
@@ -957,7 +957,7 @@ fn flaky() -> (ManualClock, Arc<Flaky>, Kv) {
 #[tokio::test]
 async fn kv_failures_never_fail_the_request() {
     let (_clock, flaky, kv) = flaky();
-    let cache = CacheStore::<Product>::new(kv);
+    let cache = KvCache::<Product>::new(kv);
     let calls = Arc::new(AtomicUsize::new(0));
     let policy = CachePolicy::QUERY_CACHE;
 
@@ -999,7 +999,7 @@ async fn kv_failures_never_fail_the_request() {
 #[tokio::test]
 async fn an_oversized_key_bypasses_the_cache() {
     let e = env();
-    let cache = CacheStore::<Product>::new(e.kv.clone());
+    let cache = KvCache::<Product>::new(e.kv.clone());
     let calls = Arc::new(AtomicUsize::new(0));
     let key = "x".repeat(600);
     let c = cache
@@ -1017,7 +1017,7 @@ async fn an_oversized_key_bypasses_the_cache() {
 #[tokio::test]
 async fn a_shorter_ttl_in_code_applies_to_entries_already_stored() {
     let e = env();
-    let cache = CacheStore::<Product>::new(e.kv.clone());
+    let cache = KvCache::<Product>::new(e.kv.clone());
     let calls = Arc::new(AtomicUsize::new(0));
     cache
         .get_or_compute("k", &CachePolicy::STATIC_CONFIG, load(&calls, "v1"))
@@ -1072,7 +1072,7 @@ async fn an_unusable_generation_record_bypasses_the_cache_and_is_never_overwritt
         e.mem
             .insert_raw("cache:product:generation", bytes.clone(), None);
         // Trusted generations would hide the record; a known one must not be used either.
-        let cache = CacheStore::<Product>::new(e.kv.clone()).with_generation_ttl(Duration::ZERO);
+        let cache = KvCache::<Product>::new(e.kv.clone()).with_generation_ttl(Duration::ZERO);
         let calls = Arc::new(AtomicUsize::new(0));
         let bypassed =
             |err: &Error| matches!(err, Error::CacheBypassed { cause: c, .. } if *c == cause);
@@ -1154,7 +1154,7 @@ async fn an_unusable_generation_record_bypasses_the_cache_and_is_never_overwritt
 #[tokio::test]
 async fn an_undated_entry_without_expiry_is_not_fresh_forever() {
     let e = env();
-    let cache = CacheStore::<Product>::new(e.kv.clone());
+    let cache = KvCache::<Product>::new(e.kv.clone());
     let calls = Arc::new(AtomicUsize::new(0));
     let bytes = envelope::encode(Codec::Json, "product", 2, None, &product("ancient")).unwrap();
     e.mem.insert_raw("cache:product:g0:k", bytes, None);

@@ -7,7 +7,7 @@ use std::{convert::Infallible, sync::Arc, time::Duration};
 
 use kv_envelope::{
     backend::sim::{SimConfig, SimKv},
-    cache::{CachePolicy, CacheState, CacheStatus, CacheStore, MemoryTier},
+    cache::{CachePolicy, CacheState, CacheStatus, KvCache, MemoryTier},
     envelope, Codec, KeyRing, Kv, ManualClock, MemoryKv, SealingKey, TypedStore,
 };
 use schemars::JsonSchema;
@@ -142,12 +142,12 @@ async fn typed_get_many_reports_a_bad_value_per_id_or_fails_like_get() {
     assert!(store.get_many(&["good", &long]).await.is_err());
 }
 
-// ---- CacheStore::get_many / get_json --------------------------------------------------------
+// ---- KvCache::get_many / get_json --------------------------------------------------------
 
 #[tokio::test]
 async fn cache_get_many_reads_without_computing_in_order() {
     let e = env();
-    let cache = CacheStore::<Item>::new(e.kv.clone());
+    let cache = KvCache::<Item>::new(e.kv.clone());
     for (k, stock) in [("a", 1), ("b", 2)] {
         cache.put(k, &item(k, stock), &POLICY).await.unwrap();
     }
@@ -177,7 +177,7 @@ async fn cache_get_many_reads_without_computing_in_order() {
 #[tokio::test]
 async fn get_json_passes_current_json_through_and_re_encodes_the_rest() {
     let e = env();
-    let cache = CacheStore::<Item>::new(e.kv.clone());
+    let cache = KvCache::<Item>::new(e.kv.clone());
     cache.put("cur", &item("cur", 3), &POLICY).await.unwrap();
     let json = cache.get_json("cur").await.unwrap().unwrap();
     assert_eq!(json.status, CacheStatus::Hit);
@@ -199,7 +199,7 @@ async fn get_json_passes_current_json_through_and_re_encodes_the_rest() {
     let old = cache.get_json("old").await.unwrap().unwrap();
     assert_eq!(old.value.as_str(), r#"{"name":"o","stock":0}"#);
     // Postcard: decoded and serialized as JSON.
-    let pc = CacheStore::<Item>::new(e.kv.clone()).with_codec(Codec::Postcard);
+    let pc = KvCache::<Item>::new(e.kv.clone()).with_codec(Codec::Postcard);
     pc.put("pc", &item("p", 1), &POLICY).await.unwrap();
     let got = cache.get_json("pc").await.unwrap().unwrap();
     assert_eq!(got.value.as_str(), r#"{"name":"p","stock":1}"#);
@@ -276,14 +276,14 @@ async fn get_json_passes_current_json_through_and_re_encodes_the_rest() {
 #[tokio::test]
 async fn sealed_entries_pass_through_opened_and_need_single_reads_in_bulk() {
     let e = env();
-    let cache = CacheStore::<Item>::new(e.kv.clone()).with_sealing(ring());
+    let cache = KvCache::<Item>::new(e.kv.clone()).with_sealing(ring());
     cache.put("s", &item("secret", 1), &POLICY).await.unwrap();
     let full = cache.key_for("s").await.unwrap();
     assert_eq!(e.mem.raw(&full).unwrap()[0], envelope::SEALED_MAGIC);
     let got = cache.get_json("s").await.unwrap().unwrap();
     assert_eq!(got.value.as_str(), r#"{"name":"secret","stock":1}"#);
     // Without the ring: protected (a miss that is never overwritten).
-    let plain = CacheStore::<Item>::new(e.kv.clone());
+    let plain = KvCache::<Item>::new(e.kv.clone());
     assert!(plain.get_json("s").await.unwrap().is_none());
     assert_eq!(plain.stats().future_version_entries, 1);
     let got = cache.get_many(&["s"]).await.unwrap();
@@ -296,7 +296,7 @@ async fn sealed_entries_pass_through_opened_and_need_single_reads_in_bulk() {
 async fn memory_tier_serves_hits_without_kv_until_its_ttl() {
     let e = env();
     let state = CacheState::with_memory_tier(tier(5));
-    let cache = CacheStore::<Item>::new(e.kv.clone()).with_state(state.clone());
+    let cache = KvCache::<Item>::new(e.kv.clone()).with_state(state.clone());
     let calls = Arc::new(std::sync::atomic::AtomicU32::new(0));
     let load = |calls: Arc<std::sync::atomic::AtomicU32>| {
         move || async move {
@@ -331,7 +331,7 @@ async fn memory_tier_serves_hits_without_kv_until_its_ttl() {
     assert_eq!(stats.l1_entries, 1);
     assert!(stats.l1_bytes > 0);
     // Another store on the same state shares the tier (isolate-wide)...
-    let other = CacheStore::<Item>::new(e.kv.clone()).with_state(state.clone());
+    let other = KvCache::<Item>::new(e.kv.clone()).with_state(state.clone());
     assert!(other.get("k").await.unwrap().unwrap().from_memory);
     // ...unless it opts out.
     let opted_out = other.clone().with_memory_tier(false);
@@ -348,7 +348,7 @@ async fn memory_tier_serves_hits_without_kv_until_its_ttl() {
 async fn memory_tier_never_serves_past_freshness_and_respects_the_read_policy() {
     let e = env();
     let cache =
-        CacheStore::<Item>::new(e.kv.clone()).with_state(CacheState::with_memory_tier(tier(60)));
+        KvCache::<Item>::new(e.kv.clone()).with_state(CacheState::with_memory_tier(tier(60)));
     let short = CachePolicy::new(Duration::from_secs(2))
         .with_stale_while_revalidate(Duration::from_secs(30));
     cache.put("k", &item("a", 1), &short).await.unwrap();
@@ -385,7 +385,7 @@ async fn memory_tier_never_serves_past_freshness_and_respects_the_read_policy() 
 async fn invalidations_clear_the_memory_tier_of_this_isolate_at_once() {
     let e = env();
     let cache =
-        CacheStore::<Item>::new(e.kv.clone()).with_state(CacheState::with_memory_tier(tier(60)));
+        KvCache::<Item>::new(e.kv.clone()).with_state(CacheState::with_memory_tier(tier(60)));
     for k in ["a", "b"] {
         cache
             .get_or_compute(k, &POLICY, move || async move {
@@ -408,7 +408,7 @@ async fn invalidations_clear_the_memory_tier_of_this_isolate_at_once() {
 #[tokio::test]
 async fn memory_tier_is_bounded_and_counts_evictions() {
     let e = env();
-    let cache = CacheStore::<Item>::new(e.kv.clone()).with_state(CacheState::with_memory_tier(
+    let cache = KvCache::<Item>::new(e.kv.clone()).with_state(CacheState::with_memory_tier(
         MemoryTier::new(3, 1 << 20, Duration::from_secs(5)),
     ));
     for i in 0..10 {
@@ -420,7 +420,7 @@ async fn memory_tier_is_bounded_and_counts_evictions() {
     assert_eq!(stats.l1_entries, 3);
     assert_eq!(stats.l1_evictions, 7);
     // Bytes: a tier too small for one entry keeps nothing.
-    let tiny = CacheStore::<Item>::new(e.kv.clone()).with_state(CacheState::with_memory_tier(
+    let tiny = KvCache::<Item>::new(e.kv.clone()).with_state(CacheState::with_memory_tier(
         MemoryTier::new(10, 8, Duration::from_secs(5)),
     ));
     tiny.get("1").await.unwrap();
@@ -432,7 +432,7 @@ async fn memory_tier_is_bounded_and_counts_evictions() {
 async fn get_many_serves_what_memory_holds_and_bulk_reads_the_rest() {
     let e = env();
     let cache =
-        CacheStore::<Item>::new(e.kv.clone()).with_state(CacheState::with_memory_tier(tier(5)));
+        KvCache::<Item>::new(e.kv.clone()).with_state(CacheState::with_memory_tier(tier(5)));
     for i in 0..4 {
         let k = i.to_string();
         cache.put(&k, &item(&k, i), &POLICY).await.unwrap();
@@ -468,7 +468,7 @@ async fn other_isolates_see_an_invalidation_within_window_plus_l1_ttl() {
         let sim = SimKv::new(seed, SimConfig::default(), Arc::new(clock.clone()));
         let window = sim.propagation().as_millis() as u64;
         let store = |i: usize| {
-            CacheStore::<Item>::new(sim.kv(i))
+            KvCache::<Item>::new(sim.kv(i))
                 .with_state(CacheState::with_memory_tier(tier(L1 / 1000)))
         };
         let (a, b) = (store(0), store(1));
@@ -517,7 +517,7 @@ async fn get_or_compute_json_serves_text_with_one_read_and_the_typed_rules_other
     use kv_envelope::cache::ComputeJsonError;
     let e = env();
     let state = CacheState::with_memory_tier(tier(5));
-    let cache = CacheStore::<Item>::new(e.kv.clone()).with_state(state.clone());
+    let cache = KvCache::<Item>::new(e.kv.clone()).with_state(state.clone());
     let calls = Arc::new(std::sync::atomic::AtomicU32::new(0));
     let load = |calls: &Arc<std::sync::atomic::AtomicU32>, stock: u32| {
         let calls = calls.clone();

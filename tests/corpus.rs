@@ -18,7 +18,7 @@ use kv_envelope::{
     backend::sim::{SimConfig, SimKv},
     decode_value, envelope,
     session::{
-        CookieConfig, IdSource, Lookup, NoSession, Session, SessionGate, SessionId, SessionStore,
+        CookieConfig, IdSource, Lookup, NoSession, SessionRecord, SessionGate, SessionId, Sessions,
     },
     Error, Header, Kv, LimitError, ManualClock, Overwrite, TypedStore,
 };
@@ -94,7 +94,7 @@ fn assert_no_secret(path: &str, what: &str, e: &Error) {
 
 /// `ok`, `miss` or the error kind of decoding `bytes` as a session at `NOW`.
 fn outcome(path: &str, bytes: &[u8]) -> String {
-    match decode_value::<Session>(bytes, NOW, true) {
+    match decode_value::<SessionRecord>(bytes, NOW, true) {
         Ok(Some(_)) => "ok".into(),
         Ok(None) => "miss".into(),
         Err(e) => {
@@ -179,8 +179,8 @@ fn header_peek_agrees_with_full_decode() {
 fn typed_store_reads_each_case_like_decode_and_never_overwrites_what_it_cannot_read() {
     let clock = ManualClock::new(NOW);
     let sim = SimKv::new(1, SimConfig::strong(), Arc::new(clock.clone()));
-    let store = TypedStore::<Session>::new(sim.kv(0));
-    let fresh = Session {
+    let store = TypedStore::<SessionRecord>::new(sim.kv(0));
+    let fresh = SessionRecord {
         user_id: "u".into(),
         email: "u@example.com".into(),
         created_at: NOW,
@@ -288,7 +288,7 @@ fn assert_reason_is_safe(path: &str, reason: &NoSession) {
 fn cookie_cases_resolve_to_their_expected_outcome_before_any_kv_call() {
     let clock = ManualClock::new(NOW);
     let sim = SimKv::new(3, SimConfig::strong(), Arc::new(clock.clone()));
-    let store = SessionStore::new(sim.kv(0)).with_id_source(Arc::new(Elevens));
+    let store = Sessions::new(sim.kv(0)).with_id_source(Arc::new(Elevens));
     let (id, _) = block_on(store.create("u1", "u1@example.com")).expect("create");
     assert_eq!(id.expose(), "11".repeat(32));
     // The corpus is written for the bare name `session` (the default is `__Host-session`).
@@ -329,7 +329,7 @@ fn cookie_cases_resolve_to_their_expected_outcome_before_any_kv_call() {
 fn session_id_cases_parse_or_are_refused_without_echo() {
     let clock = ManualClock::new(NOW);
     let sim = SimKv::new(4, SimConfig::strong(), Arc::new(clock));
-    let store: SessionStore = SessionStore::new(sim.kv(0));
+    let store: Sessions = Sessions::new(sim.kv(0));
     run_all("session-ids", |path, expected, bytes| {
         let text = String::from_utf8_lossy(bytes);
         match SessionId::parse(&text) {
@@ -337,7 +337,7 @@ fn session_id_cases_parse_or_are_refused_without_echo() {
                 if format!("{id:?}").contains(&*text) {
                     return Err("Debug prints the id".into());
                 }
-                match block_on(store.load(&id)) {
+                match block_on(store.lookup(&id)) {
                     Ok(Lookup::NoSession(NoSession::NotFound)) => {}
                     other => return Err(format!("lookup: {other:?}")),
                 }

@@ -5,14 +5,14 @@ mod common;
 use kv_envelope::{
     decode_value,
     envelope::{self, Codec, Header},
-    session::{Session, SessionV1, SessionV2},
+    session::{SessionRecord, SessionRecordV1, SessionRecordV2},
     Error, Versioned,
 };
 
 use common::NOW;
 
-fn v1() -> SessionV1 {
-    SessionV1 {
+fn v1() -> SessionRecordV1 {
+    SessionRecordV1 {
         user_id: "u1".into(),
         email: "a@example.com".into(),
         created_at: NOW,
@@ -91,7 +91,7 @@ fn peek_header_both_codecs() {
 fn v1_reads_as_current_in_both_codecs() {
     for codec in [Codec::Json, Codec::Postcard] {
         let bytes = encode_at(codec, 1, Some(NOW + 1000), &v1());
-        let d = decode_value::<Session>(&bytes, NOW, true).unwrap().unwrap();
+        let d = decode_value::<SessionRecord>(&bytes, NOW, true).unwrap().unwrap();
         assert_eq!(d.stored_version, 1);
         assert!(d.migrated());
         assert_eq!(d.value.user_id, "u1");
@@ -106,19 +106,19 @@ fn v1_reads_as_current_in_both_codecs() {
 
 #[test]
 fn v2_reads_as_current() {
-    let v2 = SessionV2::from(v1());
+    let v2 = SessionRecordV2::from(v1());
     for codec in [Codec::Json, Codec::Postcard] {
         let bytes = encode_at(codec, 2, None, &v2);
-        let d = decode_value::<Session>(&bytes, NOW, true).unwrap().unwrap();
-        assert_eq!(d.value, Session::from(v2.clone()));
+        let d = decode_value::<SessionRecord>(&bytes, NOW, true).unwrap().unwrap();
+        assert_eq!(d.value, SessionRecord::from(v2.clone()));
     }
 }
 
 #[test]
 fn future_version_is_typed_error() {
     for codec in [Codec::Json, Codec::Postcard] {
-        let bytes = encode_at(codec, Session::VERSION + 1, None, &v1());
-        let e = decode_value::<Session>(&bytes, NOW, true).unwrap_err();
+        let bytes = encode_at(codec, SessionRecord::VERSION + 1, None, &v1());
+        let e = decode_value::<SessionRecord>(&bytes, NOW, true).unwrap_err();
         assert!(
             matches!(
                 e,
@@ -138,7 +138,7 @@ fn expired_is_none_without_payload() {
     // payload is garbage, but the header says expired: no decode happens.
     let mut bytes = br#"{"kv":1,"type":"session","v":1,"exp":5,"data":"#.to_vec();
     bytes.extend_from_slice(b"not json at all}");
-    assert!(decode_value::<Session>(&bytes, NOW, true)
+    assert!(decode_value::<SessionRecord>(&bytes, NOW, true)
         .unwrap()
         .is_none());
 }
@@ -148,7 +148,7 @@ fn validation_reports_path_without_value() {
     let mut bad = v1();
     bad.email = "hunter2-secret".into();
     let bytes = encode_at(Codec::Json, 1, None, &bad);
-    let e = decode_value::<Session>(&bytes, NOW, true).unwrap_err();
+    let e = decode_value::<SessionRecord>(&bytes, NOW, true).unwrap_err();
     let Error::Validation { issues, .. } = &e else {
         panic!("{e:?}")
     };
@@ -159,12 +159,12 @@ fn validation_reports_path_without_value() {
 #[test]
 fn json_other_key_order_and_extra_keys() {
     let s = r#"{"data":{"userId":"u","email":"a@b.co","createdAt":1,"expiresAt":2},"v":1,"type":"session","kv":1,"exp":null,"note":"x"}"#;
-    let d = decode_value::<Session>(s.as_bytes(), NOW, true)
+    let d = decode_value::<SessionRecord>(s.as_bytes(), NOW, true)
         .unwrap()
         .unwrap();
     assert_eq!(d.value.user_id, "u");
     let s = r#"{"kv":1,"type":"session","v":1,"exp":null,"data":{"userId":"u","email":"a@b.co","createdAt":1,"expiresAt":2},"note":{}}"#;
-    let d = decode_value::<Session>(s.as_bytes(), NOW, true)
+    let d = decode_value::<SessionRecord>(s.as_bytes(), NOW, true)
         .unwrap()
         .unwrap();
     assert_eq!(d.value.user_id, "u");

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use kv_envelope::{
     envelope::Codec,
-    session::{Session, SessionV1, SessionV2},
+    session::{SessionRecord, SessionRecordV1, SessionRecordV2},
     testing::{check_golden_corpus, check_migration, write_golden},
 };
 use proptest::prelude::*;
@@ -17,8 +17,8 @@ fn user_id() -> impl Strategy<Value = String> {
     "[A-Za-z0-9_-]{1,64}"
 }
 
-fn v1() -> impl Strategy<Value = SessionV1> {
-    (user_id(), email(), any::<u64>(), any::<u64>()).prop_map(|(user_id, email, c, e)| SessionV1 {
+fn v1() -> impl Strategy<Value = SessionRecordV1> {
+    (user_id(), email(), any::<u64>(), any::<u64>()).prop_map(|(user_id, email, c, e)| SessionRecordV1 {
         user_id,
         email,
         created_at: c,
@@ -26,39 +26,39 @@ fn v1() -> impl Strategy<Value = SessionV1> {
     })
 }
 
-fn v2() -> impl Strategy<Value = SessionV2> {
-    (v1(), any::<u64>()).prop_map(|(v1, abs)| SessionV2 {
+fn v2() -> impl Strategy<Value = SessionRecordV2> {
+    (v1(), any::<u64>()).prop_map(|(v1, abs)| SessionRecordV2 {
         absolute_expires_at: abs,
-        ..SessionV2::from(v1)
+        ..SessionRecordV2::from(v1)
     })
 }
 
-fn v3() -> impl Strategy<Value = Session> {
+fn v3() -> impl Strategy<Value = SessionRecord> {
     (
         v2(),
         any::<u64>(),
         prop::collection::vec("[a-z]{1,10}", 0..4),
     )
-        .prop_map(|(v2, r, roles)| Session {
+        .prop_map(|(v2, r, roles)| SessionRecord {
             refreshed_at: r,
             roles,
-            ..Session::from(v2)
+            ..SessionRecord::from(v2)
         })
 }
 
 #[test]
 fn v1_values_migrate_validate_and_round_trip() {
-    check_migration::<SessionV1, Session>(1, v1(), 256);
+    check_migration::<SessionRecordV1, SessionRecord>(1, v1(), 256);
 }
 
 #[test]
 fn v2_values_migrate_validate_and_round_trip() {
-    check_migration::<SessionV2, Session>(2, v2(), 256);
+    check_migration::<SessionRecordV2, SessionRecord>(2, v2(), 256);
 }
 
 #[test]
 fn v3_values_round_trip() {
-    check_migration::<Session, Session>(3, v3(), 256);
+    check_migration::<SessionRecord, SessionRecord>(3, v3(), 256);
 }
 
 #[test]
@@ -68,23 +68,23 @@ fn helper_rejects_a_strategy_that_breaks_the_schema() {
         s.email = "not-an-email".into();
         s
     });
-    check_migration::<SessionV1, Session>(1, bad, 4);
+    check_migration::<SessionRecordV1, SessionRecord>(1, bad, 4);
 }
 
 #[test]
 fn golden_corpus_still_decodes() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/session");
     if std::env::var_os("KV_ENVELOPE_BLESS").is_some() {
-        let v1 = SessionV1 {
+        let v1 = SessionRecordV1 {
             user_id: "user-1".into(),
             email: "ada@example.com".into(),
             created_at: 1_764_000_000_000,
             expires_at: 1_764_604_800_000,
         };
-        let v2 = SessionV2::from(v1.clone());
-        let v3 = Session {
+        let v2 = SessionRecordV2::from(v1.clone());
+        let v3 = SessionRecord {
             roles: vec!["admin".into()],
-            ..Session::from(v2.clone())
+            ..SessionRecord::from(v2.clone())
         };
         for codec in [Codec::Json, Codec::Postcard] {
             write_golden(&dir, "v1", "session", 1, codec, &v1).unwrap();
@@ -92,6 +92,6 @@ fn golden_corpus_still_decodes() {
             write_golden(&dir, "v3", "session", 3, codec, &v3).unwrap();
         }
     }
-    let n = check_golden_corpus::<Session>(&dir);
+    let n = check_golden_corpus::<SessionRecord>(&dir);
     assert_eq!(n, 6, "expected v1..v3 in both codecs");
 }

@@ -30,7 +30,7 @@ use futures::executor::block_on;
 use kv_envelope::{
     backend::sim::{SimConfig, SimKv},
     cache::{
-        CachePolicy, CacheState, CacheStatus, CacheStore, Cached, MemoryTier, NamespaceGeneration,
+        CachePolicy, CacheState, CacheStatus, KvCache, Cached, MemoryTier, NamespaceGeneration,
     },
     decode_value, envelope, Clock, Error, ManualClock,
 };
@@ -96,7 +96,7 @@ fn ms(d: Duration) -> u64 {
 struct World {
     clock: ManualClock,
     sim: SimKv,
-    stores: Vec<CacheStore<Quote>>,
+    stores: Vec<KvCache<Quote>>,
     counter: Arc<AtomicU64>,
     faults: bool,
     /// Per full KV key (the generation the invalidating isolate knew): invalidations
@@ -123,7 +123,7 @@ fn world_with(seed: u64, faults: bool, memory: Option<Duration>) -> World {
     let sim = SimKv::new(seed, config, Arc::new(clock.clone()));
     let stores = (0..LOCATIONS)
         .map(|i| {
-            CacheStore::<Quote>::new(sim.kv(i))
+            KvCache::<Quote>::new(sim.kv(i))
                 .with_state(match memory {
                     Some(ttl) => CacheState::with_memory_tier(MemoryTier::new(3, 1 << 20, ttl)),
                     None => CacheState::new(),

@@ -24,7 +24,7 @@ use futures::executor::block_on;
 use kv_envelope::{
     backend::sim::{SimConfig, SimKv},
     envelope::{self, Codec},
-    session::{IdSource, Lookup, Refresh, Session, SessionId, SessionStore},
+    session::{IdSource, Lookup, Refresh, SessionRecord, SessionId, Sessions},
     Clock, Error, ManualClock,
 };
 use proptest::{prelude::*, strategy::ValueTree, test_runner::TestCaseResult};
@@ -113,7 +113,7 @@ impl Tracked {
 struct World {
     clock: ManualClock,
     sim: SimKv,
-    stores: Vec<SessionStore>,
+    stores: Vec<Sessions>,
     tracked: Vec<Tracked>,
     faults: bool,
     resurrections: u64,
@@ -128,7 +128,7 @@ fn world(seed: u64, faults: bool) -> World {
     let ids: Arc<dyn IdSource> = Arc::new(CountingIds::new(0xa5));
     let stores = (0..LOCATIONS)
         .map(|i| {
-            SessionStore::new(sim.kv(i))
+            Sessions::new(sim.kv(i))
                 .with_idle_timeout(IDLE)
                 .with_absolute_lifetime(ABSOLUTE)
                 .with_id_source(ids.clone())
@@ -165,7 +165,7 @@ impl World {
     }
 
     /// Check a session served at `loc` for tracked session `i`.
-    fn check_served(&self, i: usize, loc: usize, s: &Session, what: &str) -> TestCaseResult {
+    fn check_served(&self, i: usize, loc: usize, s: &SessionRecord, what: &str) -> TestCaseResult {
         let now = self.now();
         let t = &self.tracked[i];
         prop_assert!(

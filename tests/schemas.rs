@@ -67,7 +67,7 @@ use kv_envelope::{
     decode_value, encode_value,
     envelope::peek_header,
     schema::is_plausible_email,
-    session::{Session, SessionIndexEntry},
+    session::{SessionRecord, SessionIndexEntry},
     tower_sessions::TowerSessionRecord,
     Codec, Header, Versioned,
 };
@@ -126,8 +126,8 @@ fn case(schema: &str, valid: bool, what: &str, text: String) -> Case {
     }
 }
 
-fn session() -> Session {
-    Session {
+fn session() -> SessionRecord {
+    SessionRecord {
         user_id: "user-1".into(),
         email: "ada@example.com".into(),
         created_at: NOW,
@@ -392,7 +392,7 @@ fn generated_cases() -> Vec<Case> {
         }),
     ));
     // The committed golden values, every version, under the type's and the generic schema.
-    for v in 1..=Session::VERSION {
+    for v in 1..=SessionRecord::VERSION {
         for schema in [SESSION, "envelope.schema.json"] {
             cases.push(Case {
                 schema: schema.into(),
@@ -489,7 +489,7 @@ fn reader_accepts(schema: &str, bytes: &[u8]) -> Option<bool> {
         decode_value::<T>(bytes, NOW, true).is_ok()
     }
     Some(match schema {
-        "session.envelope.schema.json" => decodes::<Session>(bytes),
+        "session.envelope.schema.json" => decodes::<SessionRecord>(bytes),
         "session-index.envelope.schema.json" => decodes::<SessionIndexEntry>(bytes),
         "kv-envelope.cache-generation.envelope.schema.json" => {
             decodes::<NamespaceGeneration>(bytes)
@@ -692,9 +692,9 @@ fn user_types_get_a_whole_value_schema_that_accepts_what_they_write() {
 /// with the feature on and off; this code compiles and passes in both.
 #[test]
 fn the_validator_api_is_the_same_under_either_engine() {
-    use kv_envelope::{session::Session, Versioned};
+    use kv_envelope::{session::SessionRecord, Versioned};
 
-    let validator: &kv_envelope::schema::Validator = Session::validator(3).expect("compiles");
+    let validator: &kv_envelope::schema::Validator = SessionRecord::validator(3).expect("compiles");
     let engine = validator.engine();
     assert_eq!(
         engine,

@@ -13,10 +13,10 @@ use kv_envelope::{
         sim::{SimConfig, SimKv},
         KvBackend,
     },
-    cache::{CachePolicy, CacheStatus, CacheStore},
+    cache::{CachePolicy, CacheStatus, KvCache},
     envelope::{self, Codec, Payload},
     seal::{KeyError, StoredSeal},
-    session::{Lookup, NoSession, SessionStore},
+    session::{Lookup, NoSession, Sessions},
     versioned::{decode_value, decode_value_in, encode_value_in},
     Error, Header, KeyRing, Kv, ManualClock, MemoryKv, Overwrite, SealError, SealingKey,
     TypedStore,
@@ -268,13 +268,13 @@ async fn clear_values_are_refused_unless_the_app_opts_in(b: Backend) {
         v1,
         "refused, not rewritten"
     );
-    let sessions: SessionStore = SessionStore::new(b.kv.clone()).with_sealing(ring(&[("k1", 1)]));
-    let (id, _) = SessionStore::<kv_envelope::session::Session>::new(b.kv.clone())
+    let sessions: Sessions = Sessions::new(b.kv.clone()).with_sealing(ring(&[("k1", 1)]));
+    let (id, _) = Sessions::<kv_envelope::session::SessionRecord>::new(b.kv.clone())
         .create("u1", EMAIL)
         .await
         .unwrap();
     assert_eq!(
-        sessions.load(&id).await.unwrap(),
+        sessions.lookup(&id).await.unwrap(),
         Lookup::NoSession(NoSession::Sealed(SealError::NotSealed)),
         "a clear session is never served by a sealing store"
     );
@@ -294,8 +294,8 @@ async fn clear_values_are_refused_unless_the_app_opts_in(b: Backend) {
         (header.version, header.expires_at),
         (2, Some(NOW + 3_600_000))
     );
-    let migrating_sessions: SessionStore =
-        SessionStore::new(b.kv.clone()).with_sealing(ring(&[("k1", 1)]).requiring_sealed(false));
+    let migrating_sessions: Sessions =
+        Sessions::new(b.kv.clone()).with_sealing(ring(&[("k1", 1)]).requiring_sealed(false));
     assert!(migrating_sessions.get(&id).await.unwrap().is_some());
 
     // Back to the default once nothing clear is left: the sealed value reads, a planted clear
@@ -306,10 +306,10 @@ async fn clear_values_are_refused_unless_the_app_opts_in(b: Backend) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Session store
+// SessionRecord store
 
 async fn sessions_seal_records_and_index_and_survive_rotation(b: Backend) {
-    let store = SessionStore::new(b.kv.clone()).with_sealing(ring(&[("k1", 1)]));
+    let store = Sessions::new(b.kv.clone()).with_sealing(ring(&[("k1", 1)]));
     let (id, _) = store.create("user-7731", EMAIL).await.unwrap();
     let session_key = format!("session:{}", id.hashed());
     let index_key = format!("{}{}", store.index_prefix_of("user-7731"), id.hashed());
@@ -321,7 +321,7 @@ async fn sessions_seal_records_and_index_and_survive_rotation(b: Backend) {
     }
 
     // Rotation: k2 primary, k1 kept. The user stays logged in; the next refresh re-seals.
-    let rotated: SessionStore = SessionStore::new(b.kv.clone())
+    let rotated: Sessions = Sessions::new(b.kv.clone())
         .with_sealing(ring(&[("k2", 2), ("k1", 1)]))
         .with_refresh_threshold(Duration::from_secs(7 * 24 * 3600));
     assert!(rotated.get(&id).await.unwrap().is_some());
@@ -339,12 +339,12 @@ async fn sessions_seal_records_and_index_and_survive_rotation(b: Backend) {
     let (other, _) = store.create("user-2", EMAIL).await.unwrap();
     let other_key = format!("session:{}", other.hashed());
     let before = (b.raw)(&other_key).unwrap();
-    let retired: SessionStore = SessionStore::new(b.kv.clone()).with_sealing(ring(&[("k2", 2)]));
+    let retired: Sessions = Sessions::new(b.kv.clone()).with_sealing(ring(&[("k2", 2)]));
     assert!(
         retired.get(&id).await.unwrap().is_some(),
         "re-sealed session lives on"
     );
-    match retired.load(&other).await.unwrap() {
+    match retired.lookup(&other).await.unwrap() {
         Lookup::NoSession(reason) => {
             assert_eq!(reason.code(), "sealed_unknown_key");
             assert!(
@@ -374,7 +374,7 @@ async fn sessions_seal_records_and_index_and_survive_rotation(b: Backend) {
 async fn cache_entries_are_sealed_and_unknown_keys_are_never_overwritten(b: Backend) {
     let policy = CachePolicy::new(Duration::from_secs(60));
     let compute = || futures::future::ready(Ok::<_, Infallible>(profile()));
-    let cache = CacheStore::<Profile>::new(b.kv.clone()).with_sealing(ring(&[("k1", 1)]));
+    let cache = KvCache::<Profile>::new(b.kv.clone()).with_sealing(ring(&[("k1", 1)]));
     let first = cache.get_or_compute("p", &policy, compute).await.unwrap();
     assert_eq!(first.status, CacheStatus::Miss);
     let raw = (b.raw)("cache:profile:g0:p").unwrap();
@@ -384,7 +384,7 @@ async fn cache_entries_are_sealed_and_unknown_keys_are_never_overwritten(b: Back
     assert_eq!((hit.status, hit.value), (CacheStatus::Hit, profile()));
 
     // Another isolate whose ring lacks k1: a miss, computed, served, never written over.
-    let other = CacheStore::<Profile>::new(b.kv.clone()).with_sealing(ring(&[("k9", 9)]));
+    let other = KvCache::<Profile>::new(b.kv.clone()).with_sealing(ring(&[("k9", 9)]));
     let got = other.get_or_compute("p", &policy, compute).await.unwrap();
     assert_eq!(got.value, profile());
     assert_ne!(got.status, CacheStatus::Hit);

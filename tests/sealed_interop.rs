@@ -12,7 +12,7 @@ use std::{collections::BTreeMap, path::Path};
 use kv_envelope::{
     envelope::{self, Codec, Payload},
     seal::FrameFields,
-    session::{Session, SessionIndexEntry, SessionV2},
+    session::{SessionRecord, SessionIndexEntry, SessionRecordV2},
     versioned::decode_value_in,
     KeyRing, Versioned,
 };
@@ -76,8 +76,8 @@ fn ring_from(env: &BTreeMap<String, String>, ids: Option<&str>) -> KeyRing {
     .unwrap()
 }
 
-fn session() -> Session {
-    Session {
+fn session() -> SessionRecord {
+    SessionRecord {
         user_id: "user-1".into(),
         email: "ada@example.com".into(),
         created_at: 1_764_000_000_000,
@@ -173,7 +173,7 @@ fn nonce(seed: u8) -> [u8; 12] {
 }
 
 fn specs() -> Vec<Spec> {
-    let v2 = SessionV2 {
+    let v2 = SessionRecordV2 {
         user_id: "user-2".into(),
         email: "grace@example.com".into(),
         created_at: 1_763_000_000_000,
@@ -295,7 +295,7 @@ fn read_typed<T: Versioned>(ring: Option<&KeyRing>, bytes: &[u8], kv_key: &str) 
 
 fn read_kind(ring: Option<&KeyRing>, type_name: &str, bytes: &[u8], kv_key: &str) -> String {
     match type_name {
-        "session" => read_typed::<Session>(ring, bytes, kv_key),
+        "session" => read_typed::<SessionRecord>(ring, bytes, kv_key),
         "session-index" => read_typed::<SessionIndexEntry>(ring, bytes, kv_key),
         other => panic!("no type {other}"),
     }
@@ -621,7 +621,7 @@ fn committed_frames_open_from_the_files_variables() {
         assert_eq!(hex(&plaintext), c["plaintext"].as_str().unwrap());
         match c["type"].as_str().unwrap() {
             "session" if c["version"] == 3 => {
-                let d = decode_value_in::<Session>(&sealed, Some(&ring), kv_key, NOW, true)
+                let d = decode_value_in::<SessionRecord>(&sealed, Some(&ring), kv_key, NOW, true)
                     .unwrap()
                     .unwrap();
                 assert_eq!(d.value, session());

@@ -23,10 +23,10 @@ use kv_envelope::{
     background::Deferred,
     decode_value,
     envelope::{self, Codec, Header},
-    session::{
+    session::{NewSession, 
         Admission, CookieConfig, DenyCause, Lookup, NoSession, PlainResponse, Refresh, RefreshPlan,
-        RequestParts, Session, SessionData, SessionGate, SessionId, SessionIndexEntry, SessionInit,
-        SessionStore, SessionTimes, SessionV1,
+        RequestParts, SessionRecord, SessionData, SessionGate, SessionId, SessionIndexEntry, SessionInit,
+        Sessions, SessionTimes, SessionRecordV1,
     },
     Error, KeyRing, Kv, ManualClock, MemoryKv, Result, SealingKey, TypedStore,
 };
@@ -158,12 +158,12 @@ impl Harness {
         Kv::from_arc(self.backend.clone()).with_clock(Arc::new(self.clock.clone()))
     }
 
-    fn store(&self) -> SessionStore {
-        self.sealing(SessionStore::new(self.kv()).with_id_source(self.ids.clone()))
+    fn store(&self) -> Sessions {
+        self.sealing(Sessions::new(self.kv()).with_id_source(self.ids.clone()))
     }
 
     /// `store` with the harness's key ring, if it has one.
-    fn sealing<D: SessionData>(&self, store: SessionStore<D>) -> SessionStore<D> {
+    fn sealing<D: SessionData>(&self, store: Sessions<D>) -> Sessions<D> {
         match &self.ring {
             Some(ring) => store.with_sealing(ring.clone()),
             None => store,
@@ -179,12 +179,12 @@ impl Harness {
     }
 }
 
-fn counts(store: &SessionStore<impl SessionData>) -> OpCounts {
+fn counts(store: &Sessions<impl SessionData>) -> OpCounts {
     store.kv().counters().snapshot()
 }
 
 /// Writes and deletes since `before` (both cost a write and count against 1 write/s/key).
-fn mutations(store: &SessionStore<impl SessionData>, before: OpCounts) -> u64 {
+fn mutations(store: &Sessions<impl SessionData>, before: OpCounts) -> u64 {
     let now = counts(store);
     (now.kv_writes - before.kv_writes) + (now.kv_deletes - before.kv_deletes)
 }
@@ -241,7 +241,7 @@ async fn denied_response(gate: &SessionGate, req: RequestParts<'_>) -> PlainResp
 
 /// A gate reading the bare cookie name `session`, which most of these tests write by hand (the
 /// default is `__Host-session`; `host_prefix_is_the_default` covers it).
-fn plain_gate<D: SessionData>(store: SessionStore<D>) -> SessionGate<D> {
+fn plain_gate<D: SessionData>(store: Sessions<D>) -> SessionGate<D> {
     SessionGate::new(store).with_cookie(CookieConfig::default().with_host_prefix(false))
 }
 
@@ -295,7 +295,7 @@ async fn create_get_delete(h: Harness) {
 
     store.delete(&id).await.unwrap();
     assert_eq!(
-        store.load(&id).await.unwrap(),
+        store.lookup(&id).await.unwrap(),
         Lookup::NoSession(NoSession::NotFound)
     );
     assert!(h.keys().is_empty(), "logout leaves {:?}", h.keys());
@@ -304,7 +304,7 @@ async fn create_get_delete(h: Harness) {
 
 async fn ids_are_hashed_in_keys_and_values(h: Harness) {
     // OS randomness here: the real ids.
-    let store = SessionStore::new(h.kv());
+    let store = Sessions::new(h.kv());
     let mut ids = Vec::new();
     for user in ["u1", "u1", "u2"] {
         let (id, _) = store.create(user, EMAIL).await.unwrap();
@@ -433,7 +433,7 @@ async fn idle_expiry(h: Harness) {
     assert!(store.get(&id).await.unwrap().is_some());
     h.clock.set(NOW + 7 * DAY_MS);
     // Expired on our clock; the backend may still hold it (KV rounds expirations up).
-    let lookup = store.load(&id).await.unwrap();
+    let lookup = store.lookup(&id).await.unwrap();
     assert!(
         matches!(
             lookup,
@@ -483,7 +483,7 @@ async fn sliding_refresh_stops_at_the_absolute_cap(h: Harness) {
 
 async fn expired_values_still_in_kv_are_never_served(h: Harness) {
     let store = h.store();
-    let session = |exp: u64, abs: u64| Session {
+    let session = |exp: u64, abs: u64| SessionRecord {
         user_id: "u1".into(),
         email: EMAIL.into(),
         created_at: NOW - 10 * DAY_MS,
@@ -505,7 +505,7 @@ async fn expired_values_still_in_kv_are_never_served(h: Harness) {
         let bytes = envelope::encode(Codec::Json, "session", 3, exp, &value).unwrap();
         h.raw.plant(&store.key_of(&id), bytes);
         assert_eq!(
-            store.load(&id).await.unwrap(),
+            store.lookup(&id).await.unwrap(),
             Lookup::NoSession(NoSession::Expired),
             "case {c}"
         );
@@ -516,7 +516,7 @@ async fn expired_values_still_in_kv_are_never_served(h: Harness) {
 // Write budget
 
 /// The reference pattern (`KVSessionStore.refresh`): read, push `expiresAt` 7 days out, write.
-async fn reference_refresh(store: &TypedStore<Session>, key: &str, now: u64) {
+async fn reference_refresh(store: &TypedStore<SessionRecord>, key: &str, now: u64) {
     if let Some(mut s) = store.get(key).await.unwrap() {
         s.expires_at = now + 7 * DAY_MS;
         store.insert_new(key, &s, Some(s.expires_at)).await.unwrap();
@@ -524,7 +524,7 @@ async fn reference_refresh(store: &TypedStore<Session>, key: &str, now: u64) {
 }
 
 async fn write_budget_1000_requests_in_an_hour(h: Harness) {
-    // Session age when the hour starts → refresh writes expected in the hour (the budget
+    // SessionRecord age when the hour starts → refresh writes expected in the hour (the budget
     // allows one when less than 6 of 7 days remain, i.e. once the session is a day old).
     for (age, expected) in [
         (Duration::ZERO, 0),
@@ -534,7 +534,7 @@ async fn write_budget_1000_requests_in_an_hour(h: Harness) {
         let h = (h.fresh)();
         let gate = plain_gate(h.store());
         let bg = Deferred::new();
-        let (id, _, _) = gate
+        let NewSession { id, .. } = gate
             .login(None, SessionInit::new("u1", EMAIL))
             .await
             .unwrap();
@@ -570,7 +570,7 @@ async fn write_budget_1000_requests_in_an_hour(h: Harness) {
 
     // The reference pattern on the same traffic: one write per request.
     let h = (h.fresh)();
-    let reference = TypedStore::<Session>::new(h.kv());
+    let reference = TypedStore::<SessionRecord>::new(h.kv());
     let reference = match &h.ring {
         Some(ring) => reference.with_sealing(ring.clone()),
         None => reference,
@@ -622,7 +622,7 @@ async fn rate_limited_refresh_loses_nothing(h: Harness) {
         limited: AtomicBool::new(false),
     });
     let kv = Kv::from_arc(limited.clone()).with_clock(Arc::new(h.clock.clone()));
-    let store = SessionStore::<Session>::new(kv).with_id_source(h.ids.clone());
+    let store = Sessions::<SessionRecord>::new(kv).with_id_source(h.ids.clone());
     let (id, created) = store.create("u1", EMAIL).await.unwrap();
     h.advance(2 * DAY);
     let raw_before = h.raw.dump();
@@ -660,7 +660,7 @@ async fn rotate_replaces_the_id(h: Harness) {
         .unwrap();
     assert_ne!(new, old);
     assert_eq!(
-        store.load(&old).await.unwrap(),
+        store.lookup(&old).await.unwrap(),
         Lookup::NoSession(NoSession::NotFound)
     );
     assert_eq!(store.get(&new).await.unwrap(), Some(rotated.clone()));
@@ -951,7 +951,7 @@ async fn unreadable_and_future_values_survive(h: Harness) {
         h.raw.plant(&key, bytes.clone());
         let before = counts(&store);
 
-        let lookup = store.load(&id).await.unwrap();
+        let lookup = store.lookup(&id).await.unwrap();
         assert_eq!(lookup.reason().map(NoSession::code), Some(code), "case {c}");
         let shown = lookup.reason().unwrap().to_string();
         assert!(
@@ -994,7 +994,7 @@ async fn unreadable_and_future_values_survive(h: Harness) {
 async fn old_versions_are_served_and_upgraded_by_refresh(h: Harness) {
     let store = h.store();
     let id = some_id('7');
-    let v1 = SessionV1 {
+    let v1 = SessionRecordV1 {
         user_id: "u1".into(),
         email: EMAIL.into(),
         created_at: NOW - 3 * DAY_MS,
@@ -1029,12 +1029,12 @@ async fn bad_cookies_are_no_session_before_any_kv_call(h: Harness) {
         log.lock().unwrap().push(r.to_string());
     }));
     let gate = plain_gate(store);
-    let (id, _, _) = gate
+    let NewSession { id, .. } = gate
         .login(None, SessionInit::new("u1", EMAIL))
         .await
         .unwrap();
     let live = id.expose().to_string();
-    let (other, _, _) = gate
+    let NewSession { id: other, .. } = gate
         .login(None, SessionInit::new("u2", EMAIL))
         .await
         .unwrap();
@@ -1054,7 +1054,7 @@ async fn bad_cookies_are_no_session_before_any_kv_call(h: Harness) {
         (format!("session={}", "zz".repeat(32)), "malformed_id"),
         (format!("session={live}%00"), "malformed_id"),
         (format!("xsession={live}"), "no_cookie"),
-        (format!("Session={live}"), "no_cookie"),
+        (format!("SessionRecord={live}"), "no_cookie"),
         (format!("session_={live}"), "no_cookie"),
         (format!("a=1,session={live}"), "no_cookie"),
         (
@@ -1193,7 +1193,7 @@ async fn pages_redirect_apis_get_401(h: Harness) {
 async fn gate_admits_refreshes_in_background_and_extends_the_cookie(h: Harness) {
     let gate = plain_gate(h.store());
     let bg = Deferred::new();
-    let (id, session, set_cookie) = gate
+    let NewSession { id, session, set_cookie } = gate
         .login(None, SessionInit::new("u1", EMAIL))
         .await
         .unwrap();
@@ -1244,7 +1244,7 @@ async fn gate_admits_refreshes_in_background_and_extends_the_cookie(h: Harness) 
 async fn background_refresh_does_not_resurrect_a_logged_out_session(h: Harness) {
     let gate = plain_gate(h.store());
     let bg = Deferred::new();
-    let (id, _, _) = gate
+    let NewSession { id, .. } = gate
         .login(None, SessionInit::new("u1", EMAIL))
         .await
         .unwrap();
@@ -1266,7 +1266,7 @@ async fn background_refresh_does_not_resurrect_a_logged_out_session(h: Harness) 
 async fn a_handler_that_rotates_or_logs_out_is_not_undone(h: Harness) {
     let gate = plain_gate(h.store());
     let bg = Deferred::new();
-    let (id, _, _) = gate
+    let NewSession { id, .. } = gate
         .login(None, SessionInit::new("u1", EMAIL))
         .await
         .unwrap();
@@ -1280,7 +1280,11 @@ async fn a_handler_that_rotates_or_logs_out_is_not_undone(h: Harness) {
     };
     assert!(matches!(a.refresh, RefreshPlan::Due { .. }));
     let ticket = a.ticket();
-    let (new_id, _, new_cookie) = gate.rotate(&a.id).await.unwrap().found().unwrap();
+    let NewSession {
+        id: new_id,
+        set_cookie: new_cookie,
+        ..
+    } = gate.rotate(&a.id).await.unwrap().found().unwrap();
     assert_eq!(gate.finish(ticket, [new_cookie.as_str()], &bg), None);
     assert_eq!(bg.pending(), 0);
     assert_eq!(gate.store().get(&id).await.unwrap(), None);
@@ -1303,7 +1307,7 @@ async fn a_handler_that_rotates_or_logs_out_is_not_undone(h: Harness) {
         gate.finish_without_session(&reason, []),
         Some(gate.cookie().clear_cookie())
     );
-    let (_, _, login_cookie) = gate
+    let NewSession { set_cookie: login_cookie, .. } = gate
         .login(None, SessionInit::new("u1", EMAIL))
         .await
         .unwrap();
@@ -1316,12 +1320,12 @@ async fn a_handler_that_rotates_or_logs_out_is_not_undone(h: Harness) {
 
 async fn login_replaces_the_session_the_request_carries(h: Harness) {
     let gate = plain_gate(h.store());
-    let (old, _, _) = gate
+    let NewSession { id: old, .. } = gate
         .login(None, SessionInit::new("u1", EMAIL))
         .await
         .unwrap();
     h.advance(SECOND);
-    let (new, s, _) = gate
+    let NewSession { id: new, session: s, .. } = gate
         .login(
             Some(&cookie_of(&old)),
             SessionInit::new("u1", EMAIL).with_roles(["admin"]),
@@ -1334,13 +1338,17 @@ async fn login_replaces_the_session_the_request_carries(h: Harness) {
     assert_eq!(h.keys().len(), 2, "one session and its index entry");
     // Rotation through the gate hands back the new cookie.
     h.advance(SECOND);
-    let (rotated, _, set_cookie) = gate.rotate(&new).await.unwrap().found().unwrap();
+    let NewSession {
+        id: rotated,
+        set_cookie,
+        ..
+    } = gate.rotate(&new).await.unwrap().found().unwrap();
     assert!(set_cookie.starts_with(&format!("session={};", rotated.expose())));
 }
 
 async fn host_prefix_is_the_default(h: Harness) {
     let gate = SessionGate::new(h.store());
-    let (id, _, set_cookie) = gate
+    let NewSession { id, set_cookie, .. } = gate
         .login(None, SessionInit::new("u1", EMAIL))
         .await
         .unwrap();
@@ -1388,7 +1396,7 @@ async fn kv_failure_is_503_not_a_login_redirect(h: Harness) {
         }
     }
     let kv = Kv::new(Down).with_clock(Arc::new(h.clock.clone()));
-    let gate = plain_gate(SessionStore::<Session>::new(kv));
+    let gate = plain_gate(Sessions::<SessionRecord>::new(kv));
     let cookie = cookie_of(&some_id('d'));
     for (req, body) in [(page(Some(&cookie)), "Service"), (api(Some(&cookie)), "{")] {
         let Admission::Denied(d) = gate.check(&req).await else {
@@ -1491,7 +1499,7 @@ impl SessionData for Cart {
 }
 
 async fn custom_session_type_with_its_own_migrations(h: Harness) {
-    let store = SessionStore::<Cart>::new(h.kv())
+    let store = Sessions::<Cart>::new(h.kv())
         .with_prefix("cart")
         .with_id_source(h.ids.clone());
     let (id, cart) = store.create_with("u1".to_string()).await.unwrap();
@@ -1529,11 +1537,11 @@ async fn custom_session_type_with_its_own_migrations(h: Harness) {
         }]
     );
     assert_eq!(migrated.absolute_expires_at, NOW + DAY_MS);
-    // A shipped-`Session` store on the same keys would see another type: no session.
-    let sessions = SessionStore::<Session>::new(h.kv()).with_prefix("cart");
+    // A shipped-`SessionRecord` store on the same keys would see another type: no session.
+    let sessions = Sessions::<SessionRecord>::new(h.kv()).with_prefix("cart");
     assert_eq!(
         sessions
-            .load(&id)
+            .lookup(&id)
             .await
             .unwrap()
             .reason()
@@ -1547,12 +1555,12 @@ async fn custom_session_type_with_its_own_migrations(h: Harness) {
 
 /// A KV-like simulator with three locations (60 s propagation, negative caching) and one
 /// store per location, sharing the id source.
-fn three_locations(seed: u64) -> (ManualClock, SimKv, Vec<SessionStore>) {
+fn three_locations(seed: u64) -> (ManualClock, SimKv, Vec<Sessions>) {
     let clock = ManualClock::new(NOW);
     let sim = SimKv::new(seed, SimConfig::default(), Arc::new(clock.clone()));
     let ids = Arc::new(CountingIds::new(0x5a));
     let stores = (0..3)
-        .map(|i| SessionStore::new(sim.kv(i)).with_id_source(ids.clone()))
+        .map(|i| Sessions::new(sim.kv(i)).with_id_source(ids.clone()))
         .collect();
     (clock, sim, stores)
 }
@@ -1568,7 +1576,7 @@ async fn sim_write_budget_across_locations() {
     let (clock, sim, stores) = three_locations(11);
     let gates: Vec<SessionGate> = stores.into_iter().map(plain_gate).collect();
     let bg = Deferred::new();
-    let (id, _, _) = gates[0]
+    let NewSession { id, .. } = gates[0]
         .login(None, SessionInit::new("u1", EMAIL))
         .await
         .unwrap();
@@ -1624,7 +1632,7 @@ async fn sim_rotation_and_logout_reach_every_location_within_the_window() {
     let (id, _) = stores[0].create("u1", EMAIL).await.unwrap();
     // Right after login, another location may not know the session yet: no session, no error.
     assert_eq!(
-        stores[1].load(&id).await.unwrap(),
+        stores[1].lookup(&id).await.unwrap(),
         Lookup::NoSession(NoSession::NotFound)
     );
     clock.advance(PROPAGATED);
@@ -1722,7 +1730,7 @@ fn delete_now(kv: &dyn KvBackend, keys: &[String]) {
     }
 }
 
-fn index_key_of(store: &SessionStore, user: &str, id: &SessionId) -> String {
+fn index_key_of(store: &Sessions, user: &str, id: &SessionId) -> String {
     format!("{}{}", store.index_prefix_of(user), id.hashed())
 }
 
@@ -1742,8 +1750,8 @@ async fn a_refresh_racing_a_logout_or_rotation_does_not_resurrect(h: Harness) {
                 delete_now(kv, &keys);
             }))),
         };
-        let store: SessionStore = h.sealing(
-            SessionStore::new(Kv::new(racing).with_clock(Arc::new(h.clock.clone())))
+        let store: Sessions = h.sealing(
+            Sessions::new(Kv::new(racing).with_clock(Arc::new(h.clock.clone())))
                 .with_id_source(h.ids.clone()),
         );
         let outcome = store.refresh(&id).await.unwrap();
@@ -1788,11 +1796,11 @@ async fn a_refresh_indexes_a_legacy_session(h: Harness) {
 /// a tossed domain cookie as the next request's session.
 async fn an_ambiguous_cookie_clears_nothing(h: Harness) {
     let gate = plain_gate(h.store());
-    let (a, _, _) = gate
+    let NewSession { id: a, .. } = gate
         .login(None, SessionInit::new("u1", EMAIL))
         .await
         .unwrap();
-    let (b, _, _) = gate
+    let NewSession { id: b, .. } = gate
         .login(None, SessionInit::new("u2", EMAIL))
         .await
         .unwrap();
@@ -1814,11 +1822,11 @@ async fn an_ambiguous_cookie_clears_nothing(h: Harness) {
 async fn logout_and_login_delete_every_carried_id(h: Harness) {
     let gate = plain_gate(h.store());
     for action in ["logout", "login"] {
-        let (a, _, _) = gate
+        let NewSession { id: a, .. } = gate
             .login(None, SessionInit::new("u1", EMAIL))
             .await
             .unwrap();
-        let (b, _, _) = gate
+        let NewSession { id: b, .. } = gate
             .login(None, SessionInit::new("u2", EMAIL))
             .await
             .unwrap();
@@ -1831,7 +1839,7 @@ async fn logout_and_login_delete_every_carried_id(h: Harness) {
                 gate.login(Some(&header), SessionInit::new("u3", EMAIL))
                     .await
                     .unwrap()
-                    .0,
+                    .id,
             )
         };
         assert_eq!(
@@ -1852,7 +1860,7 @@ async fn logout_and_login_delete_every_carried_id(h: Harness) {
     }
 }
 
-fn planted_v3(h: &Harness, store: &SessionStore, c: char, times: [u64; 4]) -> SessionId {
+fn planted_v3(h: &Harness, store: &Sessions, c: char, times: [u64; 4]) -> SessionId {
     let id = some_id(c);
     let [created, expires, absolute, refreshed] = times;
     let value = json!({
@@ -1915,7 +1923,7 @@ async fn stored_times_are_held_to_the_store_invariants(h: Harness) {
     ] {
         let id = planted_v3(&h, &store, c, times);
         assert_eq!(
-            store.load(&id).await.unwrap(),
+            store.lookup(&id).await.unwrap(),
             Lookup::NoSession(NoSession::InvalidTimes { what })
         );
         assert!(h.keys().contains(&store.key_of(&id)));
@@ -1951,7 +1959,7 @@ async fn oversized_sessions_are_refused(h: Harness) {
     h.raw.plant(&store.key_of(&id), bytes.clone());
     let too_large = NoSession::TooLarge { len, max: 4096 };
     assert_eq!(
-        store.load(&id).await.unwrap(),
+        store.lookup(&id).await.unwrap(),
         Lookup::NoSession(too_large.clone())
     );
     assert_eq!(
@@ -2038,8 +2046,8 @@ async fn a_failed_rotation_keeps_the_old_session(h: Harness) {
             n,
             seen: AtomicU64::new(0),
         };
-        let store: SessionStore = h.sealing(
-            SessionStore::new(Kv::new(failing).with_clock(Arc::new(h.clock.clone())))
+        let store: Sessions = h.sealing(
+            Sessions::new(Kv::new(failing).with_clock(Arc::new(h.clock.clone())))
                 .with_id_source(h.ids.clone()),
         );
         assert!(store.rotate(&id).await.is_err(), "mutation {n} failed");

@@ -25,8 +25,8 @@ use kv_envelope::{
         sim::{SimConfig, SimKv},
         BulkRead, Consistency, Expected, KvBackend, ListPage, Stamp, Stored, WriteOptions,
     },
-    cache::{CachePolicy, CacheState, CacheStore},
-    session::{IdSource, Lookup, NoSession, Refresh, Session, SessionId, SessionStore},
+    cache::{CachePolicy, CacheState, KvCache},
+    session::{IdSource, Lookup, NoSession, Refresh, SessionRecord, SessionId, Sessions},
     Kv, ManualClock, Result,
 };
 use schemars::JsonSchema;
@@ -37,13 +37,13 @@ use common::NOW as T0;
 const WINDOW: Duration = Duration::from_secs(60);
 const SEEDS: u64 = 20;
 
-fn sessions(seed: u64) -> (ManualClock, Vec<SessionStore>) {
+fn sessions(seed: u64) -> (ManualClock, Vec<Sessions>) {
     let clock = ManualClock::new(T0);
     let sim = SimKv::new(seed, SimConfig::default(), Arc::new(clock.clone()));
     let ids: Arc<dyn IdSource> = Arc::new(CountingIds::new(0x3c));
     let stores = (0..3)
         .map(|i| {
-            SessionStore::new(sim.kv(i))
+            Sessions::new(sim.kv(i))
                 .with_idle_timeout(Duration::from_secs(600))
                 .with_absolute_lifetime(Duration::from_secs(3600))
                 .with_id_source(ids.clone())
@@ -149,12 +149,12 @@ struct Quote {
 
 kv_envelope::versioned! { name: "quote", versions: [Quote] }
 
-fn caches(seed: u64) -> (ManualClock, Vec<CacheStore<Quote>>) {
+fn caches(seed: u64) -> (ManualClock, Vec<KvCache<Quote>>) {
     let clock = ManualClock::new(T0);
     let sim = SimKv::new(seed, SimConfig::default(), Arc::new(clock.clone()));
     let stores = (0..3)
         .map(|i| {
-            CacheStore::<Quote>::new(sim.kv(i))
+            KvCache::<Quote>::new(sim.kv(i))
                 .with_state(CacheState::new())
                 .with_generation_ttl(Duration::from_secs(10))
                 .with_random(Arc::new(|| 1.0))
@@ -219,7 +219,7 @@ fn invalidate_after_the_bump_has_propagated_removes_the_entry_everywhere() {
 /// Three locations' session stores on one set of simulated Durable Objects, placed as the demo
 /// places them (a session per object, a user's index entries in the user's object), each
 /// location's backend interleaved by `seed`.
-fn durable_sessions(seed: u64) -> (ManualClock, SimObjects, Vec<SessionStore>) {
+fn durable_sessions(seed: u64) -> (ManualClock, SimObjects, Vec<Sessions>) {
     let clock = ManualClock::new(T0);
     let objects = SimObjects::new(Placement::ByGroup, Arc::new(clock.clone()));
     let ids: Arc<dyn IdSource> = Arc::new(CountingIds::new(0x3d));
@@ -230,7 +230,7 @@ fn durable_sessions(seed: u64) -> (ManualClock, SimObjects, Vec<SessionStore>) {
                 inner: Arc::new(objects.clone()),
                 steps: steps.clone(),
             };
-            SessionStore::new(Kv::new(backend).with_clock(Arc::new(clock.clone())))
+            Sessions::new(Kv::new(backend).with_clock(Arc::new(clock.clone())))
                 .with_idle_timeout(Duration::from_secs(600))
                 .with_absolute_lifetime(Duration::from_secs(3600))
                 .with_id_source(ids.clone())
@@ -629,7 +629,7 @@ fn durable_objects_a_user_move_that_loses_keeps_the_entry_the_winner_shares() {
     assert_eq!(block_on(stores[2].get(&id)).expect("get"), None);
 }
 
-fn with_email(session: &mut Session, email: &str) {
+fn with_email(session: &mut SessionRecord, email: &str) {
     session.email = email.into();
 }
 

@@ -12,7 +12,7 @@ use kv_envelope::{
         sim::{SimConfig, SimKv, SimLocation},
         KvBackend, Stored, WriteOptions, MAX_VALUE_BYTES,
     },
-    session::Session,
+    session::SessionRecord,
     Error, LimitError, ManualClock, TypedStore,
 };
 use proptest::prelude::*;
@@ -371,8 +371,8 @@ fn typed_store_never_serves_an_envelope_past_its_expires_at() {
     // KV keeps the value at least 65 s (the clamp) and maybe 10 s more (lazy expiry); the
     // envelope says 1 s. The store must go by the envelope.
     let (sim, clock) = sim(5, SimConfig::default());
-    let store = TypedStore::<Session>::new(sim.kv(0));
-    let s = Session {
+    let store = TypedStore::<SessionRecord>::new(sim.kv(0));
+    let s = SessionRecord {
         user_id: "u".into(),
         email: "u@example.com".into(),
         created_at: T0,

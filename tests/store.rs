@@ -6,21 +6,21 @@ use std::{sync::Arc, time::Duration};
 
 use kv_envelope::{
     envelope::{self, Codec, Header},
-    session::{Session, SessionV1},
+    session::{SessionRecord, SessionRecordV1},
     Error, Kv, ManualClock, MemoryKv, Overwrite, TypedStore, Versioned,
 };
 
 use common::NOW;
 
-fn setup() -> (ManualClock, Arc<MemoryKv>, TypedStore<Session>) {
+fn setup() -> (ManualClock, Arc<MemoryKv>, TypedStore<SessionRecord>) {
     let clock = ManualClock::new(NOW);
     let mem = Arc::new(MemoryKv::new(Arc::new(clock.clone())));
     let kv = Kv::from_arc(mem.clone()).with_clock(Arc::new(clock.clone()));
     (clock, mem, TypedStore::new(kv))
 }
 
-fn session() -> Session {
-    Session {
+fn session() -> SessionRecord {
+    SessionRecord {
         user_id: "u1".into(),
         email: "ada@example.com".into(),
         created_at: NOW,
@@ -31,8 +31,8 @@ fn session() -> Session {
     }
 }
 
-fn v1() -> SessionV1 {
-    SessionV1 {
+fn v1() -> SessionRecordV1 {
+    SessionRecordV1 {
         user_id: "old".into(),
         email: "old@example.com".into(),
         created_at: NOW - 5,
@@ -108,7 +108,7 @@ async fn future_version_is_refused_and_never_overwritten() {
     for codec in [Codec::Json, Codec::Postcard] {
         let (_, mem, store) = setup();
         let store = store.with_write_back(true);
-        let future = envelope::encode(codec, "session", Session::VERSION + 1, None, &v1()).unwrap();
+        let future = envelope::encode(codec, "session", SessionRecord::VERSION + 1, None, &v1()).unwrap();
         mem.insert_raw("session:f", future.clone(), None);
 
         let e = store.get("f").await.unwrap_err();

@@ -8,7 +8,7 @@ use std::hint::black_box;
 
 use kv_envelope::{
     envelope::Codec,
-    session::Session,
+    session::SessionRecord,
     versioned::{decode_value_in, encode_value_in},
     KeyRing, SealingKey, Versioned,
 };
@@ -46,9 +46,9 @@ where
     })
 }
 
-/// What `Session::warm_up` pays per version.
+/// What `SessionRecord::warm_up` pays per version.
 pub fn schema_compile() -> Option<Box<dyn FnMut()>> {
-    let schema = Session::schema(3)?;
+    let schema = SessionRecord::schema(3)?;
     Some(Box::new(move || {
         black_box(kv_envelope::schema::compile("session", 3, black_box(&schema)).unwrap());
     }))
@@ -84,7 +84,7 @@ where
     })
 }
 
-/// `l1/<what>` of a cached value (`cache_2k/l1/...`): a `CacheStore::get` served by the
+/// `l1/<what>` of a cached value (`cache_2k/l1/...`): a `KvCache::get` served by the
 /// isolate-memory tier (`hit`: the value, cloned; `hit_json`: `get_json`, the shared JSON
 /// text), and the same `get` read from `MemoryKv` with the tier off (`kv_hit`: decode and
 /// validate per call) to compare with. A manual clock that never moves keeps the entry in
@@ -97,14 +97,14 @@ where
 
     use futures::executor::block_on;
     use kv_envelope::{
-        cache::{CachePolicy, CacheState, CacheStore, MemoryTier},
+        cache::{CachePolicy, CacheState, KvCache, MemoryTier},
         Kv, ManualClock, MemoryKv,
     };
 
     let clock = Arc::new(ManualClock::new(now));
     let kv = Kv::new(MemoryKv::new(clock.clone())).with_clock(clock);
     let cache =
-        CacheStore::<T>::new(kv).with_state(CacheState::with_memory_tier(MemoryTier::default()));
+        KvCache::<T>::new(kv).with_state(CacheState::with_memory_tier(MemoryTier::default()));
     block_on(cache.put("popular", &value, &CachePolicy::QUERY_CACHE)).unwrap();
     block_on(cache.get("popular")).unwrap();
     block_on(cache.get_json("popular")).unwrap();

@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-use kv_envelope::session::{Session, SessionV1};
+use kv_envelope::session::{SessionRecord, SessionRecordV1};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -27,8 +27,8 @@ pub struct Item {
 kv_envelope::versioned! { name: "popular", versions: [Popular] }
 
 /// A ~300-byte session.
-pub fn session() -> Session {
-    Session {
+pub fn session() -> SessionRecord {
+    SessionRecord {
         user_id: "user_8f14e45fceea167a5a36dedd4bea2543".into(),
         email: "ada.lovelace@analytical-engine.example.com".into(),
         created_at: NOW,
@@ -40,8 +40,8 @@ pub fn session() -> Session {
 }
 
 /// The same session as written by v1 code.
-pub fn session_v1() -> SessionV1 {
-    SessionV1 {
+pub fn session_v1() -> SessionRecordV1 {
+    SessionRecordV1 {
         user_id: "user_8f14e45fceea167a5a36dedd4bea2543".into(),
         email: "ada.lovelace@analytical-engine.example.com".into(),
         created_at: NOW,

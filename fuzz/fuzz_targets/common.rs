@@ -3,7 +3,7 @@
 use kv_envelope::{
     decode_value, encode_value,
     envelope::{self, Codec, Header},
-    session::Session,
+    session::SessionRecord,
 };
 
 /// The fuzzers' "now": values expiring before it are misses.
@@ -23,7 +23,7 @@ pub fn check_envelope(bytes: &[u8]) {
         _ => {}
     }
     for validate in [true, false] {
-        match decode_value::<Session>(bytes, NOW, validate) {
+        match decode_value::<SessionRecord>(bytes, NOW, validate) {
             Ok(Some(d)) => {
                 let h = peek
                     .as_ref()
@@ -56,10 +56,10 @@ pub fn check_envelope(bytes: &[u8]) {
 
 /// A value read from KV encodes and reads back identically in both codecs; a value that passed
 /// validation still does once written at the current version.
-fn round_trip(value: &Session, expires_at: Option<u64>, validated: bool) {
+fn round_trip(value: &SessionRecord, expires_at: Option<u64>, validated: bool) {
     for codec in [Codec::Json, Codec::Postcard] {
         let bytes = encode_value(value, codec, expires_at).expect("encoding a decoded value");
-        let back = decode_value::<Session>(&bytes, NOW, validated)
+        let back = decode_value::<SessionRecord>(&bytes, NOW, validated)
             .expect("re-reading what we wrote")
             .expect("not expired");
         assert_eq!(&back.value, value);

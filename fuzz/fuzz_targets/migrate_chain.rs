@@ -9,7 +9,7 @@ use arbitrary::Arbitrary;
 use kv_envelope::{
     decode_value, encode_value,
     envelope::{self, Codec},
-    session::{Session, SessionV1, SessionV2},
+    session::{SessionRecord, SessionRecordV1, SessionRecordV2},
     Error, Versioned,
 };
 use libfuzzer_sys::fuzz_target;
@@ -68,8 +68,8 @@ struct Input {
     exp: Option<u64>,
 }
 
-fn v1(c: &Common) -> SessionV1 {
-    SessionV1 {
+fn v1(c: &Common) -> SessionRecordV1 {
+    SessionRecordV1 {
         user_id: c.user_id.clone(),
         email: c.email.build(),
         created_at: c.created_at,
@@ -78,16 +78,16 @@ fn v1(c: &Common) -> SessionV1 {
 }
 
 /// Encode `value` at `version` in both codecs, decode as current, and check the outcomes.
-fn check<T: Serialize>(version: u32, value: &T, expected: Session, input: &Input) {
+fn check<T: Serialize>(version: u32, value: &T, expected: SessionRecord, input: &Input) {
     let encode = |codec| {
-        envelope::encode(codec, Session::NAME, version, input.exp, value)
+        envelope::encode(codec, SessionRecord::NAME, version, input.exp, value)
             .expect("encoding a plain struct")
     };
     let (json, postcard) = (encode(Codec::Json), encode(Codec::Postcard));
     let expired = input.exp.is_some_and(|e| e <= NOW);
     for (codec, bytes) in [(Codec::Json, &json), (Codec::Postcard, &postcard)] {
         // Without validation every value we can encode reads back as the chain's result.
-        match decode_value::<Session>(bytes, NOW, false) {
+        match decode_value::<SessionRecord>(bytes, NOW, false) {
             Ok(None) => assert!(expired, "a miss for an unexpired value"),
             Ok(Some(d)) => {
                 assert!(!expired, "served an expired value");
@@ -97,8 +97,8 @@ fn check<T: Serialize>(version: u32, value: &T, expected: Session, input: &Input
             Err(e) => panic!("unvalidated {codec} read failed: {e:?}"),
         }
     }
-    let from_json = decode_value::<Session>(&json, NOW, true);
-    let from_postcard = decode_value::<Session>(&postcard, NOW, true);
+    let from_json = decode_value::<SessionRecord>(&json, NOW, true);
+    let from_postcard = decode_value::<SessionRecord>(&postcard, NOW, true);
     // Both codecs judge a value the same way (postcard payloads are validated too).
     match (&from_json, &from_postcard) {
         (Ok(a), Ok(b)) => assert_eq!(a.as_ref().map(|d| &d.value), b.as_ref().map(|d| &d.value)),
@@ -112,7 +112,7 @@ fn check<T: Serialize>(version: u32, value: &T, expected: Session, input: &Input
             // Migrating a value valid at its own version gives a value valid at the current
             // one: written back as v3, it reads with validation.
             let back = encode_value(&d.value, Codec::Json, input.exp).expect("encode current");
-            let reread = decode_value::<Session>(&back, NOW, true);
+            let reread = decode_value::<SessionRecord>(&back, NOW, true);
             assert!(
                 matches!(reread, Ok(Some(_))),
                 "v{version} value valid at its version migrated to an invalid v3: {reread:?}"
@@ -127,24 +127,24 @@ fuzz_target!(|input: Input| {
     match &input.old {
         Old::V1(c) => {
             let old = v1(c);
-            let expected = Session::from(SessionV2::from(old.clone()));
+            let expected = SessionRecord::from(SessionRecordV2::from(old.clone()));
             check(1, &old, expected, &input);
         }
         Old::V2(c, absolute) => {
             let base = v1(c);
-            let old = SessionV2 {
+            let old = SessionRecordV2 {
                 user_id: base.user_id,
                 email: base.email,
                 created_at: base.created_at,
                 expires_at: base.expires_at,
                 absolute_expires_at: *absolute,
             };
-            let expected = Session::from(old.clone());
+            let expected = SessionRecord::from(old.clone());
             check(2, &old, expected, &input);
         }
         Old::V3(c, absolute, refreshed, roles) => {
             let base = v1(c);
-            let current = Session {
+            let current = SessionRecord {
                 user_id: base.user_id,
                 email: base.email,
                 created_at: base.created_at,

@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 
 use kv_envelope::{
     envelope::Codec,
-    session::Session,
+    session::SessionRecord,
     versioned::{decode_value_in, encode_value_in},
     KeyRing, SealingKey,
 };
@@ -34,7 +34,7 @@ fn ring() -> &'static KeyRing {
 fn sealed() -> &'static [Vec<u8>; 2] {
     static SEALED: OnceLock<[Vec<u8>; 2]> = OnceLock::new();
     SEALED.get_or_init(|| {
-        let session: Session = serde_json::from_value(serde_json::json!({
+        let session: SessionRecord = serde_json::from_value(serde_json::json!({
             "userId": "u1",
             "email": "ada@example.com",
             "createdAt": common::NOW - 1000,
@@ -54,7 +54,7 @@ fn sealed() -> &'static [Vec<u8>; 2] {
 /// Decode with the ring: no panic; an input that is not a clear envelope never opens.
 fn check_opened(bytes: &[u8]) {
     common::check_envelope(bytes);
-    match decode_value_in::<Session>(bytes, Some(ring()), KV_KEY, common::NOW, true) {
+    match decode_value_in::<SessionRecord>(bytes, Some(ring()), KV_KEY, common::NOW, true) {
         Ok(Some(d)) => assert_ne!(
             bytes.first(),
             Some(&0xC6),
@@ -95,7 +95,7 @@ fuzz_target!(|data: &[u8]| {
     if let [cut] = pairs.remainder() {
         edited.truncate(usize::from(*cut) % (edited.len() + 1));
     }
-    match decode_value_in::<Session>(&edited, Some(ring()), KV_KEY, common::NOW, true) {
+    match decode_value_in::<SessionRecord>(&edited, Some(ring()), KV_KEY, common::NOW, true) {
         Ok(Some(_)) => assert_eq!(&edited, base, "an edited sealed value opened"),
         // A miss (an edited expiry) or any typed error: nothing served.
         Ok(None) | Err(_) => {}

@@ -11,7 +11,7 @@ use futures::executor::block_on;
 use kv_envelope::{
     backend::sim::{SimConfig, SimKv},
     envelope::{self, Codec},
-    session::Session,
+    session::SessionRecord,
     Clock, ManualClock, Overwrite, TypedStore,
 };
 use libfuzzer_sys::fuzz_target;
@@ -58,8 +58,8 @@ struct Input {
     ops: Vec<Op>,
 }
 
-fn session(now: u64, ttl_ms: u64) -> Session {
-    Session {
+fn session(now: u64, ttl_ms: u64) -> SessionRecord {
+    SessionRecord {
         user_id: "u".into(),
         email: "u@example.com".into(),
         created_at: now,
@@ -79,7 +79,7 @@ fuzz_target!(|input: Input| {
     } else {
         Codec::Json
     };
-    let stores: Vec<TypedStore<Session>> = (0..sim.locations())
+    let stores: Vec<TypedStore<SessionRecord>> = (0..sim.locations())
         .map(|i| TypedStore::new(sim.kv(i)).with_codec(codec))
         .collect();
     // Keys whose newest write is planted bytes, and those bytes.
@@ -158,7 +158,7 @@ fuzz_target!(|input: Input| {
                 let k = store.key(&key.to_string());
                 if let Some(bytes) = planted.get(&k) {
                     // What the store must make of the planted bytes now.
-                    let verdict = kv_envelope::decode_value::<Session>(bytes, now, true);
+                    let verdict = kv_envelope::decode_value::<SessionRecord>(bytes, now, true);
                     let keep = match &verdict {
                         Err(kv_envelope::Error::FutureVersion { .. }) => true,
                         Err(e) => e.protects_stored_value() && !*allow_corrupt,

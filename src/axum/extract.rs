@@ -9,13 +9,13 @@ use axum_core::{
 use http::{request::Parts, StatusCode};
 
 use super::http_parts::to_http_response;
-use crate::session::{Admitted, NoSession, PlainResponse, SessionData};
+use crate::session::{CurrentSession, NoSession, PlainResponse, SessionData};
 
 /// What the layer put into the request's extensions.
 #[derive(Debug, Clone)]
 pub enum SessionState<D> {
     /// A valid session.
-    Admitted(Admitted<D>),
+    Admitted(CurrentSession<D>),
     /// No usable session: why, and the gate's answer for it (302 to the login page or 401
     /// JSON), which [`TypedSession`] rejects with.
     None {
@@ -34,7 +34,7 @@ pub enum SessionState<D> {
 /// The request's session, typed. As an extractor it rejects requests without one with the
 /// gate's response; `Option<TypedSession<D>>` gives `None` instead.
 #[derive(Debug, Clone)]
-pub struct TypedSession<D>(pub Admitted<D>);
+pub struct TypedSession<D>(pub CurrentSession<D>);
 
 /// Why [`TypedSession`] could not be extracted: the gate's answer for a request without a
 /// session, or a router without [`TypedSessionLayer`](super::TypedSessionLayer) (500).

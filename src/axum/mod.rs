@@ -1,4 +1,4 @@
-//! Typed sessions for axum (feature `axum`): the crate's own [`SessionStore<D>`] behind a tower
+//! Typed sessions for axum (feature `axum`): the crate's own [`Sessions<D>`] behind a tower
 //! layer and an extractor, so an axum app (on workers-rs or natively) gets typed, versioned
 //! session data — hashed ids, idle and absolute lifetime, the budgeted refresh, the typed
 //! [`NoSession`] reasons — instead of a string map.
@@ -17,7 +17,7 @@
 //! * `error` — the crate's [`Error`](crate::Error) as a response (`IntoResponse`), by its one
 //!   status mapping.
 //!
-//! [`SessionStore<D>`]: crate::session::SessionStore
+//! [`Sessions<D>`]: crate::session::Sessions
 //! [`NoSession`]: crate::session::NoSession
 //! [`SessionGate`]: crate::session::SessionGate
 

@@ -12,7 +12,7 @@ use super::{
     passthrough::{ComputeJsonError, JsonText},
     random::{self, RandomSource},
     stats::Counters,
-    CacheKeys, CachePolicy, CacheState, CacheStatus, CacheStore, Cached, MaybeSend,
+    CacheKeys, CachePolicy, CacheState, CacheStatus, KvCache, Cached, MaybeSend,
     NamespaceGeneration,
 };
 use crate::{
@@ -284,7 +284,7 @@ impl Core {
     }
 }
 
-impl<T, B> CacheStore<T, B>
+impl<T, B> KvCache<T, B>
 where
     T: Versioned + Clone + Send + Sync,
     B: Background,

@@ -1,11 +1,11 @@
 //! Cache-aside on KV: TTL presets, namespace invalidation, stampede defences.
 //!
-//! A [`CacheStore<T>`] keeps values of one [`Versioned`] type under
+//! A [`KvCache<T>`] keeps values of one [`Versioned`] type under
 //! `<prefix>:<namespace>:g<generation>:<key>` (see [`CacheKeys`]). Values are ordinary
 //! envelopes, so they are validated and migrated on read; cache bookkeeping (when a value was
 //! computed, how long it took, until when it is fresh) rides in the KV metadata written with it.
 //!
-//! * [`get_or_compute`](CacheStore::get_or_compute): read, and on a miss run the computation,
+//! * [`get_or_compute`](KvCache::get_or_compute): read, and on a miss run the computation,
 //!   return its value and write it. Never fails because of KV: a read error, an unusable entry
 //!   or a refused write is absorbed (counted, and reported in [`Cached::cache_error`]); the only
 //!   error it returns is the computation's.
@@ -13,14 +13,14 @@
 //!   (single-flight); hits refresh early with a probability that rises near expiry (XFetch);
 //!   inside a stale grace window a stale value is served at once and refreshed through a
 //!   [`Background`] (`Context::wait_until` on Workers).
-//! * [`invalidate`](CacheStore::invalidate) deletes one key;
-//!   [`invalidate_namespace`](CacheStore::invalidate_namespace) bumps the namespace
+//! * [`invalidate`](KvCache::invalidate) deletes one key;
+//!   [`invalidate_namespace`](KvCache::invalidate_namespace) bumps the namespace
 //!   generation, orphaning every entry at once without listing keys.
 //!
 //! ```
 //! # futures::executor::block_on(async {
 //! use std::{convert::Infallible, sync::Arc};
-//! use kv_envelope::{cache::{CachePolicy, CacheStatus, CacheStore}, Kv, ManualClock, MemoryKv};
+//! use kv_envelope::{cache::{CachePolicy, CacheStatus, KvCache}, Kv, ManualClock, MemoryKv};
 //! # use serde::{Deserialize, Serialize};
 //! # #[derive(Clone, Serialize, Deserialize, schemars::JsonSchema)]
 //! # struct Product { name: String }
@@ -28,7 +28,7 @@
 //!
 //! let clock = Arc::new(ManualClock::new(1_764_000_000_000));
 //! let kv = Kv::new(MemoryKv::new(clock.clone())).with_clock(clock);
-//! let cache = CacheStore::<Product>::new(kv);
+//! let cache = KvCache::<Product>::new(kv);
 //!
 //! let load = || async { Ok::<_, Infallible>(Product { name: "lamp".into() }) };
 //! let first = cache.get_or_compute("42", &CachePolicy::QUERY_CACHE, load).await.unwrap();
@@ -93,7 +93,7 @@ pub use crate::send::MaybeSend;
 pub const DEFAULT_GENERATION_TTL: Duration = Duration::from_secs(10);
 
 /// The background of a store that has none: it cannot be constructed, so a
-/// `CacheStore<T, NoBackground>` refreshes and writes inline, in the calling request.
+/// `KvCache<T, NoBackground>` refreshes and writes inline, in the calling request.
 #[derive(Debug, Clone, Copy)]
 pub enum NoBackground {}
 
@@ -109,13 +109,13 @@ impl Background for NoBackground {
 /// inline; [`with_background`](Self::with_background) takes a
 /// [`WaitUntil`](crate::background) on Workers, a spawner natively, or a
 /// [`Deferred`](crate::background::Deferred) queue in tests.
-pub struct CacheStore<T, B = NoBackground> {
+pub struct KvCache<T, B = NoBackground> {
     core: Core,
     background: Option<B>,
     _type: PhantomData<fn() -> T>,
 }
 
-impl<T, B: Clone> Clone for CacheStore<T, B> {
+impl<T, B: Clone> Clone for KvCache<T, B> {
     fn clone(&self) -> Self {
         Self {
             core: self.core.clone(),
@@ -125,9 +125,9 @@ impl<T, B: Clone> Clone for CacheStore<T, B> {
     }
 }
 
-impl<T, B> fmt::Debug for CacheStore<T, B> {
+impl<T, B> fmt::Debug for KvCache<T, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CacheStore")
+        f.debug_struct("KvCache")
             .field("keys", &self.core.keys.namespace_prefix())
             .field("codec", &self.core.codec)
             .field("background", &self.background.is_some())
@@ -135,7 +135,7 @@ impl<T, B> fmt::Debug for CacheStore<T, B> {
     }
 }
 
-impl<T: Versioned + Clone + Send + Sync> CacheStore<T> {
+impl<T: Versioned + Clone + Send + Sync> KvCache<T> {
     /// A store on `kv`: prefix `cache`, namespace `T::NAME`, JSON codec, validation on, fresh
     /// [`CacheState`], no background, generation trusted for [`DEFAULT_GENERATION_TTL`].
     pub fn new(kv: Kv) -> Self {
@@ -161,7 +161,7 @@ impl<T: Versioned + Clone + Send + Sync> CacheStore<T> {
     }
 }
 
-impl<T, B> CacheStore<T, B>
+impl<T, B> KvCache<T, B>
 where
     T: Versioned + Clone + Send + Sync,
     B: Background,
@@ -241,8 +241,8 @@ where
 
     /// Run refreshes and post-miss writes on `background`, off the response path:
     /// [`WaitUntil`](crate::background) on Workers.
-    pub fn with_background<B2: Background>(self, background: B2) -> CacheStore<T, B2> {
-        CacheStore {
+    pub fn with_background<B2: Background>(self, background: B2) -> KvCache<T, B2> {
+        KvCache {
             core: self.core,
             background: Some(background),
             _type: PhantomData,

@@ -18,7 +18,7 @@ use crate::{
 };
 
 /// The JSON text of a value at the current version of its type, validated: what
-/// [`CacheStore::get_json`](super::CacheStore::get_json) returns. Cheap to clone (shared);
+/// [`KvCache::get_json`](super::KvCache::get_json) returns. Cheap to clone (shared);
 /// the isolate-memory tier hands out the same text to every hit.
 ///
 /// It is the text a typed read would accept: the stored payload as it is when it is JSON of
@@ -115,7 +115,7 @@ impl Serialize for JsonText {
     }
 }
 
-/// Why [`CacheStore::get_or_compute_json`](super::CacheStore::get_or_compute_json) has no
+/// Why [`KvCache::get_or_compute_json`](super::KvCache::get_or_compute_json) has no
 /// text to hand out.
 #[derive(Debug)]
 pub enum ComputeJsonError<E> {

@@ -17,9 +17,9 @@ use crate::backend::OpCounts;
 /// Per-isolate cache state: the single-flight table, the generations last read and the
 /// counters. Cheap to clone (clones share). Keep one per isolate and KV namespace — in a
 /// `static` (it is `Send + Sync`) — and hand it to each request's store with
-/// [`CacheStore::with_state`], so concurrent requests coalesce and counters accumulate.
+/// [`KvCache::with_state`], so concurrent requests coalesce and counters accumulate.
 ///
-/// [`CacheStore::with_state`]: super::CacheStore::with_state
+/// [`KvCache::with_state`]: super::KvCache::with_state
 #[derive(Clone, Default)]
 pub struct CacheState {
     pub(super) inner: Arc<StateInner>,
@@ -58,10 +58,10 @@ impl CacheState {
     /// state keeps the fresh values it reads from KV, or computes and writes, in this
     /// isolate's memory for the tier's TTL, and serves them from there without a KV read
     /// (status `Hit`, [`Cached::from_memory`](super::Cached::from_memory)).
-    /// [`invalidate`](super::CacheStore::invalidate), [`put`](super::CacheStore::put) and
-    /// [`invalidate_namespace`](super::CacheStore::invalidate_namespace) clear it here at once;
+    /// [`invalidate`](super::KvCache::invalidate), [`put`](super::KvCache::put) and
+    /// [`invalidate_namespace`](super::KvCache::invalidate_namespace) clear it here at once;
     /// other isolates see them up to the tier's TTL later than without it (`docs/cache.md`).
-    /// A store opts out with [`CacheStore::with_memory_tier(false)`](super::CacheStore::with_memory_tier).
+    /// A store opts out with [`KvCache::with_memory_tier(false)`](super::KvCache::with_memory_tier).
     pub fn with_memory_tier(tier: MemoryTier) -> Self {
         Self {
             inner: Arc::new(StateInner {
@@ -78,10 +78,10 @@ impl CacheState {
 
     /// The counters of every store on this state, without building a store (for a `/metrics`
     /// route). `kv` is all zeros: KV operation counts belong to a [`Kv`] handle — pass them
-    /// with [`stats_with_kv`](Self::stats_with_kv), or use [`CacheStore::stats`].
+    /// with [`stats_with_kv`](Self::stats_with_kv), or use [`KvCache::stats`].
     ///
     /// [`Kv`]: crate::backend::Kv
-    /// [`CacheStore::stats`]: super::CacheStore::stats
+    /// [`KvCache::stats`]: super::KvCache::stats
     pub fn stats(&self) -> CacheStats {
         self.stats_with_kv(OpCounts::default())
     }

@@ -20,7 +20,7 @@
 use super::{
     data::{SessionData, SessionTimes},
     index::Prior,
-    store::{Lookup, SessionStore},
+    store::{Lookup, Sessions},
 };
 use crate::{
     backend::{Expected, Stamp},
@@ -42,7 +42,7 @@ fn same_but_times<D: SessionData>(a: &D, b: &D) -> bool {
     }
 }
 
-impl<D: SessionData> SessionStore<D> {
+impl<D: SessionData> Sessions<D> {
     /// The conditional write-back of [`write_back`](Self::write_back), over the value read
     /// with `stamp`.
     pub(super) async fn write_back_if(

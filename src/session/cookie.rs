@@ -12,7 +12,7 @@
 //!   this host sets that cookie, so nothing foreign can be smuggled in through its value). A
 //!   session cookie that appears only inside another cookie's value after `", "` is not read:
 //!   those bytes are indistinguishable from a value a sibling subdomain chose.
-//! * Names match exactly and case-sensitively: `xsession`, `Session` or `session_` are other
+//! * Names match exactly and case-sensitively: `xsession`, `SessionRecord` or `session_` are other
 //!   cookies. Values are taken as sent: no percent-decoding, no quote stripping — a session id
 //!   has exactly one form ([`SessionId::parse`]).
 //! * Duplicates: browsers send several cookies of one name when another path or a parent
@@ -294,7 +294,7 @@ mod tests {
         for header in [
             format!("xsession={a}"),
             format!("session_={a}"),
-            format!("Session={a}"),
+            format!("SessionRecord={a}"),
             format!("SESSION={a}"),
             format!("sess%69on={a}"),
             format!("__Host-session={a}"),

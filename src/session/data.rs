@@ -1,10 +1,10 @@
 //! What the session store needs from a payload type: its user and its bookkeeping times.
 //!
 //! The store is generic over [`SessionData`], so an application can keep its own session type
-//! with its own version history (`versioned!`) and migrations. The shipped [`Session`] is the
+//! with its own version history (`versioned!`) and migrations. The shipped [`SessionRecord`] is the
 //! default.
 
-use super::record::Session;
+use super::record::SessionRecord;
 use crate::{backend::MaybeSendSync, versioned::Versioned};
 
 /// The bookkeeping times of a session, in milliseconds since the Unix epoch.
@@ -87,7 +87,7 @@ pub trait SessionData: Versioned + Clone + MaybeSendSync {
     fn from_init(init: Self::Init, times: SessionTimes) -> Self;
 }
 
-/// What creating a shipped [`Session`] takes.
+/// What creating a shipped [`SessionRecord`] takes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionInit {
     /// Application user id (1–256 characters).
@@ -116,7 +116,7 @@ impl SessionInit {
     }
 }
 
-impl SessionData for Session {
+impl SessionData for SessionRecord {
     type Init = SessionInit;
 
     fn user_id(&self) -> &str {
@@ -140,7 +140,7 @@ impl SessionData for Session {
     }
 
     fn from_init(init: SessionInit, times: SessionTimes) -> Self {
-        Session {
+        SessionRecord {
             user_id: init.user_id,
             email: init.email,
             created_at: times.created_at,

@@ -11,8 +11,8 @@ use super::{
     data::SessionData,
     id::SessionId,
     reason::NoSession,
-    record::Session,
-    store::{LogoutAll, Lookup, RefreshPlan, SessionStore},
+    record::SessionRecord,
+    store::{LogoutAll, Lookup, RefreshPlan, Sessions},
 };
 use crate::{backend::Consistency, background::Background, error::Error};
 
@@ -121,7 +121,7 @@ impl PlainResponse {
 
 /// A request with a valid session.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Admitted<D> {
+pub struct CurrentSession<D> {
     /// The session id (from the cookie).
     pub id: SessionId,
     /// The session.
@@ -133,9 +133,9 @@ pub struct Admitted<D> {
     pub refresh: RefreshPlan,
 }
 
-impl<D> Admitted<D> {
+impl<D> CurrentSession<D> {
     /// What [`SessionGate::finish`] needs once the handler has run (the handler takes the
-    /// [`Admitted`] itself).
+    /// [`CurrentSession`] itself).
     pub fn ticket(&self) -> RefreshTicket {
         RefreshTicket {
             id: self.id.clone(),
@@ -152,6 +152,18 @@ pub struct RefreshTicket {
     id: SessionId,
     refresh: RefreshPlan,
     set_cookie: Option<String>,
+}
+
+/// A session just created ([`SessionGate::login`]) or given a new id
+/// ([`SessionGate::rotate`]), with the `Set-Cookie` that hands its id to the browser.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewSession<D> {
+    /// The new id (only its hash is stored).
+    pub id: SessionId,
+    /// The session as stored.
+    pub session: D,
+    /// `Set-Cookie` for the new id.
+    pub set_cookie: String,
 }
 
 /// What [`SessionGate::logout_everywhere`] did.
@@ -186,15 +198,15 @@ pub struct Denied {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Admission<D> {
     /// Hand the session to the handler; add `set_cookie` to its response.
-    Admitted(Admitted<D>),
+    Admitted(CurrentSession<D>),
     /// Send the response instead of calling the handler.
     Denied(Denied),
 }
 
-/// Session middleware logic: cookie → id → session → verdict, plus login, logout and rotation
+/// SessionRecord middleware logic: cookie → id → session → verdict, plus login, logout and rotation
 /// helpers that produce the matching `Set-Cookie`.
-pub struct SessionGate<D: SessionData = Session> {
-    store: SessionStore<D>,
+pub struct SessionGate<D: SessionData = SessionRecord> {
+    store: Sessions<D>,
     cookie: CookieConfig,
     login_path: String,
     api_prefixes: Vec<String>,
@@ -226,9 +238,9 @@ impl<D: SessionData> fmt::Debug for SessionGate<D> {
 }
 
 impl<D: SessionData> SessionGate<D> {
-    /// A gate on `store` with the default cookie (`session`), login path `/login`, return-to
+    /// A gate on `store` with the default cookie (`__Host-session`), login path `/login`, return-to
     /// parameter `next`, and no API path prefix (APIs are recognised by `Accept`).
-    pub fn new(store: SessionStore<D>) -> Self {
+    pub fn new(store: Sessions<D>) -> Self {
         Self {
             store,
             cookie: CookieConfig::default(),
@@ -270,7 +282,7 @@ impl<D: SessionData> SessionGate<D> {
     }
 
     /// The store.
-    pub fn store(&self) -> &SessionStore<D> {
+    pub fn store(&self) -> &Sessions<D> {
         &self.store
     }
 
@@ -307,13 +319,13 @@ impl<D: SessionData> SessionGate<D> {
                 return Ok(Lookup::NoSession(reason));
             }
         };
-        Ok(self.store.load(&id).await?.map(|s| (id, s)))
+        Ok(self.store.lookup(&id).await?.map(|s| (id, s)))
     }
 
     /// Resolve the request's session and ask the write budget whether a refresh is due (then
     /// the extended cookie is prepared). One KV read; nothing is written here — the refresh
     /// starts in [`finish`](Self::finish), after the handler.
-    pub async fn admit(&self, req: &RequestParts<'_>) -> Result<Lookup<Admitted<D>>, Error> {
+    pub async fn admit(&self, req: &RequestParts<'_>) -> Result<Lookup<CurrentSession<D>>, Error> {
         let (id, session) = match self.resolve(req.cookie).await? {
             Lookup::Found(found) => found,
             Lookup::NoSession(reason) => return Ok(Lookup::NoSession(reason)),
@@ -326,7 +338,7 @@ impl<D: SessionData> SessionGate<D> {
             }
             _ => None,
         };
-        Ok(Lookup::Found(Admitted {
+        Ok(Lookup::Found(CurrentSession {
             id,
             session,
             set_cookie,
@@ -335,7 +347,7 @@ impl<D: SessionData> SessionGate<D> {
     }
 
     /// After the handler of an admitted request: when a refresh is due, hand
-    /// [`SessionStore::refresh`] to `background` (`Context::wait_until` on Workers: the
+    /// [`Sessions::refresh`] to `background` (`Context::wait_until` on Workers: the
     /// response is not delayed) and return the extended cookie to add to the response.
     ///
     /// `response_set_cookies` are the `Set-Cookie` values the handler's response already
@@ -463,11 +475,15 @@ impl<D: SessionData> SessionGate<D> {
         &self,
         cookie_header: Option<&str>,
         init: D::Init,
-    ) -> Result<(SessionId, D, String), Error> {
+    ) -> Result<NewSession<D>, Error> {
         self.delete_carried(cookie_header).await?;
         let (id, session) = self.store.create_with(init).await?;
         let set_cookie = self.fresh_cookie(&id, &session);
-        Ok((id, session, set_cookie))
+        Ok(NewSession {
+            id,
+            session,
+            set_cookie,
+        })
     }
 
     /// Log out: delete every session the request carries (all of its distinct well-formed
@@ -477,7 +493,7 @@ impl<D: SessionData> SessionGate<D> {
         Ok(self.cookie.clear_cookie())
     }
 
-    /// "Log out everywhere" for the request's session ([`SessionStore::logout_everywhere`]):
+    /// "Log out everywhere" for the request's session ([`Sessions::logout_everywhere`]):
     /// every other session of its user, then, once none is left, this one and whatever else
     /// the request carries, with the clearing `Set-Cookie`. While sessions remain (a user over
     /// the batch, from before the cap) the caller keeps its session and gets no cookie, so it
@@ -516,7 +532,7 @@ impl<D: SessionData> SessionGate<D> {
     /// [`MAX_SESSION_COOKIES`](super::MAX_SESSION_COOKIES)), and a delete only for what is
     /// found — except, on KV, for the first id, whose key is deleted even when not found (a
     /// session created at another location in the last ~60 s may not be visible here yet;
-    /// [`SessionStore::delete`]). So made-up ids cost at most one write per request.
+    /// [`Sessions::delete`]). So made-up ids cost at most one write per request.
     async fn delete_carried(&self, cookie_header: Option<&str>) -> Result<(), Error> {
         let eventual = self.store.kv().consistency() == Consistency::Eventual;
         for (i, id) in self.cookie.session_ids(cookie_header).iter().enumerate() {
@@ -525,11 +541,15 @@ impl<D: SessionData> SessionGate<D> {
         Ok(())
     }
 
-    /// Rotate `id` ([`SessionStore::rotate`]) and return the new id's `Set-Cookie`.
-    pub async fn rotate(&self, id: &SessionId) -> Result<Lookup<(SessionId, D, String)>, Error> {
+    /// Rotate `id` ([`Sessions::rotate`]) and return the new id's `Set-Cookie`.
+    pub async fn rotate(&self, id: &SessionId) -> Result<Lookup<NewSession<D>>, Error> {
         Ok(self.store.rotate(id).await?.map(|(new_id, session)| {
             let set_cookie = self.fresh_cookie(&new_id, &session);
-            (new_id, session, set_cookie)
+            NewSession {
+                id: new_id,
+                session,
+                set_cookie,
+            }
         }))
     }
 

@@ -1,4 +1,4 @@
-//! Session ids: 256 bits from the platform CSPRNG, one strict text form, stored only hashed.
+//! SessionRecord ids: 256 bits from the platform CSPRNG, one strict text form, stored only hashed.
 //!
 //! The text form is exactly [`ID_LEN`] lowercase hex digits. Anything else — another length,
 //! upper case, padding, quotes, percent-encoding — is rejected by [`SessionId::parse`] before

@@ -20,7 +20,7 @@ use super::{
     data::{SessionData, SessionTimes},
     id::{hash_hex, is_hash_hex, SessionId},
     reason::NoSession,
-    store::{Loaded, LogoutAll, Lookup, SessionStore, MAX_EVICTIONS_PER_LOGIN, MAX_INDEX_PAGES},
+    store::{Loaded, LogoutAll, Lookup, Sessions, MAX_EVICTIONS_PER_LOGIN, MAX_INDEX_PAGES},
 };
 use crate::{
     backend::{ListKey, Stamp, MAX_LIST_LIMIT, PROPAGATION_MS},
@@ -43,10 +43,10 @@ crate::versioned! {
     versions: [SessionIndexEntry],
 }
 
-/// What a write-back must know of a session as it was read ([`SessionStore::prior`]).
+/// What a write-back must know of a session as it was read ([`Sessions::prior`]).
 pub(super) struct Prior<D> {
     /// It may lack its index entry without having been logged out
-    /// ([`SessionStore::may_lack_entry`]).
+    /// ([`Sessions::may_lack_entry`]).
     pub(super) unindexed_ok: bool,
     /// It was stored at an older version, from before the store kept an index.
     pub(super) legacy: bool,
@@ -59,7 +59,7 @@ pub(super) struct Prior<D> {
 
 /// The store's operations on the index: unlinking, "log out everywhere" and the write-back
 /// check.
-impl<D: SessionData> SessionStore<D> {
+impl<D: SessionData> Sessions<D> {
     /// Delete a session and its index entry, entry first: a refresh racing the delete then
     /// finds no entry after its write and undoes it ([`write_back`](Self::write_back)). If
     /// the session delete fails, the entry is put back (best effort) so that a retry, or "log
@@ -159,7 +159,7 @@ impl<D: SessionData> SessionStore<D> {
         })
     }
 
-    /// Keep at most [`max_sessions_per_user`](SessionStore::with_max_sessions_per_user) live
+    /// Keep at most [`max_sessions_per_user`](Sessions::with_max_sessions_per_user) live
     /// sessions for `user_id`, the one just created (`new_hash`) among them, by revoking the
     /// oldest others (by absolute cap, which rotation keeps: the order of first login), at
     /// most [`MAX_EVICTIONS_PER_LOGIN`] per call so a login's cost stays bounded. Reads the

@@ -8,7 +8,7 @@
 //! #[event(fetch)]
 //! async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
 //!     let kv = Kv::new(WorkersKv::from_env(&env, "SESSIONS")?);
-//!     let gate = SessionGate::new(SessionStore::new(kv)).with_api_prefix("/api");
+//!     let gate = SessionGate::new(Sessions::new(kv)).with_api_prefix("/api");
 //!     require_session(&gate, req, &ctx, |_req, admitted| async move {
 //!         Response::ok(format!("hello {}", admitted.session.email))
 //!     })
@@ -22,7 +22,7 @@ use worker::{Context, Headers, Request, Response};
 
 use super::{
     data::SessionData,
-    gate::{Admission, Admitted, DenyCause, PlainResponse, SessionGate},
+    gate::{Admission, CurrentSession, DenyCause, PlainResponse, SessionGate},
     store::Lookup,
 };
 use crate::background::{Background, WaitUntil};
@@ -129,7 +129,7 @@ pub async fn require_session<D, F, Fut>(
 ) -> worker::Result<Response>
 where
     D: SessionData,
-    F: FnOnce(Request, Admitted<D>) -> Fut,
+    F: FnOnce(Request, CurrentSession<D>) -> Fut,
     Fut: Future<Output = worker::Result<Response>>,
 {
     require_session_with(gate, req, &WaitUntil(ctx), handler).await
@@ -144,7 +144,7 @@ pub async fn require_session_with<D, F, Fut>(
 ) -> worker::Result<Response>
 where
     D: SessionData,
-    F: FnOnce(Request, Admitted<D>) -> Fut,
+    F: FnOnce(Request, CurrentSession<D>) -> Fut,
     Fut: Future<Output = worker::Result<Response>>,
 {
     let owned = OwnedRequestParts::of(&req);
@@ -170,7 +170,7 @@ pub async fn optional_session<D, F, Fut>(
 ) -> worker::Result<Response>
 where
     D: SessionData,
-    F: FnOnce(Request, Option<Admitted<D>>) -> Fut,
+    F: FnOnce(Request, Option<CurrentSession<D>>) -> Fut,
     Fut: Future<Output = worker::Result<Response>>,
 {
     let owned = OwnedRequestParts::of(&req);

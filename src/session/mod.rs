@@ -2,8 +2,8 @@
 //! expiration under KV's write budget, hashed random ids, rotation, "log out everywhere", a
 //! strict session cookie, and middleware for workers-rs.
 //!
-//! * [`SessionStore`] — create / get / refresh / update / rotate / delete / delete all for a
-//!   user, generic over the payload ([`SessionData`]; the shipped [`Session`] by default).
+//! * [`Sessions`] — create / get / refresh / update / rotate / delete / delete all for a
+//!   user, generic over the payload ([`SessionData`]; the shipped [`SessionRecord`] by default).
 //! * [`SessionId`] — 256 random bits, one strict text form, only its SHA-256 reaches KV.
 //! * [`CookieConfig`] — reading the id from a `Cookie` header and the `Set-Cookie` values.
 //! * [`SessionGate`] — the middleware's decisions as plain functions (tested natively);
@@ -13,16 +13,16 @@
 //! See `docs/sessions.md` for the defaults, the write-budget rule and the cookie rules.
 //!
 //! ```
-//! use kv_envelope::{Kv, MemoryKv, session::{Lookup, NoSession, SessionStore}};
+//! use kv_envelope::{Kv, MemoryKv, session::{Lookup, NoSession, Sessions}};
 //!
 //! # futures::executor::block_on(async {
-//! let store = SessionStore::new(Kv::new(MemoryKv::default())); // WorkersKv on Workers
+//! let store = Sessions::new(Kv::new(MemoryKv::default())); // WorkersKv on Workers
 //! let (id, session) = store.create("user-42", "ada@example.com").await?;
 //! // `id.expose()` goes into the cookie; KV only ever sees sha256(id).
 //! assert_eq!(store.get(&id).await?, Some(session));
 //! store.refresh(&id).await?; // writes at most once a day (the write budget)
 //! let (new_id, _) = store.rotate(&id).await?.found().expect("rotated");
-//! assert_eq!(store.load(&id).await?, Lookup::NoSession(NoSession::NotFound));
+//! assert_eq!(store.lookup(&id).await?, Lookup::NoSession(NoSession::NotFound));
 //! assert_eq!(store.delete_all_for_user("user-42").await?.deleted, 1); // log out everywhere
 //! assert_eq!(store.get(&new_id).await?, None);
 //! # Ok::<(), kv_envelope::Error>(())
@@ -51,7 +51,7 @@ pub use data::{SessionData, SessionInit, SessionTimes};
 #[cfg(feature = "axum")]
 pub(crate) use gate::OwnedRequestParts;
 pub use gate::{
-    Admission, Admitted, Denied, DenyCause, LogoutEverywhere, PlainResponse, RefreshTicket,
+    Admission, CurrentSession, Denied, DenyCause, LogoutEverywhere, NewSession, PlainResponse, RefreshTicket,
     RequestParts, SessionGate, DEFAULT_LOGIN_PATH, DEFAULT_RETURN_TO_PARAM,
 };
 // The one hashing rule of session ids, shared with the tower-sessions adapter's keys.
@@ -61,9 +61,9 @@ pub use id::{IdSource, OsRandom, SessionId, ID_BYTES, ID_LEN};
 pub use index::SessionIndexEntry;
 pub use origin::{CrossOrigin, SameOrigin};
 pub use reason::NoSession;
-pub use record::{Session, SessionV1, SessionV2};
+pub use record::{SessionRecord, SessionRecordV1, SessionRecordV2};
 pub use store::{
-    LogoutAll, Lookup, Refresh, RefreshPlan, RejectHook, SessionStore, DEFAULT_ABSOLUTE_LIFETIME,
+    LogoutAll, Lookup, Refresh, RefreshPlan, RejectHook, Sessions, DEFAULT_ABSOLUTE_LIFETIME,
     DEFAULT_IDLE_TIMEOUT, DEFAULT_LOGOUT_BATCH, DEFAULT_MAX_SESSION_BYTES, DEFAULT_PREFIX,
     INDEX_PREFIX_SUFFIX, MAX_CLOCK_SKEW_MS, MIN_WRITE_SPACING_MS,
 };

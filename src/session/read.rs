@@ -4,14 +4,14 @@
 use super::{
     data::{SessionData, SessionTimes},
     reason::NoSession,
-    store::{Loaded, Lookup, SessionStore, MAX_CLOCK_SKEW_MS},
+    store::{Loaded, Lookup, Sessions, MAX_CLOCK_SKEW_MS},
 };
 use crate::{
     backend::{Consistency, Stamp},
     error::Result,
 };
 
-impl<D: SessionData> SessionStore<D> {
+impl<D: SessionData> Sessions<D> {
     /// Read and classify the session under `hash`. Reports "no session" to the hook.
     pub(super) async fn read(&self, hash: &str) -> Result<Lookup<Loaded<D>>> {
         let lookup = self.read_quietly(hash).await?;

@@ -41,7 +41,7 @@ pub enum NoSession {
     #[error("stored session is unreadable: {0}")]
     Unreadable(Error),
     /// The stored value is larger than the store's cap on a session
-    /// ([`SessionStore::with_max_session_bytes`](super::SessionStore::with_max_session_bytes)).
+    /// ([`Sessions::with_max_session_bytes`](super::Sessions::with_max_session_bytes)).
     /// It is not decoded, served or rewritten; it is left in KV for inspection.
     #[error("stored session of {len} bytes exceeds the cap of {max}")]
     TooLarge {

@@ -20,7 +20,9 @@ const DEFAULT_ABSOLUTE_LIFETIME_MS: u64 = DEFAULT_ABSOLUTE_LIFETIME.as_millis() 
 /// Session payload, version 1 (the reference `KVSessionStore` shape). Times are ms since epoch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct SessionV1 {
+// The schema keeps the name it shipped with (`schemas/session.v*.schema.json`).
+#[schemars(rename = "SessionV1")]
+pub struct SessionRecordV1 {
     /// Application user id.
     #[schemars(length(min = 1, max = 256))]
     pub user_id: String,
@@ -36,7 +38,9 @@ pub struct SessionV1 {
 /// Session payload, version 2: adds the absolute lifetime cap.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct SessionV2 {
+// The schema keeps the name it shipped with (`schemas/session.v*.schema.json`).
+#[schemars(rename = "SessionV2")]
+pub struct SessionRecordV2 {
     /// Application user id.
     #[schemars(length(min = 1, max = 256))]
     pub user_id: String,
@@ -54,7 +58,9 @@ pub struct SessionV2 {
 /// Session payload, version 3 (current).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Session {
+// The schema keeps the name it shipped with (`schemas/session.v*.schema.json`).
+#[schemars(rename = "Session")]
+pub struct SessionRecord {
     /// Application user id.
     #[schemars(length(min = 1, max = 256))]
     pub user_id: String,
@@ -75,9 +81,9 @@ pub struct Session {
     pub roles: Vec<String>,
 }
 
-impl From<SessionV1> for SessionV2 {
-    fn from(v1: SessionV1) -> Self {
-        SessionV2 {
+impl From<SessionRecordV1> for SessionRecordV2 {
+    fn from(v1: SessionRecordV1) -> Self {
+        SessionRecordV2 {
             // Exactly `createdAt` + 30 days, as documented: a v1 idle expiry further out is
             // not a reason for a longer life (the store clamps it to this cap on read).
             absolute_expires_at: v1.created_at.saturating_add(DEFAULT_ABSOLUTE_LIFETIME_MS),
@@ -89,9 +95,9 @@ impl From<SessionV1> for SessionV2 {
     }
 }
 
-impl From<SessionV2> for Session {
-    fn from(v2: SessionV2) -> Self {
-        Session {
+impl From<SessionRecordV2> for SessionRecord {
+    fn from(v2: SessionRecordV2) -> Self {
+        SessionRecord {
             refreshed_at: v2.created_at,
             user_id: v2.user_id,
             email: v2.email,
@@ -105,5 +111,5 @@ impl From<SessionV2> for Session {
 
 crate::versioned! {
     name: "session",
-    versions: [SessionV1, SessionV2, Session],
+    versions: [SessionRecordV1, SessionRecordV2, SessionRecord],
 }

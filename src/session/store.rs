@@ -1,4 +1,4 @@
-//! [`SessionStore`]: create, read, refresh under a write budget, rotate and delete sessions,
+//! [`Sessions`]: create, read, refresh under a write budget, rotate and delete sessions,
 //! and log a user out everywhere.
 
 use std::{fmt, sync::Arc, time::Duration};
@@ -8,7 +8,7 @@ use super::{
     id::{hash_hex, IdSource, OsRandom, SessionId},
     index::{Prior, SessionIndexEntry},
     reason::NoSession,
-    record::Session,
+    record::SessionRecord,
 };
 use crate::{
     backend::{Consistency, Kv, Stamp},
@@ -29,10 +29,10 @@ pub const DEFAULT_PREFIX: &str = "session";
 pub const INDEX_PREFIX_SUFFIX: &str = "-user";
 /// KV allows one write per second per key; refreshes are spaced at least this far apart.
 pub const MIN_WRITE_SPACING_MS: u64 = 1000;
-/// Default number of sessions one [`SessionStore::delete_all_for_user`] call deletes (two KV
+/// Default number of sessions one [`Sessions::delete_all_for_user`] call deletes (two KV
 /// deletes each, well under Workers' 1000 operations per invocation).
 pub const DEFAULT_LOGOUT_BATCH: usize = 400;
-/// Default cap on a user's live sessions ([`SessionStore::with_max_sessions_per_user`]): well
+/// Default cap on a user's live sessions ([`Sessions::with_max_sessions_per_user`]): well
 /// below [`DEFAULT_LOGOUT_BATCH`], so one "log out everywhere" call revokes them all.
 pub(super) const DEFAULT_MAX_SESSIONS_PER_USER: usize = 32;
 /// Most sessions one login revokes to bring its user back under the cap (two KV deletes
@@ -42,7 +42,7 @@ pub(super) const MAX_EVICTIONS_PER_LOGIN: usize = 4;
 /// Pages of a user's index one "log out everywhere" call reads at most (KV can return empty
 /// pages before the end).
 pub(super) const MAX_INDEX_PAGES: usize = 16;
-/// Default cap on a stored session, in bytes ([`SessionStore::with_max_session_bytes`]).
+/// Default cap on a stored session, in bytes ([`Sessions::with_max_session_bytes`]).
 pub const DEFAULT_MAX_SESSION_BYTES: usize = 64 * 1024;
 /// How far in the future a stored `createdAt` or `refreshedAt` may lie (clock skew between
 /// isolates) before the session is refused as [`NoSession::InvalidTimes`].
@@ -102,7 +102,7 @@ pub enum RefreshPlan {
     AtCap,
 }
 
-/// The outcome of [`SessionStore::refresh`].
+/// The outcome of [`Sessions::refresh`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum Refresh {
     /// The sliding expiry was written.
@@ -119,8 +119,8 @@ pub enum Refresh {
     NoSession(NoSession),
 }
 
-/// The outcome of [`SessionStore::delete_all_for_user`] and
-/// [`SessionStore::logout_everywhere`].
+/// The outcome of [`Sessions::delete_all_for_user`] and
+/// [`Sessions::logout_everywhere`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct LogoutAll {
     /// Sessions deleted by this call.
@@ -131,11 +131,11 @@ pub struct LogoutAll {
     pub complete: bool,
 }
 
-/// Sessions of payload type `D` (default: the shipped [`Session`]) in a KV namespace.
+/// Sessions of payload type `D` (default: the shipped [`SessionRecord`]) in a KV namespace.
 ///
 /// Keys: `<prefix>:<sha256(id)>` for sessions, `<prefix>-user:<sha256(user id)>:<sha256(id)>`
 /// for the per-user index. Times come from the [`Kv`]'s clock. Cheap to clone.
-pub struct SessionStore<D: SessionData = Session> {
+pub struct Sessions<D: SessionData = SessionRecord> {
     pub(super) sessions: TypedStore<D>,
     pub(super) index: TypedStore<SessionIndexEntry>,
     ids: Arc<dyn IdSource>,
@@ -159,7 +159,7 @@ pub(super) struct Loaded<D> {
     pub(super) stamp: Option<Stamp>,
 }
 
-impl<D: SessionData> Clone for SessionStore<D> {
+impl<D: SessionData> Clone for Sessions<D> {
     fn clone(&self) -> Self {
         Self {
             sessions: self.sessions.clone(),
@@ -176,9 +176,9 @@ impl<D: SessionData> Clone for SessionStore<D> {
     }
 }
 
-impl<D: SessionData> fmt::Debug for SessionStore<D> {
+impl<D: SessionData> fmt::Debug for Sessions<D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SessionStore")
+        f.debug_struct("Sessions")
             .field("type", &D::NAME)
             .field("prefix", &self.prefix())
             .field("idle_ms", &self.idle_ms)
@@ -192,19 +192,19 @@ fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-impl SessionStore<Session> {
+impl Sessions<SessionRecord> {
     /// Create a session for `user_id` / `email` (the reference pattern's `create`). The id is
     /// returned once, for the cookie; KV only ever sees its hash.
     pub async fn create(
         &self,
         user_id: impl Into<String>,
         email: impl Into<String>,
-    ) -> Result<(SessionId, Session)> {
+    ) -> Result<(SessionId, SessionRecord)> {
         self.create_with(SessionInit::new(user_id, email)).await
     }
 }
 
-impl<D: SessionData> SessionStore<D> {
+impl<D: SessionData> Sessions<D> {
     /// A store on `kv` with the defaults: prefix `session`, idle timeout 7 days, absolute
     /// lifetime 30 days, refresh threshold 6/7 of the idle timeout, JSON codec, validation
     /// on, ids from [`OsRandom`].
@@ -426,15 +426,15 @@ impl<D: SessionData> SessionStore<D> {
 
     /// The session of `id`, or `None` when missing, expired (idle or absolute — checked on
     /// every read, whatever KV still holds) or unusable. The reason goes to the hook; use
-    /// [`load`](Self::load) to get it. `Err` only for KV failures.
+    /// [`lookup`](Self::lookup) to get it. `Err` only for KV failures.
     pub async fn get(&self, id: &SessionId) -> Result<Option<D>> {
-        Ok(self.load(id).await?.found())
+        Ok(self.lookup(id).await?.found())
     }
 
     /// Like [`get`](Self::get), with the reason when there is no session. Never writes: an
     /// expired value is left for KV's expiration (within ~65 s) rather than paying a delete,
     /// and an unreadable or future-version value is left for a human or newer code.
-    pub async fn load(&self, id: &SessionId) -> Result<Lookup<D>> {
+    pub async fn lookup(&self, id: &SessionId) -> Result<Lookup<D>> {
         Ok(self.read(&id.hashed()).await?.map(|l| l.session))
     }
 
@@ -466,7 +466,7 @@ impl<D: SessionData> SessionStore<D> {
     ///
     /// A logout or rotation racing the refresh (its delete landing between this read and the
     /// write) would bring the deleted session back; the write is followed by a check of the
-    /// session's index entry that undoes it ([`SessionStore`] docs, "Races").
+    /// session's index entry that undoes it ([`Sessions`] docs, "Races").
     pub async fn refresh(&self, id: &SessionId) -> Result<Refresh> {
         let hash = id.hashed();
         let loaded = match self.read(&hash).await? {

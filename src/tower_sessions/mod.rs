@@ -15,7 +15,7 @@
 //!   is no session, never a 5xx or a logged value.
 //!
 //! See `docs/axum.md` for wiring it into tower-sessions' `SessionManagerLayer` on workers-rs,
-//! and for when to use the crate's own typed [`SessionStore`](crate::SessionStore) instead.
+//! and for when to use the crate's own typed [`Sessions`](crate::Sessions) instead.
 
 #[cfg(all(
     feature = "tower-sessions",

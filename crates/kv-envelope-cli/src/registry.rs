@@ -17,10 +17,10 @@ use kv_envelope::{
 ///
 /// ```
 /// use kv_envelope_cli::Registry;
-/// use kv_envelope::session::Session;
+/// use kv_envelope::session::SessionRecord;
 ///
 /// let mut registry = Registry::new();
-/// registry.register::<Session>();
+/// registry.register::<SessionRecord>();
 /// assert_eq!(registry.get("session").map(|t| t.current_version()), Some(3));
 /// ```
 #[derive(Debug, Clone, Default)]
@@ -46,7 +46,7 @@ impl Registry {
     pub fn register_shipped(&mut self) -> &mut Self {
         // One line per shipped type: this is the list `kv-envelope` (the crate's binary) knows.
         // Keep it in step with `shipped_schema_files` (a test in tests/cli.rs compares them).
-        self.register::<kv_envelope::session::Session>()
+        self.register::<kv_envelope::session::SessionRecord>()
             .register::<kv_envelope::session::SessionIndexEntry>()
             .register::<kv_envelope::cache::NamespaceGeneration>()
             .register::<kv_envelope::tower_sessions::TowerSessionRecord>()

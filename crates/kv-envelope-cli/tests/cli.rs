@@ -14,7 +14,7 @@ use kv_envelope::{
     decode_value,
     envelope::{self, Codec, Header},
     schema,
-    session::Session,
+    session::SessionRecord,
     Versioned,
 };
 use kv_envelope_cli::{self as cli, Registry, EXIT_INVALID, EXIT_OK, EXIT_UNDECIDED, EXIT_USAGE};
@@ -90,12 +90,12 @@ fn run(args: &[&str]) -> Run {
 
 /// The fixture set, generated with the crate's own encoder.
 mod fixtures {
-    use kv_envelope::session::{SessionV1, SessionV2};
+    use kv_envelope::session::{SessionRecordV1, SessionRecordV2};
 
     use super::*;
 
-    pub fn v1(user: &str, expires_at: u64) -> SessionV1 {
-        SessionV1 {
+    pub fn v1(user: &str, expires_at: u64) -> SessionRecordV1 {
+        SessionRecordV1 {
             user_id: user.into(),
             email: format!("{user}@example.com"),
             created_at: NOW - DAY,
@@ -103,8 +103,8 @@ mod fixtures {
         }
     }
 
-    pub fn v2(user: &str, expires_at: u64) -> SessionV2 {
-        SessionV2 {
+    pub fn v2(user: &str, expires_at: u64) -> SessionRecordV2 {
+        SessionRecordV2 {
             user_id: user.into(),
             email: format!("{user}@example.com"),
             created_at: NOW - 2 * DAY,
@@ -113,8 +113,8 @@ mod fixtures {
         }
     }
 
-    pub fn v3(user: &str, expires_at: u64) -> Session {
-        Session {
+    pub fn v3(user: &str, expires_at: u64) -> SessionRecord {
+        SessionRecord {
             user_id: user.into(),
             email: format!("{user}@example.com"),
             created_at: NOW - 3 * DAY,
@@ -476,7 +476,7 @@ fn schemas_export_writes_every_version_and_the_envelope_in_committed_format() {
             schema::metadata_schema(),
         ),
     ];
-    expected.extend(kv_envelope::export::schema_files_of::<Session>());
+    expected.extend(kv_envelope::export::schema_files_of::<SessionRecord>());
     expected.extend(kv_envelope::export::schema_files_of::<
         kv_envelope::session::SessionIndexEntry,
     >());
@@ -974,10 +974,10 @@ fn migrate_writes_only_what_changes_and_lists_what_it_skips() {
     for (key, e) in &written {
         let bytes = entry_bytes(e);
         // What the worker will read: the current version, valid, with the envelope's expiry.
-        let d = decode_value::<Session>(&bytes, NOW, true)
+        let d = decode_value::<SessionRecord>(&bytes, NOW, true)
             .unwrap_or_else(|err| panic!("{key}: {err}"))
             .unwrap();
-        assert_eq!(d.stored_version, Session::VERSION, "{key}");
+        assert_eq!(d.stored_version, SessionRecord::VERSION, "{key}");
         let header = envelope::peek_header(&bytes).unwrap();
         // The metadata describes the new envelope (what `census` will count).
         assert_eq!(
@@ -1018,13 +1018,13 @@ fn migrate_writes_only_what_changes_and_lists_what_it_skips() {
     );
     assert_eq!(written["session:soon"]["expiration"], json!(floor));
     // The migrated payload is the migration chain's output.
-    let v1 = decode_value::<Session>(&entry_bytes(&written["session:v1json"]), NOW, true)
+    let v1 = decode_value::<SessionRecord>(&entry_bytes(&written["session:v1json"]), NOW, true)
         .unwrap()
         .unwrap()
         .value;
     assert_eq!(
         v1,
-        Session::from(kv_envelope::session::SessionV2::from(fixtures::v1(
+        SessionRecord::from(kv_envelope::session::SessionRecordV2::from(fixtures::v1(
             "u-1",
             NOW + DAY
         )))
@@ -1142,7 +1142,7 @@ fn migrate_codec_and_type_options() {
         let bytes = entry_bytes(e);
         assert_eq!(bytes[0], envelope::FRAME_MAGIC);
         assert_eq!(
-            decode_value::<Session>(&bytes, NOW, true)
+            decode_value::<SessionRecord>(&bytes, NOW, true)
                 .unwrap()
                 .unwrap()
                 .codec,
@@ -1320,7 +1320,7 @@ fn encode_writes_an_old_version_that_reads_back_and_prints_its_metadata() {
     );
     assert_eq!(r.out, format!("{}\n", header.to_metadata()));
     // What a worker reads: the v1 payload migrated.
-    let read = decode_value::<Session>(&bytes, NOW, true).unwrap().unwrap();
+    let read = decode_value::<SessionRecord>(&bytes, NOW, true).unwrap().unwrap();
     assert_eq!(read.value.user_id, "u-9");
     assert_eq!(read.stored_version, 1);
 }
@@ -1688,7 +1688,7 @@ fn migrate_with_a_key_ring_reseals_older_keys_and_leaves_unknown_keys_alone() {
     for (key, e) in &written {
         let bytes = entry_bytes(e);
         let header = envelope::peek_header(&bytes).unwrap().into_owned();
-        let d = kv_envelope::versioned::decode_value_in::<Session>(
+        let d = kv_envelope::versioned::decode_value_in::<SessionRecord>(
             &bytes,
             Some(&k2_only),
             key,
@@ -1697,7 +1697,7 @@ fn migrate_with_a_key_ring_reseals_older_keys_and_leaves_unknown_keys_alone() {
         )
         .unwrap_or_else(|err| panic!("{key}: {err}"))
         .unwrap();
-        assert_eq!(d.stored_version, Session::VERSION, "{key}");
+        assert_eq!(d.stored_version, SessionRecord::VERSION, "{key}");
         if key == "session:clearv1" {
             // In clear it was, in clear it stays (no --seal).
             assert_eq!(header.key_id, None);
@@ -1706,7 +1706,7 @@ fn migrate_with_a_key_ring_reseals_older_keys_and_leaves_unknown_keys_alone() {
             assert_eq!(header.key_id.as_deref(), Some("k2"), "{key}");
             assert_eq!(e["metadata"]["k"], "k2", "{key}");
             assert_eq!(e["base64"], true, "{key}: sealed values are binary");
-            let moved = kv_envelope::versioned::decode_value_in::<Session>(
+            let moved = kv_envelope::versioned::decode_value_in::<SessionRecord>(
                 &bytes,
                 Some(&k2_only),
                 "session:elsewhere",
@@ -1737,7 +1737,7 @@ fn migrate_with_a_key_ring_reseals_older_keys_and_leaves_unknown_keys_alone() {
         sealed_v3(&k2_only, Codec::Json, "u-k1", "session:k1").len(),
         "same payload, same size"
     );
-    let v1 = kv_envelope::versioned::decode_value_in::<Session>(
+    let v1 = kv_envelope::versioned::decode_value_in::<SessionRecord>(
         &entry_bytes(&written["session:k1v1"]),
         Some(&k2_only),
         "session:k1v1",
@@ -1820,7 +1820,7 @@ fn migrate_with_a_key_ring_reseals_older_keys_and_leaves_unknown_keys_alone() {
     for (key, e) in &written {
         assert_eq!(e["metadata"]["k"], "k2", "{key}");
         let bytes = entry_bytes(e);
-        kv_envelope::versioned::decode_value_in::<Session>(&bytes, Some(&k2_only), key, NOW, true)
+        kv_envelope::versioned::decode_value_in::<SessionRecord>(&bytes, Some(&k2_only), key, NOW, true)
             .unwrap()
             .unwrap();
     }
@@ -2161,7 +2161,7 @@ fn encode_seals_with_the_primary_key_for_the_kv_key() {
         .unwrap();
     assert_eq!(bytes[0], envelope::SEALED_MAGIC);
     let ring2 = keys::ring(&[("k2", &K2)]);
-    let d = kv_envelope::versioned::decode_value_in::<Session>(
+    let d = kv_envelope::versioned::decode_value_in::<SessionRecord>(
         &bytes,
         Some(&ring2),
         "session:e",

@@ -18,8 +18,8 @@
 //! "bytes": <length>, "index": null | {"key", "metadata", "path"}}`. A current-version (v3)
 //! session comes with its per-user index entry, written to `<FILE>.index`, as the session store
 //! writes one for every session it creates (v1/v2 values stand for sessions written before the
-//! store kept an index, and get none). Session keys come from the session store's own key function
-//! (`SessionStore::key_of`). Version 4 of a session is a future version: the v3 payload plus a
+//! store kept an index, and get none). SessionRecord keys come from the session store's own key function
+//! (`Sessions::key_of`). Version 4 of a session is a future version: the v3 payload plus a
 //! field v3 does not know, under a v4 header.
 //!
 //! `open` reads a stored value (sealed or in clear) the way a store with the key ring of
@@ -32,7 +32,7 @@ use std::{collections::HashMap, process::ExitCode};
 use kv_envelope::{
     envelope::{self, Codec, Header, Payload},
     session::{
-        Session, SessionId, SessionIndexEntry, SessionStore, SessionV1, SessionV2,
+        SessionRecord, SessionId, SessionIndexEntry, Sessions, SessionRecordV1, SessionRecordV2,
         DEFAULT_ABSOLUTE_LIFETIME,
     },
     KeyRing, Kv, MemoryKv, Versioned,
@@ -156,7 +156,7 @@ fn seal(ring: &KeyRing, (key, header, bytes): Seeded) -> Result<Seeded, String> 
 
 fn session(args: &Args) -> Result<(Seeded, Option<Seeded>), String> {
     let id = SessionId::parse(arg(args, "id")?).map_err(|e| e.to_string())?;
-    let store: SessionStore = SessionStore::new(Kv::new(MemoryKv::default()));
+    let store: Sessions = Sessions::new(Kv::new(MemoryKv::default()));
     let key = store.key_of(&id);
     let version: u32 = num(args, "version")?
         .try_into()
@@ -168,7 +168,7 @@ fn session(args: &Args) -> Result<(Seeded, Option<Seeded>), String> {
     let expires_at = num(args, "expires-at")?;
     let lifetime_ms = u64::try_from(DEFAULT_ABSOLUTE_LIFETIME.as_millis()).expect("30 days");
     let absolute_expires_at = created_at.saturating_add(lifetime_ms);
-    let v3 = Session {
+    let v3 = SessionRecord {
         user_id: user_id.clone(),
         email: email.clone(),
         created_at,
@@ -182,7 +182,7 @@ fn session(args: &Args) -> Result<(Seeded, Option<Seeded>), String> {
             codec,
             1,
             expires_at,
-            &SessionV1 {
+            &SessionRecordV1 {
                 user_id,
                 email,
                 created_at,
@@ -193,7 +193,7 @@ fn session(args: &Args) -> Result<(Seeded, Option<Seeded>), String> {
             codec,
             2,
             expires_at,
-            &SessionV2 {
+            &SessionRecordV2 {
                 user_id,
                 email,
                 created_at,
@@ -202,7 +202,7 @@ fn session(args: &Args) -> Result<(Seeded, Option<Seeded>), String> {
             },
         )?,
         3 => encode(codec, 3, expires_at, &v3)?,
-        v if v > Session::VERSION => {
+        v if v > SessionRecord::VERSION => {
             // A field this code does not know, as a newer version would add.
             match codec {
                 Codec::Json => {
@@ -221,12 +221,12 @@ fn session(args: &Args) -> Result<(Seeded, Option<Seeded>), String> {
     };
     let header = Header {
         codec,
-        type_name: Session::NAME.into(),
+        type_name: SessionRecord::NAME.into(),
         version,
         expires_at: Some(expires_at),
         key_id: None,
     };
-    let index = (version == Session::VERSION).then(|| {
+    let index = (version == SessionRecord::VERSION).then(|| {
         let entry = SessionIndexEntry {
             created_at,
             absolute_expires_at,
@@ -288,7 +288,7 @@ fn encode<T: serde::Serialize>(
     expires_at: u64,
     value: &T,
 ) -> Result<Vec<u8>, String> {
-    envelope::encode(codec, Session::NAME, version, Some(expires_at), value)
+    envelope::encode(codec, SessionRecord::NAME, version, Some(expires_at), value)
         .map_err(|e| e.to_string())
 }
 

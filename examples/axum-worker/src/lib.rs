@@ -8,12 +8,12 @@
 //! | `GET /tower/counter` | increments the counter kept in the tower session; 401 JSON without one |
 //! | `GET /tower/me` | reads the tower session only (kept alive within the store's refresh window: no write) |
 //! | `POST /tower/logout` | deletes the tower session |
-//! | `POST /typed/login` | form or JSON `email`: a typed `SessionStore<Session>` session, 303 to `/typed/me` |
-//! | `GET /typed/me` | the typed session (`TypedSession<Session>`); 302 to `/typed/login` without one |
+//! | `POST /typed/login` | form or JSON `email`: a typed `Sessions<SessionRecord>` session, 303 to `/typed/me` |
+//! | `GET /typed/me` | the typed session (`TypedSession<SessionRecord>`); 302 to `/typed/login` without one |
 //! | `GET /typed/api/me` | the same as an API: 401 JSON without a session |
 //! | `POST /typed/rotate` | a new session id (the old one stops working) |
 //! | `POST /typed/logout` | deletes the typed session, clears the cookie |
-//! | `GET /cached` | a value through `CacheStore::get_or_compute_json` (`CACHE`), the stored text as body |
+//! | `GET /cached` | a value through `KvCache::get_or_compute_json` (`CACHE`), the stored text as body |
 //! | `GET /_stats` | this isolate's KV operation counters and `session_backend` |
 //!
 //! Both session front ends keep their sessions in the `SESSIONS` KV namespace, or, with
@@ -47,9 +47,9 @@ use axum::{
 use kv_envelope::{
     axum::{SameOriginLayer, TypedSession, TypedSessionLayer},
     backend::{DurableKv, DurableKvObject, OpCounters, WorkersKv},
-    cache::{CachePolicy, CacheStore, ComputeJsonError},
+    cache::{CachePolicy, KvCache, ComputeJsonError},
     session::{
-        IdSource, Lookup, OsRandom, SameOrigin, Session, SessionGate, SessionInit, SessionStore,
+        IdSource, Lookup, OsRandom, SameOrigin, SessionGate, SessionInit, SessionRecord, Sessions,
     },
     tower_sessions::{get_or_flush, KvSessionStore},
     Clock, Kv, SystemClock,
@@ -190,8 +190,8 @@ impl DurableObject for SessionObject {
 
 /// The typed sessions' gate: `/typed/api/…` are API calls (401 JSON), other pages are sent to
 /// `/typed/login` (302).
-fn gate(env: &Env) -> Result<SessionGate<Session>, Response> {
-    Ok(SessionGate::new(SessionStore::new(session_kv(env)?))
+fn gate(env: &Env) -> Result<SessionGate<SessionRecord>, Response> {
+    Ok(SessionGate::new(Sessions::new(session_kv(env)?))
         .with_login_path("/typed/login")
         .with_api_prefix("/typed/api")
         .with_return_to(None))
@@ -383,7 +383,7 @@ async fn typed_login(State(env): State<Env>, headers: HeaderMap, body: Bytes) ->
     }
 }
 
-async fn typed_me(TypedSession(s): TypedSession<Session>) -> Response {
+async fn typed_me(TypedSession(s): TypedSession<SessionRecord>) -> Response {
     json_response(
         StatusCode::OK,
         json!({ "user_id": s.session.user_id, "email": s.session.email }),
@@ -392,7 +392,7 @@ async fn typed_me(TypedSession(s): TypedSession<Session>) -> Response {
 
 /// Not only the extractor's session: the new id's cookie, which the layer leaves alone.
 #[worker::send]
-async fn typed_rotate(State(env): State<Env>, TypedSession(s): TypedSession<Session>) -> Response {
+async fn typed_rotate(State(env): State<Env>, TypedSession(s): TypedSession<SessionRecord>) -> Response {
     let gate = match gate(&env) {
         Ok(g) => g,
         Err(res) => return res,
@@ -450,7 +450,7 @@ kv_envelope::versioned! { name: "greeting", versions: [Greeting] }
 #[worker::send]
 async fn cached(State(env): State<Env>) -> Response {
     let cache = match kv(&env, "CACHE") {
-        Ok(kv) => CacheStore::<Greeting>::new(kv),
+        Ok(kv) => KvCache::<Greeting>::new(kv),
         Err(res) => return res,
     };
     let compute = || async {

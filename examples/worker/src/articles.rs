@@ -2,7 +2,7 @@
 //!
 //! Each article is its own cache entry (`cache:article:g<generation>:a<id>`). With
 //! `read=bulk` (the default) the route reads all `count` of them with
-//! [`CacheStore::get_many_json`](kv_envelope::cache::CacheStore::get_many_json): on Workers KV
+//! [`KvCache::get_many_json`](kv_envelope::cache::KvCache::get_many_json): on Workers KV
 //! one bulk get per 100 keys, billed as one operation each. `read=single` reads them one
 //! `get_json` at a time, the comparison the benchmark makes in the same run. Either way the
 //! stored JSON text goes into the response as it is (validated, never rebuilt), and articles not

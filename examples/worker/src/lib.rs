@@ -49,13 +49,13 @@ use kv_envelope::{
     backend::{DurableKv, DurableKvObject, OpCounters, OpCounts, WorkersKv},
     background::WaitUntil,
     cache::{
-        CacheState, CacheStatus, CacheStore, Cached, ComputeJsonError, JsonText, MemoryTier,
+        CacheState, CacheStatus, KvCache, Cached, ComputeJsonError, JsonText, MemoryTier,
         NamespaceGeneration, DEFAULT_MEMORY_TTL,
     },
     session::{
         middleware::{cookie_header, deny, optional_session, require_session, OwnedRequestParts},
-        DenyCause, IdSource, Lookup, NoSession, OsRandom, RejectHook, SameOrigin, Session,
-        SessionGate, SessionIndexEntry, SessionInit, SessionStore,
+        DenyCause, IdSource, Lookup, NoSession, OsRandom, RejectHook, SameOrigin, SessionRecord,
+        SessionGate, SessionIndexEntry, SessionInit, Sessions,
     },
     Clock, KeyRing, Kv, SystemClock, Versioned,
 };
@@ -115,7 +115,7 @@ static ISOLATE: OnceLock<Isolate> = OnceLock::new();
 fn isolate() -> &'static Isolate {
     ISOLATE.get_or_init(|| {
         WARM_UPS.fetch_add(1, Ordering::Relaxed);
-        let warm = Session::warm_up()
+        let warm = SessionRecord::warm_up()
             .and_then(|()| SessionIndexEntry::warm_up())
             .and_then(|()| Popular::warm_up())
             .and_then(|()| Article::warm_up())
@@ -308,7 +308,7 @@ fn gate(env: &Env) -> Result<SessionGate, Fail> {
         }),
     }
     .with_counters(SESSION_KV_OPS.clone());
-    let mut store = SessionStore::new(kv).on_reject(ON_REJECT.clone());
+    let mut store = Sessions::new(kv).on_reject(ON_REJECT.clone());
     // e2e only: a short idle timeout, so that a refresh falls due a second or two after login
     // (e2e/durable/races.test.mjs races real refreshes against logouts on the objects).
     if let Some(secs) =
@@ -337,11 +337,11 @@ fn gate(env: &Env) -> Result<SessionGate, Fail> {
 fn popular_cache<'a>(
     env: &Env,
     ctx: &'a Context,
-) -> Result<CacheStore<Popular, WaitUntil<'a>>, Fail> {
+) -> Result<KvCache<Popular, WaitUntil<'a>>, Fail> {
     let kv = Kv::new(WorkersKv::from_env(env, "CACHE").or_fail("binding CACHE")?)
         .with_counters(CACHE_KV_OPS.clone());
     let sealing = sealing(env)?;
-    let mut cache = CacheStore::<Popular>::new(kv)
+    let mut cache = KvCache::<Popular>::new(kv)
         .with_state(CACHE_STATE.clone())
         .with_memory_tier(memory_tier_on(env));
     if let (true, Some(ring)) = (sealing.cache, &sealing.ring) {
@@ -365,10 +365,10 @@ fn memory_tier_on(env: &Env) -> bool {
 }
 
 /// The `/articles` cache with counters of its own request: what the response reports.
-fn article_cache(env: &Env, ops: Arc<OpCounters>) -> Result<CacheStore<Article>, Fail> {
+fn article_cache(env: &Env, ops: Arc<OpCounters>) -> Result<KvCache<Article>, Fail> {
     let kv = Kv::new(WorkersKv::from_env(env, "CACHE").or_fail("binding CACHE")?).with_counters(ops);
     let sealing = sealing(env)?;
-    let cache = CacheStore::<Article>::new(kv).with_state(ARTICLE_STATE.clone());
+    let cache = KvCache::<Article>::new(kv).with_state(ARTICLE_STATE.clone());
     Ok(match (sealing.cache, &sealing.ring) {
         (true, Some(ring)) => cache.with_sealing(ring.clone()),
         _ => cache,

@@ -1,6 +1,6 @@
 //! The two HTML pages, so every flow can be tried in a browser. No scripts: plain forms.
 
-use kv_envelope::session::Session;
+use kv_envelope::session::SessionRecord;
 
 use crate::http::escape_html;
 
@@ -33,7 +33,7 @@ pub fn login() -> String {
 }
 
 /// `GET /`: who is signed in, and the session actions.
-pub fn home(session: Option<&Session>) -> String {
+pub fn home(session: Option<&SessionRecord>) -> String {
     let body = match session {
         Some(s) => format!(
             "<p id=\"who\">Signed in as <strong>{}</strong> (user <code>{}</code>).</p>\
