@@ -10,7 +10,7 @@ use futures::executor::block_on;
 use kv_envelope::{
     background::Deferred,
     session::{
-        Admission, CookieConfig, RequestParts, SessionRecord, SessionGate, SessionId, SessionInit,
+        Admission, CookieConfig, RequestParts, SessionGate, SessionId, SessionInit, SessionRecord,
         Sessions,
     },
     Kv, ManualClock, MemoryKv, TypedStore,

@@ -32,7 +32,7 @@ pub use crate::backend::WorkersKv;
 #[doc(inline)]
 pub use crate::{
     backend::{Kv, KvBackend, MemoryKv},
-    cache::{CachePolicy, KvCache, Cached},
+    cache::{CachePolicy, Cached, KvCache},
     clock::{Clock, ManualClock, SystemClock},
     envelope::{Codec, Header, Payload},
     error::{Error, LimitError, Result, SealError, ValidationIssue},

@@ -18,7 +18,7 @@ use futures::executor::block_on;
 use kv_envelope::{
     axum::{TypedSession, TypedSessionLayer},
     backend::sim::{SimConfig, SimKv},
-    session::{NewSession, CookieConfig, IdSource, SessionGate, Sessions},
+    session::{CookieConfig, IdSource, NewSession, SessionGate, Sessions},
     Kv, ManualClock, MemoryKv, Result,
 };
 use tower::ServiceExt;
@@ -48,24 +48,30 @@ fn app(gate: SessionGate) -> Router {
     Router::new()
         .route(
             "/account",
-            get(|TypedSession(s): TypedSession<kv_envelope::SessionRecord>| async move {
-                format!("hello {}", s.session.email)
-            }),
+            get(
+                |TypedSession(s): TypedSession<kv_envelope::SessionRecord>| async move {
+                    format!("hello {}", s.session.email)
+                },
+            ),
         )
         .route(
             "/api/me",
-            get(|TypedSession(s): TypedSession<kv_envelope::SessionRecord>| async move {
-                s.session.user_id
-            }),
+            get(
+                |TypedSession(s): TypedSession<kv_envelope::SessionRecord>| async move {
+                    s.session.user_id
+                },
+            ),
         )
         .route(
             "/",
-            get(|s: Option<TypedSession<kv_envelope::SessionRecord>>| async move {
-                match s {
-                    Some(TypedSession(s)) => format!("hi {}", s.session.user_id),
-                    None => "anonymous".to_string(),
-                }
-            }),
+            get(
+                |s: Option<TypedSession<kv_envelope::SessionRecord>>| async move {
+                    match s {
+                        Some(TypedSession(s)) => format!("hi {}", s.session.user_id),
+                        None => "anonymous".to_string(),
+                    }
+                },
+            ),
         )
         .layer(TypedSessionLayer::new(gate))
 }
@@ -238,10 +244,15 @@ fn a_kv_outage_is_503_never_a_logout() {
 
 #[test]
 fn an_extractor_without_the_layer_is_a_500_not_a_panic() {
-    let app: Router = Router::new().route(
-        "/",
-        get(|TypedSession(s): TypedSession<kv_envelope::SessionRecord>| async move { s.session.email }),
-    );
+    let app: Router =
+        Router::new().route(
+            "/",
+            get(
+                |TypedSession(s): TypedSession<kv_envelope::SessionRecord>| async move {
+                    s.session.email
+                },
+            ),
+        );
     assert_eq!(
         get_with(&app, "/", None).status(),
         StatusCode::INTERNAL_SERVER_ERROR

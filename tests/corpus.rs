@@ -18,7 +18,7 @@ use kv_envelope::{
     backend::sim::{SimConfig, SimKv},
     decode_value, envelope,
     session::{
-        CookieConfig, IdSource, Lookup, NoSession, SessionRecord, SessionGate, SessionId, Sessions,
+        CookieConfig, IdSource, Lookup, NoSession, SessionGate, SessionId, SessionRecord, Sessions,
     },
     Error, Header, Kv, LimitError, ManualClock, Overwrite, TypedStore,
 };

@@ -91,7 +91,9 @@ fn peek_header_both_codecs() {
 fn v1_reads_as_current_in_both_codecs() {
     for codec in [Codec::Json, Codec::Postcard] {
         let bytes = encode_at(codec, 1, Some(NOW + 1000), &v1());
-        let d = decode_value::<SessionRecord>(&bytes, NOW, true).unwrap().unwrap();
+        let d = decode_value::<SessionRecord>(&bytes, NOW, true)
+            .unwrap()
+            .unwrap();
         assert_eq!(d.stored_version, 1);
         assert!(d.migrated());
         assert_eq!(d.value.user_id, "u1");
@@ -109,7 +111,9 @@ fn v2_reads_as_current() {
     let v2 = SessionRecordV2::from(v1());
     for codec in [Codec::Json, Codec::Postcard] {
         let bytes = encode_at(codec, 2, None, &v2);
-        let d = decode_value::<SessionRecord>(&bytes, NOW, true).unwrap().unwrap();
+        let d = decode_value::<SessionRecord>(&bytes, NOW, true)
+            .unwrap()
+            .unwrap();
         assert_eq!(d.value, SessionRecord::from(v2.clone()));
     }
 }

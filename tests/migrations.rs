@@ -18,11 +18,13 @@ fn user_id() -> impl Strategy<Value = String> {
 }
 
 fn v1() -> impl Strategy<Value = SessionRecordV1> {
-    (user_id(), email(), any::<u64>(), any::<u64>()).prop_map(|(user_id, email, c, e)| SessionRecordV1 {
-        user_id,
-        email,
-        created_at: c,
-        expires_at: e,
+    (user_id(), email(), any::<u64>(), any::<u64>()).prop_map(|(user_id, email, c, e)| {
+        SessionRecordV1 {
+            user_id,
+            email,
+            created_at: c,
+            expires_at: e,
+        }
     })
 }
 

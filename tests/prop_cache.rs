@@ -30,7 +30,7 @@ use futures::executor::block_on;
 use kv_envelope::{
     backend::sim::{SimConfig, SimKv},
     cache::{
-        CachePolicy, CacheState, CacheStatus, KvCache, Cached, MemoryTier, NamespaceGeneration,
+        CachePolicy, CacheState, CacheStatus, Cached, KvCache, MemoryTier, NamespaceGeneration,
     },
     decode_value, envelope, Clock, Error, ManualClock,
 };

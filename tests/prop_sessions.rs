@@ -24,7 +24,7 @@ use futures::executor::block_on;
 use kv_envelope::{
     backend::sim::{SimConfig, SimKv},
     envelope::{self, Codec},
-    session::{IdSource, Lookup, Refresh, SessionRecord, SessionId, Sessions},
+    session::{IdSource, Lookup, Refresh, SessionId, SessionRecord, Sessions},
     Clock, Error, ManualClock,
 };
 use proptest::{prelude::*, strategy::ValueTree, test_runner::TestCaseResult};

@@ -67,7 +67,7 @@ use kv_envelope::{
     decode_value, encode_value,
     envelope::peek_header,
     schema::is_plausible_email,
-    session::{SessionRecord, SessionIndexEntry},
+    session::{SessionIndexEntry, SessionRecord},
     tower_sessions::TowerSessionRecord,
     Codec, Header, Versioned,
 };

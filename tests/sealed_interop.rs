@@ -12,7 +12,7 @@ use std::{collections::BTreeMap, path::Path};
 use kv_envelope::{
     envelope::{self, Codec, Payload},
     seal::FrameFields,
-    session::{SessionRecord, SessionIndexEntry, SessionRecordV2},
+    session::{SessionIndexEntry, SessionRecord, SessionRecordV2},
     versioned::decode_value_in,
     KeyRing, Versioned,
 };

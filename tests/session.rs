@@ -23,10 +23,10 @@ use kv_envelope::{
     background::Deferred,
     decode_value,
     envelope::{self, Codec, Header},
-    session::{NewSession, 
-        Admission, CookieConfig, DenyCause, Lookup, NoSession, PlainResponse, Refresh, RefreshPlan,
-        RequestParts, SessionRecord, SessionData, SessionGate, SessionId, SessionIndexEntry, SessionInit,
-        Sessions, SessionTimes, SessionRecordV1,
+    session::{
+        Admission, CookieConfig, DenyCause, Lookup, NewSession, NoSession, PlainResponse, Refresh,
+        RefreshPlan, RequestParts, SessionData, SessionGate, SessionId, SessionIndexEntry,
+        SessionInit, SessionRecord, SessionRecordV1, SessionTimes, Sessions,
     },
     Error, KeyRing, Kv, ManualClock, MemoryKv, Result, SealingKey, TypedStore,
 };
@@ -1193,7 +1193,11 @@ async fn pages_redirect_apis_get_401(h: Harness) {
 async fn gate_admits_refreshes_in_background_and_extends_the_cookie(h: Harness) {
     let gate = plain_gate(h.store());
     let bg = Deferred::new();
-    let NewSession { id, session, set_cookie } = gate
+    let NewSession {
+        id,
+        session,
+        set_cookie,
+    } = gate
         .login(None, SessionInit::new("u1", EMAIL))
         .await
         .unwrap();
@@ -1307,7 +1311,10 @@ async fn a_handler_that_rotates_or_logs_out_is_not_undone(h: Harness) {
         gate.finish_without_session(&reason, []),
         Some(gate.cookie().clear_cookie())
     );
-    let NewSession { set_cookie: login_cookie, .. } = gate
+    let NewSession {
+        set_cookie: login_cookie,
+        ..
+    } = gate
         .login(None, SessionInit::new("u1", EMAIL))
         .await
         .unwrap();
@@ -1325,7 +1332,11 @@ async fn login_replaces_the_session_the_request_carries(h: Harness) {
         .await
         .unwrap();
     h.advance(SECOND);
-    let NewSession { id: new, session: s, .. } = gate
+    let NewSession {
+        id: new,
+        session: s,
+        ..
+    } = gate
         .login(
             Some(&cookie_of(&old)),
             SessionInit::new("u1", EMAIL).with_roles(["admin"]),

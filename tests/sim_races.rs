@@ -26,7 +26,7 @@ use kv_envelope::{
         BulkRead, Consistency, Expected, KvBackend, ListPage, Stamp, Stored, WriteOptions,
     },
     cache::{CachePolicy, CacheState, KvCache},
-    session::{IdSource, Lookup, NoSession, Refresh, SessionRecord, SessionId, Sessions},
+    session::{IdSource, Lookup, NoSession, Refresh, SessionId, SessionRecord, Sessions},
     Kv, ManualClock, Result,
 };
 use schemars::JsonSchema;

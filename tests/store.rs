@@ -108,7 +108,8 @@ async fn future_version_is_refused_and_never_overwritten() {
     for codec in [Codec::Json, Codec::Postcard] {
         let (_, mem, store) = setup();
         let store = store.with_write_back(true);
-        let future = envelope::encode(codec, "session", SessionRecord::VERSION + 1, None, &v1()).unwrap();
+        let future =
+            envelope::encode(codec, "session", SessionRecord::VERSION + 1, None, &v1()).unwrap();
         mem.insert_raw("session:f", future.clone(), None);
 
         let e = store.get("f").await.unwrap_err();

@@ -12,7 +12,7 @@ use super::{
     passthrough::{ComputeJsonError, JsonText},
     random::{self, RandomSource},
     stats::Counters,
-    CacheKeys, CachePolicy, CacheState, CacheStatus, KvCache, Cached, MaybeSend,
+    CacheKeys, CachePolicy, CacheState, CacheStatus, Cached, KvCache, MaybeSend,
     NamespaceGeneration,
 };
 use crate::{

@@ -51,8 +51,8 @@ pub use data::{SessionData, SessionInit, SessionTimes};
 #[cfg(feature = "axum")]
 pub(crate) use gate::OwnedRequestParts;
 pub use gate::{
-    Admission, CurrentSession, Denied, DenyCause, LogoutEverywhere, NewSession, PlainResponse, RefreshTicket,
-    RequestParts, SessionGate, DEFAULT_LOGIN_PATH, DEFAULT_RETURN_TO_PARAM,
+    Admission, CurrentSession, Denied, DenyCause, LogoutEverywhere, NewSession, PlainResponse,
+    RefreshTicket, RequestParts, SessionGate, DEFAULT_LOGIN_PATH, DEFAULT_RETURN_TO_PARAM,
 };
 // The one hashing rule of session ids, shared with the tower-sessions adapter's keys.
 #[cfg(feature = "tower-sessions")]

@@ -1320,7 +1320,9 @@ fn encode_writes_an_old_version_that_reads_back_and_prints_its_metadata() {
     );
     assert_eq!(r.out, format!("{}\n", header.to_metadata()));
     // What a worker reads: the v1 payload migrated.
-    let read = decode_value::<SessionRecord>(&bytes, NOW, true).unwrap().unwrap();
+    let read = decode_value::<SessionRecord>(&bytes, NOW, true)
+        .unwrap()
+        .unwrap();
     assert_eq!(read.value.user_id, "u-9");
     assert_eq!(read.stored_version, 1);
 }
@@ -1820,9 +1822,15 @@ fn migrate_with_a_key_ring_reseals_older_keys_and_leaves_unknown_keys_alone() {
     for (key, e) in &written {
         assert_eq!(e["metadata"]["k"], "k2", "{key}");
         let bytes = entry_bytes(e);
-        kv_envelope::versioned::decode_value_in::<SessionRecord>(&bytes, Some(&k2_only), key, NOW, true)
-            .unwrap()
-            .unwrap();
+        kv_envelope::versioned::decode_value_in::<SessionRecord>(
+            &bytes,
+            Some(&k2_only),
+            key,
+            NOW,
+            true,
+        )
+        .unwrap()
+        .unwrap();
     }
     // The output is a fixed point: migrating it again writes nothing.
     let again = run(&[

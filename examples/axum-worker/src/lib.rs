@@ -47,9 +47,10 @@ use axum::{
 use kv_envelope::{
     axum::{SameOriginLayer, TypedSession, TypedSessionLayer},
     backend::{DurableKv, DurableKvObject, OpCounters, WorkersKv},
-    cache::{CachePolicy, KvCache, ComputeJsonError},
+    cache::{CachePolicy, ComputeJsonError, KvCache},
     session::{
-        IdSource, Lookup, OsRandom, SameOrigin, SessionGate, SessionInit, SessionRecord, Sessions,
+        IdSource, Lookup, NewSession, OsRandom, SameOrigin, SessionGate, SessionInit,
+        SessionRecord, Sessions,
     },
     tower_sessions::{get_or_flush, KvSessionStore},
     Clock, Kv, SystemClock,
@@ -59,9 +60,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tower_service::Service;
 use tower_sessions::{cookie::time, Expiry, SessionManagerLayer};
-use worker::{
-    console_warn, durable_object, event, Context, DurableObject, Env, HttpRequest,
-};
+use worker::{console_warn, durable_object, event, Context, DurableObject, Env, HttpRequest};
 
 /// KV operations of this isolate, both bindings (every `Kv` handle counts into these).
 static KV_OPS: LazyLock<Arc<OpCounters>> = LazyLock::new(Default::default);
@@ -372,7 +371,7 @@ async fn typed_login(State(env): State<Env>, headers: HeaderMap, body: Bytes) ->
     };
     let init = SessionInit::new(email.to_ascii_lowercase(), email);
     match gate.login(cookie_header(&headers).as_deref(), init).await {
-        Ok((_, _, set_cookie)) => {
+        Ok(NewSession { set_cookie, .. }) => {
             let mut res = StatusCode::SEE_OTHER.into_response();
             res.headers_mut()
                 .insert(header::LOCATION, HeaderValue::from_static("/typed/me"));
@@ -392,13 +391,20 @@ async fn typed_me(TypedSession(s): TypedSession<SessionRecord>) -> Response {
 
 /// Not only the extractor's session: the new id's cookie, which the layer leaves alone.
 #[worker::send]
-async fn typed_rotate(State(env): State<Env>, TypedSession(s): TypedSession<SessionRecord>) -> Response {
+async fn typed_rotate(
+    State(env): State<Env>,
+    TypedSession(s): TypedSession<SessionRecord>,
+) -> Response {
     let gate = match gate(&env) {
         Ok(g) => g,
         Err(res) => return res,
     };
     match gate.rotate(&s.id).await {
-        Ok(Lookup::Found((_, session, set_cookie))) => with_cookie(
+        Ok(Lookup::Found(NewSession {
+            session,
+            set_cookie,
+            ..
+        })) => with_cookie(
             json_response(
                 StatusCode::OK,
                 json!({ "rotated": true, "email": session.email }),

@@ -49,13 +49,13 @@ use kv_envelope::{
     backend::{DurableKv, DurableKvObject, OpCounters, OpCounts, WorkersKv},
     background::WaitUntil,
     cache::{
-        CacheState, CacheStatus, KvCache, Cached, ComputeJsonError, JsonText, MemoryTier,
+        CacheState, CacheStatus, Cached, ComputeJsonError, JsonText, KvCache, MemoryTier,
         NamespaceGeneration, DEFAULT_MEMORY_TTL,
     },
     session::{
         middleware::{cookie_header, deny, optional_session, require_session, OwnedRequestParts},
-        DenyCause, IdSource, Lookup, NoSession, OsRandom, RejectHook, SameOrigin, SessionRecord,
-        SessionGate, SessionIndexEntry, SessionInit, Sessions,
+        DenyCause, IdSource, Lookup, NewSession, NoSession, OsRandom, RejectHook, SameOrigin,
+        SessionGate, SessionIndexEntry, SessionInit, SessionRecord, Sessions,
     },
     Clock, KeyRing, Kv, SystemClock, Versioned,
 };
@@ -260,7 +260,11 @@ async fn plant_sessions(mut req: Request, env: &Env) -> Outcome {
             .map_err(|e| Fail::store("plant", e))?;
         ids.push(id.expose().to_string());
     }
-    json(200, &serde_json::json!({ "ids": ids }), &[("cache-control", "no-store")])
+    json(
+        200,
+        &serde_json::json!({ "ids": ids }),
+        &[("cache-control", "no-store")],
+    )
 }
 
 /// The Durable Object class that holds sessions when `SESSION_BACKEND=durable`: one object
@@ -298,9 +302,9 @@ fn gate(env: &Env) -> Result<SessionGate, Fail> {
             inner: WorkersKv::from_env(env, "KV").or_fail("binding KV")?,
             delay,
         }),
-        (SessionBackend::Durable, None) => Kv::new(
-            DurableKv::from_env(env, "SESSION_OBJECTS").or_fail("binding SESSION_OBJECTS")?,
-        ),
+        (SessionBackend::Durable, None) => {
+            Kv::new(DurableKv::from_env(env, "SESSION_OBJECTS").or_fail("binding SESSION_OBJECTS")?)
+        }
         (SessionBackend::Durable, Some(delay)) => Kv::new(slow::SlowWrites {
             inner: DurableKv::from_env(env, "SESSION_OBJECTS")
                 .or_fail("binding SESSION_OBJECTS")?,
@@ -334,10 +338,7 @@ fn gate(env: &Env) -> Result<SessionGate, Fail> {
         .with_return_to(None))
 }
 
-fn popular_cache<'a>(
-    env: &Env,
-    ctx: &'a Context,
-) -> Result<KvCache<Popular, WaitUntil<'a>>, Fail> {
+fn popular_cache<'a>(env: &Env, ctx: &'a Context) -> Result<KvCache<Popular, WaitUntil<'a>>, Fail> {
     let kv = Kv::new(WorkersKv::from_env(env, "CACHE").or_fail("binding CACHE")?)
         .with_counters(CACHE_KV_OPS.clone());
     let sealing = sealing(env)?;
@@ -366,7 +367,8 @@ fn memory_tier_on(env: &Env) -> bool {
 
 /// The `/articles` cache with counters of its own request: what the response reports.
 fn article_cache(env: &Env, ops: Arc<OpCounters>) -> Result<KvCache<Article>, Fail> {
-    let kv = Kv::new(WorkersKv::from_env(env, "CACHE").or_fail("binding CACHE")?).with_counters(ops);
+    let kv =
+        Kv::new(WorkersKv::from_env(env, "CACHE").or_fail("binding CACHE")?).with_counters(ops);
     let sealing = sealing(env)?;
     let cache = KvCache::<Article>::new(kv).with_state(ARTICLE_STATE.clone());
     Ok(match (sealing.cache, &sealing.ring) {
@@ -483,9 +485,7 @@ async fn check_rate(
     code: &'static str,
     what: &str,
 ) -> Result<(), Fail> {
-    let limiter = env
-        .rate_limiter(binding)
-        .or_fail("rate limiter binding")?;
+    let limiter = env.rate_limiter(binding).or_fail("rate limiter binding")?;
     let outcome = limiter.limit(key).await.or_fail("rate limiter")?;
     if outcome.success {
         Ok(())
@@ -543,7 +543,7 @@ async fn login(mut req: Request, env: &Env) -> Outcome {
     let gate = gate(env)?;
     let cookie = cookie_header(&req);
     // Deletes the session the browser may still carry, so a login never leaves two behind.
-    let (_, _, set_cookie) = gate
+    let NewSession { set_cookie, .. } = gate
         .login(cookie.as_deref(), SessionInit::new(user_id, email))
         .await
         .map_err(|e| match e {
@@ -569,7 +569,11 @@ async fn rotate(req: &Request, env: &Env) -> Outcome {
         Err(e) => return Err(Fail::store("rotate", e)),
     };
     match gate.rotate(&id).await {
-        Ok(Lookup::Found((_, session, set_cookie))) => json(
+        Ok(Lookup::Found(NewSession {
+            session,
+            set_cookie,
+            ..
+        })) => json(
             200,
             &serde_json::json!({ "rotated": true, "session": session }),
             &[("set-cookie", &set_cookie), ("cache-control", "no-store")],
