@@ -470,7 +470,7 @@ if wasm:
     else:
         w(
             "The demo depends on kv-envelope with `default-features = false`, so reads are validated by the "
-            "in-crate validator (`kv_envelope::schema::compact`: the vocabulary schemars emits, held to the "
+            "in-crate validator (crate `kv-envelope-validator`: the vocabulary schemars emits, held to the "
             "jsonschema crate by a differential property test) and jsonschema, its two regex engines, its URI "
             f"parser and their Unicode tables are not linked (the crates of that stack left in this build: "
             f"{stack_bytes:,} B, e.g. `time` through the `cookie` crate). Of the {shipped_code:,} bytes that are "

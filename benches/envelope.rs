@@ -5,10 +5,7 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use kv_envelope::{
-    decode_value, encode_value,
-    envelope::{self, Codec},
-    session::SessionRecord,
-    versioned::check_header,
+    __internal::check_header, decode_value, encode_value, envelope, session::SessionRecord, Codec,
     Versioned,
 };
 

@@ -13,10 +13,7 @@
 use std::hint::black_box;
 
 use kv_envelope::{
-    decode_value, encode_value,
-    envelope::{self, Codec},
-    session::SessionRecord,
-    versioned::check_header,
+    __internal::check_header, decode_value, encode_value, envelope, session::SessionRecord, Codec,
     Versioned,
 };
 use serde::{de::DeserializeOwned, Serialize};

@@ -8,31 +8,34 @@ use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
-#[doc(inline)]
-pub use crate::codec::Codec;
+pub(crate) use crate::codec::Codec;
 use crate::error::{describe_json_error, describe_postcard_error, Error, Result};
 
 /// First byte of a binary frame. Not valid as the first byte of UTF-8 JSON, so the two
 /// codecs can never be confused.
+#[doc(hidden)]
 pub const FRAME_MAGIC: u8 = 0xC5;
 /// Version of the binary frame layout.
-pub const FRAME_FORMAT: u8 = 0x01;
+pub(crate) const FRAME_FORMAT: u8 = 0x01;
 /// Codec tag of postcard inside a binary frame.
-pub const TAG_POSTCARD: u8 = 0x01;
+pub(crate) const TAG_POSTCARD: u8 = 0x01;
 /// Version of the JSON envelope layout (the `kv` field).
-pub const JSON_FORMAT: u64 = 1;
+pub(crate) const JSON_FORMAT: u64 = 1;
 /// First byte of a sealed frame (an encrypted payload under a readable header).
+#[doc(hidden)]
 pub const SEALED_MAGIC: u8 = 0xC6;
 /// Version of the sealed frame layout.
+#[doc(hidden)]
 pub const SEALED_FORMAT: u8 = 0x01;
-/// Inner codec tag of JSON text inside a sealed frame (postcard is [`TAG_POSTCARD`]).
-pub const TAG_JSON: u8 = 0x00;
+/// Inner codec tag of JSON text inside a sealed frame (postcard is `TAG_POSTCARD`).
+pub(crate) const TAG_JSON: u8 = 0x00;
 /// Length of a sealed frame's nonce (AES-GCM's 96 bits).
+#[doc(hidden)]
 pub const NONCE_LEN: usize = 12;
 /// Length of a sealed frame's authentication tag.
-pub const AUTH_TAG_LEN: usize = 16;
+pub(crate) const AUTH_TAG_LEN: usize = 16;
 /// The longest key id a sealed frame carries.
-pub const MAX_KEY_ID_LEN: usize = 32;
+pub(crate) const MAX_KEY_ID_LEN: usize = 32;
 
 /// The envelope header: everything needed to decide what to do with a value before touching
 /// its payload.
@@ -318,7 +321,7 @@ fn decode_sealed(bytes: &[u8]) -> Result<RawEnvelope<'_>> {
 
 /// A key id a sealed frame may carry: 1 to [`MAX_KEY_ID_LEN`] of `[A-Za-z0-9_]` (so it can
 /// name a Worker secret, `<PREFIX>_KEY_<id>`).
-pub fn valid_key_id(id: &str) -> bool {
+pub(crate) fn valid_key_id(id: &str) -> bool {
     (1..=MAX_KEY_ID_LEN).contains(&id.len())
         && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }

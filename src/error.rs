@@ -377,8 +377,7 @@ pub enum LimitError {
     /// The expiration is already in the past: writing it would be a no-op delete.
     #[error("expiration is in the past")]
     AlreadyExpired,
-    /// The expiry is past [`MAX_EXPIRES_AT_MS`](crate::backend::MAX_EXPIRES_AT_MS) (2^53 − 1
-    /// ms): the Workers runtime cannot hand it to KV and JavaScript readers cannot read it
+    /// The expiry is past the largest exact JavaScript integer (2^53 − 1 ms): the Workers runtime cannot hand it to KV and JavaScript readers cannot read it
     /// exactly. Refused before any I/O.
     #[error("expiry {expires_at_ms} ms is past the largest representable {max} ms")]
     ExpiryOutOfRange {

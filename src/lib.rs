@@ -9,36 +9,33 @@ pub mod axum;
 pub mod backend;
 pub mod background;
 pub mod cache;
-pub mod clock;
+mod clock;
 mod codec;
 pub mod envelope;
 mod error;
 pub mod export;
 mod random;
 pub mod schema;
-pub mod seal;
+mod seal;
 mod send;
 pub mod session;
-pub mod store;
+mod store;
 #[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 pub mod tower_sessions;
-pub mod versioned;
+mod versioned;
 
-/// The Workers KV backend, at the root beside [`MemoryKv`] (wasm32, feature `worker`).
-#[cfg(all(feature = "worker", target_arch = "wasm32"))]
-#[doc(inline)]
-pub use crate::backend::WorkersKv;
+// The core at the root, each item in one place: the error, what a versioned type is and how its
+// values are read and written, the typed store, time, sealing keys, and the KV handle with the
+// in-memory backend (also under `backend`, beside the other backends).
 #[doc(inline)]
 pub use crate::{
-    backend::{Kv, KvBackend, MemoryKv},
-    cache::{CachePolicy, Cached, KvCache},
+    backend::{kv::Kv, memory::MemoryKv},
     clock::{Clock, ManualClock, SystemClock},
-    envelope::{Codec, Header, Payload},
+    codec::Codec,
     error::{Error, LimitError, Result, SealError, ValidationIssue},
-    export::{export_schemas, shipped_schema_files},
-    seal::{KeyRing, SealingKey},
-    session::{SessionRecord, Sessions},
+    seal::{KeyError, KeyRing, SealingKey, StoredSeal},
     store::{Overwrite, TypedStore},
     versioned::{decode_value, encode_value, Decoded, Versioned},
 };
@@ -49,16 +46,28 @@ pub use crate::{
 #[doc = include_str!("../docs/axum.md")]
 struct AxumGuide;
 
-/// What this repository's ops CLI (`crates/kv-envelope-cli`) needs beyond the public API: KV's
-/// limits, the error wording that never quotes a value, the type-erased schema of a stored value,
-/// validation of a JSON value, and sealing a payload. Not public API, no stability promise.
+/// What this repository's own tools and tests use beyond the public API (the ops CLI in
+/// `crates/kv-envelope-cli`, the e2e seed tool, the golden and fuzz suites): KV's limits, the
+/// wire format's bytes, decoding and encoding with a key ring for a given KV key, the error wording
+/// that never quotes a value, the type-erased schema of a stored value, validation of a JSON value,
+/// and sealing a payload. Not public API: no stability promise.
 #[doc(hidden)]
-pub mod __cli {
+pub mod __internal {
     pub use crate::{
-        backend::{check_key, MAX_METADATA_BYTES, MAX_VALUE_BYTES, MIN_EXPIRATION_SECS},
+        backend::limits::{
+            bulk_text_is_exact, check_key, MAX_BULK_KEYS, MAX_EXPIRES_AT_MS, MAX_KEY_BYTES,
+            MAX_METADATA_BYTES, MAX_VALUE_BYTES, MIN_EXPIRATION_SECS,
+        },
+        envelope::{FRAME_MAGIC, NONCE_LEN, SEALED_FORMAT, SEALED_MAGIC},
         error::describe_json_error,
-        schema::{validate, whole_value_schema},
+        export::{schema_file_name, to_schema_file, ENVELOPE_SCHEMA_FILE, METADATA_SCHEMA_FILE},
+        schema::{
+            stored::{envelope_schema_file_name, whole_value_schema},
+            validate,
+        },
         seal::FrameFields,
+        session::store::{DEFAULT_ABSOLUTE_LIFETIME, DEFAULT_MAX_SESSION_BYTES},
+        versioned::{check_header, decode_value_in, encode_value_in},
     };
 
     /// Seal `plaintext` (the payload in `frame.codec`) for `kv_key` with `ring`'s primary key.

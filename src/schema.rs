@@ -1,12 +1,13 @@
 //! JSON Schemas of versioned types: generation (schemars, through the [`Portable`] transform so
 //! other languages' validators compile them), validation (compiled once per process/isolate),
 //! and the schemas of whole stored values and of the KV metadata
-//! ([`envelope_schema_of`](crate::export::envelope_schema_of), [`metadata_schema`]). Writing
-//! the files of a versioned type is [`export`](crate::export)'s.
+//! ([`envelope_schema_of`](crate::export::envelope_schema_of),
+//! [`metadata_schema`](crate::export::metadata_schema)). Writing the files of a versioned type
+//! is [`export`](crate::export)'s.
 //!
 //! Validation uses the jsonschema crate with the `jsonschema` feature (on by default): every
 //! keyword of draft 2020-12, and every standard format asserted, not annotated (`email` by
-//! [`is_plausible_email`], `idn-hostname` and `idn-email` by jsonschema's IDNA checks);
+//! [`kv_envelope_validator::is_plausible_email`], `idn-hostname` and `idn-email` by jsonschema's IDNA checks);
 //! references resolve within the schema (and to the draft's meta-schemas), nothing is fetched,
 //! and two schemas claiming one `$id` are refused. Without it, the in-crate `compact` validator
 //! validates: the vocabulary schemars emits, with the same results, at a fraction of the wasm
@@ -15,7 +16,7 @@
 //! official JSON-Schema-Test-Suite runs through both (`make json-schema-suite`; the results
 //! per validator are in RELIABILITY.md).
 
-use std::{path::Path, sync::OnceLock};
+use std::sync::OnceLock;
 
 use serde_json::Value;
 
@@ -27,23 +28,14 @@ pub(crate) mod identifiers;
 mod portable;
 #[cfg(feature = "jsonschema")]
 mod refusal;
-mod stored;
+// What other services find in KV; `export` is its public home.
+pub(crate) mod stored;
 
-pub use kv_envelope_validator::is_plausible_email;
+#[cfg(feature = "jsonschema")]
+use kv_envelope_validator::is_plausible_email;
 use kv_envelope_validator::Document;
 #[doc(inline)]
-pub use portable::{make_portable_value, Portable};
-// `export` (typed) and the CLI's type-erased registry build whole-value schemas from a name and
-// a version list.
-#[doc(hidden)]
-pub use stored::whole_value_schema;
-#[doc(inline)]
-pub use stored::{envelope_schema_file_name, metadata_schema};
-
-/// File name of [`envelope_schema`] (the JSON envelope of any type).
-pub const ENVELOPE_SCHEMA_FILE: &str = "envelope.schema.json";
-/// File name of [`metadata_schema`] (the KV metadata copy of the header).
-pub const METADATA_SCHEMA_FILE: &str = "metadata.schema.json";
+pub use portable::Portable;
 
 /// A compiled validator of one (type, version).
 ///
@@ -142,7 +134,7 @@ pub fn schema_of<T: schemars::JsonSchema>() -> Value {
 }
 
 /// Compile `schema` the way every (type, version) validator is compiled: `format` asserted,
-/// with the cheap [`is_plausible_email`] check. [`Versioned::validator`](crate::Versioned::validator) caches the result;
+/// with the cheap [`kv_envelope_validator::is_plausible_email`] check. [`Versioned::validator`](crate::Versioned::validator) caches the result;
 /// this is for tools and benchmarks that need a fresh one.
 pub fn compile(type_name: &'static str, version: u32, schema: &Value) -> Result<Validator> {
     #[cfg(not(feature = "jsonschema"))]
@@ -217,79 +209,11 @@ pub(crate) fn validate_document(
     })
 }
 
-/// The JSON Schema of the JSON envelope itself (the `data` field is any JSON value; its schema
-/// is the one of the (type, version) named by `type` and `v`).
-pub fn envelope_schema() -> Value {
-    serde_json::json!({
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": "kv-envelope/envelope.schema.json",
-        "title": "KvEnvelope",
-        "description": "A value stored in Workers KV by kv-envelope with the JSON codec. The payload in `data` follows the schema `<type>.v<v>.schema.json`.",
-        "type": "object",
-        "required": ["kv", "type", "v", "data"],
-        "properties": {
-            "kv": { "description": "Envelope format version.", "const": 1 },
-            "type": { "description": "Stable type name.", "type": "string", "minLength": 1 },
-            "v": { "description": "Schema version of `data` (starts at 1).", "type": "integer", "minimum": 1, "maximum": 4294967295u64 },
-            "exp": {
-                "description": "Absolute expiry in milliseconds since the Unix epoch; null or absent: never expires.",
-                "type": ["integer", "null"],
-                "minimum": 0
-            },
-            "data": { "description": "The payload." }
-        }
-    })
-}
-
-/// File name of the schema of `type_name` at `version`: `<type>.v<version>.schema.json`.
-pub fn schema_file_name(type_name: &str, version: u32) -> String {
-    format!("{type_name}.v{version}.schema.json")
-}
-
-/// Pretty JSON with a trailing newline, the committed form of a schema file.
-pub fn to_schema_file(schema: &Value) -> String {
-    let mut s = serde_json::to_string_pretty(schema).unwrap_or_default();
-    s.push('\n');
-    s
-}
-
-/// Write `envelope.schema.json` into `dir`.
-pub fn export_envelope_schema(dir: &Path) -> std::io::Result<std::path::PathBuf> {
-    let mut v = write_files(
-        dir,
-        vec![(ENVELOPE_SCHEMA_FILE.to_string(), envelope_schema())],
-    )?;
-    Ok(v.remove(0))
-}
-
-/// Write `metadata.schema.json` ([`metadata_schema`]) into `dir`.
-pub fn export_metadata_schema(dir: &Path) -> std::io::Result<std::path::PathBuf> {
-    let mut v = write_files(
-        dir,
-        vec![(METADATA_SCHEMA_FILE.to_string(), metadata_schema())],
-    )?;
-    Ok(v.remove(0))
-}
-
-pub(crate) fn write_files(
-    dir: &Path,
-    files: Vec<(String, Value)>,
-) -> std::io::Result<Vec<std::path::PathBuf>> {
-    std::fs::create_dir_all(dir)?;
-    let mut written = Vec::with_capacity(files.len());
-    for (name, schema) in files {
-        let path = dir.join(name);
-        std::fs::write(&path, to_schema_file(&schema))?;
-        written.push(path);
-    }
-    Ok(written)
-}
-
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
 
-    use super::is_plausible_email;
+    use kv_envelope_validator::is_plausible_email;
 
     /// The first, split-based version of the check: the single-pass one must agree with it.
     fn reference(s: &str) -> bool {

@@ -1,8 +1,13 @@
-//! Property-test helpers for users' migration chains (feature `testing`).
+//! Tools for testing your own code (feature `testing`).
 //!
-//! Call them on *your* types: [`check_migration`] proves that arbitrary values of an old
-//! version migrate to a current value that validates and round-trips through both codecs;
-//! [`check_golden_corpus`] keeps committed old payloads decoding forever.
+//! * Migration chains, on *your* types: [`check_migration`] proves that arbitrary values of an
+//!   old version migrate to a current value that validates and round-trips through both codecs;
+//!   [`check_golden_corpus`] keeps committed old payloads decoding forever ([`write_golden`]
+//!   writes them).
+//! * KV as it behaves in production, deterministically: [`SimKv`] (locations, propagation delay,
+//!   429s on writes faster than once a second per key, lazy expiry; [`SimConfig`],
+//!   [`SimLocation`]) and [`SimObjects`] (the Durable Object code workerd runs, over memory).
+//!   Both implement [`KvBackend`](crate::backend::KvBackend): hand them to [`Kv::new`](crate::Kv::new).
 
 use std::path::Path;
 
@@ -12,6 +17,10 @@ use proptest::{
 };
 use serde::Serialize;
 
+pub use crate::backend::{
+    object_sim::SimObjects,
+    sim::{SimConfig, SimKv, SimLocation},
+};
 use crate::{
     envelope::{self, Codec},
     versioned::{decode_value, encode_value, Versioned},

@@ -188,7 +188,7 @@ macro_rules! versioned {
 
             fn decode_payload(
                 version: u32,
-                payload: $crate::Payload<'_>,
+                payload: $crate::envelope::Payload<'_>,
                 validate: bool,
             ) -> $crate::Result<Self> {
                 $crate::versioned!(@dispatch $last, version, payload, validate, $name, (1u32), [$($all),+]);

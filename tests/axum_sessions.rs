@@ -17,8 +17,8 @@ use axum::{
 use futures::executor::block_on;
 use kv_envelope::{
     axum::{TypedSession, TypedSessionLayer},
-    backend::sim::{SimConfig, SimKv},
     session::{CookieConfig, IdSource, NewSession, SessionGate, Sessions},
+    testing::{SimConfig, SimKv},
     Kv, ManualClock, MemoryKv, Result,
 };
 use tower::ServiceExt;
@@ -49,7 +49,7 @@ fn app(gate: SessionGate) -> Router {
         .route(
             "/account",
             get(
-                |TypedSession(s): TypedSession<kv_envelope::SessionRecord>| async move {
+                |TypedSession(s): TypedSession<kv_envelope::session::SessionRecord>| async move {
                     format!("hello {}", s.session.email)
                 },
             ),
@@ -57,7 +57,7 @@ fn app(gate: SessionGate) -> Router {
         .route(
             "/api/me",
             get(
-                |TypedSession(s): TypedSession<kv_envelope::SessionRecord>| async move {
+                |TypedSession(s): TypedSession<kv_envelope::session::SessionRecord>| async move {
                     s.session.user_id
                 },
             ),
@@ -65,7 +65,7 @@ fn app(gate: SessionGate) -> Router {
         .route(
             "/",
             get(
-                |s: Option<TypedSession<kv_envelope::SessionRecord>>| async move {
+                |s: Option<TypedSession<kv_envelope::session::SessionRecord>>| async move {
                     match s {
                         Some(TypedSession(s)) => format!("hi {}", s.session.user_id),
                         None => "anonymous".to_string(),
@@ -244,15 +244,14 @@ fn a_kv_outage_is_503_never_a_logout() {
 
 #[test]
 fn an_extractor_without_the_layer_is_a_500_not_a_panic() {
-    let app: Router =
-        Router::new().route(
-            "/",
-            get(
-                |TypedSession(s): TypedSession<kv_envelope::SessionRecord>| async move {
-                    s.session.email
-                },
-            ),
-        );
+    let app: Router = Router::new().route(
+        "/",
+        get(
+            |TypedSession(s): TypedSession<kv_envelope::session::SessionRecord>| async move {
+                s.session.email
+            },
+        ),
+    );
     assert_eq!(
         get_with(&app, "/", None).status(),
         StatusCode::INTERNAL_SERVER_ERROR

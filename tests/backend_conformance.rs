@@ -11,14 +11,14 @@ use std::{sync::Arc, time::Duration};
 
 use futures::executor::block_on;
 use kv_envelope::{
-    backend::{
-        bulk_text_is_exact, conformance,
-        object_sim::SimObjects,
-        placement::Placement,
-        sim::{SimConfig, SimKv},
-        Consistency, Expected, KvBackend, ListKey, ListPage, Stamp, Stored, WriteOptions,
-        MAX_BULK_KEYS, MAX_KEY_BYTES, MAX_METADATA_BYTES, MAX_VALUE_BYTES,
+    __internal::{
+        bulk_text_is_exact, MAX_BULK_KEYS, MAX_KEY_BYTES, MAX_METADATA_BYTES, MAX_VALUE_BYTES,
     },
+    backend::{
+        conformance, Consistency, Expected, KvBackend, ListKey, ListPage, Placement, Stamp, Stored,
+        WriteOptions,
+    },
+    testing::{SimConfig, SimKv, SimObjects},
     Error, Kv, LimitError, ManualClock, MemoryKv,
 };
 
@@ -483,7 +483,7 @@ impl KvBackend for SingleGetsOnly {
 /// they are read again singly; JSON envelopes are.
 #[test]
 fn binary_frames_are_never_exact_bulk_text() {
-    use kv_envelope::{envelope::Codec, versioned::encode_value_in, KeyRing, SealingKey};
+    use kv_envelope::{__internal::encode_value_in, Codec, KeyRing, SealingKey};
     #[derive(serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
     struct Note {
         text: String,

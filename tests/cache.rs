@@ -16,9 +16,8 @@ use std::{
 use kv_envelope::{
     backend::{KvBackend, ListPage, Stored, WriteOptions},
     background::Deferred,
-    cache::{CachePolicy, CacheState, CacheStatus, KvCache, NamespaceGeneration, ABSENT_TYPE},
-    envelope::{self, Codec},
-    Error, Kv, ManualClock, MemoryKv, Versioned,
+    cache::{CachePolicy, CacheState, CacheStatus, KvCache, NamespaceGeneration},
+    envelope, Codec, Error, Kv, ManualClock, MemoryKv, Versioned,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -550,7 +549,10 @@ async fn not_found_is_remembered_for_the_negative_ttl() {
         (CacheStatus::Miss, None)
     );
     let raw = e.mem.raw("cache:product:g0:ghost").unwrap();
-    assert_eq!(envelope::peek_header(&raw).unwrap().type_name, ABSENT_TYPE);
+    assert_eq!(
+        envelope::peek_header(&raw).unwrap().type_name,
+        "kv-envelope.cache-absent"
+    );
 
     let second = cache
         .get_or_compute_optional("ghost", &policy, nothing())

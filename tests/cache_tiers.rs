@@ -6,9 +6,10 @@ mod common;
 use std::{convert::Infallible, sync::Arc, time::Duration};
 
 use kv_envelope::{
-    backend::sim::{SimConfig, SimKv},
     cache::{CachePolicy, CacheState, CacheStatus, KvCache, MemoryTier},
-    envelope, Codec, KeyRing, Kv, ManualClock, MemoryKv, SealingKey, TypedStore,
+    envelope,
+    testing::{SimConfig, SimKv},
+    Codec, KeyRing, Kv, ManualClock, MemoryKv, SealingKey, TypedStore,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

@@ -15,12 +15,13 @@ use std::{
 
 use futures::executor::block_on;
 use kv_envelope::{
-    backend::sim::{SimConfig, SimKv},
     decode_value, envelope,
+    envelope::Header,
     session::{
         CookieConfig, IdSource, Lookup, NoSession, SessionGate, SessionId, SessionRecord, Sessions,
     },
-    Error, Header, Kv, LimitError, ManualClock, Overwrite, TypedStore,
+    testing::{SimConfig, SimKv},
+    Error, Kv, LimitError, ManualClock, Overwrite, TypedStore,
 };
 
 use common::NOW;
@@ -361,7 +362,7 @@ fn session_id_cases_parse_or_are_refused_without_echo() {
 /// Generated rather than committed: 25 MiB does not belong in git.
 #[test]
 fn oversize_value_is_refused_by_kv_and_decodes_without_panic() {
-    let limit = kv_envelope::backend::MAX_VALUE_BYTES;
+    let limit = kv_envelope::__internal::MAX_VALUE_BYTES;
     let mut big = br#"{"kv":1,"type":"session","v":3,"exp":null,"data":{"userId":""#.to_vec();
     big.resize(limit + 16, b'a');
     big.extend_from_slice(br#"","email":"a@example.com"}}"#);

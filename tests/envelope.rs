@@ -4,9 +4,9 @@ mod common;
 
 use kv_envelope::{
     decode_value,
-    envelope::{self, Codec, Header},
+    envelope::{self, Header},
     session::{SessionRecord, SessionRecordV1, SessionRecordV2},
-    Error, Versioned,
+    Codec, Error, Versioned,
 };
 
 use common::NOW;
@@ -99,7 +99,7 @@ fn v1_reads_as_current_in_both_codecs() {
         assert_eq!(d.value.user_id, "u1");
         assert_eq!(
             d.value.absolute_expires_at,
-            NOW + kv_envelope::session::DEFAULT_ABSOLUTE_LIFETIME.as_millis() as u64
+            NOW + kv_envelope::__internal::DEFAULT_ABSOLUTE_LIFETIME.as_millis() as u64
         );
         assert_eq!(d.value.refreshed_at, NOW);
         assert!(d.value.roles.is_empty());
@@ -176,7 +176,7 @@ fn json_other_key_order_and_extra_keys() {
 
 #[test]
 fn email_format_accepts_real_addresses_and_refuses_junk() {
-    use kv_envelope::schema::is_plausible_email as ok;
+    use kv_envelope_validator::is_plausible_email as ok;
     for good in [
         "a@b.co",
         "ada.lovelace+kv@mail.example.com",

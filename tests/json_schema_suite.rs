@@ -22,8 +22,8 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use kv_envelope::schema::{self, is_plausible_email};
-use kv_envelope_validator::{self as compact, Document};
+use kv_envelope::schema;
+use kv_envelope_validator::{self as compact, is_plausible_email, Document};
 use serde_json::Value;
 
 /// Where the Makefile tells the runner the suite is (`target/json-schema-test-suite` otherwise).

@@ -3,9 +3,9 @@
 use std::path::Path;
 
 use kv_envelope::{
-    envelope::Codec,
     session::{SessionRecord, SessionRecordV1, SessionRecordV2},
     testing::{check_golden_corpus, check_migration, write_golden},
+    Codec,
 };
 use proptest::prelude::*;
 

@@ -28,11 +28,12 @@ use std::{
 
 use futures::executor::block_on;
 use kv_envelope::{
-    backend::sim::{SimConfig, SimKv},
     cache::{
         CachePolicy, CacheState, CacheStatus, Cached, KvCache, MemoryTier, NamespaceGeneration,
     },
-    decode_value, envelope, Clock, Error, ManualClock,
+    decode_value, envelope,
+    testing::{SimConfig, SimKv},
+    Clock, Error, ManualClock,
 };
 use proptest::{prelude::*, test_runner::TestCaseResult};
 use schemars::JsonSchema;

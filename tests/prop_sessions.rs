@@ -22,10 +22,10 @@ use std::{sync::Arc, time::Duration};
 
 use futures::executor::block_on;
 use kv_envelope::{
-    backend::sim::{SimConfig, SimKv},
-    envelope::{self, Codec},
+    envelope,
     session::{IdSource, Lookup, Refresh, SessionId, SessionRecord, Sessions},
-    Clock, Error, ManualClock,
+    testing::{SimConfig, SimKv},
+    Clock, Codec, Error, ManualClock,
 };
 use proptest::{prelude::*, strategy::ValueTree, test_runner::TestCaseResult};
 

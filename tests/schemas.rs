@@ -5,7 +5,7 @@ mod common;
 
 use std::{collections::BTreeSet, path::Path};
 
-use kv_envelope::{schema::to_schema_file, shipped_schema_files};
+use kv_envelope::{__internal::to_schema_file, export::shipped_schema_files};
 
 #[test]
 fn committed_schemas_match_the_code() {
@@ -66,11 +66,12 @@ use kv_envelope::{
     cache::NamespaceGeneration,
     decode_value, encode_value,
     envelope::peek_header,
-    schema::is_plausible_email,
+    envelope::Header,
     session::{SessionIndexEntry, SessionRecord},
     tower_sessions::TowerSessionRecord,
-    Codec, Header, Versioned,
+    Codec, Versioned,
 };
+use kv_envelope_validator::is_plausible_email;
 use serde::Serialize;
 use serde_json::{json, Value};
 

@@ -9,17 +9,16 @@ mod common;
 use std::{collections::HashSet, convert::Infallible, sync::Arc, time::Duration};
 
 use kv_envelope::{
-    backend::{
-        sim::{SimConfig, SimKv},
-        KvBackend,
-    },
+    __internal::{decode_value_in, encode_value_in},
+    backend::KvBackend,
     cache::{CachePolicy, CacheStatus, KvCache},
-    envelope::{self, Codec, Payload},
-    seal::{KeyError, StoredSeal},
+    decode_value,
+    envelope::Header,
+    envelope::{self, Payload},
     session::{Lookup, NoSession, Sessions},
-    versioned::{decode_value, decode_value_in, encode_value_in},
-    Error, Header, KeyRing, Kv, ManualClock, MemoryKv, Overwrite, SealError, SealingKey,
-    TypedStore,
+    testing::{SimConfig, SimKv},
+    Codec, Error, KeyError, KeyRing, Kv, ManualClock, MemoryKv, Overwrite, SealError, SealingKey,
+    StoredSeal, TypedStore,
 };
 use proptest::prelude::*;
 use schemars::JsonSchema;

@@ -10,11 +10,11 @@
 use std::{collections::BTreeMap, path::Path};
 
 use kv_envelope::{
-    envelope::{self, Codec, Payload},
-    seal::FrameFields,
+    __internal::decode_value_in,
+    __internal::FrameFields,
+    envelope::{self, Payload},
     session::{SessionIndexEntry, SessionRecord, SessionRecordV2},
-    versioned::decode_value_in,
-    KeyRing, Versioned,
+    Codec, KeyRing, Versioned,
 };
 use serde::Serialize;
 use serde_json::value::RawValue;

@@ -16,19 +16,17 @@ use std::{
 };
 
 use kv_envelope::{
-    backend::{
-        sim::{SimConfig, SimKv},
-        KvBackend, ListPage, OpCounts, Stored, WriteOptions,
-    },
+    backend::{KvBackend, ListPage, OpCounts, Stored, WriteOptions},
     background::Deferred,
     decode_value,
-    envelope::{self, Codec, Header},
+    envelope::{self, Header},
     session::{
         Admission, CookieConfig, DenyCause, Lookup, NewSession, NoSession, PlainResponse, Refresh,
         RefreshPlan, RequestParts, SessionData, SessionGate, SessionId, SessionIndexEntry,
         SessionInit, SessionRecord, SessionRecordV1, SessionTimes, Sessions,
     },
-    Error, KeyRing, Kv, ManualClock, MemoryKv, Result, SealingKey, TypedStore,
+    testing::{SimConfig, SimKv},
+    Codec, Error, KeyRing, Kv, ManualClock, MemoryKv, Result, SealingKey, TypedStore,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -2001,7 +1999,10 @@ async fn oversized_sessions_are_refused(h: Harness) {
         store.get(&small).await.unwrap().unwrap().roles,
         Vec::<String>::new()
     );
-    assert_eq!(kv_envelope::session::DEFAULT_MAX_SESSION_BYTES, 64 * 1024);
+    assert_eq!(
+        kv_envelope::__internal::DEFAULT_MAX_SESSION_BYTES,
+        64 * 1024
+    );
 }
 
 /// A backend whose `n`-th put or delete (counted together) fails with a retryable error.
@@ -2076,7 +2077,7 @@ async fn a_failed_rotation_keeps_the_old_session(h: Harness) {
 async fn an_unrepresentable_expiry_is_refused_before_io(h: Harness) {
     let kv = h.kv();
     let before = kv.counters().snapshot();
-    for exp in [u64::MAX, kv_envelope::backend::MAX_EXPIRES_AT_MS + 1] {
+    for exp in [u64::MAX, kv_envelope::__internal::MAX_EXPIRES_AT_MS + 1] {
         let err = kv.put("k", b"v", Some(exp), None).await.unwrap_err();
         assert!(
             matches!(

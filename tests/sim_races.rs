@@ -20,13 +20,12 @@ use std::{
 use futures::executor::block_on;
 use kv_envelope::{
     backend::{
-        object_sim::SimObjects,
-        placement::Placement,
-        sim::{SimConfig, SimKv},
-        BulkRead, Consistency, Expected, KvBackend, ListPage, Stamp, Stored, WriteOptions,
+        BulkRead, Consistency, Expected, KvBackend, ListPage, Placement, Stamp, Stored,
+        WriteOptions,
     },
     cache::{CachePolicy, CacheState, KvCache},
     session::{IdSource, Lookup, NoSession, Refresh, SessionId, SessionRecord, Sessions},
+    testing::{SimConfig, SimKv, SimObjects},
     Kv, ManualClock, Result,
 };
 use schemars::JsonSchema;

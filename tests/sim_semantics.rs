@@ -8,11 +8,10 @@ use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use futures::executor::block_on;
 use kv_envelope::{
-    backend::{
-        sim::{SimConfig, SimKv, SimLocation},
-        KvBackend, Stored, WriteOptions, MAX_VALUE_BYTES,
-    },
+    __internal::MAX_VALUE_BYTES,
+    backend::{KvBackend, Stored, WriteOptions},
     session::SessionRecord,
+    testing::{SimConfig, SimKv, SimLocation},
     Error, LimitError, ManualClock, TypedStore,
 };
 use proptest::prelude::*;

@@ -5,9 +5,9 @@ mod common;
 use std::{sync::Arc, time::Duration};
 
 use kv_envelope::{
-    envelope::{self, Codec, Header},
+    envelope::{self, Header},
     session::{SessionRecord, SessionRecordV1},
-    Error, Kv, ManualClock, MemoryKv, Overwrite, TypedStore, Versioned,
+    Codec, Error, Kv, ManualClock, MemoryKv, Overwrite, TypedStore, Versioned,
 };
 
 use common::NOW;

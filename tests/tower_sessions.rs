@@ -16,13 +16,9 @@ use std::{
 
 use futures::executor::block_on;
 use kv_envelope::{
-    backend::{
-        object_sim::SimObjects,
-        placement::Placement,
-        sim::{SimConfig, SimKv},
-        Consistency, Expected, KvBackend, ListPage, Stored, WriteOptions,
-    },
+    backend::{Consistency, Expected, KvBackend, ListPage, Placement, Stored, WriteOptions},
     decode_value, encode_value,
+    testing::{SimConfig, SimKv, SimObjects},
     tower_sessions::{KvSessionStore, SaveBudget, TowerSessionRecord},
     Clock, Codec, Kv, ManualClock, MemoryKv, Versioned,
 };
@@ -818,7 +814,7 @@ fn a_429_from_another_writer_is_retried_once_then_is_a_backend_error() {
 }
 
 /// Reads pass through; every write answers KV's 429.
-struct AlwaysRateLimited(kv_envelope::backend::sim::SimLocation);
+struct AlwaysRateLimited(kv_envelope::testing::SimLocation);
 
 #[async_trait::async_trait]
 impl KvBackend for AlwaysRateLimited {

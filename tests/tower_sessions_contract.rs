@@ -36,11 +36,8 @@ use axum::{
     Router,
 };
 use kv_envelope::{
-    backend::{
-        object_sim::SimObjects,
-        placement::Placement,
-        sim::{SimConfig, SimKv},
-    },
+    backend::Placement,
+    testing::{SimConfig, SimKv, SimObjects},
     tower_sessions::KvSessionStore,
     Clock, Kv, ManualClock, MemoryKv, SystemClock,
 };

@@ -549,7 +549,7 @@ fn differential_schemas() -> Vec<Value> {
         schema_of::<Everything>(),
         schema_of::<Strict>(),
         schema_of::<Kind>(),
-        kv_envelope::schema::envelope_schema(),
+        kv_envelope::export::envelope_schema(),
         json!({
             "type": ["object", "array", "string", "number", "null"],
             "properties": {
@@ -577,7 +577,7 @@ fn differential_schemas() -> Vec<Value> {
         }),
     ];
     schemas.extend(
-        kv_envelope::shipped_schema_files()
+        kv_envelope::export::shipped_schema_files()
             .into_iter()
             .map(|(_, s)| s),
     );

@@ -7,10 +7,9 @@
 use std::hint::black_box;
 
 use kv_envelope::{
-    envelope::Codec,
+    __internal::{decode_value_in, encode_value_in},
     session::SessionRecord,
-    versioned::{decode_value_in, encode_value_in},
-    KeyRing, SealingKey, Versioned,
+    Codec, KeyRing, SealingKey, Versioned,
 };
 use kv_envelope_validator::Document;
 use serde::{de::DeserializeOwned, Serialize};

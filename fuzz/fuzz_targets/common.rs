@@ -2,8 +2,9 @@
 
 use kv_envelope::{
     decode_value, encode_value,
-    envelope::{self, Codec, Header},
+    envelope::{self, Header},
     session::SessionRecord,
+    Codec,
 };
 
 /// The fuzzers' "now": values expiring before it are misses.

@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 fn schemas() -> &'static [(compact::Validator, schema::Validator)] {
     static SCHEMAS: OnceLock<Vec<(compact::Validator, schema::Validator)>> = OnceLock::new();
     SCHEMAS.get_or_init(|| {
-        let mut all: Vec<Value> = kv_envelope::shipped_schema_files()
+        let mut all: Vec<Value> = kv_envelope::export::shipped_schema_files()
             .into_iter()
             .map(|(_, s)| s)
             .collect();
@@ -80,7 +80,11 @@ fuzz_target!(|data: &[u8]| {
     };
     let valid = ours.is_valid(doc.root());
     assert_eq!(theirs.engine(), "jsonschema");
-    assert_eq!(valid, theirs.is_valid_document(&doc), "compact and jsonschema disagree");
+    assert_eq!(
+        valid,
+        theirs.is_valid_document(&doc),
+        "compact and jsonschema disagree"
+    );
     assert_eq!(ours.issues(doc.root(), 16).is_empty(), valid);
 });
 

@@ -9,7 +9,7 @@ mod common;
 fuzz_target!(|data: &[u8]| {
     common::check_envelope(data);
     if let Ok(text) = std::str::from_utf8(data) {
-        if let Some(h) = kv_envelope::Header::from_metadata(text) {
+        if let Some(h) = kv_envelope::envelope::Header::from_metadata(text) {
             let _ = h.to_metadata();
         }
     }

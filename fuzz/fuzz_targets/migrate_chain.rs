@@ -7,10 +7,9 @@
 
 use arbitrary::Arbitrary;
 use kv_envelope::{
-    decode_value, encode_value,
-    envelope::{self, Codec},
+    decode_value, encode_value, envelope,
     session::{SessionRecord, SessionRecordV1, SessionRecordV2},
-    Error, Versioned,
+    Codec, Error, Versioned,
 };
 use libfuzzer_sys::fuzz_target;
 use serde::Serialize;

@@ -8,10 +8,9 @@
 use std::sync::OnceLock;
 
 use kv_envelope::{
-    envelope::Codec,
+    __internal::{decode_value_in, encode_value_in},
     session::SessionRecord,
-    versioned::{decode_value_in, encode_value_in},
-    KeyRing, SealingKey,
+    Codec, KeyRing, SealingKey,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -45,8 +44,14 @@ fn sealed() -> &'static [Vec<u8>; 2] {
         }))
         .expect("a valid session");
         [Codec::Json, Codec::Postcard].map(|codec| {
-            encode_value_in(&session, codec, Some(common::NOW + 3_600_000), Some(ring()), KV_KEY)
-                .unwrap()
+            encode_value_in(
+                &session,
+                codec,
+                Some(common::NOW + 3_600_000),
+                Some(ring()),
+                KV_KEY,
+            )
+            .unwrap()
         })
     })
 }

@@ -9,10 +9,10 @@ use std::{collections::BTreeMap, sync::Arc, time::Duration};
 use arbitrary::Arbitrary;
 use futures::executor::block_on;
 use kv_envelope::{
-    backend::sim::{SimConfig, SimKv},
-    envelope::{self, Codec},
+    envelope,
     session::SessionRecord,
-    Clock, ManualClock, Overwrite, TypedStore,
+    testing::{SimConfig, SimKv},
+    Clock, Codec, ManualClock, Overwrite, TypedStore,
 };
 use libfuzzer_sys::fuzz_target;
 

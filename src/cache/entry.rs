@@ -27,7 +27,7 @@ use crate::{
 };
 
 /// Type name of a negative ("not found") entry.
-pub const ABSENT_TYPE: &str = "kv-envelope.cache-absent";
+pub(crate) const ABSENT_TYPE: &str = "kv-envelope.cache-absent";
 
 /// The header's metadata keys (`t`, `v`, `c`, `e`, defined once in `envelope`) followed by the
 /// cache's own.
@@ -284,7 +284,7 @@ mod tests {
         assert_eq!(t.computed_at, Some(1_000));
         assert_eq!(t.delta_ms, 30);
         // Tools reading the plain header still understand it.
-        let h = crate::Header::from_metadata(&w.metadata).unwrap();
+        let h = crate::envelope::Header::from_metadata(&w.metadata).unwrap();
         assert_eq!(h.expires_at, Some(16_000));
         assert_eq!(t.freshness(10_999), Freshness::Fresh);
         assert_eq!(t.freshness(11_000), Freshness::Stale);

@@ -25,7 +25,7 @@ use std::{
 use super::{entry::Timing, passthrough::JsonText, policy::millis};
 
 /// Default L1 TTL: how long an isolate serves a value from memory before asking KV again.
-pub const DEFAULT_MEMORY_TTL: Duration = Duration::from_secs(5);
+pub(crate) const DEFAULT_MEMORY_TTL: Duration = Duration::from_secs(5);
 
 /// Bounds and TTL of the isolate-memory tier of a [`CacheState`](super::CacheState)
 /// ([`CacheState::with_memory_tier`](super::CacheState::with_memory_tier)).
@@ -68,7 +68,7 @@ impl MemoryTier {
 }
 
 impl Default for MemoryTier {
-    /// 1,000 entries, 8 MiB, [`DEFAULT_MEMORY_TTL`].
+    /// 1,000 entries, 8 MiB, 5 s.
     fn default() -> Self {
         Self::new(1_000, 8 << 20, DEFAULT_MEMORY_TTL)
     }

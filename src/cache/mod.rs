@@ -59,22 +59,22 @@ use std::{fmt, future::Future, marker::PhantomData, sync::Arc, time::Duration};
 
 #[cfg(all(feature = "worker", target_arch = "wasm32"))]
 pub use self::workers::in_own_context;
-pub use self::{
-    entry::ABSENT_TYPE,
-    keys::{CacheKeys, NamespaceGeneration},
-    memory::{MemoryTier, DEFAULT_MEMORY_TTL},
-    passthrough::{ComputeJsonError, JsonText},
-    policy::CachePolicy,
-    random::{OsRandom, RandomSource},
-    state::CacheState,
-    stats::CacheStats,
-    status::{CacheStatus, Cached},
-};
 use self::{
     entry::{classify, classify_json, prepare, Found, Freshness, Timing},
     fetch::Core,
     memory::{Fill, Tier},
     policy::millis,
+    random::OsRandom,
+};
+pub use self::{
+    keys::{CacheKeys, NamespaceGeneration},
+    memory::MemoryTier,
+    passthrough::{ComputeJsonError, JsonText},
+    policy::CachePolicy,
+    random::RandomSource,
+    state::CacheState,
+    stats::CacheStats,
+    status::{CacheStatus, Cached},
 };
 use crate::{
     backend::{Kv, Stored},
@@ -86,11 +86,10 @@ use crate::{
     versioned::{check_header, encode_value, Versioned},
 };
 
-#[doc(inline)]
-pub use crate::send::MaybeSend;
+pub(crate) use crate::send::MaybeSend;
 
 /// Default time an isolate trusts the namespace generation it last read.
-pub const DEFAULT_GENERATION_TTL: Duration = Duration::from_secs(10);
+pub(crate) const DEFAULT_GENERATION_TTL: Duration = Duration::from_secs(10);
 
 /// The background of a store that has none: it cannot be constructed, so a
 /// `KvCache<T, NoBackground>` refreshes and writes inline, in the calling request.
@@ -137,7 +136,7 @@ impl<T, B> fmt::Debug for KvCache<T, B> {
 
 impl<T: Versioned + Clone + Send + Sync> KvCache<T> {
     /// A store on `kv`: prefix `cache`, namespace `T::NAME`, JSON codec, validation on, fresh
-    /// [`CacheState`], no background, generation trusted for [`DEFAULT_GENERATION_TTL`].
+    /// [`CacheState`], no background, generation trusted for 10 s.
     pub fn new(kv: Kv) -> Self {
         let prefix = "cache".to_string();
         let namespace = T::NAME.to_string();

@@ -16,7 +16,7 @@ impl<F: Fn() -> f64 + Send + Sync> RandomSource for F {
 }
 
 #[doc(inline)]
-pub use crate::random::OsRandom;
+pub(crate) use crate::random::OsRandom;
 
 /// A failure of the platform CSPRNG reads as `1.0`: no early refresh, which is the safe direction.
 impl RandomSource for OsRandom {

@@ -80,7 +80,7 @@ impl CacheState {
     /// route). `kv` is all zeros: KV operation counts belong to a [`Kv`] handle — pass them
     /// with [`stats_with_kv`](Self::stats_with_kv), or use [`KvCache::stats`].
     ///
-    /// [`Kv`]: crate::backend::Kv
+    /// [`Kv`]: crate::Kv
     /// [`KvCache::stats`]: super::KvCache::stats
     pub fn stats(&self) -> CacheStats {
         self.stats_with_kv(OpCounts::default())
@@ -89,7 +89,7 @@ impl CacheState {
     /// [`stats`](Self::stats) with `kv` as the KV operation counts, e.g. the snapshot of the
     /// `OpCounters` the cache's `Kv` handles share ([`Kv::with_counters`]).
     ///
-    /// [`Kv::with_counters`]: crate::backend::Kv::with_counters
+    /// [`Kv::with_counters`]: crate::Kv::with_counters
     pub fn stats_with_kv(&self, kv: OpCounts) -> CacheStats {
         self.inner.counters.snapshot(
             self.inner.flights.len(),

@@ -21,6 +21,30 @@ use crate::envelope::JSON_FORMAT;
 /// The draft every schema here declares.
 const DRAFT: &str = "https://json-schema.org/draft/2020-12/schema";
 
+/// The JSON Schema of the JSON envelope itself (the `data` field is any JSON value; its schema
+/// is the one of the (type, version) named by `type` and `v`).
+pub fn envelope_schema() -> Value {
+    json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "kv-envelope/envelope.schema.json",
+        "title": "KvEnvelope",
+        "description": "A value stored in Workers KV by kv-envelope with the JSON codec. The payload in `data` follows the schema `<type>.v<v>.schema.json`.",
+        "type": "object",
+        "required": ["kv", "type", "v", "data"],
+        "properties": {
+            "kv": { "description": "Envelope format version.", "const": 1 },
+            "type": { "description": "Stable type name.", "type": "string", "minLength": 1 },
+            "v": { "description": "Schema version of `data` (starts at 1).", "type": "integer", "minimum": 1, "maximum": 4294967295u64 },
+            "exp": {
+                "description": "Absolute expiry in milliseconds since the Unix epoch; null or absent: never expires.",
+                "type": ["integer", "null"],
+                "minimum": 0
+            },
+            "data": { "description": "The payload." }
+        }
+    })
+}
+
 /// File name of the whole-value schema of `type_name`: `<type>.envelope.schema.json`.
 pub fn envelope_schema_file_name(type_name: &str) -> String {
     format!("{type_name}.envelope.schema.json")
@@ -100,7 +124,7 @@ fn rebase_refs(map: &mut Map<String, Value>, base: &str) {
 }
 
 /// The JSON Schema of the KV metadata every write stores next to the value
-/// ([`Header::to_metadata`](crate::Header::to_metadata)), so `list` can report types, versions
+/// ([`Header::to_metadata`](crate::envelope::Header::to_metadata)), so `list` can report types, versions
 /// and expiries without reads: `{"t":"session","v":3,"c":"json","e":1764000000000}`. Generated
 /// from the struct the metadata is (de)serialized with.
 pub fn metadata_schema() -> Value {

@@ -161,7 +161,7 @@ impl CookieConfig {
     }
 
     /// Every distinct well-formed session id the header carries (at most
-    /// [`MAX_SESSION_COOKIES`], in header order), whatever [`session_id`](Self::session_id)
+    /// 8, in header order), whatever [`session_id`](Self::session_id)
     /// makes of them. All of them are the sender's: login and logout delete each one, so a
     /// duplicate cookie cannot keep a session alive past a logout.
     pub fn session_ids(&self, header: Option<&str>) -> Vec<SessionId> {

@@ -22,14 +22,14 @@ pub const ID_BYTES: usize = 32;
 pub const ID_LEN: usize = ID_BYTES * 2;
 
 /// Where session ids get their randomness. The seam lets tests draw deterministic ids; the
-/// default is [`OsRandom`].
+/// default is the platform CSPRNG (`getrandom`: the OS natively, Web Crypto on Workers).
 pub trait IdSource: MaybeSendSync {
     /// Fill `dest` with random bytes.
     fn fill(&self, dest: &mut [u8]) -> Result<()>;
 }
 
 #[doc(inline)]
-pub use crate::random::OsRandom;
+pub(crate) use crate::random::OsRandom;
 
 impl IdSource for OsRandom {
     fn fill(&self, dest: &mut [u8]) -> Result<()> {
@@ -55,7 +55,7 @@ impl SessionId {
     }
 
     /// Accept `text` only in the one form [`generate`](Self::generate) produces: exactly
-    /// [`ID_LEN`] characters `0-9a-f`. The error carries the length only, never the text.
+    /// 64 characters `0-9a-f`. The error carries the length only, never the text.
     pub fn parse(text: &str) -> Result<Self, NoSession> {
         let well_formed = text.len() == ID_LEN
             && text

@@ -41,29 +41,22 @@ mod origin;
 mod read;
 mod reason;
 mod record;
-mod store;
+pub(crate) mod store;
 
-pub use cookie::{
-    max_age_secs, CookieConfig, InvalidCookieName, SameSite, DEFAULT_COOKIE_NAME,
-    DEFAULT_MAX_COOKIE_HEADER_BYTES, HOST_PREFIX, MAX_SESSION_COOKIES,
-};
+pub use cookie::{CookieConfig, InvalidCookieName, SameSite};
 pub use data::{SessionData, SessionInit, SessionTimes};
 #[cfg(feature = "axum")]
 pub(crate) use gate::OwnedRequestParts;
 pub use gate::{
     Admission, CurrentSession, Denied, DenyCause, LogoutEverywhere, NewSession, PlainResponse,
-    RefreshTicket, RequestParts, SessionGate, DEFAULT_LOGIN_PATH, DEFAULT_RETURN_TO_PARAM,
+    RefreshTicket, RequestParts, SessionGate,
 };
 // The one hashing rule of session ids, shared with the tower-sessions adapter's keys.
 #[cfg(feature = "tower-sessions")]
 pub(crate) use id::hash_hex;
-pub use id::{IdSource, OsRandom, SessionId, ID_BYTES, ID_LEN};
+pub use id::{IdSource, SessionId};
 pub use index::SessionIndexEntry;
 pub use origin::{CrossOrigin, SameOrigin};
 pub use reason::NoSession;
 pub use record::{SessionRecord, SessionRecordV1, SessionRecordV2};
-pub use store::{
-    LogoutAll, Lookup, Refresh, RefreshPlan, RejectHook, Sessions, DEFAULT_ABSOLUTE_LIFETIME,
-    DEFAULT_IDLE_TIMEOUT, DEFAULT_LOGOUT_BATCH, DEFAULT_MAX_SESSION_BYTES, DEFAULT_PREFIX,
-    INDEX_PREFIX_SUFFIX, MAX_CLOCK_SKEW_MS, MIN_WRITE_SPACING_MS,
-};
+pub use store::{LogoutAll, Lookup, Refresh, RefreshPlan, RejectHook, Sessions};

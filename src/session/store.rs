@@ -207,7 +207,7 @@ impl Sessions<SessionRecord> {
 impl<D: SessionData> Sessions<D> {
     /// A store on `kv` with the defaults: prefix `session`, idle timeout 7 days, absolute
     /// lifetime 30 days, refresh threshold 6/7 of the idle timeout, JSON codec, validation
-    /// on, ids from [`OsRandom`].
+    /// on, ids from the platform CSPRNG.
     pub fn new(kv: Kv) -> Self {
         Self {
             sessions: TypedStore::new(kv.clone())

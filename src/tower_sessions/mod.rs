@@ -15,7 +15,7 @@
 //!   is no session, never a 5xx or a logged value.
 //!
 //! See `docs/axum.md` for wiring it into tower-sessions' `SessionManagerLayer` on workers-rs,
-//! and for when to use the crate's own typed [`Sessions`](crate::Sessions) instead.
+//! and for when to use the crate's own typed [`Sessions`](crate::session::Sessions) instead.
 
 #[cfg(all(
     feature = "tower-sessions",
@@ -47,7 +47,7 @@ pub use budget::SaveBudget;
 pub use record::{TowerSessionRecord, TowerSessionRecordV1};
 #[cfg(feature = "tower-sessions")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tower-sessions")))]
-pub use store::{KvSessionStore, DEFAULT_TOWER_PREFIX, MAX_ID_DRAWS};
+pub use store::KvSessionStore;
 #[cfg(feature = "tower-sessions")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tower-sessions")))]
 pub use typed::get_or_flush;

@@ -11,9 +11,9 @@ use super::{
     write_err, Ctx, EncodeArgs, EXIT_INVALID, EXIT_OK,
 };
 use kv_envelope::{
-    envelope::{self, Codec, Header},
-    schema::schema_file_name,
-    ValidationIssue,
+    __internal::schema_file_name,
+    envelope::{self, Header},
+    Codec, ValidationIssue,
 };
 
 pub(crate) fn encode(ctx: &mut Ctx<'_>, args: &EncodeArgs) -> Result<u8, Fail> {
@@ -57,7 +57,7 @@ pub(crate) fn encode(ctx: &mut Ctx<'_>, args: &EncodeArgs) -> Result<u8, Fail> {
     let payload: Value = serde_json::from_slice(&text).map_err(|e| {
         Fail(format!(
             "{source}: the payload is not JSON ({})",
-            kv_envelope::__cli::describe_json_error(&e)
+            kv_envelope::__internal::describe_json_error(&e)
         ))
     })?;
     let expires_at = match (args.expires_at, args.ttl) {

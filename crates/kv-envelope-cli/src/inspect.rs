@@ -11,10 +11,9 @@ use super::{
     write_err, Ctx, InspectArgs, EXIT_INVALID, EXIT_OK, EXIT_UNDECIDED,
 };
 use kv_envelope::{
-    envelope::{self, Codec, Header, Payload},
-    schema::schema_file_name,
-    seal::KeyRing,
-    Error, SealError, ValidationIssue,
+    __internal::schema_file_name,
+    envelope::{self, Header, Payload},
+    Codec, Error, KeyRing, SealError, ValidationIssue,
 };
 
 /// How far the value got.

@@ -6,7 +6,7 @@
 use std::{collections::HashMap, path::PathBuf};
 
 use super::input::Fail;
-use kv_envelope::seal::KeyRing;
+use kv_envelope::KeyRing;
 
 /// Where the key ring comes from. The ring is `<PREFIX>_KEYS` (key ids, primary first:
 /// `k2,k1`) and one `<PREFIX>_KEY_<id>` per id (base64 of 32 bytes), as a Worker reads it

@@ -56,7 +56,7 @@ mod time;
 
 pub use self::registry::{RegisteredType, Registry};
 use self::{input::Fail, input::ValueFormat, keys::KeyArgs};
-use kv_envelope::envelope::Codec;
+use kv_envelope::Codec;
 
 /// Success.
 pub const EXIT_OK: u8 = 0;
@@ -186,10 +186,7 @@ pub(crate) struct Ctx<'a> {
 
 impl Ctx<'_> {
     /// The key ring the command's options name, `None` without one.
-    pub(crate) fn key_ring(
-        &self,
-        args: &KeyArgs,
-    ) -> Result<Option<kv_envelope::seal::KeyRing>, Fail> {
+    pub(crate) fn key_ring(&self, args: &KeyArgs) -> Result<Option<kv_envelope::KeyRing>, Fail> {
         args.load(self.env)
     }
 }

@@ -36,9 +36,9 @@ use super::{
     write_err, Ctx, MigrateArgs, EXIT_INVALID, EXIT_OK, EXIT_UNDECIDED,
 };
 use kv_envelope::{
-    __cli::{check_key, MAX_METADATA_BYTES, MAX_VALUE_BYTES, MIN_EXPIRATION_SECS},
-    envelope::{self, Codec, Header},
-    seal::KeyRing,
+    __internal::{check_key, MAX_METADATA_BYTES, MAX_VALUE_BYTES, MIN_EXPIRATION_SECS},
+    envelope::{self, Header},
+    Codec, KeyRing,
 };
 
 /// Skipped entries listed in the text summary per category; `--json` lists them all.

@@ -6,11 +6,9 @@ use std::any::TypeId;
 use serde_json::Value;
 
 use kv_envelope::{
-    envelope::{self, Codec, Header},
-    schema,
-    seal::{KeyRing, StoredSeal},
-    versioned::{decode_value_in, encode_value_in, Versioned},
-    Error, Result, ValidationIssue,
+    __internal::{decode_value_in, encode_value_in},
+    envelope::{self, Header},
+    Codec, Error, KeyRing, Result, StoredSeal, ValidationIssue, Versioned,
 };
 
 /// The set of versioned types the command line knows, by their stable name.
@@ -179,13 +177,13 @@ impl RegisteredType {
         (self.schema)(version)
     }
 
-    /// Every (file name, schema) of versions `1..=current_version()`, named like
-    /// [`schema::schema_file_name`].
+    /// Every (file name, schema) of versions `1..=current_version()`,
+    /// named `<type>.v<version>.schema.json`.
     pub fn schema_files(&self) -> Vec<(String, Value)> {
         (1..=self.version)
             .filter_map(|v| {
                 self.schema(v)
-                    .map(|s| (schema::schema_file_name(self.name, v), s))
+                    .map(|s| (kv_envelope::__internal::schema_file_name(self.name, v), s))
             })
             .collect()
     }
@@ -195,8 +193,8 @@ impl RegisteredType {
     pub fn envelope_schema_file(&self) -> (String, Value) {
         let versions = (1..=self.version).filter_map(|v| self.schema(v).map(|s| (v, s)));
         (
-            schema::envelope_schema_file_name(self.name),
-            kv_envelope::__cli::whole_value_schema(self.name, versions),
+            kv_envelope::__internal::envelope_schema_file_name(self.name),
+            kv_envelope::__internal::whole_value_schema(self.name, versions),
         )
     }
 
@@ -247,15 +245,15 @@ impl RegisteredType {
     ) -> Result<Vec<u8>> {
         let plaintext = serde_json::to_vec(payload).map_err(|e| Error::Encode {
             type_name: self.name,
-            reason: kv_envelope::__cli::describe_json_error(&e),
+            reason: kv_envelope::__internal::describe_json_error(&e),
         })?;
-        let frame = kv_envelope::__cli::FrameFields {
+        let frame = kv_envelope::__internal::FrameFields {
             codec: Codec::Json,
             type_name: self.name,
             version,
             expires_at,
         };
-        kv_envelope::__cli::seal(ring, kv_key, frame, plaintext)
+        kv_envelope::__internal::seal(ring, kv_key, frame, plaintext)
     }
 }
 
@@ -263,7 +261,7 @@ impl RegisteredType {
 fn decode_any_time<T: Versioned>(
     bytes: &[u8],
     sealing: Sealing<'_>,
-) -> Result<kv_envelope::versioned::Decoded<T>> {
+) -> Result<kv_envelope::Decoded<T>> {
     // `now = 0` disables the expiry check for every real timestamp.
     if let Some(decoded) = decode_value_in::<T>(bytes, sealing.ring, sealing.kv_key, 0, true)? {
         return Ok(decoded);
@@ -290,7 +288,7 @@ fn decode_any_time<T: Versioned>(
         }
     };
     let value = T::decode_payload(raw.header.version, payload, true)?;
-    Ok(kv_envelope::versioned::Decoded {
+    Ok(kv_envelope::Decoded {
         value,
         codec: raw.header.codec,
         stored_version: raw.header.version,
@@ -301,7 +299,7 @@ fn decode_any_time<T: Versioned>(
 
 fn validate_erased<T: Versioned>(version: u32, json: &Value) -> Result<Vec<ValidationIssue>> {
     let validator = T::validator(version)?;
-    match kv_envelope::__cli::validate(validator, T::NAME, version, json) {
+    match kv_envelope::__internal::validate(validator, T::NAME, version, json) {
         Ok(()) => Ok(Vec::new()),
         Err(Error::Validation { issues, .. }) => Ok(issues),
         Err(e) => Err(e),
@@ -322,7 +320,7 @@ fn encode_current_erased<T: Versioned>(
         codec: Codec::Json,
         type_name: T::NAME,
         version: T::VERSION,
-        reason: kv_envelope::__cli::describe_json_error(&e),
+        reason: kv_envelope::__internal::describe_json_error(&e),
     })?;
     encode_value_in(&value, codec, expires_at, sealing.ring, sealing.kv_key)
 }
@@ -330,7 +328,7 @@ fn encode_current_erased<T: Versioned>(
 fn to_json<T: Versioned>(value: &T) -> Result<Value> {
     serde_json::to_value(value).map_err(|e| Error::Encode {
         type_name: T::NAME,
-        reason: kv_envelope::__cli::describe_json_error(&e),
+        reason: kv_envelope::__internal::describe_json_error(&e),
     })
 }
 

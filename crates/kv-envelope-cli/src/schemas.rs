@@ -1,11 +1,11 @@
 //! `schemas export [DIR] [--check]`: the JSON Schema of every registered (type, version), each
 //! registered type's whole-value schema, the envelope and the KV metadata schemas, in the
-//! committed format of [`schema::to_schema_file`].
+//! committed format (pretty JSON with a trailing newline), the same bytes as `schemas/` in the
+//! kv-envelope repository.
 
 use std::{collections::BTreeMap, path::Path};
 
 use super::{input::Fail, Ctx, EXIT_INVALID, EXIT_OK};
-use kv_envelope::schema;
 
 /// Suffix of every file this command owns in the directory.
 const SCHEMA_SUFFIX: &str = ".schema.json";
@@ -19,17 +19,17 @@ fn expected_files(ctx: &Ctx<'_>) -> BTreeMap<String, String> {
             .into_iter()
             .chain([t.envelope_schema_file()])
         {
-            files.insert(name, schema::to_schema_file(&s));
+            files.insert(name, kv_envelope::__internal::to_schema_file(&s));
         }
     }
     // The two files that are not per type.
     files.insert(
-        schema::ENVELOPE_SCHEMA_FILE.to_string(),
-        schema::to_schema_file(&schema::envelope_schema()),
+        kv_envelope::__internal::ENVELOPE_SCHEMA_FILE.to_string(),
+        kv_envelope::__internal::to_schema_file(&kv_envelope::export::envelope_schema()),
     );
     files.insert(
-        schema::METADATA_SCHEMA_FILE.to_string(),
-        schema::to_schema_file(&schema::metadata_schema()),
+        kv_envelope::__internal::METADATA_SCHEMA_FILE.to_string(),
+        kv_envelope::__internal::to_schema_file(&kv_envelope::export::metadata_schema()),
     );
     files
 }

@@ -12,10 +12,9 @@ use std::{
 
 use kv_envelope::{
     decode_value,
-    envelope::{self, Codec, Header},
-    schema,
+    envelope::{self, Header},
     session::SessionRecord,
-    Versioned,
+    Codec, Versioned,
 };
 use kv_envelope_cli::{self as cli, Registry, EXIT_INVALID, EXIT_OK, EXIT_UNDECIDED, EXIT_USAGE};
 use serde_json::{json, Value};
@@ -469,11 +468,11 @@ fn schemas_export_writes_every_version_and_the_envelope_in_committed_format() {
     let mut expected = vec![
         (
             "envelope.schema.json".to_string(),
-            schema::envelope_schema(),
+            kv_envelope::export::envelope_schema(),
         ),
         (
             "metadata.schema.json".to_string(),
-            schema::metadata_schema(),
+            kv_envelope::export::metadata_schema(),
         ),
     ];
     expected.extend(kv_envelope::export::schema_files_of::<SessionRecord>());
@@ -504,7 +503,7 @@ fn schemas_export_writes_every_version_and_the_envelope_in_committed_format() {
     for (name, s) in &expected {
         assert_eq!(
             std::fs::read_to_string(dir.join(name)).unwrap(),
-            schema::to_schema_file(s),
+            kv_envelope::__internal::to_schema_file(s),
             "{name}"
         );
     }
@@ -574,7 +573,7 @@ fn shipped_registry_covers_every_shipped_schema_file() {
         .collect();
     from_registry.insert("envelope.schema.json".into());
     from_registry.insert("metadata.schema.json".into());
-    let shipped: BTreeSet<String> = kv_envelope::shipped_schema_files()
+    let shipped: BTreeSet<String> = kv_envelope::export::shipped_schema_files()
         .into_iter()
         .map(|(n, _)| n)
         .collect();
@@ -606,7 +605,7 @@ fn inspect_json_v1_shows_header_validation_and_migrated_payload() {
     assert_eq!(j["value"]["refreshedAt"], json!(NOW - DAY));
     assert_eq!(
         j["value"]["absoluteExpiresAt"],
-        json!(NOW - DAY + kv_envelope::session::DEFAULT_ABSOLUTE_LIFETIME.as_millis() as u64)
+        json!(NOW - DAY + kv_envelope::__internal::DEFAULT_ABSOLUTE_LIFETIME.as_millis() as u64)
     );
     assert_eq!(j["value"]["roles"], json!([]));
 }
@@ -1476,7 +1475,7 @@ fn the_binary_runs_the_same_commands() {
 /// Test keys, one 32-byte value each, and the ids they are listed under. `K0` is in no ring the
 /// commands get: values sealed with it have an unknown key id.
 mod keys {
-    use kv_envelope::seal::{KeyRing, SealingKey};
+    use kv_envelope::{KeyRing, SealingKey};
 
     pub const K0: [u8; 32] = [0x30; 32];
     pub const K1: [u8; 32] = [0x11; 32];
@@ -1526,8 +1525,8 @@ mod keys {
 }
 
 /// A current session sealed with `ring`'s primary for `kv_key`.
-fn sealed_v3(ring: &kv_envelope::seal::KeyRing, codec: Codec, user: &str, kv_key: &str) -> Vec<u8> {
-    kv_envelope::versioned::encode_value_in(
+fn sealed_v3(ring: &kv_envelope::KeyRing, codec: Codec, user: &str, kv_key: &str) -> Vec<u8> {
+    kv_envelope::__internal::encode_value_in(
         &fixtures::v3(user, NOW + 20 * DAY),
         codec,
         Some(NOW + 20 * DAY),
@@ -1690,7 +1689,7 @@ fn migrate_with_a_key_ring_reseals_older_keys_and_leaves_unknown_keys_alone() {
     for (key, e) in &written {
         let bytes = entry_bytes(e);
         let header = envelope::peek_header(&bytes).unwrap().into_owned();
-        let d = kv_envelope::versioned::decode_value_in::<SessionRecord>(
+        let d = kv_envelope::__internal::decode_value_in::<SessionRecord>(
             &bytes,
             Some(&k2_only),
             key,
@@ -1708,7 +1707,7 @@ fn migrate_with_a_key_ring_reseals_older_keys_and_leaves_unknown_keys_alone() {
             assert_eq!(header.key_id.as_deref(), Some("k2"), "{key}");
             assert_eq!(e["metadata"]["k"], "k2", "{key}");
             assert_eq!(e["base64"], true, "{key}: sealed values are binary");
-            let moved = kv_envelope::versioned::decode_value_in::<SessionRecord>(
+            let moved = kv_envelope::__internal::decode_value_in::<SessionRecord>(
                 &bytes,
                 Some(&k2_only),
                 "session:elsewhere",
@@ -1739,7 +1738,7 @@ fn migrate_with_a_key_ring_reseals_older_keys_and_leaves_unknown_keys_alone() {
         sealed_v3(&k2_only, Codec::Json, "u-k1", "session:k1").len(),
         "same payload, same size"
     );
-    let v1 = kv_envelope::versioned::decode_value_in::<SessionRecord>(
+    let v1 = kv_envelope::__internal::decode_value_in::<SessionRecord>(
         &entry_bytes(&written["session:k1v1"]),
         Some(&k2_only),
         "session:k1v1",
@@ -1822,7 +1821,7 @@ fn migrate_with_a_key_ring_reseals_older_keys_and_leaves_unknown_keys_alone() {
     for (key, e) in &written {
         assert_eq!(e["metadata"]["k"], "k2", "{key}");
         let bytes = entry_bytes(e);
-        kv_envelope::versioned::decode_value_in::<SessionRecord>(
+        kv_envelope::__internal::decode_value_in::<SessionRecord>(
             &bytes,
             Some(&k2_only),
             key,
@@ -1940,7 +1939,7 @@ fn census_counts_values_per_key_id() {
         ),
         listed(
             "session-index:u",
-            &kv_envelope::versioned::encode_value_in(
+            &kv_envelope::__internal::encode_value_in(
                 &kv_envelope::session::SessionIndexEntry {
                     created_at: NOW,
                     absolute_expires_at: NOW + DAY,
@@ -2169,7 +2168,7 @@ fn encode_seals_with_the_primary_key_for_the_kv_key() {
         .unwrap();
     assert_eq!(bytes[0], envelope::SEALED_MAGIC);
     let ring2 = keys::ring(&[("k2", &K2)]);
-    let d = kv_envelope::versioned::decode_value_in::<SessionRecord>(
+    let d = kv_envelope::__internal::decode_value_in::<SessionRecord>(
         &bytes,
         Some(&ring2),
         "session:e",

@@ -30,12 +30,12 @@
 use std::{collections::HashMap, process::ExitCode};
 
 use kv_envelope::{
-    envelope::{self, Codec, Header, Payload},
+    __internal::DEFAULT_ABSOLUTE_LIFETIME,
+    envelope::{self, Header, Payload},
     session::{
-        SessionRecord, SessionId, SessionIndexEntry, Sessions, SessionRecordV1, SessionRecordV2,
-        DEFAULT_ABSOLUTE_LIFETIME,
+        SessionId, SessionIndexEntry, SessionRecord, SessionRecordV1, SessionRecordV2, Sessions,
     },
-    KeyRing, Kv, MemoryKv, Versioned,
+    Codec, KeyRing, Kv, MemoryKv, Versioned,
 };
 use serde_json::{json, Value};
 
@@ -145,8 +145,12 @@ fn ring_of(path: &str, args: &Args) -> Result<KeyRing, String> {
 
 /// A seeded value sealed for its key with `ring`'s primary key.
 fn seal(ring: &KeyRing, (key, header, bytes): Seeded) -> Result<Seeded, String> {
-    let kv_key = key.as_deref().ok_or("--seal-keys-file needs a value with a key")?;
-    let sealed = ring.seal_envelope(kv_key, &bytes).map_err(|e| e.to_string())?;
+    let kv_key = key
+        .as_deref()
+        .ok_or("--seal-keys-file needs a value with a key")?;
+    let sealed = ring
+        .seal_envelope(kv_key, &bytes)
+        .map_err(|e| e.to_string())?;
     let header = Header {
         key_id: Some(ring.primary_id().to_string().into()),
         ..header

@@ -48,10 +48,7 @@ use kv_envelope::{
     axum::{SameOriginLayer, TypedSession, TypedSessionLayer},
     backend::{DurableKv, DurableKvObject, OpCounters, WorkersKv},
     cache::{CachePolicy, ComputeJsonError, KvCache},
-    session::{
-        IdSource, Lookup, NewSession, OsRandom, SameOrigin, SessionGate, SessionInit,
-        SessionRecord, Sessions,
-    },
+    session::{Lookup, NewSession, SameOrigin, SessionGate, SessionInit, SessionRecord, Sessions},
     tower_sessions::{get_or_flush, KvSessionStore},
     Clock, Kv, SystemClock,
 };
@@ -490,7 +487,7 @@ async fn cached(State(env): State<Env>) -> Response {
 async fn stats(State(env): State<Env>) -> Response {
     let id = ISOLATE_ID.get_or_init(|| {
         let mut id = [0u8; 6];
-        let _ = OsRandom.fill(&mut id);
+        let _ = getrandom::fill(&mut id);
         id.iter().map(|b| format!("{b:02x}")).collect()
     });
     let ops = KV_OPS.snapshot();

@@ -50,12 +50,12 @@ use kv_envelope::{
     background::WaitUntil,
     cache::{
         CacheState, CacheStatus, Cached, ComputeJsonError, JsonText, KvCache, MemoryTier,
-        NamespaceGeneration, DEFAULT_MEMORY_TTL,
+        NamespaceGeneration,
     },
     session::{
         middleware::{cookie_header, deny, optional_session, require_session, OwnedRequestParts},
-        DenyCause, IdSource, Lookup, NewSession, NoSession, OsRandom, RejectHook, SameOrigin,
-        SessionGate, SessionIndexEntry, SessionInit, SessionRecord, Sessions,
+        DenyCause, Lookup, NewSession, NoSession, RejectHook, SameOrigin, SessionGate,
+        SessionIndexEntry, SessionInit, SessionRecord, Sessions,
     },
     Clock, KeyRing, Kv, SystemClock, Versioned,
 };
@@ -80,7 +80,11 @@ static CACHE_KV_OPS: LazyLock<Arc<OpCounters>> = LazyLock::new(Default::default)
 /// The cache's single-flight table, generations, counters and isolate-memory tier (up to 256
 /// entries and 4 MiB, each trusted for 5 s: `/popular` hits cost no KV read in that window).
 static CACHE_STATE: LazyLock<CacheState> = LazyLock::new(|| {
-    CacheState::with_memory_tier(MemoryTier::new(256, 4 << 20, DEFAULT_MEMORY_TTL))
+    CacheState::with_memory_tier(MemoryTier::new(
+        256,
+        4 << 20,
+        std::time::Duration::from_secs(5),
+    ))
 });
 /// `/articles` has state and counters of its own (no memory tier: it shows what KV costs).
 static ARTICLE_STATE: LazyLock<CacheState> = LazyLock::new(CacheState::new);
@@ -124,7 +128,7 @@ fn isolate() -> &'static Isolate {
             console_error!("warm-up failed: {e}");
         }
         let mut id = [0u8; 6];
-        let _ = OsRandom.fill(&mut id);
+        let _ = getrandom::fill(&mut id);
         Isolate {
             id: id.iter().map(|b| format!("{b:02x}")).collect(),
             started_at: SystemClock.now_ms(),
@@ -212,8 +216,7 @@ fn conformance_on(env: &Env) -> bool {
 /// Objects and in the `KV` namespace; every report, passed or not, with a 200.
 async fn conformance(env: &Env) -> Outcome {
     let mut run = [0u8; 8];
-    OsRandom
-        .fill(&mut run)
+    getrandom::fill(&mut run)
         .map_err(|_| Fail::new(503, "no_randomness", "no random bytes for a run id"))?;
     let root = format!(
         "conformance:{}:",

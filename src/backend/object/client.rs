@@ -2,7 +2,8 @@
 //! once for the Workers client and the simulated objects ([`ObjectClient`]).
 
 use crate::backend::{
-    placement::Placement, BulkRead, Expected, ListPage, Stamp, Stored, WriteOptions,
+    limits::MAX_OBJECT_ENTRY_BYTES, placement::Placement, BulkRead, Expected, ListPage, Stamp,
+    Stored, WriteOptions,
 };
 use crate::{
     error::{Error, LimitError, Result},
@@ -91,11 +92,6 @@ pub(crate) async fn get_bulk<C: ObjectClient + ?Sized>(
         single_reads: 0,
     })
 }
-
-/// Most bytes of key and stored record one entry of a SQLite-backed Durable Object's storage
-/// holds ("key and value combined cannot exceed 2 MB"). The record is ASCII JSON with the value
-/// in base64, so values up to about 1.4 MiB fit: less than KV's 25 MiB, checked before any I/O.
-pub const MAX_OBJECT_ENTRY_BYTES: usize = 2_000_000;
 
 /// Bytes the runtime adds to a stored string (its serialization header and length), rounded
 /// up generously.

@@ -26,7 +26,6 @@ mod sweep;
 #[cfg(test)]
 mod tests;
 
-pub use client::MAX_OBJECT_ENTRY_BYTES;
 pub(crate) use client::{delete, get, get_bulk, list, object_backend, put, ObjectClient};
 pub use protocol::{ObjectReply, ObjectRequest};
 pub use record::Record;

@@ -65,7 +65,7 @@ impl Record {
     /// The record as JSON text with every character beyond ASCII escaped (`\uXXXX`), so the
     /// text a Durable Object stores is one byte per character whatever the metadata holds (a
     /// JavaScript string with any character beyond Latin-1 takes two bytes per character) and
-    /// its length is what it costs against [`MAX_OBJECT_ENTRY_BYTES`].
+    /// its length is what it costs against [`MAX_OBJECT_ENTRY_BYTES`](crate::backend::limits::MAX_OBJECT_ENTRY_BYTES).
     pub fn to_text(&self) -> String {
         let mut out = Vec::with_capacity(self.value.len() + 64);
         let mut ser = serde_json::Serializer::with_formatter(&mut out, AsciiJson);

@@ -18,7 +18,7 @@ use super::{
     key_list::optional_seconds,
     Fail, Source,
 };
-use kv_envelope::__cli::describe_json_error;
+use kv_envelope::__internal::describe_json_error;
 
 /// One entry of a bulk file.
 #[derive(Debug, Clone, PartialEq)]

@@ -3,7 +3,7 @@
 use serde_json::{Map, Value};
 
 use super::{display::json_kind, Fail, Source};
-use kv_envelope::__cli::describe_json_error;
+use kv_envelope::__internal::describe_json_error;
 
 /// One key of `wrangler kv key list` output.
 #[derive(Debug, Clone, PartialEq)]

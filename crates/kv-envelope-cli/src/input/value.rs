@@ -1,7 +1,7 @@
 //! A single value given to a command: raw or base64, and telling an envelope from neither.
 
 use super::encoding::decode_base64;
-use kv_envelope::envelope::{FRAME_MAGIC, SEALED_MAGIC};
+use kv_envelope::__internal::{FRAME_MAGIC, SEALED_MAGIC};
 
 /// True when `bytes` start like an envelope: JSON (leading whitespace allowed), a binary frame
 /// or a sealed frame.
