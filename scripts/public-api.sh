@@ -23,4 +23,4 @@ if ! diff -u "$snapshot" "$current"; then
         "deliberate: make bless, and commit the snapshot." >&2
     exit 1
 fi
-echo "public-api: $(wc -l <"$snapshot") items, as committed"
+echo "public-api: $(wc -l <"$snapshot") lines, as committed; $(python3 scripts/count-public-items.py "$snapshot")"
