@@ -66,7 +66,7 @@ pub mod __internal {
             validate,
         },
         seal::FrameFields,
-        session::store::{DEFAULT_ABSOLUTE_LIFETIME, DEFAULT_MAX_SESSION_BYTES},
+        session::sessions::{DEFAULT_ABSOLUTE_LIFETIME, DEFAULT_MAX_SESSION_BYTES},
         versioned::{check_header, decode_value_in, encode_value_in},
     };
 

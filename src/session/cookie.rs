@@ -36,7 +36,7 @@
 
 use cookie::Cookie;
 
-use super::{id::SessionId, reason::NoSession};
+use super::{id::SessionId, no_session::NoSession};
 
 /// Default cookie name (the reference pattern's).
 pub const DEFAULT_COOKIE_NAME: &str = "session";

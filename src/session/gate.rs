@@ -10,9 +10,11 @@ use super::{
     cookie::{max_age_secs, CookieConfig},
     data::SessionData,
     id::SessionId,
-    reason::NoSession,
+    no_session::NoSession,
     record::SessionRecord,
-    store::{LogoutAll, Lookup, RefreshPlan, Sessions},
+    request::RequestParts,
+    response::{Denied, DenyCause, PlainResponse},
+    sessions::{LogoutAll, Lookup, RefreshPlan, Sessions},
 };
 use crate::{backend::Consistency, background::Background, error::Error};
 
@@ -22,102 +24,6 @@ pub const DEFAULT_LOGIN_PATH: &str = "/login";
 pub const DEFAULT_RETURN_TO_PARAM: &str = "next";
 /// Longest return-to target (path and query) put in a redirect; longer ones are left out.
 const MAX_RETURN_TO_BYTES: usize = 1024;
-
-/// The parts of a request the gate looks at.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RequestParts<'a> {
-    /// HTTP method (`GET`).
-    pub method: &'a str,
-    /// URL path as received (`/account/settings`), still percent-encoded.
-    pub path: &'a str,
-    /// URL query without `?`, if any.
-    pub query: Option<&'a str>,
-    /// The `Accept` header.
-    pub accept: Option<&'a str>,
-    /// The `Cookie` header.
-    pub cookie: Option<&'a str>,
-    /// The `Origin` header ([`SameOrigin`](super::SameOrigin)).
-    pub origin: Option<&'a str>,
-    /// The `Sec-Fetch-Site` header ([`SameOrigin`](super::SameOrigin)).
-    pub sec_fetch_site: Option<&'a str>,
-    /// The `Host` header, or the request URL's host and port
-    /// ([`SameOrigin`](super::SameOrigin)).
-    pub host: Option<&'a str>,
-}
-
-/// [`RequestParts`], owned (so they can cross an `.await`): what each front end copies out of
-/// its own request type (`session::middleware` for workers-rs, `axum` for `http`).
-#[cfg(any(all(feature = "worker", target_arch = "wasm32"), feature = "axum"))]
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct OwnedRequestParts {
-    pub(crate) method: String,
-    pub(crate) path: String,
-    pub(crate) query: Option<String>,
-    pub(crate) accept: Option<String>,
-    pub(crate) cookie: Option<String>,
-    pub(crate) origin: Option<String>,
-    pub(crate) sec_fetch_site: Option<String>,
-    pub(crate) host: Option<String>,
-}
-
-#[cfg(any(all(feature = "worker", target_arch = "wasm32"), feature = "axum"))]
-impl OwnedRequestParts {
-    /// Borrowed, as the gate takes them.
-    pub fn parts(&self) -> RequestParts<'_> {
-        RequestParts {
-            method: &self.method,
-            path: &self.path,
-            query: self.query.as_deref(),
-            accept: self.accept.as_deref(),
-            cookie: self.cookie.as_deref(),
-            origin: self.origin.as_deref(),
-            sec_fetch_site: self.sec_fetch_site.as_deref(),
-            host: self.host.as_deref(),
-        }
-    }
-}
-
-/// A response described without any HTTP library: status, headers, body.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PlainResponse {
-    /// Status code.
-    pub status: u16,
-    /// Headers in order (`Set-Cookie` may repeat).
-    pub headers: Vec<(&'static str, String)>,
-    /// Body text.
-    pub body: String,
-}
-
-impl PlainResponse {
-    /// The answer to a request that `error` ended, by the crate's one mapping: the status of
-    /// [`Error::http_status`], `Retry-After` when a retry can help, and a JSON body
-    /// `{"error": <kind>, "message": <text>}` whose text never carries a value, a key or an id
-    /// ([`Error::public_message`]). Not cached. (axum: `Error` is `IntoResponse` with this.)
-    pub fn for_error(error: &Error) -> Self {
-        let body = serde_json::json!({ "error": error.kind(), "message": error.public_message() });
-        let mut headers = vec![
-            ("Content-Type", "application/json".to_string()),
-            ("Cache-Control", "no-store".to_string()),
-            ("X-Content-Type-Options", "nosniff".to_string()),
-        ];
-        if let Some(secs) = error.retry_after_secs() {
-            headers.push(("Retry-After", secs.to_string()));
-        }
-        Self {
-            status: error.http_status(),
-            headers,
-            body: body.to_string(),
-        }
-    }
-
-    /// The first value of header `name` (case-insensitive).
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
 
 /// A request with a valid session.
 #[derive(Debug, Clone, PartialEq)]
@@ -174,24 +80,6 @@ pub struct LogoutEverywhere {
     /// The clearing `Set-Cookie`, once every session is gone (`None` while the caller keeps
     /// its session to call again).
     pub set_cookie: Option<String>,
-}
-
-/// Why a request was turned away.
-#[derive(Debug, Clone, PartialEq)]
-pub enum DenyCause {
-    /// No usable session (bad input, expired, logged out...): 302 or 401.
-    NoSession(NoSession),
-    /// KV failed: 503, so users are not sent to log in again because of an outage.
-    Unavailable(Error),
-}
-
-/// A request turned away, with the response to send.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Denied {
-    /// Why.
-    pub cause: DenyCause,
-    /// What to send.
-    pub response: PlainResponse,
 }
 
 /// The gate's verdict on a request.

@@ -10,7 +10,7 @@ use std::fmt;
 
 use sha2::{Digest, Sha256};
 
-use super::reason::NoSession;
+use super::no_session::NoSession;
 use crate::{
     backend::{hex, MaybeSendSync},
     error::{Error, Result},

@@ -22,8 +22,9 @@ use worker::{Context, Headers, Request, Response};
 
 use super::{
     data::SessionData,
-    gate::{Admission, CurrentSession, DenyCause, PlainResponse, SessionGate},
-    store::Lookup,
+    gate::{Admission, CurrentSession, SessionGate},
+    response::{DenyCause, PlainResponse},
+    sessions::Lookup,
 };
 use crate::background::{Background, WaitUntil};
 
@@ -42,7 +43,7 @@ use crate::background::{Background, WaitUntil};
 /// ```
 ///
 /// [`deny`] does the last step in one call.
-pub use super::gate::OwnedRequestParts;
+pub use super::request::OwnedRequestParts;
 
 impl OwnedRequestParts {
     /// Copy the parts out of `req`.

@@ -29,7 +29,6 @@
 //! # }).unwrap();
 //! ```
 
-mod consistent;
 mod cookie;
 mod data;
 mod gate;
@@ -37,26 +36,28 @@ mod id;
 mod index;
 #[cfg(all(feature = "worker", target_arch = "wasm32"))]
 pub mod middleware;
+mod no_session;
 mod origin;
-mod read;
-mod reason;
 mod record;
-pub(crate) mod store;
+mod request;
+mod response;
+pub(crate) mod sessions;
 
 pub use cookie::{CookieConfig, InvalidCookieName, SameSite};
 pub use data::{SessionData, SessionInit, SessionTimes};
-#[cfg(feature = "axum")]
-pub(crate) use gate::OwnedRequestParts;
 pub use gate::{
-    Admission, CurrentSession, Denied, DenyCause, LogoutEverywhere, NewSession, PlainResponse,
-    RefreshTicket, RequestParts, SessionGate,
+    Admission, CurrentSession, LogoutEverywhere, NewSession, RefreshTicket, SessionGate,
 };
+#[cfg(feature = "axum")]
+pub(crate) use request::OwnedRequestParts;
+pub use request::RequestParts;
+pub use response::{Denied, DenyCause, PlainResponse};
 // The one hashing rule of session ids, shared with the tower-sessions adapter's keys.
 #[cfg(feature = "tower-sessions")]
 pub(crate) use id::hash_hex;
 pub use id::{IdSource, SessionId};
 pub use index::SessionIndexEntry;
+pub use no_session::NoSession;
 pub use origin::{CrossOrigin, SameOrigin};
-pub use reason::NoSession;
 pub use record::{SessionRecord, SessionRecordV1, SessionRecordV2};
-pub use store::{LogoutAll, Lookup, Refresh, RefreshPlan, RejectHook, Sessions};
+pub use sessions::{LogoutAll, Lookup, Refresh, RefreshPlan, RejectHook, Sessions};

@@ -15,7 +15,7 @@
 //! Non-browser clients (curl, other services) send neither header and pass: the rule is about
 //! what a browser can be made to send, not an authentication.
 
-use super::gate::{PlainResponse, RequestParts};
+use super::{request::RequestParts, response::PlainResponse};
 
 /// The same-origin check of state-changing requests, for both front ends: call
 /// [`check`](Self::check) (workers-rs: `session::middleware::refuse_cross_origin`; axum:

@@ -10,7 +10,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::store::DEFAULT_ABSOLUTE_LIFETIME;
+use super::sessions::DEFAULT_ABSOLUTE_LIFETIME;
 
 /// The absolute lifetime given to v1 values when they migrate: the store's default (30 days), in
 /// ms.

@@ -27,7 +27,7 @@ use std::{
 use crate::{
     backend::Kv,
     error::{Error, Result},
-    session::store::MIN_WRITE_SPACING_MS,
+    session::sessions::MIN_WRITE_SPACING_MS,
 };
 
 /// When this isolate last wrote each session key (ms), per clock timeline

@@ -19,7 +19,7 @@ use crate::{
     backend::{Consistency, Expected, Kv},
     seal::KeyRing,
     send::{send_cell, send_future, SendCell},
-    session::store::DEFAULT_MAX_SESSION_BYTES,
+    session::sessions::DEFAULT_MAX_SESSION_BYTES,
     store::TypedStore,
 };
 

@@ -1,10 +1,10 @@
 //! Reading a stored session: the size cap, decoding (expiry, validation, migration) and the
 //! store's invariants on the stored times, applied on every read.
 
-use super::{
+use super::{Loaded, Lookup, Sessions, MAX_CLOCK_SKEW_MS};
+use crate::session::{
     data::{SessionData, SessionTimes},
-    reason::NoSession,
-    store::{Loaded, Lookup, Sessions, MAX_CLOCK_SKEW_MS},
+    no_session::NoSession,
 };
 use crate::{
     backend::{Consistency, Stamp},

@@ -17,11 +17,8 @@
 //! whose data serializes in no fixed order (a `HashSet`) looks changed to it, and a refresh in
 //! between then fails the rotation or update with a conflict (nothing lost; use a `BTreeSet`).
 
-use super::{
-    data::{SessionData, SessionTimes},
-    index::Prior,
-    store::{Lookup, Sessions},
-};
+use super::{Lookup, Prior, Sessions};
+use crate::session::data::{SessionData, SessionTimes};
 use crate::{
     backend::{Expected, Stamp},
     error::{Error, Result},
