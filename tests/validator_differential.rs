@@ -3,7 +3,7 @@
 //! `schema::compile` configures it, on schemars' schemas and the crate's shipped ones (which is
 //! why these tests live in the library's suite).
 //!
-//! (About 1,000 lines of tests, not code: keyword-by-keyword cases and the differential
+//! (Tests, not code: keyword-by-keyword cases and the differential
 //! generators; the generator of reference structures is the validator crate's `maze`.)
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};

@@ -47,8 +47,8 @@
 //! All randomness comes from a SplitMix64 generator seeded by [`SimKv::new`]; the same seed,
 //! configuration and sequence of calls and clock moves give the same results.
 //!
-//! (One file on purpose, about 800 lines: the doc above is the model's specification and the
-//! code below is the one state machine that implements it, each rule next to the code that
+//! (One file on purpose, longer than the others: the doc above is the model's specification and
+//! the code below is the one state machine that implements it, each rule next to the code that
 //! keeps it; split, the promise and its keeping would sit in different files.)
 
 use std::{

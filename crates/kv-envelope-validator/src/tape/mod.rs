@@ -2,9 +2,9 @@
 //!
 //! Validating through `serde_json::Value` allocates every key, every string and a tree of map
 //! nodes before the validator looks at anything, and that allocation was most of the cost of a
-//! validated read (BENCHMARKS.md). A [`Document`] is a flat tape instead: one `Vec` of 16-byte
-//! entries for the whole value, containers recording where they end, strings borrowed from the
-//! payload bytes unless they contain escapes (those, and every string of a value built from a
+//! validated read (BENCHMARKS.md). A [`Document`] is a flat tape instead: one `Vec` of small
+//! fixed-size entries for the whole value, containers recording where they end, strings borrowed
+//! from the payload bytes unless they contain escapes (those, and every string of a value built from a
 //! Rust struct, live in one side buffer). jsonschema validates it through its foreign
 //! representation traits ([`Tape`]), and a validated document deserializes straight into the
 //! version's struct ([`NodeRef`] is a serde `Deserializer`), so the payload is parsed once.

@@ -1,6 +1,6 @@
 //! Any `Serialize` value into a [`Document`], shaped like `serde_json::to_value`.
 //!
-//! (About 700 lines: serde's `Serializer` for one data type is one trait family — the
+//! (One file on purpose: serde's `Serializer` for one data type is one trait family — the
 //! serializer and its seven compound serializers — which reads best in one place, as in
 //! serde_json's `value/ser.rs`.)
 

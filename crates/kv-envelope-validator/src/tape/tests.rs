@@ -1,8 +1,8 @@
 //! The validation document: parsing, the jsonschema accessor contract, and both serde
 //! directions, each against serde_json's own behaviour.
 //!
-//! (About 800 lines of tests, not code: one case per accessor and per serde path, kept beside
-//! the module they pin.)
+//! (Tests, not code: one case per accessor and per serde path, kept beside the module they
+//! pin.)
 use std::collections::{BTreeMap, HashMap};
 
 use jsonschema::json::{Array, JsonNumber, Node, Object};

@@ -27,8 +27,8 @@
 //! (`maze`, in the differential property test and the `compact_validator` fuzz target) hold it
 //! to that.
 //!
-//! (About 640 lines: the validator's node types and their one checking loop; the compiler and
-//! the formats are in their own files.)
+//! (One file on purpose: the validator's node types and the one checking loop over them belong
+//! together; the compiler and the formats are in their own files.)
 
 use std::{cmp::Ordering, collections::HashMap, fmt, fmt::Write as _};
 

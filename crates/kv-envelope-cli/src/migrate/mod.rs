@@ -15,24 +15,28 @@
 //! primary is rewritten only for another reason (and then re-sealed), and a value in clear is
 //! sealed only with `--seal`.
 //!
-//! (About 650 lines: one command from plan to report. The output sink and the text report are
-//! the candidates to move out when it grows.)
+//! Here: the plan and the decision for each entry. `output` writes the bulk file, `report` the
+//! text summary.
+
+mod output;
+mod report;
 
 use std::{
     collections::{BTreeMap, HashMap},
-    fs::File,
-    io::{BufWriter, Write},
-    path::{Path, PathBuf},
+    io::Write,
 };
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 use serde_json::{json, value::RawValue, Value};
 
+use self::{
+    output::{OutEntry, Output},
+    report::print_text,
+};
 use super::{
     input::{self, BulkEntry, EntryValue, Fail, ReadCount, Source},
     registry::Sealing,
-    time::rfc3339_ms,
     write_err, Ctx, MigrateArgs, EXIT_INVALID, EXIT_OK, EXIT_UNDECIDED,
 };
 use kv_envelope::{
@@ -107,121 +111,6 @@ struct Summary {
     unknown_key: Vec<Skipped>,
     /// Left out: sealed, and no key ring was given.
     not_opened: Vec<Skipped>,
-}
-
-/// One line of the output bulk file (the `wrangler kv bulk put` format).
-#[derive(Serialize)]
-struct OutEntry<'a> {
-    key: &'a str,
-    value: String,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    base64: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    expiration: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    expiration_ttl: Option<u64>,
-    /// Exactly the metadata text `Kv` writes, key order included.
-    metadata: Box<RawValue>,
-}
-
-/// The output bulk file, written to a temporary file and renamed into place on success, so a
-/// failed run never leaves a half-written file that someone could `bulk put`.
-struct Output<'w> {
-    sink: Sink<'w>,
-    first: bool,
-}
-
-enum Sink<'w> {
-    None,
-    Stdout(&'w mut dyn Write),
-    File {
-        tmp: PathBuf,
-        dest: PathBuf,
-        file: BufWriter<File>,
-    },
-}
-
-impl<'w> Output<'w> {
-    fn open(dest: Option<&Path>, dry_run: bool, stdout: &'w mut dyn Write) -> Result<Self, Fail> {
-        let sink = match dest {
-            _ if dry_run => Sink::None,
-            None => Sink::None,
-            Some(p) if p.as_os_str() == "-" => Sink::Stdout(stdout),
-            Some(p) => {
-                let name = p
-                    .file_name()
-                    .map_or_else(|| "bulk.json".into(), |n| n.to_string_lossy().into_owned());
-                let tmp = p.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-                let file = File::create(&tmp)
-                    .map_err(|e| Fail::io(format!("cannot create {}", tmp.display()), &e))?;
-                Sink::File {
-                    tmp,
-                    dest: p.to_path_buf(),
-                    file: BufWriter::new(file),
-                }
-            }
-        };
-        let mut out = Output { sink, first: true };
-        out.raw(b"[")?;
-        Ok(out)
-    }
-
-    fn raw(&mut self, bytes: &[u8]) -> Result<(), Fail> {
-        let result = match &mut self.sink {
-            Sink::None => Ok(()),
-            Sink::Stdout(w) => w.write_all(bytes),
-            Sink::File { file, .. } => file.write_all(bytes),
-        };
-        result.map_err(|e| Fail::io("cannot write the bulk file", &e))
-    }
-
-    fn push(&mut self, entry: &OutEntry<'_>) -> Result<(), Fail> {
-        let line = serde_json::to_string(entry).map_err(|_| {
-            Fail(format!(
-                "cannot serialize the entry for key {:?}",
-                entry.key
-            ))
-        })?;
-        let sep: &[u8] = if self.first { b"\n" } else { b",\n" };
-        self.first = false;
-        self.raw(sep)?;
-        self.raw(line.as_bytes())
-    }
-
-    /// Close the array and move the file into place.
-    fn finish(mut self) -> Result<(), Fail> {
-        self.raw(if self.first { b"]\n" } else { b"\n]\n" })?;
-        match std::mem::replace(&mut self.sink, Sink::None) {
-            Sink::None => Ok(()),
-            Sink::Stdout(w) => w
-                .flush()
-                .map_err(|e| Fail::io("cannot write the bulk file", &e)),
-            Sink::File { tmp, dest, file } => {
-                let file = file
-                    .into_inner()
-                    .map_err(|e| Fail::io("cannot write the bulk file", e.error()))?;
-                file.sync_all()
-                    .map_err(|e| Fail::io("cannot write the bulk file", &e))?;
-                drop(file);
-                std::fs::rename(&tmp, &dest).map_err(|e| {
-                    let _ = std::fs::remove_file(&tmp);
-                    Fail::io(
-                        format!("cannot move the bulk file to {}", dest.display()),
-                        &e,
-                    )
-                })
-            }
-        }
-    }
-}
-
-impl Drop for Output<'_> {
-    fn drop(&mut self) {
-        // Reached with a file only when the run failed before `finish`.
-        if let Sink::File { tmp, .. } = &self.sink {
-            let _ = std::fs::remove_file(tmp);
-        }
-    }
 }
 
 /// The run's fixed inputs.
@@ -627,166 +516,4 @@ fn merge_metadata(header: &Header<'_>, old: Option<&Value>) -> String {
     }
     text.push('}');
     text
-}
-
-fn print_text(
-    out: &mut dyn Write,
-    source: &Source,
-    args: &MigrateArgs,
-    plan: &Plan<'_>,
-    s: &Summary,
-) -> Result<(), Fail> {
-    let w = write_err;
-    writeln!(
-        out,
-        "migrate: {} entries in {source} at {}",
-        s.entries,
-        rfc3339_ms(plan.ctx_now)
-    )
-    .map_err(w)?;
-    let dest = match (&args.out, args.dry_run) {
-        (_, true) | (None, _) => "(dry run: nothing written)".to_string(),
-        (Some(p), false) if p.as_os_str() == "-" => "to standard output".to_string(),
-        (Some(p), false) => format!("-> {}", p.display()),
-    };
-    writeln!(out, "  to write     {} {dest}", s.written).map_err(w)?;
-    for (t, steps) in &s.migrated {
-        for (step, n) in steps {
-            writeln!(out, "               {t} {step}: {n}").map_err(w)?;
-        }
-    }
-    writeln!(
-        out,
-        "  current      {} (already current, left out of the output)",
-        s.current
-    )
-    .map_err(w)?;
-    if let Some(ring) = &plan.ring {
-        writeln!(
-            out,
-            "  resealed     {} (sealed with an older key, re-sealed with {})",
-            s.resealed,
-            ring.primary_id()
-        )
-        .map_err(w)?;
-        if plan.seal {
-            writeln!(
-                out,
-                "  sealed       {} (in clear, sealed with {}: --seal)",
-                s.newly_sealed,
-                ring.primary_id()
-            )
-            .map_err(w)?;
-        }
-    }
-    writeln!(out, "  expired      {} (left out)", s.expired).map_err(w)?;
-    if s.missing > 0 {
-        writeln!(out, "  missing      {} (no value in the dump)", s.missing).map_err(w)?;
-    }
-    if s.filtered > 0 {
-        writeln!(
-            out,
-            "  other types  {} (not selected by --type)",
-            s.filtered
-        )
-        .map_err(w)?;
-    }
-    writeln!(
-        out,
-        "  not ours     {} (no kv-envelope envelope or metadata; left alone)",
-        s.not_ours
-    )
-    .map_err(w)?;
-    if !s.unregistered.is_empty() {
-        let list: Vec<String> = s
-            .unregistered
-            .iter()
-            .map(|(t, n)| format!("{t}: {n}"))
-            .collect();
-        writeln!(
-            out,
-            "  unregistered {} ({}; left alone)",
-            s.unregistered.values().sum::<u64>(),
-            list.join(", ")
-        )
-        .map_err(w)?;
-    }
-    list(
-        out,
-        "future",
-        "newer than this build; never rewritten",
-        &s.future,
-    )?;
-    list(
-        out,
-        "unknown key",
-        "sealed with a key id the ring lacks; never rewritten, KV keeps them",
-        &s.unknown_key,
-    )?;
-    list(
-        out,
-        "not opened",
-        "sealed, no key ring given (--keys-env, --keys-file); left out",
-        &s.not_opened,
-    )?;
-    list(
-        out,
-        "changed",
-        "deleted or rewritten since the dump (--recheck); left out",
-        &s.changed_since_dump,
-    )?;
-    list(
-        out,
-        "INVALID",
-        "NOT migrated; KV keeps them as they are",
-        &s.invalid,
-    )?;
-    if !args.dry_run && s.written > 0 {
-        if let Some(p) = args.out.as_ref().filter(|p| p.as_os_str() != "-") {
-            writeln!(
-                out,
-                "next: npx wrangler kv bulk put {} --binding <BINDING> [--local|--remote]",
-                p.display()
-            )
-            .map_err(w)?;
-            if s.binary > 0 {
-                // Measured with wrangler 4.86: local mode turns base64 values into UTF-8 text.
-                writeln!(
-                    out,
-                    "note: {} values are binary (base64): `wrangler kv bulk put --local` corrupts binary values; \
-                     use --remote, or --codec json for a local namespace",
-                    s.binary
-                )
-                .map_err(w)?;
-                if s.written_sealed > 0 {
-                    writeln!(
-                        out,
-                        "note: {} of them are sealed: a sealed value is binary in either codec, put it with --remote",
-                        s.written_sealed
-                    )
-                    .map_err(w)?;
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-fn list(out: &mut dyn Write, label: &str, note: &str, items: &[Skipped]) -> Result<(), Fail> {
-    if items.is_empty() {
-        return Ok(());
-    }
-    writeln!(out, "  {label:<12} {} ({note})", items.len()).map_err(write_err)?;
-    for item in items.iter().take(LIST_LIMIT) {
-        writeln!(out, "      {:?}: {}", item.key, item.reason).map_err(write_err)?;
-    }
-    if items.len() > LIST_LIMIT {
-        writeln!(
-            out,
-            "      ... and {} more (--json lists all)",
-            items.len() - LIST_LIMIT
-        )
-        .map_err(write_err)?;
-    }
-    Ok(())
 }
