@@ -17,7 +17,7 @@ JSON_SCHEMA_SUITE_DIR ?= $(CURDIR)/target/json-schema-test-suite
 # The minimum supported Rust version, as Cargo.toml declares it.
 MSRV := $(shell sed -n 's/^rust-version = "\(.*\)"/\1/p' Cargo.toml)
 
-.PHONY: demo test fmt-check clippy clippy-native clippy-wasm doc test-native json-schema-suite \
+.PHONY: demo test fmt-check clippy clippy-native clippy-wasm doc test-native doc-commands json-schema-suite \
         build-wasm fuzz-smoke fuzz e2e schemas interop-schemas test-ts msrv package public-api layers \
         bless bench setup
 
@@ -29,7 +29,7 @@ demo:
 ## other languages' validators, the TypeScript package, wasm32, the MSRV, packaging and the public
 ## API, fuzz smoke, e2e.
 test: setup
-	$(MAKE) --no-print-directory fmt-check layers clippy doc test-native json-schema-suite \
+	$(MAKE) --no-print-directory fmt-check layers clippy doc test-native doc-commands json-schema-suite \
 	    interop-schemas test-ts build-wasm msrv package public-api fuzz-smoke e2e
 	@echo "make test: all suites passed"
 
@@ -70,6 +70,10 @@ doc:
 test-native:
 	$(CARGO) test --workspace
 	$(CARGO) test --workspace --no-default-features
+
+## Every `cargo test …` command the docs give, run as written; each must run a test.
+doc-commands:
+	bash scripts/doc-commands.sh
 
 ## The official JSON-Schema-Test-Suite (draft 2020-12; fetched pinned from PyPI into
 ## $(JSON_SCHEMA_SUITE_DIR) by scripts/json-schema-suite.sh) through `schema::compile` with each
