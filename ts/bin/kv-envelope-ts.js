@@ -2,9 +2,32 @@
 // @ts-check
 // kv-envelope-ts generate --schemas DIR --out DIR [--check]
 // One command from a schemas folder to precompiled validators and TypeScript types.
+import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 
-import { GenerateError, generate } from "../src/generate.js";
+const PACKAGE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+
+/** @type {typeof import("../src/generate.js") | undefined} */
+let generator;
+
+/** The generator, or exit 1 naming the fix when its dependencies are not installed. */
+async function loadGenerator() {
+  try {
+    return await import("../src/generate.js");
+  } catch (e) {
+    if (/** @type {{ code?: string }} */ (e).code !== "ERR_MODULE_NOT_FOUND") throw e;
+    // npm links a folder (`npm i <checkout>/ts`) without installing its dependencies: they are
+    // resolved from the folder's real path, that is from the checkout.
+    console.error(
+      `kv-envelope-ts: ${/** @type {Error} */ (e).message}\n` +
+        `@kv-envelope/ts in ${PACKAGE_DIR} has no dependencies installed. For a linked checkout run ` +
+        `\`npm ci --workspace ts --omit=dev\` at the checkout's root, or install with ` +
+        "`npm i --install-links <checkout>/ts` (see ts/README.md, Install).",
+    );
+    process.exit(1);
+  }
+}
 
 const usage = "usage: kv-envelope-ts generate --schemas DIR --out DIR [--check]";
 
@@ -26,7 +49,8 @@ async function main() {
     console.error(usage);
     return 2;
   }
-  const files = await generate({ schemas: values.schemas, out: values.out, check: values.check });
+  generator = await loadGenerator();
+  const files = await generator.generate({ schemas: values.schemas, out: values.out, check: values.check });
   if (values.check) {
     if (files.length > 0) {
       console.error(
@@ -45,7 +69,7 @@ async function main() {
 main().then(
   (code) => process.exit(code),
   (e) => {
-    if (e instanceof GenerateError) {
+    if (generator && e instanceof generator.GenerateError) {
       console.error(`kv-envelope-ts: ${e.message}`);
       process.exit(1);
     }

@@ -1,0 +1,6 @@
+// @ts-check
+// Run-time helper of the generated validators: the URI resolver.
+// Re-exported here so generated code imports only @kv-envelope/ts: this import resolves from
+// wherever the package is installed (its own ajv dependency), whatever ajv the project has.
+import m from "ajv/dist/runtime/uri.js";
+export default m;
