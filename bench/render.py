@@ -606,7 +606,7 @@ if load or articles_load:
     w("")
     w(
         "`GET /popular` with the isolate-memory tier (on by default in the demo: 256 entries, 4 MiB, 5 s) and the "
-        "validated JSON pass-through (`CacheStore::get_or_compute_json`: a fresh entry's stored text is the "
+        "validated JSON pass-through (`CacheStore::try_get_or_compute_json`: a fresh entry's stored text is the "
         "body), from the same `bench/load.sh` run as section 8; `GET /articles` reads 50 cached entries per "
         "request with `get_many_json` (KV bulk get) or with 50 `get_json` calls, alternating in the same run. "
         "KV operations per `/articles` request are what the route reports for one request before each phase."

@@ -272,11 +272,13 @@ impl Error {
     /// Seconds a client should wait before retrying, for the errors a retry can cure (KV's
     /// write limit, an outage, a lost race); `None` otherwise.
     pub fn retry_after_secs(&self) -> Option<u32> {
-        match self {
-            Error::RateLimited | Error::Conflict { .. } => Some(1),
-            Error::Backend { .. } => Some(5),
-            _ => None,
-        }
+        retry_after_of_kind(self.kind())
+    }
+
+    /// The JSON body of the answer to this error: `{"error": <kind>, "message": <public
+    /// message>}` ([`kind`](Self::kind), [`public_message`](Self::public_message)).
+    pub(crate) fn response_body(&self) -> String {
+        serde_json::json!({ "error": self.kind(), "message": self.public_message() }).to_string()
     }
 
     /// A message safe to show a client: the error's text for a 4xx (it never carries a
@@ -288,6 +290,34 @@ impl Error {
             500 => "internal error".to_string(),
             _ => self.to_string(),
         }
+    }
+}
+
+/// `Retry-After` (seconds) for an error of `kind`, where waiting can help: a 429 or a lost race
+/// in a second, a KV outage in five. By kind, so an answer rebuilt from a `worker::Error`
+/// (`session::middleware::error_response`) gets the same header.
+pub(crate) fn retry_after_of_kind(kind: &str) -> Option<u32> {
+    match kind {
+        "rate_limited" | "conflict" => Some(1),
+        "backend" => Some(5),
+        _ => None,
+    }
+}
+
+/// `?` on a kv-envelope call in a workers-rs handler: the error becomes `worker::Error::Json`
+/// carrying the crate's answer to it — the JSON body `{"error": <kind>, "message": <public
+/// message>}` and the status of [`Error::http_status`] — so nothing in it quotes a value, a key
+/// or an id. workers-rs answers any `Err` from a fetch handler with a 500; answer it with its
+/// own status through `session::middleware::error_response`. A 5xx's details (never a value
+/// either) go to the Worker's log here, since the public message leaves them out.
+#[cfg(all(feature = "worker", target_arch = "wasm32"))]
+impl From<Error> for worker::Error {
+    fn from(error: Error) -> Self {
+        let status = error.http_status();
+        if status >= 500 {
+            worker::console_error!("kv-envelope: {error}");
+        }
+        worker::Error::Json((error.response_body(), status))
     }
 }
 

@@ -83,8 +83,10 @@ pub fn schema_files_of<T: Versioned>() -> Vec<(String, Value)> {
 
 /// Write the schemas of `T` into `dir`, creating it: every version's and the whole-value
 /// schema ([`schema_files_of`]). Returns the paths written.
-pub fn export_schemas<T: Versioned>(dir: &Path) -> std::io::Result<Vec<std::path::PathBuf>> {
-    write_files(dir, schema_files_of::<T>())
+pub fn export_schemas<T: Versioned>(
+    dir: impl AsRef<Path>,
+) -> std::io::Result<Vec<std::path::PathBuf>> {
+    write_files(dir.as_ref(), schema_files_of::<T>())
 }
 
 /// Every schema file the crate ships in `schemas/`, as (file name, schema): the envelope's,

@@ -40,11 +40,28 @@ pub use crate::{
     versioned::{decode_value, encode_value, Decoded, Versioned},
 };
 
-/// docs/axum.md's examples, compiled and run as doctests (`cargo test --doc --features
-/// tower-sessions,axum`).
-#[cfg(all(doctest, feature = "tower-sessions", feature = "axum"))]
-#[doc = include_str!("../docs/axum.md")]
-struct AxumGuide;
+/// The guides' examples, compiled and run as doctests (`cargo test --doc`): every Rust block of
+/// README.md (the crate docs above) and docs/ is one, or a workers-rs block that
+/// `scripts/wasm-snippets.sh` compiles for wasm32, or says why it is neither.
+#[cfg(doctest)]
+mod guides {
+    #[doc = include_str!("../docs/axum.md")]
+    struct Axum;
+    #[doc = include_str!("../docs/cache.md")]
+    struct Cache;
+    #[doc = include_str!("../docs/cli.md")]
+    struct Cli;
+    #[doc = include_str!("../docs/getting-started.md")]
+    struct GettingStarted;
+    #[doc = include_str!("../docs/sealing.md")]
+    struct Sealing;
+    #[doc = include_str!("../docs/sessions.md")]
+    struct Sessions;
+    #[doc = include_str!("../docs/testing-with-the-simulator.md")]
+    struct TestingWithTheSimulator;
+    #[doc = include_str!("../docs/values.md")]
+    struct Values;
+}
 
 /// What this repository's own tools and tests use beyond the public API (the ops CLI in
 /// `crates/kv-envelope-cli`, the e2e seed tool, the golden and fuzz suites): KV's limits, the

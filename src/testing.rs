@@ -4,6 +4,8 @@
 //!   old version migrate to a current value that validates and round-trips through both codecs;
 //!   [`check_golden_corpus`] keeps committed old payloads decoding forever ([`write_golden`]
 //!   writes them).
+//! * Old values in a test store: [`plant_version`] writes a value of an older version, as the
+//!   code of that time wrote it, so a test can read it through today's migration.
 //! * KV as it behaves in production, deterministically: [`SimKv`] (locations, propagation delay,
 //!   429s on writes faster than once a second per key, lazy expiry; [`SimConfig`],
 //!   [`SimLocation`]) and [`SimObjects`] (the Durable Object code workerd runs, over memory).
@@ -22,7 +24,11 @@ pub use crate::backend::{
     sim::{SimConfig, SimKv, SimLocation},
 };
 use crate::{
-    envelope::{self, Codec},
+    envelope::{self, Codec, Header},
+    error::{describe_json_error, Error, Result},
+    schema,
+    seal::FrameFields,
+    store::TypedStore,
     versioned::{decode_value, encode_value, Versioned},
 };
 
@@ -157,4 +163,86 @@ pub fn write_golden<V: Serialize>(
     let path = dir.join(format!("{name}.{ext}"));
     std::fs::write(&path, bytes)?;
     Ok(path)
+}
+
+/// Store `old` under `id` in `store` as version `version` of `T` — the bytes code of that time
+/// wrote: the store's prefix, codec and key ring, the exact expiry `ttl` from now, the header
+/// copy in KV metadata. A fixture for what today's migration does to values already in KV:
+///
+/// ```
+/// # use kv_envelope::{testing::plant_version, Kv, MemoryKv, TypedStore};
+/// # #[derive(Debug, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+/// # struct ProfileV1 { name: String }
+/// # #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+/// # struct Profile { name: String, language: String }
+/// # impl From<ProfileV1> for Profile {
+/// #     fn from(v1: ProfileV1) -> Self { Profile { name: v1.name, language: "en".into() } }
+/// # }
+/// # kv_envelope::versioned! { name: "profile", versions: [ProfileV1, Profile] }
+/// # futures::executor::block_on(async {
+/// let store: TypedStore<Profile> = TypedStore::new(Kv::new(MemoryKv::default()));
+/// plant_version(&store, "ada", 1, &ProfileV1 { name: "Ada".into() }, None).await?;
+/// let read = store.get("ada").await?.expect("migrated on read");
+/// assert_eq!(read, Profile { name: "Ada".into(), language: "en".into() });
+/// # Ok::<(), kv_envelope::Error>(())
+/// # }).unwrap();
+/// ```
+///
+/// `version` must be one of `1..=T::VERSION` and `old` must validate against its schema: a
+/// fixture the read would refuse is refused here ([`Error::InvalidValue`] with the issues).
+/// It writes over whatever `id` holds.
+pub async fn plant_version<T: Versioned, Old: Serialize>(
+    store: &TypedStore<T>,
+    id: &str,
+    version: u32,
+    old: &Old,
+    ttl: Option<std::time::Duration>,
+) -> Result<()> {
+    if !(1..=T::VERSION).contains(&version) {
+        return Err(Error::UnknownVersion {
+            type_name: T::NAME,
+            version,
+        });
+    }
+    let json = serde_json::to_value(old).map_err(|e| Error::Encode {
+        type_name: T::NAME,
+        reason: describe_json_error(&e),
+    })?;
+    match schema::validate(T::validator(version)?, T::NAME, version, &json) {
+        Err(Error::Validation { issues, .. }) => {
+            return Err(Error::InvalidValue {
+                type_name: T::NAME,
+                version,
+                issues,
+            })
+        }
+        other => other?,
+    }
+    let key = store.key(id);
+    let expires_at = ttl.map(|t| store.expires_in(t));
+    let codec = store.codec();
+    let bytes = match store.key_ring() {
+        None => envelope::encode(codec, T::NAME, version, expires_at, old)?,
+        Some(ring) => {
+            let plaintext = envelope::encode_payload(codec, T::NAME, old)?;
+            let frame = FrameFields {
+                codec,
+                type_name: T::NAME,
+                version,
+                expires_at,
+            };
+            ring.seal(&key, frame, plaintext)?
+        }
+    };
+    let header = Header {
+        codec,
+        type_name: T::NAME.into(),
+        version,
+        expires_at,
+        key_id: store.key_ring().map(|r| r.primary_id().into()),
+    };
+    store
+        .kv()
+        .put(&key, &bytes, expires_at, Some(header.to_metadata()))
+        .await
 }

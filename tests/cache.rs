@@ -109,7 +109,7 @@ async fn miss_then_hit_writes_an_envelope_with_cache_metadata() {
     let policy = CachePolicy::QUERY_CACHE;
 
     let first = cache
-        .get_or_compute("42", &policy, load(&calls, "lamp"))
+        .try_get_or_compute("42", &policy, load(&calls, "lamp"))
         .await
         .unwrap();
     assert_eq!(first.status, CacheStatus::Miss);
@@ -123,7 +123,7 @@ async fn miss_then_hit_writes_an_envelope_with_cache_metadata() {
     assert_eq!(header.expires_at, Some(T0 + 300_000));
 
     let second = cache
-        .get_or_compute("42", &policy, load(&calls, "other"))
+        .try_get_or_compute("42", &policy, load(&calls, "other"))
         .await
         .unwrap();
     assert_eq!(second.status, CacheStatus::Hit);
@@ -140,6 +140,53 @@ async fn miss_then_hit_writes_an_envelope_with_cache_metadata() {
 }
 
 #[tokio::test]
+async fn an_infallible_computation_gets_the_value_without_a_result() {
+    let e = env();
+    let cache = KvCache::<Product>::new(e.kv.clone());
+    let policy = CachePolicy::QUERY_CACHE;
+    let runs = Arc::new(AtomicUsize::new(0));
+    let compute = |runs: &Arc<AtomicUsize>, name: &'static str| {
+        let runs = Arc::clone(runs);
+        move || async move {
+            runs.fetch_add(1, Ordering::SeqCst);
+            product(name)
+        }
+    };
+    // `Cached<Product>`, not a `Result`: nothing to unwrap when the computation cannot fail.
+    let first: kv_envelope::cache::Cached<Product> = cache
+        .get_or_compute("7", &policy, compute(&runs, "desk"))
+        .await;
+    assert_eq!(
+        (first.status, &first.value),
+        (CacheStatus::Miss, &product("desk"))
+    );
+    let second = cache
+        .get_or_compute("7", &policy, compute(&runs, "other"))
+        .await;
+    assert_eq!(
+        (second.status, &second.value),
+        (CacheStatus::Hit, &product("desk"))
+    );
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+
+    // KV failing still answers: the value computed, the problem reported.
+    let broken = KvCache::<Product>::new(Kv::new(Flaky {
+        inner: MemoryKv::default(),
+        fail_reads: AtomicBool::new(true),
+        rate_limit_writes: AtomicBool::new(false),
+        fail_writes: AtomicBool::new(true),
+    }));
+    let third = broken
+        .get_or_compute("7", &policy, compute(&runs, "chair"))
+        .await;
+    assert_eq!(
+        (third.status, &third.value),
+        (CacheStatus::Miss, &product("chair"))
+    );
+    assert!(third.cache_error.is_some());
+}
+
+#[tokio::test]
 async fn ttl_below_kv_floor_is_enforced_by_the_envelope() {
     let e = env();
     let cache = KvCache::<Product>::new(e.kv.clone());
@@ -147,12 +194,12 @@ async fn ttl_below_kv_floor_is_enforced_by_the_envelope() {
     let policy = CachePolicy::new(Duration::from_secs(5)).without_early_refresh();
 
     cache
-        .get_or_compute("k", &policy, load(&calls, "a"))
+        .try_get_or_compute("k", &policy, load(&calls, "a"))
         .await
         .unwrap();
     e.clock.advance(Duration::from_secs(4));
     let hit = cache
-        .get_or_compute("k", &policy, load(&calls, "b"))
+        .try_get_or_compute("k", &policy, load(&calls, "b"))
         .await
         .unwrap();
     assert_eq!(hit.status, CacheStatus::Hit);
@@ -161,7 +208,7 @@ async fn ttl_below_kv_floor_is_enforced_by_the_envelope() {
     assert!(e.mem.raw("cache:product:g0:k").is_some());
     // ...but the value is past its 5 s and is not served.
     let miss = cache
-        .get_or_compute("k", &policy, load(&calls, "b"))
+        .try_get_or_compute("k", &policy, load(&calls, "b"))
         .await
         .unwrap();
     assert_eq!(miss.status, CacheStatus::Miss);
@@ -183,7 +230,7 @@ async fn concurrent_misses_share_one_computation_across_threads() {
         let gate = Arc::clone(&gate);
         tasks.push(tokio::spawn(async move {
             cache
-                .get_or_compute("hot", &CachePolicy::QUERY_CACHE, move || async move {
+                .try_get_or_compute("hot", &CachePolicy::QUERY_CACHE, move || async move {
                     calls.fetch_add(1, Ordering::SeqCst);
                     // Hold the computation until every other caller is waiting on it.
                     let _permit = gate.acquire().await.map_err(|_| "gate closed")?;
@@ -234,7 +281,7 @@ async fn concurrent_misses_share_one_computation_on_one_thread() {
     // while the first one's computation is suspended at its yield.
     let lookups = (0..N).map(|_| {
         let calls = Arc::clone(&calls);
-        cache.get_or_compute("hot", &CachePolicy::QUERY_CACHE, move || async move {
+        cache.try_get_or_compute("hot", &CachePolicy::QUERY_CACHE, move || async move {
             calls.fetch_add(1, Ordering::SeqCst);
             tokio::task::yield_now().await;
             Ok::<_, Infallible>(product("hot"))
@@ -267,8 +314,8 @@ async fn a_failed_leader_hands_over_to_a_waiting_caller() {
         }
     };
     let (a, b) = futures::future::join(
-        cache.get_or_compute("k", &CachePolicy::QUERY_CACHE, make(true)),
-        cache.get_or_compute("k", &CachePolicy::QUERY_CACHE, make(false)),
+        cache.try_get_or_compute("k", &CachePolicy::QUERY_CACHE, make(true)),
+        cache.try_get_or_compute("k", &CachePolicy::QUERY_CACHE, make(false)),
     )
     .await;
     assert_eq!(a.unwrap_err(), "database down");
@@ -293,9 +340,9 @@ async fn a_cancelled_leader_does_not_strand_waiters() {
             futures::future::pending::<Result<Product, Infallible>>().await
         }
     };
-    let mut leader = Box::pin(cache.get_or_compute("k", &CachePolicy::QUERY_CACHE, never));
+    let mut leader = Box::pin(cache.try_get_or_compute("k", &CachePolicy::QUERY_CACHE, never));
     assert!(futures::poll!(leader.as_mut()).is_pending());
-    let mut waiter = Box::pin(cache.get_or_compute(
+    let mut waiter = Box::pin(cache.try_get_or_compute(
         "k",
         &CachePolicy::QUERY_CACHE,
         load(&calls, "after cancel"),
@@ -321,7 +368,7 @@ async fn stale_is_served_at_once_and_refreshed_in_the_background() {
         .with_stale_while_revalidate(Duration::from_secs(30));
 
     let miss = cache
-        .get_or_compute("k", &policy, load(&calls, "v1"))
+        .try_get_or_compute("k", &policy, load(&calls, "v1"))
         .await
         .unwrap();
     assert_eq!(miss.status, CacheStatus::Miss);
@@ -332,7 +379,7 @@ async fn stale_is_served_at_once_and_refreshed_in_the_background() {
 
     e.clock.advance(Duration::from_secs(70));
     let stale = cache
-        .get_or_compute("k", &policy, load(&calls, "v2"))
+        .try_get_or_compute("k", &policy, load(&calls, "v2"))
         .await
         .unwrap();
     assert_eq!(stale.status, CacheStatus::Stale);
@@ -342,7 +389,7 @@ async fn stale_is_served_at_once_and_refreshed_in_the_background() {
 
     // A second request while the refresh is pending does not start another.
     let again = cache
-        .get_or_compute("k", &policy, load(&calls, "v3"))
+        .try_get_or_compute("k", &policy, load(&calls, "v3"))
         .await
         .unwrap();
     assert_eq!(again.status, CacheStatus::Stale);
@@ -352,7 +399,7 @@ async fn stale_is_served_at_once_and_refreshed_in_the_background() {
     bg.run_all().await;
     assert_eq!(calls.load(Ordering::SeqCst), 2);
     let hit = cache
-        .get_or_compute("k", &policy, load(&calls, "v4"))
+        .try_get_or_compute("k", &policy, load(&calls, "v4"))
         .await
         .unwrap();
     assert_eq!(hit.status, CacheStatus::Hit);
@@ -362,7 +409,7 @@ async fn stale_is_served_at_once_and_refreshed_in_the_background() {
     // Past the grace window the stale value is gone.
     e.clock.advance(Duration::from_secs(95));
     let miss = cache
-        .get_or_compute("k", &policy, load(&calls, "v5"))
+        .try_get_or_compute("k", &policy, load(&calls, "v5"))
         .await
         .unwrap();
     assert_eq!(miss.status, CacheStatus::Miss);
@@ -382,20 +429,20 @@ async fn without_background_stale_refreshes_inline_and_survives_a_failed_refresh
         .without_early_refresh()
         .with_stale_while_revalidate(minutes(1));
     cache
-        .get_or_compute("k", &policy, load(&calls, "v1"))
+        .try_get_or_compute("k", &policy, load(&calls, "v1"))
         .await
         .unwrap();
     e.clock.advance(Duration::from_secs(90));
 
     let failed = cache
-        .get_or_compute("k", &policy, || async { Err::<Product, _>("upstream 503") })
+        .try_get_or_compute("k", &policy, || async { Err::<Product, _>("upstream 503") })
         .await
         .expect("a servable stale value beats an error");
     assert_eq!(failed.status, CacheStatus::Stale);
     assert_eq!(failed.value.name, "v1");
 
     let refreshed = cache
-        .get_or_compute("k", &policy, load(&calls, "v2"))
+        .try_get_or_compute("k", &policy, load(&calls, "v2"))
         .await
         .unwrap();
     assert_eq!(refreshed.status, CacheStatus::Miss);
@@ -410,12 +457,12 @@ async fn a_miss_during_a_pending_write_joins_the_flight() {
     let cache = KvCache::<Product>::new(e.kv.clone()).with_background(Arc::clone(&bg));
     let calls = Arc::new(AtomicUsize::new(0));
     cache
-        .get_or_compute("k", &CachePolicy::QUERY_CACHE, load(&calls, "v1"))
+        .try_get_or_compute("k", &CachePolicy::QUERY_CACHE, load(&calls, "v1"))
         .await
         .unwrap();
     // KV has nothing yet; the flight is still open until the write lands.
     let second = cache
-        .get_or_compute("k", &CachePolicy::QUERY_CACHE, load(&calls, "v2"))
+        .try_get_or_compute("k", &CachePolicy::QUERY_CACHE, load(&calls, "v2"))
         .await
         .unwrap();
     assert_eq!(second.status, CacheStatus::Coalesced);
@@ -442,7 +489,7 @@ async fn early_refresh_happens_before_expiry() {
 
     // The computation takes 2 s: computed at T0 + 2 s, fresh until T0 + 62 s, delta 2000 ms.
     cache
-        .get_or_compute("k", &policy, load_taking(&calls, &e.clock, 2_000, "v1"))
+        .try_get_or_compute("k", &policy, load_taking(&calls, &e.clock, 2_000, "v1"))
         .await
         .unwrap();
     bg.run_all().await;
@@ -451,7 +498,7 @@ async fn early_refresh_happens_before_expiry() {
     // r = 1 (ln r = 0) never refreshes early, even 1 ms before expiry.
     e.clock.set(fresh_until - 1);
     let c = cache
-        .get_or_compute("k", &policy, load(&calls, "never"))
+        .try_get_or_compute("k", &policy, load(&calls, "never"))
         .await
         .unwrap();
     assert_eq!((c.status, c.refreshing), (CacheStatus::Hit, false));
@@ -460,7 +507,7 @@ async fn early_refresh_happens_before_expiry() {
     *coin.lock().unwrap() = 0.5;
     e.clock.set(fresh_until - 5_000);
     let c = cache
-        .get_or_compute("k", &policy, load(&calls, "too early"))
+        .try_get_or_compute("k", &policy, load(&calls, "too early"))
         .await
         .unwrap();
     assert_eq!((c.status, c.refreshing), (CacheStatus::Hit, false));
@@ -468,7 +515,7 @@ async fn early_refresh_happens_before_expiry() {
     // 1 s before expiry: refresh, while still serving the fresh value.
     e.clock.set(fresh_until - 1_000);
     let c = cache
-        .get_or_compute("k", &policy, load(&calls, "v2"))
+        .try_get_or_compute("k", &policy, load(&calls, "v2"))
         .await
         .unwrap();
     assert_eq!((c.status, c.refreshing), (CacheStatus::Hit, true));
@@ -477,7 +524,7 @@ async fn early_refresh_happens_before_expiry() {
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 
     let c = cache
-        .get_or_compute("k", &policy, load(&calls, "unused"))
+        .try_get_or_compute("k", &policy, load(&calls, "unused"))
         .await
         .unwrap();
     assert_eq!(c.status, CacheStatus::Hit);
@@ -506,13 +553,13 @@ async fn early_refresh_without_background_recomputes_inline() {
     let calls = Arc::new(AtomicUsize::new(0));
     let policy = CachePolicy::new(minutes(1)).with_early_refresh(1.0);
     cache
-        .get_or_compute("k", &policy, load_taking(&calls, &e.clock, 1_000, "v1"))
+        .try_get_or_compute("k", &policy, load_taking(&calls, &e.clock, 1_000, "v1"))
         .await
         .unwrap();
     // -ln(0.01) · 1000 ms ≈ 4.6 s of head start.
     e.clock.advance(Duration::from_secs(57));
     let c = cache
-        .get_or_compute("k", &policy, load(&calls, "v2"))
+        .try_get_or_compute("k", &policy, load(&calls, "v2"))
         .await
         .unwrap();
     assert_eq!(c.status, CacheStatus::Miss);
@@ -520,7 +567,7 @@ async fn early_refresh_without_background_recomputes_inline() {
     // Disabled early refresh never does it.
     let off = CachePolicy::new(minutes(1)).without_early_refresh();
     let c = cache
-        .get_or_compute("k", &off, load(&calls, "v3"))
+        .try_get_or_compute("k", &off, load(&calls, "v3"))
         .await
         .unwrap();
     assert_eq!(c.status, CacheStatus::Hit);
@@ -541,7 +588,7 @@ async fn not_found_is_remembered_for_the_negative_ttl() {
     };
 
     let first = cache
-        .get_or_compute_optional("ghost", &policy, nothing())
+        .try_get_or_compute_optional("ghost", &policy, nothing())
         .await
         .unwrap();
     assert_eq!(
@@ -555,7 +602,7 @@ async fn not_found_is_remembered_for_the_negative_ttl() {
     );
 
     let second = cache
-        .get_or_compute_optional("ghost", &policy, nothing())
+        .try_get_or_compute_optional("ghost", &policy, nothing())
         .await
         .unwrap();
     assert_eq!((second.status, second.value), (CacheStatus::Hit, None));
@@ -564,21 +611,21 @@ async fn not_found_is_remembered_for_the_negative_ttl() {
 
     // A caller that needs a value does not take "not found" for one.
     let needs_value = cache
-        .get_or_compute("ghost", &policy, load(&calls, "appeared"))
+        .try_get_or_compute("ghost", &policy, load(&calls, "appeared"))
         .await
         .unwrap();
     assert_eq!(needs_value.status, CacheStatus::Miss);
     // And plain `get` does not report the marker as a value.
     cache.invalidate("ghost").await.unwrap();
     cache
-        .get_or_compute_optional("ghost", &policy, nothing())
+        .try_get_or_compute_optional("ghost", &policy, nothing())
         .await
         .unwrap();
     assert!(cache.get("ghost").await.unwrap().is_none());
 
     e.clock.advance(Duration::from_secs(31));
     let expired = cache
-        .get_or_compute_optional("ghost", &policy, nothing())
+        .try_get_or_compute_optional("ghost", &policy, nothing())
         .await
         .unwrap();
     assert_eq!(expired.status, CacheStatus::Miss);
@@ -589,7 +636,7 @@ async fn not_found_is_not_written_without_a_negative_ttl() {
     let e = env();
     let cache = KvCache::<Product>::new(e.kv.clone());
     let c = cache
-        .get_or_compute_optional("ghost", &CachePolicy::QUERY_CACHE, || async {
+        .try_get_or_compute_optional("ghost", &CachePolicy::QUERY_CACHE, || async {
             Ok::<Option<Product>, Infallible>(None)
         })
         .await
@@ -606,17 +653,17 @@ async fn invalidate_deletes_one_key() {
     let policy = CachePolicy::QUERY_CACHE;
     for key in ["a", "b"] {
         cache
-            .get_or_compute(key, &policy, load(&calls, "v1"))
+            .try_get_or_compute(key, &policy, load(&calls, "v1"))
             .await
             .unwrap();
     }
     cache.invalidate("a").await.unwrap();
     let a = cache
-        .get_or_compute("a", &policy, load(&calls, "v2"))
+        .try_get_or_compute("a", &policy, load(&calls, "v2"))
         .await
         .unwrap();
     let b = cache
-        .get_or_compute("b", &policy, load(&calls, "v2"))
+        .try_get_or_compute("b", &policy, load(&calls, "v2"))
         .await
         .unwrap();
     assert_eq!((a.status, b.status), (CacheStatus::Miss, CacheStatus::Hit));
@@ -635,17 +682,17 @@ async fn namespace_invalidation_moves_every_key_to_a_new_generation() {
 
     for key in ["a", "b"] {
         isolate_a
-            .get_or_compute(key, &policy, load(&calls, "old"))
+            .try_get_or_compute(key, &policy, load(&calls, "old"))
             .await
             .unwrap();
     }
     other_ns
-        .get_or_compute("a", &policy, load(&calls, "archived"))
+        .try_get_or_compute("a", &policy, load(&calls, "archived"))
         .await
         .unwrap();
     // Isolate B has read the generation (0) and trusts it for 10 s.
     let b_before = isolate_b
-        .get_or_compute("a", &policy, load(&calls, "unused"))
+        .try_get_or_compute("a", &policy, load(&calls, "unused"))
         .await
         .unwrap();
     assert_eq!(b_before.status, CacheStatus::Hit);
@@ -662,7 +709,7 @@ async fn namespace_invalidation_moves_every_key_to_a_new_generation() {
     // The invalidating isolate sees it at once, for every key, without listing anything.
     for key in ["a", "b"] {
         let c = isolate_a
-            .get_or_compute(key, &policy, load(&calls, "new"))
+            .try_get_or_compute(key, &policy, load(&calls, "new"))
             .await
             .unwrap();
         assert_eq!(
@@ -678,14 +725,14 @@ async fn namespace_invalidation_moves_every_key_to_a_new_generation() {
     assert!(e.mem.raw("cache:product:g0:a").is_some());
     // Another namespace is untouched.
     let archived = other_ns
-        .get_or_compute("a", &policy, load(&calls, "unused"))
+        .try_get_or_compute("a", &policy, load(&calls, "unused"))
         .await
         .unwrap();
     assert_eq!(archived.status, CacheStatus::Hit);
 
     // Isolate B serves the old generation until its generation TTL runs out...
     let b_window = isolate_b
-        .get_or_compute("a", &policy, load(&calls, "unused"))
+        .try_get_or_compute("a", &policy, load(&calls, "unused"))
         .await
         .unwrap();
     assert_eq!(
@@ -695,7 +742,7 @@ async fn namespace_invalidation_moves_every_key_to_a_new_generation() {
     // ...then reads the new generation.
     e.clock.advance(Duration::from_secs(10));
     let b_after = isolate_b
-        .get_or_compute("a", &policy, load(&calls, "unused"))
+        .try_get_or_compute("a", &policy, load(&calls, "unused"))
         .await
         .unwrap();
     assert_eq!(
@@ -740,7 +787,7 @@ async fn invalidating_during_a_computation_drops_its_write() {
             Ok::<_, &'static str>(product("built from old data"))
         }
     };
-    let mut lookup = Box::pin(cache.get_or_compute("k", &CachePolicy::QUERY_CACHE, compute));
+    let mut lookup = Box::pin(cache.try_get_or_compute("k", &CachePolicy::QUERY_CACHE, compute));
     assert!(futures::poll!(lookup.as_mut()).is_pending());
     cache.invalidate("k").await.unwrap();
     gate.add_permits(1);
@@ -785,7 +832,7 @@ async fn corrupt_entries_are_a_miss_and_are_replaced() {
     }
     for (key, _) in &garbage {
         let c = cache
-            .get_or_compute(key, &policy, load(&calls, "fresh"))
+            .try_get_or_compute(key, &policy, load(&calls, "fresh"))
             .await
             .unwrap();
         assert_eq!(c.status, CacheStatus::Miss, "{key}");
@@ -793,7 +840,7 @@ async fn corrupt_entries_are_a_miss_and_are_replaced() {
         assert!(err.is_corrupt(), "{key}: {err}");
         // Replaced by a readable value.
         let hit = cache
-            .get_or_compute(key, &policy, load(&calls, "unused"))
+            .try_get_or_compute(key, &policy, load(&calls, "unused"))
             .await
             .unwrap();
         assert_eq!(
@@ -823,7 +870,7 @@ async fn future_version_entries_are_computed_around_and_never_overwritten() {
 
     for _ in 0..2 {
         let c = cache
-            .get_or_compute("k", &policy, load(&calls, "computed"))
+            .try_get_or_compute("k", &policy, load(&calls, "computed"))
             .await
             .unwrap();
         assert_eq!(c.status, CacheStatus::Miss);
@@ -863,7 +910,7 @@ async fn older_versions_are_migrated_on_read() {
     e.mem.insert_raw("cache:product:g0:k", v1, None);
     let calls = Arc::new(AtomicUsize::new(0));
     let c = cache
-        .get_or_compute("k", &CachePolicy::QUERY_CACHE, load(&calls, "unused"))
+        .try_get_or_compute("k", &CachePolicy::QUERY_CACHE, load(&calls, "unused"))
         .await
         .unwrap();
     assert_eq!(c.status, CacheStatus::Hit);
@@ -966,7 +1013,7 @@ async fn kv_failures_never_fail_the_request() {
     // 429 on the write: the computed value is returned, and it is not an error.
     flaky.rate_limit_writes.store(true, Ordering::SeqCst);
     let c = cache
-        .get_or_compute("k", &policy, load(&calls, "v1"))
+        .try_get_or_compute("k", &policy, load(&calls, "v1"))
         .await
         .unwrap();
     assert_eq!((c.status, c.cache_error), (CacheStatus::Miss, None));
@@ -977,7 +1024,7 @@ async fn kv_failures_never_fail_the_request() {
     // Another write failure: value returned, problem reported.
     flaky.fail_writes.store(true, Ordering::SeqCst);
     let c = cache
-        .get_or_compute("k", &policy, load(&calls, "v2"))
+        .try_get_or_compute("k", &policy, load(&calls, "v2"))
         .await
         .unwrap();
     assert_eq!(c.value.name, "v2");
@@ -987,7 +1034,7 @@ async fn kv_failures_never_fail_the_request() {
     // Read failure: compute, and do not write (what is stored is unknown).
     flaky.fail_reads.store(true, Ordering::SeqCst);
     let c = cache
-        .get_or_compute("k", &policy, load(&calls, "v3"))
+        .try_get_or_compute("k", &policy, load(&calls, "v3"))
         .await
         .unwrap();
     assert_eq!(c.value.name, "v3");
@@ -1005,7 +1052,7 @@ async fn an_oversized_key_bypasses_the_cache() {
     let calls = Arc::new(AtomicUsize::new(0));
     let key = "x".repeat(600);
     let c = cache
-        .get_or_compute(&key, &CachePolicy::QUERY_CACHE, load(&calls, "v"))
+        .try_get_or_compute(&key, &CachePolicy::QUERY_CACHE, load(&calls, "v"))
         .await
         .unwrap();
     assert_eq!(c.status, CacheStatus::Miss);
@@ -1022,12 +1069,12 @@ async fn a_shorter_ttl_in_code_applies_to_entries_already_stored() {
     let cache = KvCache::<Product>::new(e.kv.clone());
     let calls = Arc::new(AtomicUsize::new(0));
     cache
-        .get_or_compute("k", &CachePolicy::STATIC_CONFIG, load(&calls, "v1"))
+        .try_get_or_compute("k", &CachePolicy::STATIC_CONFIG, load(&calls, "v1"))
         .await
         .unwrap();
     e.clock.advance(minutes(10));
     let c = cache
-        .get_or_compute("k", &CachePolicy::QUERY_CACHE, load(&calls, "v2"))
+        .try_get_or_compute("k", &CachePolicy::QUERY_CACHE, load(&calls, "v2"))
         .await
         .unwrap();
     assert_eq!((c.status, c.value.name.as_str()), (CacheStatus::Miss, "v2"));
@@ -1080,7 +1127,7 @@ async fn an_unusable_generation_record_bypasses_the_cache_and_is_never_overwritt
             |err: &Error| matches!(err, Error::CacheBypassed { cause: c, .. } if *c == cause);
         for _ in 0..2 {
             let c = cache
-                .get_or_compute("k", &CachePolicy::QUERY_CACHE, load(&calls, "v"))
+                .try_get_or_compute("k", &CachePolicy::QUERY_CACHE, load(&calls, "v"))
                 .await
                 .unwrap();
             assert_eq!(c.status, CacheStatus::Miss, "{what}");
@@ -1089,7 +1136,7 @@ async fn an_unusable_generation_record_bypasses_the_cache_and_is_never_overwritt
                 "{what}: {c:?}"
             );
             let json = cache
-                .get_or_compute_json("k", &CachePolicy::QUERY_CACHE, load(&calls, "v"))
+                .try_get_or_compute_json("k", &CachePolicy::QUERY_CACHE, load(&calls, "v"))
                 .await
                 .unwrap();
             assert_eq!(json.status, CacheStatus::Miss, "{what}");
@@ -1140,11 +1187,11 @@ async fn an_unusable_generation_record_bypasses_the_cache_and_is_never_overwritt
         // Deleting the record by hand (or a deploy that can read it) brings the cache back.
         e.kv.delete("cache:product:generation").await.unwrap();
         cache
-            .get_or_compute("k", &CachePolicy::QUERY_CACHE, load(&calls, "v"))
+            .try_get_or_compute("k", &CachePolicy::QUERY_CACHE, load(&calls, "v"))
             .await
             .unwrap();
         let hit = cache
-            .get_or_compute("k", &CachePolicy::QUERY_CACHE, load(&calls, "v"))
+            .try_get_or_compute("k", &CachePolicy::QUERY_CACHE, load(&calls, "v"))
             .await
             .unwrap();
         assert_eq!(hit.status, CacheStatus::Hit, "{what}");
@@ -1162,7 +1209,7 @@ async fn an_undated_entry_without_expiry_is_not_fresh_forever() {
     e.mem.insert_raw("cache:product:g0:k", bytes, None);
     assert!(cache.get("k").await.unwrap().is_none());
     let c = cache
-        .get_or_compute("k", &CachePolicy::QUERY_CACHE, load(&calls, "fresh"))
+        .try_get_or_compute("k", &CachePolicy::QUERY_CACHE, load(&calls, "fresh"))
         .await
         .unwrap();
     assert_eq!(

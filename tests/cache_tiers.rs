@@ -306,14 +306,14 @@ async fn memory_tier_serves_hits_without_kv_until_its_ttl() {
         }
     };
     let first = cache
-        .get_or_compute("k", &POLICY, load(calls.clone()))
+        .try_get_or_compute("k", &POLICY, load(calls.clone()))
         .await
         .unwrap();
     assert_eq!(first.status, CacheStatus::Miss);
     let reads = e.kv.counters().snapshot().kv_reads;
     for _ in 0..10 {
         let hit = cache
-            .get_or_compute("k", &POLICY, load(calls.clone()))
+            .try_get_or_compute("k", &POLICY, load(calls.clone()))
             .await
             .unwrap();
         assert!(hit.status == CacheStatus::Hit && hit.from_memory);
@@ -372,7 +372,7 @@ async fn memory_tier_never_serves_past_freshness_and_respects_the_read_policy() 
     e.clock.advance(Duration::from_secs(3));
     let tight = CachePolicy::new(Duration::from_secs(1));
     let got = cache
-        .get_or_compute("p", &tight, || async { Ok::<_, Infallible>(item("p", 2)) })
+        .try_get_or_compute("p", &tight, || async { Ok::<_, Infallible>(item("p", 2)) })
         .await
         .unwrap();
     assert_eq!(
@@ -389,7 +389,7 @@ async fn invalidations_clear_the_memory_tier_of_this_isolate_at_once() {
         KvCache::<Item>::new(e.kv.clone()).with_state(CacheState::with_memory_tier(tier(60)));
     for k in ["a", "b"] {
         cache
-            .get_or_compute(k, &POLICY, move || async move {
+            .try_get_or_compute(k, &POLICY, move || async move {
                 Ok::<_, Infallible>(item(k, 1))
             })
             .await
@@ -511,7 +511,7 @@ impl Now for ManualClock {
     }
 }
 
-// ---- get_or_compute_json ----------------------------------------------------------------------
+// ---- try_get_or_compute_json ----------------------------------------------------------------------
 
 #[tokio::test]
 async fn get_or_compute_json_serves_text_with_one_read_and_the_typed_rules_otherwise() {
@@ -531,7 +531,7 @@ async fn get_or_compute_json_serves_text_with_one_read_and_the_typed_rules_other
     // Miss: generation + entry read once each, computed, written; the text of the value.
     let before = reads(&e);
     let miss = cache
-        .get_or_compute_json("k", &POLICY, load(&calls, 1))
+        .try_get_or_compute_json("k", &POLICY, load(&calls, 1))
         .await
         .unwrap();
     assert_eq!(miss.status, CacheStatus::Miss);
@@ -545,7 +545,7 @@ async fn get_or_compute_json_serves_text_with_one_read_and_the_typed_rules_other
     let before = reads(&e);
     for _ in 0..5 {
         let hit = cache
-            .get_or_compute_json("k", &POLICY, load(&calls, 9))
+            .try_get_or_compute_json("k", &POLICY, load(&calls, 9))
             .await
             .unwrap();
         assert!(hit.status == CacheStatus::Hit && hit.from_memory);
@@ -566,7 +566,7 @@ async fn get_or_compute_json_serves_text_with_one_read_and_the_typed_rules_other
     e.clock.advance(Duration::from_secs(6));
     let before = reads(&e);
     let kv_hit = cache
-        .get_or_compute_json("k", &POLICY, load(&calls, 9))
+        .try_get_or_compute_json("k", &POLICY, load(&calls, 9))
         .await
         .unwrap();
     assert!(kv_hit.status == CacheStatus::Hit && !kv_hit.from_memory);
@@ -577,7 +577,7 @@ async fn get_or_compute_json_serves_text_with_one_read_and_the_typed_rules_other
         "the entry only (the generation is trusted 10 s)"
     );
     let again = cache
-        .get_or_compute_json("k", &POLICY, load(&calls, 9))
+        .try_get_or_compute_json("k", &POLICY, load(&calls, 9))
         .await
         .unwrap();
     assert!(again.from_memory);
@@ -597,7 +597,7 @@ async fn get_or_compute_json_serves_text_with_one_read_and_the_typed_rules_other
         None,
     );
     let old = cache
-        .get_or_compute_json("old", &POLICY, load(&calls, 9))
+        .try_get_or_compute_json("old", &POLICY, load(&calls, 9))
         .await
         .unwrap();
     assert_eq!(old.status, CacheStatus::Hit);
@@ -607,7 +607,7 @@ async fn get_or_compute_json_serves_text_with_one_read_and_the_typed_rules_other
     e.mem.insert_raw(&bad_full, b"\xff garbage".to_vec(), None);
     let before = reads(&e);
     let fixed = cache
-        .get_or_compute_json("bad", &POLICY, load(&calls, 5))
+        .try_get_or_compute_json("bad", &POLICY, load(&calls, 5))
         .await
         .unwrap();
     assert_eq!(fixed.status, CacheStatus::Miss);
@@ -625,7 +625,7 @@ async fn get_or_compute_json_serves_text_with_one_read_and_the_typed_rules_other
         envelope::encode(Codec::Json, "item", 3, None, &serde_json::json!({"x": 1})).unwrap();
     e.mem.insert_raw(&future_full, future.clone(), None);
     let served = cache
-        .get_or_compute_json("future", &POLICY, load(&calls, 6))
+        .try_get_or_compute_json("future", &POLICY, load(&calls, 6))
         .await
         .unwrap();
     assert_eq!(served.status, CacheStatus::Miss);
@@ -637,7 +637,7 @@ async fn get_or_compute_json_serves_text_with_one_read_and_the_typed_rules_other
     e.clock.advance(Duration::from_secs(301));
     assert!(e.mem.raw(&stale_full).is_some(), "still in KV, stale");
     let refreshed = cache
-        .get_or_compute_json("stale", &swr, load(&calls, 7))
+        .try_get_or_compute_json("stale", &swr, load(&calls, 7))
         .await
         .unwrap();
     // Without a background the refresh runs inline and its result is served.
@@ -645,7 +645,7 @@ async fn get_or_compute_json_serves_text_with_one_read_and_the_typed_rules_other
     assert_eq!(refreshed.value.as_str(), r#"{"name":"j","stock":7}"#);
     // The computation's error comes back as `Compute`.
     let failed = cache
-        .get_or_compute_json("err", &POLICY, || async { Err::<Item, _>("upstream down") })
+        .try_get_or_compute_json("err", &POLICY, || async { Err::<Item, _>("upstream down") })
         .await;
     assert!(matches!(
         failed,

@@ -97,3 +97,52 @@ fn golden_corpus_still_decodes() {
     let n = check_golden_corpus::<SessionRecord>(&dir);
     assert_eq!(n, 6, "expected v1..v3 in both codecs");
 }
+
+/// `testing::plant_version`: an old version as its code wrote it (clear or sealed, either
+/// codec), read back migrated; fixtures the read would refuse are refused.
+#[test]
+fn planted_old_versions_read_migrated() {
+    use kv_envelope::{
+        testing::plant_version, Error, KeyRing, Kv, MemoryKv, SealingKey, TypedStore,
+    };
+    futures::executor::block_on(async {
+        let v1 = SessionRecordV1 {
+            user_id: "u1".into(),
+            email: "ada@example.com".into(),
+            created_at: 1_700_000_000_000,
+            expires_at: 4_000_000_000_000,
+        };
+        let ring = KeyRing::new(vec![SealingKey::from_bytes("k1", &[7u8; 32]).unwrap()]).unwrap();
+        for codec in [Codec::Json, Codec::Postcard] {
+            for sealed in [false, true] {
+                let mut store: TypedStore<SessionRecord> =
+                    TypedStore::new(Kv::new(MemoryKv::default())).with_codec(codec);
+                if sealed {
+                    store = store.with_sealing(ring.clone());
+                }
+                plant_version(&store, "s", 1, &v1, None).await.unwrap();
+                let entry = store.get_entry("s").await.unwrap().expect("planted");
+                assert_eq!(
+                    (
+                        entry.stored_version,
+                        entry.codec,
+                        entry.value.user_id.as_str()
+                    ),
+                    (1, codec, "u1"),
+                    "{codec:?} sealed={sealed}"
+                );
+            }
+        }
+        let store: TypedStore<SessionRecord> = TypedStore::new(Kv::new(MemoryKv::default()));
+        let bad = serde_json::json!({ "userId": "u1" });
+        assert!(matches!(
+            plant_version(&store, "s", 1, &bad, None).await,
+            Err(Error::InvalidValue { version: 1, .. })
+        ));
+        assert!(matches!(
+            plant_version(&store, "s", 4, &v1, None).await,
+            Err(Error::UnknownVersion { version: 4, .. })
+        ));
+        assert_eq!(store.get("s").await.unwrap(), None, "nothing written");
+    });
+}

@@ -2,7 +2,7 @@
 //! invalidation across three simulated KV locations (one isolate each) and time.
 //!
 //! Invariants:
-//! * `get_or_compute` never fails because of KV (faults included);
+//! * `try_get_or_compute` never fails because of KV (faults included);
 //! * a value is served fresh only within its TTL, stale only within TTL + grace, and a miss
 //!   serves what was just computed;
 //! * after `invalidate(key)` at a location, nothing computed before it is served from the
@@ -230,7 +230,7 @@ impl World {
             Op::Advance { ms } => self.clock.advance(Duration::from_millis(ms)),
             Op::GetOrCompute { loc, key } => {
                 let q = self.quote(key);
-                let r = block_on(self.stores[loc].get_or_compute(
+                let r = block_on(self.stores[loc].try_get_or_compute(
                     &key.to_string(),
                     &policy(),
                     move || async move { Ok::<_, Infallible>(q) },

@@ -374,17 +374,26 @@ async fn cache_entries_are_sealed_and_unknown_keys_are_never_overwritten(b: Back
     let policy = CachePolicy::new(Duration::from_secs(60));
     let compute = || futures::future::ready(Ok::<_, Infallible>(profile()));
     let cache = KvCache::<Profile>::new(b.kv.clone()).with_sealing(ring(&[("k1", 1)]));
-    let first = cache.get_or_compute("p", &policy, compute).await.unwrap();
+    let first = cache
+        .try_get_or_compute("p", &policy, compute)
+        .await
+        .unwrap();
     assert_eq!(first.status, CacheStatus::Miss);
     let raw = (b.raw)("cache:profile:g0:p").unwrap();
     assert_eq!(raw[0], envelope::SEALED_MAGIC);
     assert!(!contains(&raw, EMAIL.as_bytes()));
-    let hit = cache.get_or_compute("p", &policy, compute).await.unwrap();
+    let hit = cache
+        .try_get_or_compute("p", &policy, compute)
+        .await
+        .unwrap();
     assert_eq!((hit.status, hit.value), (CacheStatus::Hit, profile()));
 
     // Another isolate whose ring lacks k1: a miss, computed, served, never written over.
     let other = KvCache::<Profile>::new(b.kv.clone()).with_sealing(ring(&[("k9", 9)]));
-    let got = other.get_or_compute("p", &policy, compute).await.unwrap();
+    let got = other
+        .try_get_or_compute("p", &policy, compute)
+        .await
+        .unwrap();
     assert_eq!(got.value, profile());
     assert_ne!(got.status, CacheStatus::Hit);
     assert!(other.get("p").await.unwrap().is_none());

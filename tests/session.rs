@@ -1508,7 +1508,7 @@ impl SessionData for Cart {
 }
 
 async fn custom_session_type_with_its_own_migrations(h: Harness) {
-    let store = Sessions::<Cart>::new(h.kv())
+    let store = Sessions::<Cart>::typed(h.kv())
         .with_prefix("cart")
         .with_id_source(h.ids.clone());
     let (id, cart) = store.create_with("u1".to_string()).await.unwrap();

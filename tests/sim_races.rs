@@ -180,7 +180,7 @@ fn invalidate_during_a_namespace_bump_elsewhere_can_miss_the_new_generation() {
     for seed in 0..SEEDS {
         let (clock, stores) = caches(seed);
         block_on(stores[2].invalidate_namespace()).expect("bump");
-        block_on(stores[2].get_or_compute("k", &POLICY, compute_at(&clock))).expect("compute");
+        block_on(stores[2].try_get_or_compute("k", &POLICY, compute_at(&clock))).expect("compute");
         clock.advance(Duration::from_millis(1));
         block_on(stores[0].invalidate("k")).expect("invalidate");
         clock.advance(WINDOW + Duration::from_secs(10));
@@ -200,7 +200,7 @@ fn invalidate_after_the_bump_has_propagated_removes_the_entry_everywhere() {
     for seed in 0..SEEDS {
         let (clock, stores) = caches(seed);
         block_on(stores[2].invalidate_namespace()).expect("bump");
-        block_on(stores[2].get_or_compute("k", &POLICY, compute_at(&clock))).expect("compute");
+        block_on(stores[2].try_get_or_compute("k", &POLICY, compute_at(&clock))).expect("compute");
         clock.advance(WINDOW + Duration::from_secs(10));
         block_on(stores[0].invalidate("k")).expect("invalidate");
         clock.advance(WINDOW + Duration::from_secs(10));

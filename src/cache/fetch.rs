@@ -1,4 +1,4 @@
-//! The read, coalesce and refresh path behind `get_or_compute`: read (memory tier, then KV),
+//! The read, coalesce and refresh path behind `try_get_or_compute`: read (memory tier, then KV),
 //! judge, and on a miss or a due refresh lead one computation per key per isolate while the
 //! other callers wait for it (`flight`), through [`Core`](super::core::Core).
 
@@ -38,8 +38,8 @@ async fn wait_for_leader<T: Clone>(waiter: Waiter<T>) -> <Waiter<T> as Future>::
 /// that fails hands over to the next waiter; this bounds the hand-overs one caller sits out).
 const MAX_JOINS: usize = 3;
 
-/// What a call hands back: `T` for `get_or_compute`, `Option<T>` for
-/// `get_or_compute_optional` (where "not found" is a value too).
+/// What a call hands back: `T` for `try_get_or_compute`, `Option<T>` for
+/// `try_get_or_compute_optional` (where "not found" is a value too).
 pub(super) trait Slot<T>: Clone + Sized {
     /// `None` when this call cannot use the shared value (a "not found" for a call that
     /// needs a value).
@@ -87,7 +87,7 @@ where
         result
     }
 
-    /// The counters of one `get_or_compute*` call, by how it ended.
+    /// The counters of one `try_get_or_compute*` call, by how it ended.
     fn count<V: Slot<T>, E>(&self, result: &Result<Cached<V>, E>) {
         let counters = self.core.counters();
         match result {
@@ -106,7 +106,7 @@ where
         }
     }
 
-    /// `get_or_compute` answering with the value's JSON text: a fresh entry (in memory or in
+    /// `try_get_or_compute` answering with the value's JSON text: a fresh entry (in memory or in
     /// KV) is handed out as its validated text without building `T`; anything else (stale,
     /// missing, unreadable, due for an early refresh) goes the typed way on what was already
     /// read — one KV read either way — and the value it ends with is serialized.

@@ -5,7 +5,7 @@
 //! envelopes, so they are validated and migrated on read; cache bookkeeping (when a value was
 //! computed, how long it took, until when it is fresh) rides in the KV metadata written with it.
 //!
-//! * [`get_or_compute`](KvCache::get_or_compute): read, and on a miss run the computation,
+//! * [`try_get_or_compute`](KvCache::try_get_or_compute): read, and on a miss run the computation,
 //!   return its value and write it. Never fails because of KV: a read error, an unusable entry
 //!   or a refused write is absorbed (counted, and reported in [`Cached::cache_error`]); the only
 //!   error it returns is the computation's.
@@ -31,9 +31,9 @@
 //! let cache = KvCache::<Product>::new(kv);
 //!
 //! let load = || async { Ok::<_, Infallible>(Product { name: "lamp".into() }) };
-//! let first = cache.get_or_compute("42", &CachePolicy::QUERY_CACHE, load).await.unwrap();
+//! let first = cache.try_get_or_compute("42", &CachePolicy::QUERY_CACHE, load).await.unwrap();
 //! assert_eq!(first.status, CacheStatus::Miss);
-//! let second = cache.get_or_compute("42", &CachePolicy::QUERY_CACHE, load).await.unwrap();
+//! let second = cache.try_get_or_compute("42", &CachePolicy::QUERY_CACHE, load).await.unwrap();
 //! assert_eq!(second.status.as_str(), "hit");
 //! assert_eq!(second.value.name, "lamp");
 //! # });
@@ -276,6 +276,46 @@ where
         self.core.entry_key(key).await
     }
 
+    /// The cached value of `key`, or the value of `compute` (run, cached and returned) — for a
+    /// computation that cannot fail; [`try_get_or_compute`](Self::try_get_or_compute) takes one
+    /// that can (as moka's `get_with` and `try_get_with`). Nothing fails the call: KV problems
+    /// are absorbed and reported in [`Cached::cache_error`]. `compute` is `'static` (and `Send`
+    /// natively) because a refresh may run it in the background: move owned handles into it.
+    ///
+    /// ```
+    /// # use kv_envelope::{cache::{CachePolicy, KvCache}, Kv, MemoryKv};
+    /// # #[derive(Clone, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+    /// # struct Answer { value: u32 }
+    /// # kv_envelope::versioned! { name: "answer", versions: [Answer] }
+    /// # futures::executor::block_on(async {
+    /// let cache: KvCache<Answer> = KvCache::new(Kv::new(MemoryKv::default()));
+    /// let policy = CachePolicy::new(std::time::Duration::from_secs(300));
+    /// let answer = cache
+    ///     .get_or_compute("life", &policy, || async { Answer { value: 42 } })
+    ///     .await;
+    /// assert_eq!(answer.value.value, 42);
+    /// # });
+    /// ```
+    pub async fn get_or_compute<F, Fut>(
+        &self,
+        key: &str,
+        policy: &CachePolicy,
+        compute: F,
+    ) -> Cached<T>
+    where
+        F: FnOnce() -> Fut + MaybeSend + 'static,
+        Fut: Future<Output = T> + MaybeSend + 'static,
+    {
+        let compute = move || async move { Ok::<T, std::convert::Infallible>(compute().await) };
+        match self
+            .fetch::<T, _, _, std::convert::Infallible>(key, policy, compute)
+            .await
+        {
+            Ok(cached) => cached,
+            Err(never) => match never {},
+        }
+    }
+
     /// Return the cached value of `key`, or run `compute`, cache and return its value.
     ///
     /// KV problems never fail the call (see [`Cached::cache_error`]); the error returned is
@@ -287,7 +327,7 @@ where
     /// polled in the waiting request's own context, with a timer pending so workerd does not
     /// cancel it as hung; nothing to wrap (`cache::in_own_context`, exported there for other
     /// cross-request waits, is how).
-    pub async fn get_or_compute<F, Fut, E>(
+    pub async fn try_get_or_compute<F, Fut, E>(
         &self,
         key: &str,
         policy: &CachePolicy,
@@ -301,10 +341,10 @@ where
         self.fetch::<T, F, Fut, E>(key, policy, compute).await
     }
 
-    /// Like [`get_or_compute`](Self::get_or_compute) for a computation that may find nothing:
+    /// Like [`try_get_or_compute`](Self::try_get_or_compute) for a computation that may find nothing:
     /// `None` is remembered for the policy's [negative TTL](CachePolicy::with_negative_ttl)
     /// (not at all without one) and served as a hit.
-    pub async fn get_or_compute_optional<F, Fut, E>(
+    pub async fn try_get_or_compute_optional<F, Fut, E>(
         &self,
         key: &str,
         policy: &CachePolicy,
@@ -319,13 +359,13 @@ where
             .await
     }
 
-    /// [`get_or_compute`](Self::get_or_compute) for a caller that only forwards the value
+    /// [`try_get_or_compute`](Self::try_get_or_compute) for a caller that only forwards the value
     /// (a response body): the validated JSON text, as [`get_json`](Self::get_json) gives it.
     /// A fresh entry, in the memory tier or in KV, is handed out without building `T`;
     /// anything else (stale, missing, unreadable, due for an early refresh) takes the typed
     /// path on what was already read (still one KV read) and serializes the value it ends
-    /// with. Same statuses, coalescing, refreshes and counters as `get_or_compute`.
-    pub async fn get_or_compute_json<F, Fut, E>(
+    /// with. Same statuses, coalescing, refreshes and counters as `try_get_or_compute`.
+    pub async fn try_get_or_compute_json<F, Fut, E>(
         &self,
         key: &str,
         policy: &CachePolicy,

@@ -115,7 +115,7 @@ impl Serialize for JsonText {
     }
 }
 
-/// Why [`KvCache::get_or_compute_json`](super::KvCache::get_or_compute_json) has no
+/// Why [`KvCache::try_get_or_compute_json`](super::KvCache::try_get_or_compute_json) has no
 /// text to hand out.
 #[derive(Debug)]
 pub enum ComputeJsonError<E> {

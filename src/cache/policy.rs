@@ -96,7 +96,7 @@ impl CachePolicy {
     }
 
     /// Remember "not found" for `ttl` (used by
-    /// [`get_or_compute_optional`](super::KvCache::get_or_compute_optional)).
+    /// [`try_get_or_compute_optional`](super::KvCache::try_get_or_compute_optional)).
     #[must_use]
     pub const fn with_negative_ttl(mut self, ttl: Duration) -> Self {
         self.negative_ttl = Some(ttl);

@@ -19,7 +19,7 @@
 //! that created it, so the future is always polled in its own request. A one-second timer
 //! stays pending meanwhile, so the request is never considered hung.
 //!
-//! [`KvCache::get_or_compute`](super::KvCache::get_or_compute) applies it to its
+//! [`KvCache::try_get_or_compute`](super::KvCache::try_get_or_compute) applies it to its
 //! coalesced waits by itself; use it for your own cross-request waits (a future that another
 //! request completes: a shared channel, `Shared`, a notify).
 

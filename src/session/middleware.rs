@@ -26,7 +26,10 @@ use super::{
     response::{DenyCause, PlainResponse},
     sessions::Lookup,
 };
-use crate::background::{Background, WaitUntil};
+use crate::{
+    background::{Background, WaitUntil},
+    error::retry_after_of_kind,
+};
 
 /// The request parts the gate needs ([`RequestParts`](super::RequestParts)), copied out of a [`worker::Request`]:
 /// method, path and query (from the URL), `Accept` and `Cookie`. For routes that call the
@@ -197,6 +200,43 @@ where
             with_set_cookie(response, clear.as_deref())
         }
     }
+}
+
+/// The answer to an error a handler returned. A kv-envelope [`Error`](crate::Error) that `?`
+/// turned into a `worker::Error` gets the status, JSON body and `Retry-After` of the crate's
+/// one mapping ([`PlainResponse::for_error`]); any other error is a 500 whose text goes to the
+/// Worker's log, not to the client.
+///
+/// ```ignore
+/// #[event(fetch)]
+/// async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
+///     match route(req, env, ctx).await {
+///         Err(e) => error_response(&e),
+///         answer => answer,
+///     }
+/// }
+/// ```
+pub fn error_response(error: &worker::Error) -> worker::Result<Response> {
+    let ours = match error {
+        worker::Error::Json((body, status)) if (400..600).contains(status) => {
+            serde_json::from_str::<serde_json::Value>(body)
+                .ok()
+                .and_then(|v| v.get("error")?.as_str().map(str::to_owned))
+                .map(|kind| {
+                    PlainResponse::json_error(*status, body.clone(), retry_after_of_kind(&kind))
+                })
+        }
+        _ => None,
+    };
+    let plain = ours.unwrap_or_else(|| {
+        worker::console_error!("{error}");
+        PlainResponse::json_error(
+            500,
+            serde_json::json!({ "error": "internal", "message": "internal error" }).to_string(),
+            None,
+        )
+    });
+    to_response(&plain)
 }
 
 /// A [`PlainResponse`] as a worker response.

@@ -21,19 +21,27 @@ impl PlainResponse {
     /// `{"error": <kind>, "message": <text>}` whose text never carries a value, a key or an id
     /// ([`Error::public_message`]). Not cached. (axum: `Error` is `IntoResponse` with this.)
     pub fn for_error(error: &Error) -> Self {
-        let body = serde_json::json!({ "error": error.kind(), "message": error.public_message() });
+        Self::json_error(
+            error.http_status(),
+            error.response_body(),
+            error.retry_after_secs(),
+        )
+    }
+
+    /// An error answer: `status`, the JSON `body`, not cached, `Retry-After` if given.
+    pub(crate) fn json_error(status: u16, body: String, retry_after_secs: Option<u32>) -> Self {
         let mut headers = vec![
             ("Content-Type", "application/json".to_string()),
             ("Cache-Control", "no-store".to_string()),
             ("X-Content-Type-Options", "nosniff".to_string()),
         ];
-        if let Some(secs) = error.retry_after_secs() {
+        if let Some(secs) = retry_after_secs {
             headers.push(("Retry-After", secs.to_string()));
         }
         Self {
-            status: error.http_status(),
+            status,
             headers,
-            body: body.to_string(),
+            body,
         }
     }
 

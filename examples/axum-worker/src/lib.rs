@@ -13,7 +13,7 @@
 //! | `GET /typed/api/me` | the same as an API: 401 JSON without a session |
 //! | `POST /typed/rotate` | a new session id (the old one stops working) |
 //! | `POST /typed/logout` | deletes the typed session, clears the cookie |
-//! | `GET /cached` | a value through `KvCache::get_or_compute_json` (`CACHE`), the stored text as body |
+//! | `GET /cached` | a value through `KvCache::try_get_or_compute_json` (`CACHE`), the stored text as body |
 //! | `GET /_stats` | this isolate's KV operation counters and `session_backend` |
 //!
 //! Both session front ends keep their sessions in the `SESSIONS` KV namespace, or, with
@@ -464,7 +464,7 @@ async fn cached(State(env): State<Env>) -> Response {
         })
     };
     match cache
-        .get_or_compute_json("greeting", &CachePolicy::QUERY_CACHE, compute)
+        .try_get_or_compute_json("greeting", &CachePolicy::QUERY_CACHE, compute)
         .await
     {
         Ok(c) => {

@@ -634,7 +634,7 @@ async fn get_popular(env: &Env, ctx: &Context) -> Outcome {
     // this request's own context (workerd's rules), nothing to wrap here. A hit is the stored
     // JSON text, validated and forwarded as the body without building the struct.
     let cached: Cached<JsonText> = match cache
-        .get_or_compute_json(popular::KEY, &popular::POLICY, popular::compute)
+        .try_get_or_compute_json(popular::KEY, &popular::POLICY, popular::compute)
         .await
     {
         Ok(c) => c,

@@ -128,11 +128,21 @@ fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-impl<D: SessionData> Sessions<D> {
-    /// A store on `kv` with the defaults: prefix `session`, idle timeout 7 days, absolute
-    /// lifetime 30 days, refresh threshold 6/7 of the idle timeout, JSON codec, validation
-    /// on, ids from the platform CSPRNG.
+impl Sessions<SessionRecord> {
+    /// A store of the shipped [`SessionRecord`] on `kv` with the defaults: prefix `session`,
+    /// idle timeout 7 days, absolute lifetime 30 days, refresh threshold 6/7 of the idle
+    /// timeout, JSON codec, validation on, ids from the platform CSPRNG. For a session type of
+    /// your own: [`Sessions::typed`].
     pub fn new(kv: Kv) -> Self {
+        Self::typed(kv)
+    }
+}
+
+impl<D: SessionData> Sessions<D> {
+    /// A store of your own session type `D` on `kv`, with [`new`](Sessions::new)'s defaults:
+    /// `Sessions::<MySession>::typed(kv)`, or `let store: Sessions<MySession> =
+    /// Sessions::typed(kv);`.
+    pub fn typed(kv: Kv) -> Self {
         Self {
             sessions: TypedStore::new(kv.clone())
                 .with_prefix(DEFAULT_PREFIX)
