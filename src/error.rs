@@ -157,6 +157,14 @@ pub enum Error {
         /// Why the record is unusable: the [`Error::kind`] of its decoding error.
         cause: &'static str,
     },
+    /// What was asked needs what this backend cannot give: one-time tokens consumed exactly
+    /// once need a conditional write (Durable Objects), which Workers KV does not have. A
+    /// setup error, found when the store is made.
+    #[error("{what}")]
+    Unsupported {
+        /// What is missing, in words from code.
+        what: &'static str,
+    },
     /// A JSON Schema could not be compiled (a bug in a type's schema, found at warm-up).
     #[error("schema of {type_name} v{version} does not compile: {reason}")]
     Schema {
@@ -219,6 +227,7 @@ impl Error {
             Error::Sealed { reason, .. } => reason.kind(),
             Error::Schema { .. } => "schema",
             Error::CacheBypassed { .. } => "cache_bypassed",
+            Error::Unsupported { .. } => "unsupported",
         }
     }
 }
@@ -265,7 +274,7 @@ impl Error {
             | Error::Migration { .. }
             | Error::Sealed { .. }
             | Error::CacheBypassed { .. } => 409,
-            Error::Encode { .. } | Error::Schema { .. } => 500,
+            Error::Encode { .. } | Error::Schema { .. } | Error::Unsupported { .. } => 500,
         }
     }
 

@@ -11,7 +11,7 @@ pub use crate::schema::stored::{envelope_schema, metadata_schema};
 use crate::{
     cache,
     schema::stored::{envelope_schema_file_name, whole_value_schema},
-    session, tower_sessions,
+    session, tokens, tower_sessions,
     versioned::Versioned,
 };
 
@@ -101,5 +101,7 @@ pub fn shipped_schema_files() -> Vec<(String, Value)> {
     files.extend(schema_files_of::<session::SessionIndexEntry>());
     files.extend(schema_files_of::<cache::NamespaceGeneration>());
     files.extend(schema_files_of::<tower_sessions::TowerSessionRecord>());
+    files.extend(schema_files_of::<tokens::TokenRecord>());
+    files.extend(schema_files_of::<tokens::TokenIndexEntry>());
     files
 }

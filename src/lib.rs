@@ -23,6 +23,7 @@ mod store;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
+pub mod tokens;
 pub mod tower_sessions;
 mod versioned;
 

@@ -68,6 +68,7 @@ use kv_envelope::{
     envelope::peek_header,
     envelope::Header,
     session::{SessionIndexEntry, SessionRecord},
+    tokens::{TokenIndexEntry, TokenRecord},
     tower_sessions::TowerSessionRecord,
     Codec, Versioned,
 };
@@ -159,8 +160,39 @@ fn generated_cases() -> Vec<Case> {
         &SessionIndexEntry {
             created_at: NOW,
             absolute_expires_at: NOW + 2_592_000_000,
+            handle: Some("0123456789abcdef0123456789abcdef".to_string()),
+            device: Some("Firefox on Linux".to_string()),
         },
         exp,
+    );
+    let index_v1 = edited(&index, |v| {
+        v["v"] = json!(1);
+        let data = v["data"].as_object_mut().unwrap();
+        data.remove("handle");
+        data.remove("device");
+    });
+    let token_exp = NOW + 900_000;
+    let token = encoded(
+        &TokenRecord {
+            purpose: "magic-login".to_string(),
+            user_id: "u-1".to_string(),
+            created_at: NOW,
+            expires_at: token_exp,
+            consumed_at: None,
+            data_type: "magic-login".to_string(),
+            data_version: 1,
+            data: json!({ "email": "ada@example.com" }),
+        },
+        Some(token_exp),
+    );
+    let token_index = encoded(
+        &TokenIndexEntry {
+            purpose: "magic-login".to_string(),
+            handle: "fedcba9876543210fedcba9876543210".to_string(),
+            created_at: NOW,
+            expires_at: token_exp,
+        },
+        Some(token_exp),
     );
     let generation = encoded(&NamespaceGeneration { generation: 7 }, None);
     let tower = encoded(
@@ -174,6 +206,8 @@ fn generated_cases() -> Vec<Case> {
     const TOWER: &str = "tower-session.envelope.schema.json";
     const SESSION: &str = "session.envelope.schema.json";
     const META: &str = "metadata.schema.json";
+    const TOKEN: &str = "one-time-token.envelope.schema.json";
+    const TOKEN_INDEX: &str = "one-time-token-index.envelope.schema.json";
     let mut cases = vec![
         case(
             SESSION,
@@ -198,6 +232,72 @@ fn generated_cases() -> Vec<Case> {
             true,
             "a cache generation written by encode_value, never expires",
             generation.clone(),
+        ),
+        case(
+            "session-index.envelope.schema.json",
+            true,
+            "a session index entry of version 1 (no device handle or label)",
+            index_v1,
+        ),
+        case(
+            "session-index.envelope.schema.json",
+            false,
+            "a device handle that is not 32 characters",
+            edited(&index, |v| v["data"]["handle"] = json!("abc")),
+        ),
+        case(
+            "session-index.envelope.schema.json",
+            false,
+            "a device label over 64 characters",
+            edited(&index, |v| v["data"]["device"] = json!("x".repeat(65))),
+        ),
+        case(
+            TOKEN,
+            true,
+            "a one-time token record written by encode_value",
+            token.clone(),
+        ),
+        case(
+            TOKEN,
+            true,
+            "a consumed one-time token (kept until it expires)",
+            edited(&token, |v| v["data"]["consumedAt"] = json!(NOW + 1_000)),
+        ),
+        case(
+            TOKEN,
+            false,
+            "a one-time token with an empty purpose",
+            edited(&token, |v| v["data"]["purpose"] = json!("")),
+        ),
+        case(
+            TOKEN,
+            false,
+            "a one-time token holding the token itself (unknown field)",
+            edited(&token, |v| v["data"]["token"] = json!("secret")),
+        ),
+        case(
+            TOKEN,
+            false,
+            "a one-time token whose payload version is 0",
+            edited(&token, |v| v["data"]["dataVersion"] = json!(0)),
+        ),
+        case(
+            TOKEN_INDEX,
+            true,
+            "a one-time token index entry written by encode_value",
+            token_index.clone(),
+        ),
+        case(
+            TOKEN_INDEX,
+            false,
+            "a token index entry whose handle is not 32 characters",
+            edited(&token_index, |v| v["data"]["handle"] = json!("short")),
+        ),
+        case(
+            TOKEN_INDEX,
+            false,
+            "a token record under the token index schema",
+            token.clone(),
         ),
         case(
             SESSION,
@@ -496,6 +596,8 @@ fn reader_accepts(schema: &str, bytes: &[u8]) -> Option<bool> {
             decodes::<NamespaceGeneration>(bytes)
         }
         "tower-session.envelope.schema.json" => decodes::<TowerSessionRecord>(bytes),
+        "one-time-token.envelope.schema.json" => decodes::<TokenRecord>(bytes),
+        "one-time-token-index.envelope.schema.json" => decodes::<TokenIndexEntry>(bytes),
         "metadata.schema.json" => std::str::from_utf8(bytes)
             .ok()
             .and_then(Header::from_metadata)

@@ -183,6 +183,8 @@ fn specs() -> Vec<Spec> {
     let index = SessionIndexEntry {
         created_at: 1_764_000_000_000,
         absolute_expires_at: 1_766_592_000_000,
+        handle: Some("5f0c6d2e9a4b4c1d8e7f6a5b4c3d2e1f".into()),
+        device: Some("Safari on iPhone".into()),
     };
     vec![
         Spec {
@@ -233,7 +235,7 @@ fn specs() -> Vec<Spec> {
             name: "session-index-long-key-id",
             kv_key: "session-index:user-ü:日本",
             type_name: "session-index",
-            version: 1,
+            version: 2,
             expires_at: Some(9_007_199_254_740_991),
             codec: Codec::Json,
             key_id: LONG_ID,

@@ -21,9 +21,10 @@ use kv_envelope::{
     decode_value,
     envelope::{self, Header},
     session::{
-        Admission, CookieConfig, DenyCause, Lookup, NewSession, NoSession, PlainResponse, Refresh,
-        RefreshPlan, RequestParts, SessionData, SessionGate, SessionId, SessionIndexEntry,
-        SessionInit, SessionRecord, SessionRecordV1, SessionTimes, Sessions,
+        device_label, Admission, CookieConfig, DenyCause, DeviceHandle, Lookup, NewSession,
+        NoSession, PlainResponse, Refresh, RefreshPlan, RequestParts, Revocation, SessionData,
+        SessionGate, SessionId, SessionIndexEntry, SessionIndexEntryV1, SessionInit, SessionRecord,
+        SessionRecordV1, SessionTimes, Sessions,
     },
     testing::{SimConfig, SimKv},
     Codec, Error, KeyRing, Kv, ManualClock, MemoryKv, Result, SealingKey, TypedStore,
@@ -878,6 +879,8 @@ async fn index_skips_dead_entries(h: Harness) {
     let dead = SessionIndexEntry {
         created_at: NOW,
         absolute_expires_at: NOW + DAY_MS,
+        handle: None,
+        device: None,
     };
     let exp = Some(dead.absolute_expires_at);
     let header = Header {
@@ -2093,6 +2096,133 @@ async fn an_unrepresentable_expiry_is_refused_before_io(h: Harness) {
 
 // ---------------------------------------------------------------------------------------------
 
+async fn devices_list_the_users_sessions_and_revoke_one(h: Harness) {
+    let store = h.store();
+    let firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
+    let (laptop, _) = store
+        .create_on_device(SessionInit::new("u1", EMAIL), Some(&device_label(firefox)))
+        .await
+        .unwrap();
+    h.advance(HOUR);
+    let (phone, _) = store
+        .create_on_device(SessionInit::new("u1", EMAIL), Some("  My\tphone\u{7} "))
+        .await
+        .unwrap();
+    let (other_user, _) = store.create("u2", "bob@example.com").await.unwrap();
+
+    let seen = store.list_devices(&laptop).await.unwrap().found().unwrap();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert!(seen[0].current, "the asking session comes first: {seen:?}");
+    assert_eq!(seen[0].label.as_deref(), Some("Firefox on Linux"));
+    assert_eq!(seen[1].label.as_deref(), Some("My phone"), "cleaned label");
+    assert_eq!(seen[0].created_at, NOW);
+    assert_eq!(seen[1].created_at, NOW + 3_600_000);
+    let phone_handle = seen[1].handle.clone();
+    // A handle is neither the id nor the hash the session is stored under, nor part of them.
+    for id in [&laptop, &phone] {
+        for d in &seen {
+            assert!(!id.expose().contains(d.handle.as_str()));
+            assert!(!id.hashed().contains(d.handle.as_str()));
+        }
+    }
+    assert!(h.keys().iter().all(|k| !k.contains(phone_handle.as_str())));
+    // The same list from the other device, marked from there.
+    let from_phone = store.list_devices(&phone).await.unwrap().found().unwrap();
+    assert!(from_phone[0].current && from_phone[0].handle == phone_handle);
+
+    // Another user cannot revoke it, nor can a made-up handle; the owner can.
+    assert_eq!(
+        store
+            .revoke_device(&other_user, &phone_handle)
+            .await
+            .unwrap(),
+        Lookup::Found(Revocation::NotFound)
+    );
+    let made_up = DeviceHandle::parse(&"0".repeat(32)).unwrap();
+    assert_eq!(
+        store.revoke_device(&laptop, &made_up).await.unwrap(),
+        Lookup::Found(Revocation::NotFound)
+    );
+    assert!(store.get(&phone).await.unwrap().is_some());
+    assert_eq!(
+        store.revoke_device(&laptop, &phone_handle).await.unwrap(),
+        Lookup::Found(Revocation::Revoked)
+    );
+    assert_eq!(
+        store.get(&phone).await.unwrap(),
+        None,
+        "the revoked device is logged out"
+    );
+    let left = store.list_devices(&laptop).await.unwrap().found().unwrap();
+    assert_eq!(left.len(), 1);
+    // A revoked session asks nothing.
+    assert_eq!(
+        store.list_devices(&phone).await.unwrap(),
+        Lookup::NoSession(NoSession::NotFound)
+    );
+    // Revoking one's own device is a logout.
+    assert_eq!(
+        store.revoke_device(&laptop, &left[0].handle).await.unwrap(),
+        Lookup::Found(Revocation::RevokedCurrent)
+    );
+    assert_eq!(store.get(&laptop).await.unwrap(), None);
+    assert!(store.get(&other_user).await.unwrap().is_some());
+}
+
+async fn a_device_keeps_its_handle_and_label_across_rotation(h: Harness) {
+    let store = h.store();
+    let (id, _) = store
+        .create_on_device(SessionInit::new("u1", EMAIL), Some("Work laptop"))
+        .await
+        .unwrap();
+    let before = store.list_devices(&id).await.unwrap().found().unwrap();
+    h.advance(SECOND);
+    let (rotated, _) = store.rotate(&id).await.unwrap().found().unwrap();
+    let after = store.list_devices(&rotated).await.unwrap().found().unwrap();
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert_eq!(after[0].handle, before[0].handle);
+    assert_eq!(after[0].label.as_deref(), Some("Work laptop"));
+    assert_eq!(after[0].created_at, before[0].created_at);
+}
+
+async fn a_device_from_before_devices_is_listed_and_revocable(h: Harness) {
+    let store = h.store();
+    let (mine, _) = store.create("u1", EMAIL).await.unwrap();
+    let (legacy, _) = store.create("u1", EMAIL).await.unwrap();
+    // Its index entry as version 1 wrote it: no handle, no label (a second later: KV's one
+    // write per second per key).
+    h.advance(SECOND);
+    let v1 = SessionIndexEntryV1 {
+        created_at: NOW,
+        absolute_expires_at: NOW + 30 * DAY_MS,
+    };
+    let entries: TypedStore<SessionIndexEntry> =
+        TypedStore::new(h.kv()).with_prefix("session-user");
+    let entries = match &h.ring {
+        Some(ring) => entries.with_sealing(ring.clone()),
+        None => entries,
+    };
+    let id = format!("{}:{}", sha256_hex("u1"), legacy.hashed());
+    kv_envelope::testing::plant_version(&entries, &id, 1, &v1, Some(30 * DAY))
+        .await
+        .unwrap();
+    let seen = store.list_devices(&mine).await.unwrap().found().unwrap();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    let old = seen.iter().find(|d| !d.current).unwrap();
+    assert_eq!(old.label, None);
+    assert!(DeviceHandle::parse(old.handle.as_str()).is_some());
+    assert!(!legacy.hashed().contains(old.handle.as_str()));
+    let handle = old.handle.clone();
+    // Listed the same way twice, and revocable by that handle.
+    let again = store.list_devices(&mine).await.unwrap().found().unwrap();
+    assert!(again.iter().any(|d| d.handle == handle));
+    assert_eq!(
+        store.revoke_device(&mine, &handle).await.unwrap(),
+        Lookup::Found(Revocation::Revoked)
+    );
+    assert_eq!(store.get(&legacy).await.unwrap(), None);
+}
+
 macro_rules! suite {
     ($($test:ident),+ $(,)?) => {
         mod memory {
@@ -2131,6 +2261,9 @@ macro_rules! suite {
 }
 
 suite!(
+    devices_list_the_users_sessions_and_revoke_one,
+    a_device_keeps_its_handle_and_label_across_rotation,
+    a_device_from_before_devices_is_listed_and_revocable,
     a_user_keeps_at_most_the_cap_the_oldest_go_first,
     logout_everywhere_completes_in_one_call_with_the_defaults,
     logout_everywhere_keeps_the_caller_until_the_rest_are_gone,

@@ -26,6 +26,7 @@ use kv_envelope::{
     cache::{CachePolicy, CacheState, KvCache},
     session::{IdSource, Lookup, NoSession, Refresh, SessionId, SessionRecord, Sessions},
     testing::{SimConfig, SimKv, SimObjects},
+    tokens::{OneTimeTokens, TokenRefused},
     Kv, ManualClock, Result,
 };
 use schemars::JsonSchema;
@@ -743,4 +744,90 @@ fn durable_objects_rotation_racing_logout_never_leaves_an_unindexed_session() {
         }
     }
     eprintln!("durable objects: 300 rotation/logout races, {rotated} rotations won");
+}
+
+// ---- One-time tokens and devices on Durable Objects ------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+struct Invite {
+    team: String,
+}
+
+kv_envelope::versioned! { name: "invite", versions: [Invite] }
+
+/// Twenty consumes of one token at once, from three locations, their KV steps interleaved
+/// differently for each seed: exactly one succeeds, every other is refused as used. Some of
+/// them read the token before the winner wrote it, so it is the conditional write that refuses
+/// them (the interleavings reach the race).
+#[test]
+fn durable_objects_consume_a_token_exactly_once_among_twenty() {
+    let mut raced = 0;
+    for seed in 0..100u64 {
+        let clock = ManualClock::new(T0);
+        let objects = SimObjects::new(Placement::ByGroup, Arc::new(clock.clone()));
+        let steps = Arc::new(Mutex::new(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1));
+        let stores: Vec<OneTimeTokens<Invite>> = (0..3)
+            .map(|_| {
+                let backend = Interleaved {
+                    inner: Arc::new(objects.clone()),
+                    steps: steps.clone(),
+                };
+                OneTimeTokens::new(Kv::new(backend).with_clock(Arc::new(clock.clone()))).unwrap()
+            })
+            .collect();
+        let invite = Invite {
+            team: "blue".into(),
+        };
+        let issued = block_on(stores[0].issue("u", "invite", &invite, Duration::from_secs(600)))
+            .expect("issue");
+        let secret = issued.token.expose().to_string();
+        let consumes = (0..20).map(|i| stores[i % 3].consume(&secret, "invite"));
+        let results = block_on(futures::future::join_all(consumes));
+        let won: Vec<_> = results.iter().filter(|r| matches!(r, Ok(Ok(_)))).collect();
+        assert_eq!(won.len(), 1, "seed {seed}: {results:?}");
+        assert!(
+            results
+                .iter()
+                .all(|r| matches!(r, Ok(Ok(_)) | Ok(Err(TokenRefused::Used)))),
+            "seed {seed}: {results:?}"
+        );
+        raced += stores
+            .iter()
+            .map(|s| s.kv().counters().snapshot().kv_conditional_refused)
+            .sum::<u64>();
+    }
+    assert!(raced > 0, "the interleavings reach the race");
+}
+
+/// A device revoked at one location is logged out at every other at once on Durable Objects.
+#[test]
+fn durable_objects_revoke_a_device_everywhere_at_once() {
+    let (_, _, stores) = durable_sessions(3);
+    let (laptop, _) = block_on(stores[0].create_on_device(
+        kv_envelope::session::SessionInit::new("u", "u@example.com"),
+        Some("laptop"),
+    ))
+    .unwrap();
+    let (phone, _) = block_on(stores[1].create_on_device(
+        kv_envelope::session::SessionInit::new("u", "u@example.com"),
+        Some("phone"),
+    ))
+    .unwrap();
+    let devices = block_on(stores[2].list_devices(&laptop))
+        .unwrap()
+        .found()
+        .unwrap();
+    assert_eq!(
+        devices.len(),
+        2,
+        "a login a moment ago elsewhere is listed: {devices:?}"
+    );
+    let phone_handle = devices.iter().find(|d| !d.current).unwrap().handle.clone();
+    assert_eq!(
+        block_on(stores[0].revoke_device(&laptop, &phone_handle)).unwrap(),
+        Lookup::Found(kv_envelope::session::Revocation::Revoked)
+    );
+    for store in &stores {
+        assert_eq!(block_on(store.get(&phone)).unwrap(), None);
+    }
 }

@@ -38,7 +38,7 @@ where
     }
 
     /// [`get`](Self::get) of many keys: one entry per key, in order. Keys the memory tier
-    /// holds cost nothing; the rest are read with [`Kv::get_many`] (on Workers KV, bulk gets
+    /// holds cost nothing; the rest are read with [`Kv::get_many`](crate::backend::Kv::get_many) (on Workers KV, bulk gets
     /// of up to 100 keys, each billed as one operation; postcard and sealed entries cost a
     /// single read each, since a bulk get returns only text). The generation is read at most
     /// once. An invalid key or a KV error fails the call.

@@ -17,9 +17,9 @@ where
     B: Background,
 {
     /// Write `value` under `key`, computed now, with `policy`'s TTL and grace. Reads first and
-    /// refuses ([`Error::FutureVersion`]) to replace a value written by newer code; a
+    /// refuses ([`Error::FutureVersion`](crate::Error::FutureVersion)) to replace a value written by newer code; a
     /// computation of `key` in flight in this isolate will not overwrite it. A 429 is returned
-    /// as [`Error::RateLimited`].
+    /// as [`Error::RateLimited`](crate::Error::RateLimited).
     pub async fn put(&self, key: &str, value: &T, policy: &CachePolicy) -> Result<()> {
         let core = &self.core;
         let full = core.entry_key(key).await?;
@@ -65,7 +65,7 @@ where
 
     /// Delete `key` in the current generation. A computation of it in flight in this isolate
     /// will not write its (possibly outdated) result. While the generation record is unusable
-    /// ([`Error::CacheBypassed`]) nothing is deleted: the cache
+    /// ([`Error::CacheBypassed`](crate::Error::CacheBypassed)) nothing is deleted: the cache
     /// is bypassed anyway. Other locations may serve the old value
     /// until the delete propagates (up to about 60 s).
     pub async fn invalidate(&self, key: &str) -> Result<()> {
@@ -85,8 +85,8 @@ where
     /// The new generation is `max(current + 1, now_ms)`, so concurrent bumps and bumps that
     /// read a stale generation still move forward. A generation record this code cannot use
     /// (corrupt, of another type, written by newer code) is left as it is:
-    /// [`Error::CacheBypassed`]. Two bumps within a second hit KV's write
-    /// limit: the second returns [`Error::RateLimited`] and should be retried.
+    /// [`Error::CacheBypassed`](crate::Error::CacheBypassed). Two bumps within a second hit KV's write
+    /// limit: the second returns [`Error::RateLimited`](crate::Error::RateLimited) and should be retried.
     pub async fn invalidate_namespace(&self) -> Result<u64> {
         let core = &self.core;
         let key = core.keys.generation();

@@ -9,6 +9,7 @@ use std::fmt;
 use super::{
     cookie::{max_age_secs, CookieConfig},
     data::SessionData,
+    device::{Device, DeviceHandle, Revocation},
     id::SessionId,
     no_session::NoSession,
     record::SessionRecord,
@@ -364,14 +365,52 @@ impl<D: SessionData> SessionGate<D> {
         cookie_header: Option<&str>,
         init: D::Init,
     ) -> Result<NewSession<D>, Error> {
+        self.login_on_device(cookie_header, init, None).await
+    }
+
+    /// [`login`](Self::login), naming the device for the user's devices page
+    /// ([`Sessions::create_on_device`]), e.g. `Some(&device_label(user_agent))`
+    /// ([`device_label`](super::device_label)).
+    pub async fn login_on_device(
+        &self,
+        cookie_header: Option<&str>,
+        init: D::Init,
+        device: Option<&str>,
+    ) -> Result<NewSession<D>, Error> {
         self.delete_carried(cookie_header).await?;
-        let (id, session) = self.store.create_with(init).await?;
+        let (id, session) = self.store.create_on_device(init, device).await?;
         let set_cookie = self.fresh_cookie(&id, &session);
         Ok(NewSession {
             id,
             session,
             set_cookie,
         })
+    }
+
+    /// The devices of the request's user ([`Sessions::list_devices`]): its live sessions, the
+    /// request's own marked `current`.
+    pub async fn list_devices(
+        &self,
+        cookie_header: Option<&str>,
+    ) -> Result<Lookup<Vec<Device>>, Error> {
+        match self.resolve(cookie_header).await? {
+            Lookup::Found((id, _)) => self.store.list_devices(&id).await,
+            Lookup::NoSession(reason) => Ok(Lookup::NoSession(reason)),
+        }
+    }
+
+    /// Sign out one device of the request's user ([`Sessions::revoke_device`]). Revoking the
+    /// request's own device logs it out ([`Revocation::RevokedCurrent`]): send
+    /// [`CookieConfig::clear_cookie`] then.
+    pub async fn revoke_device(
+        &self,
+        cookie_header: Option<&str>,
+        handle: &DeviceHandle,
+    ) -> Result<Lookup<Revocation>, Error> {
+        match self.resolve(cookie_header).await? {
+            Lookup::Found((id, _)) => self.store.revoke_device(&id, handle).await,
+            Lookup::NoSession(reason) => Ok(Lookup::NoSession(reason)),
+        }
     }
 
     /// Log out: delete every session the request carries (all of its distinct well-formed

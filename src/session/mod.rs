@@ -31,6 +31,7 @@
 
 mod cookie;
 mod data;
+mod device;
 mod gate;
 mod id;
 mod index;
@@ -45,6 +46,7 @@ pub(crate) mod sessions;
 
 pub use cookie::{CookieConfig, InvalidCookieName, SameSite};
 pub use data::{SessionData, SessionInit, SessionTimes};
+pub use device::{device_label, Device, DeviceHandle, Revocation};
 pub use gate::{
     Admission, CurrentSession, LogoutEverywhere, NewSession, RefreshTicket, SessionGate,
 };
@@ -56,7 +58,7 @@ pub use response::{Denied, DenyCause, PlainResponse};
 #[cfg(feature = "tower-sessions")]
 pub(crate) use id::hash_hex;
 pub use id::{IdSource, SessionId};
-pub use index::SessionIndexEntry;
+pub use index::{SessionIndexEntry, SessionIndexEntryV1};
 pub use no_session::NoSession;
 pub use origin::{CrossOrigin, SameOrigin};
 pub use record::{SessionRecord, SessionRecordV1, SessionRecordV2};

@@ -3,8 +3,13 @@ import type { Envelope } from "./envelope.js";
 import type { KvEnvelopeCacheGenerationEnvelope } from "./kv-envelope.cache-generation.envelope.js";
 import type { KvEnvelopeCacheGenerationV1 } from "./kv-envelope.cache-generation.v1.js";
 import type { Metadata } from "./metadata.js";
+import type { OneTimeTokenIndexEnvelope } from "./one-time-token-index.envelope.js";
+import type { OneTimeTokenIndexV1 } from "./one-time-token-index.v1.js";
+import type { OneTimeTokenEnvelope } from "./one-time-token.envelope.js";
+import type { OneTimeTokenV1 } from "./one-time-token.v1.js";
 import type { SessionIndexEnvelope } from "./session-index.envelope.js";
 import type { SessionIndexV1 } from "./session-index.v1.js";
+import type { SessionIndexV2 } from "./session-index.v2.js";
 import type { SessionEnvelope } from "./session.envelope.js";
 import type { SessionV1 } from "./session.v1.js";
 import type { SessionV2 } from "./session.v2.js";
@@ -12,12 +17,14 @@ import type { SessionV3 } from "./session.v3.js";
 import type { TowerSessionEnvelope } from "./tower-session.envelope.js";
 import type { TowerSessionV1 } from "./tower-session.v1.js";
 import type { TowerSessionV2 } from "./tower-session.v2.js";
-export type { Envelope, KvEnvelopeCacheGenerationEnvelope, KvEnvelopeCacheGenerationV1, Metadata, SessionIndexEnvelope, SessionIndexV1, SessionEnvelope, SessionV1, SessionV2, SessionV3, TowerSessionEnvelope, TowerSessionV1, TowerSessionV2 };
+export type { Envelope, KvEnvelopeCacheGenerationEnvelope, KvEnvelopeCacheGenerationV1, Metadata, OneTimeTokenIndexEnvelope, OneTimeTokenIndexV1, OneTimeTokenEnvelope, OneTimeTokenV1, SessionIndexEnvelope, SessionIndexV1, SessionIndexV2, SessionEnvelope, SessionV1, SessionV2, SessionV3, TowerSessionEnvelope, TowerSessionV1, TowerSessionV2 };
 
 /** Payload type of each (type, version). */
 export type Types = {
   "kv-envelope.cache-generation": { 1: KvEnvelopeCacheGenerationV1 };
-  "session-index": { 1: SessionIndexV1 };
+  "one-time-token-index": { 1: OneTimeTokenIndexV1 };
+  "one-time-token": { 1: OneTimeTokenV1 };
+  "session-index": { 1: SessionIndexV1; 2: SessionIndexV2 };
   "session": { 1: SessionV1; 2: SessionV2; 3: SessionV3 };
   "tower-session": { 1: TowerSessionV1; 2: TowerSessionV2 };
 };
@@ -25,7 +32,9 @@ export type Types = {
 /** Payload type of each type's current (newest) version: what writers write. */
 export type Current = {
   "kv-envelope.cache-generation": KvEnvelopeCacheGenerationV1;
-  "session-index": SessionIndexV1;
+  "one-time-token-index": OneTimeTokenIndexV1;
+  "one-time-token": OneTimeTokenV1;
+  "session-index": SessionIndexV2;
   "session": SessionV3;
   "tower-session": TowerSessionV2;
 };

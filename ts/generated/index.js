@@ -3,29 +3,38 @@ import s0 from "./envelope.js";
 import s1 from "./kv-envelope.cache-generation.envelope.js";
 import s2 from "./kv-envelope.cache-generation.v1.js";
 import s3 from "./metadata.js";
-import s4 from "./session-index.envelope.js";
-import s5 from "./session-index.v1.js";
-import s6 from "./session.envelope.js";
-import s7 from "./session.v1.js";
-import s8 from "./session.v2.js";
-import s9 from "./session.v3.js";
-import s10 from "./tower-session.envelope.js";
-import s11 from "./tower-session.v1.js";
-import s12 from "./tower-session.v2.js";
+import s4 from "./one-time-token-index.envelope.js";
+import s5 from "./one-time-token-index.v1.js";
+import s6 from "./one-time-token.envelope.js";
+import s7 from "./one-time-token.v1.js";
+import s8 from "./session-index.envelope.js";
+import s9 from "./session-index.v1.js";
+import s10 from "./session-index.v2.js";
+import s11 from "./session.envelope.js";
+import s12 from "./session.v1.js";
+import s13 from "./session.v2.js";
+import s14 from "./session.v3.js";
+import s15 from "./tower-session.envelope.js";
+import s16 from "./tower-session.v1.js";
+import s17 from "./tower-session.v2.js";
 
 /** (type, version) → payload validator, plus the whole-value, envelope and metadata validators. */
 export const registry = {
   types: {
     "kv-envelope.cache-generation": { current: 1, versions: { 1: s2 } },
-    "session-index": { current: 1, versions: { 1: s5 } },
-    "session": { current: 3, versions: { 1: s7, 2: s8, 3: s9 } },
-    "tower-session": { current: 2, versions: { 1: s11, 2: s12 } },
+    "one-time-token-index": { current: 1, versions: { 1: s5 } },
+    "one-time-token": { current: 1, versions: { 1: s7 } },
+    "session-index": { current: 2, versions: { 1: s9, 2: s10 } },
+    "session": { current: 3, versions: { 1: s12, 2: s13, 3: s14 } },
+    "tower-session": { current: 2, versions: { 1: s16, 2: s17 } },
   },
   wholeValue: {
     "kv-envelope.cache-generation": s1,
-    "session-index": s4,
-    "session": s6,
-    "tower-session": s10,
+    "one-time-token-index": s4,
+    "one-time-token": s6,
+    "session-index": s8,
+    "session": s11,
+    "tower-session": s15,
   },
   envelope: s0,
   metadata: s3,

@@ -48,6 +48,8 @@ impl Registry {
             .register::<kv_envelope::session::SessionIndexEntry>()
             .register::<kv_envelope::cache::NamespaceGeneration>()
             .register::<kv_envelope::tower_sessions::TowerSessionRecord>()
+            .register::<kv_envelope::tokens::TokenRecord>()
+            .register::<kv_envelope::tokens::TokenIndexEntry>()
     }
 
     /// Register `T` under `T::NAME`. Registering the same type twice is a no-op.

@@ -485,6 +485,12 @@ fn schemas_export_writes_every_version_and_the_envelope_in_committed_format() {
     expected.extend(kv_envelope::export::schema_files_of::<
         kv_envelope::tower_sessions::TowerSessionRecord,
     >());
+    expected.extend(kv_envelope::export::schema_files_of::<
+        kv_envelope::tokens::TokenRecord,
+    >());
+    expected.extend(kv_envelope::export::schema_files_of::<
+        kv_envelope::tokens::TokenIndexEntry,
+    >());
     assert!(expected.iter().any(|(n, _)| n == "session.v2.schema.json"));
     assert!(expected
         .iter()
@@ -1943,6 +1949,8 @@ fn census_counts_values_per_key_id() {
                 &kv_envelope::session::SessionIndexEntry {
                     created_at: NOW,
                     absolute_expires_at: NOW + DAY,
+                    handle: None,
+                    device: None,
                 },
                 Codec::Json,
                 None,

@@ -18,7 +18,10 @@
 //! between then fails the rotation or update with a conflict (nothing lost; use a `BTreeSet`).
 
 use super::{Lookup, Prior, Sessions};
-use crate::session::data::{SessionData, SessionTimes};
+use crate::session::{
+    data::{SessionData, SessionTimes},
+    device::DeviceTag,
+};
 use crate::{
     backend::{Expected, Stamp},
     error::{Error, Result},
@@ -96,7 +99,12 @@ impl<D: SessionData> Sessions<D> {
             )
         {
             let _ = self
-                .write_index_entry(session.user_id(), hash, &session.times())
+                .write_index_entry(
+                    session.user_id(),
+                    hash,
+                    &session.times(),
+                    &DeviceTag::of_hash(hash),
+                )
                 .await;
         }
         Ok(Lookup::Found(()))
@@ -127,7 +135,12 @@ impl<D: SessionData> Sessions<D> {
         if self.kv().get(&entry).await?.is_none() {
             if let Err(e) = self.kv().delete(&self.sessions.key(hash)).await {
                 let _ = self
-                    .write_index_entry(session.user_id(), hash, &session.times())
+                    .write_index_entry(
+                        session.user_id(),
+                        hash,
+                        &session.times(),
+                        &DeviceTag::of_hash(hash),
+                    )
                     .await;
                 return Err(e);
             }

@@ -32,6 +32,20 @@ impl<D: SessionData> Sessions<D> {
     /// [cap](Self::with_max_sessions_per_user) are revoked.
     /// Refused with [`Error::InvalidValue`] when the session would fail its own schema on read.
     pub async fn create_with(&self, init: D::Init) -> Result<(SessionId, D)> {
+        self.create_on_device(init, None).await
+    }
+
+    /// [`create_with`](Self::create_with), naming the device for the user's list of devices
+    /// ([`list_devices`](Self::list_devices)): `device` is what the app calls it, e.g.
+    /// [`device_label`](super::super::device_label) of the login request's `User-Agent`
+    /// (control characters dropped, at most 64 characters kept). The session also gets its
+    /// device handle, kept across rotations.
+    pub async fn create_on_device(
+        &self,
+        init: D::Init,
+        device: Option<&str>,
+    ) -> Result<(SessionId, D)> {
+        let tag = self.fresh_tag(device)?;
         let now = self.now_ms();
         let id = SessionId::generate(&*self.ids)?;
         let absolute = now.saturating_add(self.absolute_ms);
@@ -45,7 +59,7 @@ impl<D: SessionData> Sessions<D> {
         self.check_schema(&session)?;
         let hash = id.hashed();
         let times = session.times();
-        self.write_index_entry(session.user_id(), &hash, &times)
+        self.write_index_entry(session.user_id(), &hash, &times, &tag)
             .await?;
         // A fresh 256-bit id cannot collide with a stored value: no guard read needed.
         self.write_new_session(&hash, &session, "create").await?;
@@ -139,7 +153,8 @@ impl<D: SessionData> Sessions<D> {
         };
         let moved = session.user_id() != old_user;
         if moved {
-            self.write_index_entry(session.user_id(), &hash, &session.times())
+            let tag = self.tag_of(&old_user, &hash).await;
+            self.write_index_entry(session.user_id(), &hash, &session.times(), &tag)
                 .await?;
         }
         let written = self.write_back(&hash, &session, &prior).await;
@@ -184,7 +199,9 @@ impl<D: SessionData> Sessions<D> {
         let new_id = SessionId::generate(&*self.ids)?;
         let new_hash = new_id.hashed();
         let times = session.times();
-        self.write_index_entry(session.user_id(), &new_hash, &times)
+        // The same device under a new id: its handle and label carry over (one read).
+        let tag = self.tag_of(&old_user, &old_hash).await;
+        self.write_index_entry(session.user_id(), &new_hash, &times, &tag)
             .await?;
         self.write_new_session(&new_hash, &session, "rotate")
             .await?;

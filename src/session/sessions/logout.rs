@@ -9,6 +9,7 @@ use crate::{
     error::Result,
     session::{
         data::{SessionData, SessionTimes},
+        device::DeviceTag,
         id::{is_hash_hex, SessionId},
         index::SessionIndexEntry,
     },
@@ -27,7 +28,9 @@ impl<D: SessionData> Sessions<D> {
     ) -> Result<()> {
         self.kv().delete(&self.index_key(user_id, hash)).await?;
         if let Err(e) = self.kv().delete(&self.sessions.key(hash)).await {
-            let _ = self.write_index_entry(user_id, hash, times).await;
+            let _ = self
+                .write_index_entry(user_id, hash, times, &DeviceTag::of_hash(hash))
+                .await;
             return Err(e);
         }
         Ok(())
@@ -123,24 +126,9 @@ impl<D: SessionData> Sessions<D> {
     pub(super) async fn evict_over_cap(&self, user_id: &str, new_hash: &str) -> usize {
         let prefix = self.index_prefix_of(user_id);
         let now = self.now_ms();
-        // KV may hand out empty pages before the end: read on until a page has keys (a user
-        // under the cap fits one page of 1000), at most MAX_INDEX_PAGES.
-        let mut keys = Vec::new();
-        let mut cursor: Option<String> = None;
-        for _ in 0..MAX_INDEX_PAGES {
-            let Ok(page) = self
-                .kv()
-                .list(&prefix, cursor.as_deref(), MAX_LIST_LIMIT)
-                .await
-            else {
-                return 0;
-            };
-            keys.extend(page.keys);
-            if !keys.is_empty() || page.list_complete || page.cursor.is_none() {
-                break;
-            }
-            cursor = page.cursor;
-        }
+        let Ok(keys) = self.index_page(&prefix).await else {
+            return 0;
+        };
         let mut live: Vec<Listed<'_>> = live_entries(&keys, &prefix, now).collect();
         // The new session counts toward the cap, whether or not the listing shows it yet.
         live.retain(|e| e.hash != new_hash);
@@ -161,17 +149,39 @@ impl<D: SessionData> Sessions<D> {
         evicted
     }
 
+    /// The first page of keys under a user's index `prefix`: KV may hand out empty pages
+    /// before the end, so read on until a page has keys (a user under the cap fits one page
+    /// of 1000), at most MAX_INDEX_PAGES.
+    pub(super) async fn index_page(&self, prefix: &str) -> Result<Vec<ListKey>> {
+        let mut keys = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..MAX_INDEX_PAGES {
+            let page = self
+                .kv()
+                .list(prefix, cursor.as_deref(), MAX_LIST_LIMIT)
+                .await?;
+            keys.extend(page.keys);
+            if !keys.is_empty() || page.list_complete || page.cursor.is_none() {
+                break;
+            }
+            cursor = page.cursor;
+        }
+        Ok(keys)
+    }
+
     /// Revoke a listed session: its index entry, then the session, as
     /// [`unlink`](Self::unlink) does (a refresh racing the delete undoes its own write when it
     /// finds no entry). If the session delete fails the entry is put back (its creation time
     /// is not in the listing: 0), so a retry finds it.
-    async fn revoke(&self, user_id: &str, entry: &Listed<'_>) -> Result<()> {
+    pub(super) async fn revoke(&self, user_id: &str, entry: &Listed<'_>) -> Result<()> {
         self.kv().delete(entry.key).await?;
         if let Err(e) = self.kv().delete(&self.sessions.key(entry.hash)).await {
             if let Some(absolute_expires_at) = entry.absolute_expires_at {
                 let restored = SessionIndexEntry {
                     created_at: 0,
                     absolute_expires_at,
+                    handle: None,
+                    device: None,
                 };
                 let _ = self.put_index_entry(user_id, entry.hash, &restored).await;
             }

@@ -7,9 +7,11 @@
 //!   write-back racing a logout;
 //! * `conditional` — the same writes on a backend with a conditional write (Durable Objects);
 //! * `logout` — "log out everywhere", unlinking one session, the per-user cap;
+//! * `devices` — a user's sessions listed as devices, and one revoked by its handle;
 //! * `outcome` — what the operations return.
 
 mod conditional;
+mod devices;
 mod lifecycle;
 mod logout;
 mod outcome;
@@ -262,7 +264,7 @@ impl<D: SessionData> Sessions<D> {
 
     /// Largest stored session, in bytes (default 64 KiB). A larger stored value is
     /// [`NoSession::TooLarge`] without being decoded (never served, never rewritten); writing
-    /// a larger session fails with [`Error::Limit`] before any I/O.
+    /// a larger session fails with [`Error::Limit`](crate::Error::Limit) before any I/O.
     #[must_use]
     pub fn with_max_session_bytes(mut self, max: usize) -> Self {
         self.sessions = self.sessions.with_max_value_bytes(max);

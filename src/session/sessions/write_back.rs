@@ -9,6 +9,7 @@ use crate::{
     error::Result,
     session::{
         data::{SessionData, SessionTimes},
+        device::{clean_label, DeviceHandle, DeviceTag},
         id::hash_hex,
         index::SessionIndexEntry,
         no_session::NoSession,
@@ -69,7 +70,12 @@ impl<D: SessionData> Sessions<D> {
         }
         if prior.unindexed_ok {
             let _ = self
-                .write_index_entry(session.user_id(), hash, &session.times())
+                .write_index_entry(
+                    session.user_id(),
+                    hash,
+                    &session.times(),
+                    &DeviceTag::of_hash(hash),
+                )
                 .await;
             return Ok(Lookup::Found(()));
         }
@@ -91,17 +97,50 @@ impl<D: SessionData> Sessions<D> {
         }
     }
 
+    /// Write the index entry of the session under `hash`, for the device `tag`.
     pub(super) async fn write_index_entry(
         &self,
         user_id: &str,
         hash: &str,
         t: &SessionTimes,
+        tag: &DeviceTag,
     ) -> Result<()> {
         let entry = SessionIndexEntry {
             created_at: t.created_at,
             absolute_expires_at: t.absolute_expires_at,
+            handle: Some(tag.handle.as_str().to_string()),
+            device: tag.label.clone(),
         };
         self.put_index_entry(user_id, hash, &entry).await
+    }
+
+    /// A new device's tag: a fresh handle and the app's label, cleaned.
+    pub(super) fn fresh_tag(&self, label: Option<&str>) -> Result<DeviceTag> {
+        Ok(DeviceTag {
+            handle: DeviceHandle::draw(&*self.ids)?,
+            label: label.and_then(clean_label),
+        })
+    }
+
+    /// The tag of the session under `hash` as its index entry has it, to carry over to a
+    /// rotated session or another user's index: one read. An entry without a handle (from
+    /// before devices) or none at all gets the handle derived from `hash`, so the device keeps
+    /// the handle a list showed for it.
+    pub(super) async fn tag_of(&self, user_id: &str, hash: &str) -> DeviceTag {
+        let entry = self
+            .index
+            .get(&self.index_id(user_id, hash))
+            .await
+            .ok()
+            .flatten();
+        DeviceTag {
+            handle: entry
+                .as_ref()
+                .and_then(|e| e.handle.as_deref())
+                .and_then(DeviceHandle::parse)
+                .unwrap_or_else(|| DeviceHandle::legacy(hash)),
+            label: entry.and_then(|e| e.device),
+        }
     }
 
     pub(super) async fn put_index_entry(
