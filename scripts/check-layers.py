@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The modules of src/ depend on each other without a cycle (the layers of the README's table).
+"""The modules of src/ depend on each other without a cycle (the layers of CONTRIBUTING.md's table).
 
 A module is a top-level entry of src/ (`envelope.rs`, `session/`, ...). An edge A -> B is any
 `crate::B` path (in a `use`, a type, a call, a macro) in A's files, outside comments and strings.
