@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end tests of the TypeScript worker (examples/ts-worker) that need no Rust build: two TS
-# worker processes (`wrangler dev` each, same --persist-to) plus wrangler's CLI writing into the
-# same local KV, and every e2e/ts/*.test.mjs run with Node's test runner. The tests that also need
+# worker processes (`wrangler dev` each, same --persist-to, same key ring; the second one reads
+# values in clear, SEAL_REQUIRE_SEALED=off) plus wrangler's CLI writing into the same local KV, and
+# every e2e/ts/*.test.mjs run with Node's test runner. The tests that also need
 # the Rust demo are e2e/interop.test.mjs (scripts/e2e.sh with the TS worker nested: see
 # scripts/with-ts-worker.sh). Nothing is optional: a missing tool is an error.
 set -euo pipefail
@@ -21,7 +22,9 @@ if [[ -z "${TS_WORKER_DEV_VARS:-}" ]]; then
 fi
 read -r -a files <<<"${E2E_FILES:-$(echo e2e/ts/*.test.mjs)}"
 # The outer script serves the second worker (exported as SECOND_TS_WORKER_URL) and the fresh
-# state dir; the inner one inherits the dir and serves TS_WORKER_URL.
-TS_WORKER_URL_VAR=SECOND_TS_WORKER_URL exec "$REPO_ROOT/scripts/with-ts-worker.sh" \
+# state dir; the inner one inherits the dir and serves TS_WORKER_URL. Same ring, two settings:
+# TS_WORKER_URL refuses values in clear (the library's default, `not_sealed`), the second worker
+# reads them (SEAL_REQUIRE_SEALED=off, the migration path), so the tests check both on one KV.
+TS_WORKER_URL_VAR=SECOND_TS_WORKER_URL TS_WORKER_VARS=SEAL_REQUIRE_SEALED=off exec "$REPO_ROOT/scripts/with-ts-worker.sh" \
     "$REPO_ROOT/scripts/with-ts-worker.sh" \
     node --test --test-reporter=tap --test-concurrency=1 --test-timeout=180000 "${files[@]}"

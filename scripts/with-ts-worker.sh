@@ -18,6 +18,10 @@
 #                         removed on exit unless KEEP_WORKER_STATE=1
 #   TS_WORKER_URL_VAR     export the URL under this name instead (e.g. to nest this script in
 #                         itself for a second TS worker process); not passed on to COMMAND
+#   TS_WORKER_VARS        non-secret vars of this worker only, space-separated NAME=VALUE (e.g.
+#                         SEAL_REQUIRE_SEALED=off, the migration path that reads values in clear),
+#                         handed to wrangler dev as --var; never a key (SEAL_KEY_*: use
+#                         TS_WORKER_DEV_VARS); not passed on to COMMAND (a nested worker has none)
 #   WORKER_START_TIMEOUT  seconds to wait for /healthz (default 60)
 #   TS_WORKER_DEV_VARS    a dotenv file of the worker's local vars and secrets (its key ring:
 #                         SEAL_KEYS, SEAL_KEY_<id>), handed to wrangler dev with --env-file and
@@ -32,6 +36,14 @@ TS_WORKER_DIR="$REPO_ROOT/examples/ts-worker"
 url_var="${TS_WORKER_URL_VAR:-TS_WORKER_URL}"
 unset TS_WORKER_URL_VAR
 [[ "$url_var" =~ ^[A-Z_][A-Z0-9_]*$ ]] || die "TS_WORKER_URL_VAR must be a variable name"
+read -r -a worker_vars <<<"${TS_WORKER_VARS:-}"
+unset TS_WORKER_VARS
+var_args=()
+for nv in ${worker_vars[@]+"${worker_vars[@]}"}; do
+    [[ "$nv" =~ ^([A-Za-z_][A-Za-z0-9_]*)=([A-Za-z0-9_.,-]*)$ ]] || die "TS_WORKER_VARS: $nv is not NAME=VALUE"
+    [[ "${BASH_REMATCH[1]}" != *_KEY_* ]] || die "TS_WORKER_VARS: ${BASH_REMATCH[1]} looks like a key: put it in TS_WORKER_DEV_VARS"
+    var_args+=(--var "${BASH_REMATCH[1]}:${BASH_REMATCH[2]}")
+done
 
 [[ "${1:-}" == -h || "${1:-}" == --help ]] && { sed -n '2,/^set -euo/{/^#/p}' "$0"; exit 0; }
 [[ $# -gt 0 ]] || die "usage: $0 COMMAND [ARGS...]"
@@ -83,9 +95,9 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 start_wrangler_dev ts-worker "$TS_WORKER_DIR" "$logfile" "" --persist-to "$WRANGLER_PERSIST_DIR" \
-    ${env_args[@]+"${env_args[@]}"}
+    ${env_args[@]+"${env_args[@]}"} ${var_args[@]+"${var_args[@]}"}
 export "$url_var=$dev_url"
-log "ts-worker up at $dev_url as \$$url_var (pgid $wrangler_pgid, KV state $WRANGLER_PERSIST_DIR, dev vars: $TS_WORKER_DEV_VARS)"
+log "ts-worker up at $dev_url as \$$url_var (pgid $wrangler_pgid, KV state $WRANGLER_PERSIST_DIR, dev vars: $TS_WORKER_DEV_VARS${worker_vars[*]+, vars: ${worker_vars[*]}})"
 
 set +e
 "$@"

@@ -34,6 +34,32 @@ export async function call(base, path, init = {}) {
 
 export const ts = (path, init) => call(TS_BASE, path, init);
 
+/**
+ * The second TS worker of scripts/e2e-ts.sh (SECOND_TS_WORKER_URL): the same key ring as
+ * TS_WORKER_URL, with SEAL_REQUIRE_SEALED=off, the migration path that reads values in clear
+ * (TS_WORKER_URL refuses them: `not_sealed`, the library's default). Required only by the files
+ * that call it: e2e/interop.test.mjs also imports this module, with one TS worker.
+ */
+export function migratingBase() {
+  return required("SECOND_TS_WORKER_URL");
+}
+
+/**
+ * Both workers' rings, checked before any test relies on them: the same keys, TS_WORKER_URL
+ * requiring sealed values and the migrating worker not. `keyIds`: the ring expected.
+ */
+export async function assertRings(keyIds) {
+  for (const [base, requireSealed] of [
+    [TS_BASE, true],
+    [migratingBase(), false],
+  ]) {
+    const res = await call(base, "/keyring");
+    assert.equal(res.status, 200, `${base} has no key ring: ${res.text} (scripts/e2e-ts.sh gives both interop/sealed.json's)`);
+    assert.deepEqual(res.json.keyIds, keyIds, `${base}: the ring is interop/sealed.json's TEST ring`);
+    assert.equal(res.json.requireSealed, requireSealed, `${base}: requireSealed (SEAL_REQUIRE_SEALED, scripts/e2e-ts.sh)`);
+  }
+}
+
 /** PUT a JSON body to the TS worker. */
 export const tsPut = (path, body, base = TS_BASE) =>
   call(base, path, { method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });

@@ -3,14 +3,30 @@
 // hands this worker as its SEAL_KEYS / SEAL_KEY_<id>), planted at their KV keys by wrangler's CLI,
 // open here; what the worker seals holds no plaintext, carries `k` in its metadata and opens in
 // Node; a value moved, edited or sealed with a key the ring lacks is a typed error and is never
-// overwritten.
+// overwritten. A value in clear is refused (`not_sealed`) and never overwritten by the worker with
+// the library's default ring; the second worker (same ring, SEAL_REQUIRE_SEALED=off: the
+// migration path) reads it and seals it at its next write.
 import assert from "node:assert/strict";
 import { before, describe, test } from "node:test";
 
-import { keyRingFromEnv, openEnvelope, peekHeader, sealEnvelope } from "@kv-envelope/ts";
+import { encodeEnvelope, keyRingFromEnv, openEnvelope, peekHeader, sealEnvelope, toMetadata } from "@kv-envelope/ts";
 import { registry } from "@kv-envelope/ts/generated";
 
-import { assertError, fresh, kvGet, kvList, kvPut, repoFile, session, ts, tsPut } from "./lib.mjs";
+import {
+  assertError,
+  assertRings,
+  call,
+  fresh,
+  kvGet,
+  kvList,
+  kvPut,
+  migratingBase,
+  repoFile,
+  session,
+  ts,
+  TS_BASE,
+  tsPut,
+} from "./lib.mjs";
 
 const golden = JSON.parse(repoFile("interop/sealed.json").toString("utf8"));
 const ring = await keyRingFromEnv(golden.env, golden.prefix);
@@ -19,10 +35,11 @@ const SECRETS = Object.entries(golden.env)
   .filter(([k]) => k.includes("_KEY_"))
   .map(([, v]) => v);
 
+const MIGRATING = migratingBase();
+
 before(async () => {
+  await assertRings(ring.keyIds);
   const res = await ts("/keyring");
-  assert.equal(res.status, 200, `the worker has no key ring: ${res.text} (scripts/e2e-ts.sh gives it interop/sealed.json's)`);
-  assert.deepEqual(res.json.keyIds, ring.keyIds, "the worker's ring is interop/sealed.json's TEST ring");
   for (const s of SECRETS) assert.ok(!res.text.includes(s), "no key material in /keyring");
 });
 
@@ -98,16 +115,51 @@ describe("what the TS worker seals", () => {
     assertError(await ts(`/kv/${moved}`), 422, "sealed_unopenable", "moved");
   });
 
-  test("a clear value still reads, and is re-sealed when the worker writes it", async () => {
+  test("a clear value planted in KV is refused (not_sealed) on read and on write, and left as it is", async () => {
+    // What someone who can write to KV but has no key could plant: a valid session granting admin.
     const key = `session:clear-${fresh()}`;
-    const data = session(Date.now(), "was-clear@example.com");
-    assert.equal((await tsPut(`/kv/${key}?seal=0`, { data })).status, 201);
-    assert.equal((await kvGet(key))[0], "{".charCodeAt(0));
+    const data = { ...session(Date.now(), "planted@example.com"), roles: ["admin"] };
+    const planted = Buffer.from(encodeEnvelope("session", 3, data.expiresAt, data));
+    const header = { codec: "json", type: "session", version: 3, expiresAt: data.expiresAt };
+    await kvPut(key, planted, { metadata: JSON.stringify(toMetadata(header)) });
     const read = await ts(`/kv/${key}`);
+    assertError(read, 422, "not_sealed", "a clear session under the default ring");
+    assert.doesNotMatch(read.text, /planted@|admin/, "nothing of the value in the error");
+    assert.equal(read.json.data, undefined);
+    const put = await tsPut(`/kv/${key}`, { data: session(Date.now(), "new@example.com") });
+    assertError(put, 422, "not_sealed", "a sealed PUT over a clear session");
+    assert.deepEqual(await kvGet(key), planted, "bytes unchanged: neither the read nor the write replaced them");
+    // The header reads without a key (it is the clear envelope's): the value is reported, not served.
+    const h = await ts(`/header/KV/${key}`);
+    assert.equal(h.status, 200, h.text);
+    assert.deepEqual(h.json.header, header);
+  });
+
+  test("with SEAL_REQUIRE_SEALED=off (the migration path) a clear value reads, and is re-sealed when the worker writes it", async () => {
+    const key = `session:migrate-${fresh()}`;
+    const data = session(Date.now(), "was-clear@example.com");
+    assert.equal((await tsPut(`/kv/${key}?seal=0`, { data }, MIGRATING)).status, 201);
+    const h = await ts(`/header/KV/${key}`);
+    assert.equal(h.status, 200, h.text);
+    assert.equal(h.json.header.keyId, undefined, "written in clear");
+    const read = await call(MIGRATING, `/kv/${key}`);
+    assert.equal(read.status, 200, read.text);
+    assert.deepEqual(read.json.data, data);
     assert.equal(read.json.seal, "clear");
-    assert.equal((await tsPut(`/kv/${key}`, { data })).status, 201);
-    assert.equal(peekHeader(await kvGet(key)).keyId, "k2");
-    assert.equal((await ts(`/kv/${key}`)).json.seal, "primary");
+    assert.equal(read.json.keyId, null);
+    assertError(await ts(`/kv/${key}`), 422, "not_sealed", "the same clear value, the default ring");
+    const updated = { ...data, refreshedAt: data.refreshedAt + 1 };
+    assert.equal((await tsPut(`/kv/${key}`, { data: updated }, MIGRATING)).status, 201);
+    const stored = await kvGet(key);
+    assert.equal(peekHeader(stored).keyId, "k2", "sealed with the primary");
+    assert.ok(!stored.includes(data.email), "no plaintext left in KV");
+    // Sealed now: both workers read it, the default one included.
+    for (const base of [MIGRATING, TS_BASE]) {
+      const back = await call(base, `/kv/${key}`);
+      assert.equal(back.status, 200, back.text);
+      assert.deepEqual(back.json.data, updated);
+      assert.equal(back.json.seal, "primary");
+    }
   });
 
   test("a value of an older key of the ring reads, and re-seals with the primary on write", async () => {

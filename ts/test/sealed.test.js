@@ -3,8 +3,8 @@
 // the same header and plaintext and is sealed again byte for byte with the same nonce; every
 // negative case, truncation and single-bit flip gives the error kind Rust gives. Then the key
 // ring's rules (the variables the Rust side reads, errors that never show a key), fresh nonces,
-// and getValue / putValue through a ring: clear values still read, sealed ones never overwritten
-// by a writer that cannot open them.
+// and getValue / putValue through a ring: clear values refused (`not_sealed`) unless the ring reads
+// them while migrating, sealed ones never overwritten by a writer that cannot open them.
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";

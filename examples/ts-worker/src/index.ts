@@ -6,21 +6,31 @@
 // |---|---|
 // | GET /healthz | 200 ok |
 // | GET /keyring | the key ring's ids (never a key): {keyIds, primaryId, requireSealed}; 404 when none |
-// | GET /kv/<key>?type=session&binding=KV | the value at <key> (sealed or clear): {type, version, data, expiresAt[, keyId, seal]}; 404 when missing or expired |
-// | PUT /kv/<key>?type=session&binding=KV[&seal=0] | body {data, expiresAt?}: written as the current version (guarded), sealed when the worker has a key ring (`seal=0`: in clear) |
+// | GET /kv/<key>?type=session&binding=KV | the value at <key>: {type, version, data, expiresAt, codec[, keyId, seal]}; 404 when missing or expired; a clear value is `not_sealed` under a ring that requires sealing (the default) |
+// | PUT /kv/<key>?type=session&binding=KV[&seal=0] | body {data, expiresAt?}: written as the current version (guarded), sealed when the worker has a key ring, then `422 not_sealed` over a clear value unless `SEAL_REQUIRE_SEALED=off` (then re-sealed); `seal=0`: in clear, guarded as by a worker without a ring (a clear value replaced, a sealed one never) |
 // | GET /header/<binding>/<key> | any value's envelope header and parsed metadata, payload unread (no schema, no key needed) |
 // | GET /cache/<namespace>/<key> | the cache entry <key> of namespace <namespace> (its current generation) |
-// | PUT /cache/<namespace>/<key>[?seal=0] | body {data, expiresAt}: written as a cache entry (corrupt entries replaced) |
+// | PUT /cache/<namespace>/<key>[?seal=0] | body {data, expiresAt}: written as a cache entry (corrupt and clear entries replaced) |
 //
 // The key ring is the Rust demo's: `SEAL_KEYS` ("k2,k1", primary first) and a secret
 // `SEAL_KEY_<id>` (base64 of 32 bytes) per id, from `.dev.vars` locally (scripts/with-ts-worker.sh
 // hands wrangler dev the Rust demo's) or `wrangler secret put` when deployed. Without `SEAL_KEYS`
 // the worker has no ring: clear values only, sealed ones are `sealed_no_key_ring`.
 //
+// Like Rust's `KeyRing`, the ring refuses values in clear (`not_sealed`): a value planted in KV by
+// someone without the key is never served, and a session PUT (sealed: without `seal=0`) never
+// overwrites it. An app that stored values in clear before it sealed sets the var
+// `SEAL_REQUIRE_SEALED = "off"` while they last (the migration path, Rust's
+// `requiring_sealed(false)`): clear values are then read (`seal: "clear"`) and sealed at their
+// next PUT. "on" (or unset) is the default; any other value is a 500 key_ring. Cache generation
+// records stay in clear, as the Rust cache writes and reads them (they hold no data): they are
+// read without the ring.
+//
 // Errors are JSON {"error": <EnvelopeError code>, "message"}: 409 future_version (never
 // overwritten), 400 limit / bad request, 422 for a stored value this worker cannot read (sealed_*
-// included: never overwritten either), 500 key_ring when the ring's variables are wrong (the
-// message names the variable, never its value).
+// and not_sealed included), never overwritten either, except a corrupt or clear cache entry,
+// which a cache PUT replaces (caches recompute; a sealed entry it cannot open, never), 500 key_ring
+// when the ring's variables are wrong (the message names the variable, never its value).
 import {
   createEnvelopes,
   EnvelopeError,
@@ -38,6 +48,8 @@ export interface Env {
   CACHE: KvNamespaceLike;
   /** Key ids, primary first (a var or secret); unset: no key ring. */
   SEAL_KEYS?: string;
+  /** "on" (default): clear values are refused (`not_sealed`); "off": read while migrating. */
+  SEAL_REQUIRE_SEALED?: string;
   /** `SEAL_KEY_<id>` secrets. */
   [name: string]: unknown;
 }
@@ -45,12 +57,29 @@ export interface Env {
 /** Env prefix of the key ring, as the Rust demo reads it. */
 const SEAL_PREFIX = "SEAL";
 
+/** A worker setting that is neither of its values (a 500, naming the variable, not its value). */
+class SettingError extends Error {}
+
+/** `SEAL_REQUIRE_SEALED`: "on" or unset refuses clear values (the library's default), "off" reads them. */
+function requireSealed(env: Env): boolean {
+  const name = `${SEAL_PREFIX}_REQUIRE_SEALED`;
+  const value = env[name];
+  if (value === undefined || value === "on") return true;
+  if (value === "off") return false;
+  throw new SettingError(`${name} must be on or off`);
+}
+
 // The ring is built once per env (importing keys is async): the same object for an isolate's life.
 const rings = new WeakMap<object, Promise<KeyRing | null>>();
 function keyRing(env: Env): Promise<KeyRing | null> {
   let ring = rings.get(env);
   if (!ring) {
-    ring = typeof env[`${SEAL_PREFIX}_KEYS`] === "string" ? keyRingFromEnv(env, SEAL_PREFIX) : Promise.resolve(null);
+    ring =
+      typeof env[`${SEAL_PREFIX}_KEYS`] === "string"
+        ? Promise.resolve()
+            .then(() => requireSealed(env))
+            .then((on) => keyRingFromEnv(env, SEAL_PREFIX, { requireSealed: on }))
+        : Promise.resolve(null);
     rings.set(env, ring);
     // A bad variable is reported on every request, and retried after a fix (no stale rejection).
     ring.catch(() => rings.delete(env));
@@ -76,6 +105,7 @@ function json(status: number, body: unknown): Response {
 
 function fail(e: unknown): Response {
   if (e instanceof KeyRingError) return json(500, { error: "key_ring", code: e.code, message: e.message });
+  if (e instanceof SettingError) return json(500, { error: "key_ring", code: "bad_setting", message: e.message });
   if (e instanceof EnvelopeError) {
     const status = e.code === "future_version" ? 409 : e.code === "limit" || e.code === "encode" ? 400 : 422;
     return json(status, {
@@ -142,11 +172,14 @@ async function write(
   }
 }
 
-/** The current generation of a cache namespace (0 when never bumped), as the Rust cache reads it. */
-async function generation(kv: KvNamespaceLike, namespace: string, ring: KeyRing | null): Promise<number> {
-  const key = `${cacheBase(namespace)}generation`;
-  const type = "kv-envelope.cache-generation";
-  const record = ring ? await getValue(kv, key, type, { keyRing: ring }) : await getValue(kv, key, type);
+/**
+ * The current generation of a cache namespace (0 when never bumped), as the Rust cache reads it:
+ * without the key ring. The record holds no data and the Rust cache writes it in clear even when
+ * it seals its entries, so a ring that refuses clear values must not be asked to open it; a record
+ * this worker cannot read (sealed, corrupt, newer) is the reader's error and is never overwritten.
+ */
+async function generation(kv: KvNamespaceLike, namespace: string): Promise<number> {
+  const record = await getValue(kv, `${cacheBase(namespace)}generation`, "kv-envelope.cache-generation");
   return record === null ? 0 : (record.data as { generation: number }).generation;
 }
 
@@ -160,7 +193,8 @@ export default {
     } catch (e) {
       return fail(e);
     }
-    // `seal=0` writes in clear even with a ring (tests of the clear format, staged roll-outs).
+    // `seal=0` writes in clear even with a ring (tests of the clear format, staged roll-outs); a
+    // ring that requires sealing then refuses what was written so (`not_sealed`).
     const sealing = url.searchParams.get("seal") === "0" ? null : ring;
     if (url.pathname === "/keyring") {
       if (!ring) return json(404, { error: "no_key_ring", message: `${SEAL_PREFIX}_KEYS is not set` });
@@ -203,7 +237,7 @@ export default {
       }
       let key: string;
       try {
-        key = `${cacheBase(namespace)}g${await generation(env.CACHE, namespace, ring)}:${decodeURIComponent(m[2])}`;
+        key = `${cacheBase(namespace)}g${await generation(env.CACHE, namespace)}:${decodeURIComponent(m[2])}`;
       } catch (e) {
         return fail(e);
       }
