@@ -99,3 +99,35 @@ test("bad cookies on the objects are still 4xx, never a 5xx", async () => {
     }
   }
 });
+
+test("typed sessions on the objects: a device signed out from another is out at once", async () => {
+  const email = `devices.${Date.now()}@example.com`;
+  const login = async (agent) => {
+    const res = await http("/typed/login", {
+      ...jsonBody(email, "email"),
+      headers: { "content-type": "application/json", "user-agent": agent },
+    });
+    assert.equal(res.status, 303, res.text);
+    return cookieOf(res, COOKIE_NAME);
+  };
+  const laptop = await login("Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0");
+  const phone = await login("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36");
+  const list = await http("/typed/api/devices", cookie(COOKIE_NAME, laptop));
+  assert.equal(list.status, 200, list.text);
+  const { devices } = list.json();
+  assert.deepEqual(
+    devices.map((d) => [d.label, d.current]),
+    [
+      ["Firefox on Linux", true],
+      ["Chrome on Windows", false],
+    ],
+  );
+  const res = await http("/typed/api/devices/revoke", {
+    method: "POST",
+    headers: { cookie: `${COOKIE_NAME}=${laptop}`, "content-type": "application/json" },
+    body: JSON.stringify({ handle: devices[1].handle }),
+  });
+  assert.equal(res.status, 200, res.text);
+  assert.equal((await http("/typed/api/me", cookie(COOKIE_NAME, phone))).status, 401, "the other device is out on its next request");
+  assert.deepEqual(await kvList({ binding: "SESSIONS" }), [], "nothing of it in KV");
+});

@@ -362,3 +362,48 @@ test("review 2: tower data that no longer fits the app's type is no session, not
   await towerLogin("typed.tower");
   assert.doesNotMatch(readFileSync(WORKER_LOG, "utf8"), new RegExp(marker), "the stored value never reached the log");
 });
+
+test("typed sessions: the user's devices listed, another signed out, only the user's own", async () => {
+  const ua = (agent) => ({ "user-agent": agent });
+  const email = `devices.${Date.now()}@example.com`;
+  const login = async (agent) => {
+    const res = await http("/typed/login", { ...jsonBody(email, "email"), headers: { "content-type": "application/json", ...ua(agent) } });
+    assert.equal(res.status, 303, res.text);
+    return cookieOf(res, COOKIE_NAME);
+  };
+  const laptop = await login("Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0");
+  const phone = await login(
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1",
+  );
+  const stranger = await typedLogin(`stranger.${Date.now()}@example.com`);
+  const list = await http("/typed/api/devices", cookie(COOKIE_NAME, laptop));
+  assert.equal(list.status, 200, list.text);
+  const { devices } = list.json();
+  assert.deepEqual(
+    devices.map((d) => [d.label, d.current]),
+    [
+      ["Firefox on Linux", true],
+      ["Safari on iPhone", false],
+    ],
+  );
+  const handle = devices[1].handle;
+  assert.match(handle, /^[0-9a-f]{32}$/);
+  assert.ok(!phone.includes(handle), "a handle is no part of the session id");
+  const revoke = (id, h, headers = {}) =>
+    http("/typed/api/devices/revoke", {
+      method: "POST",
+      headers: { cookie: `${COOKIE_NAME}=${id}`, "content-type": "application/json", ...headers },
+      body: JSON.stringify({ handle: h }),
+    });
+  const foreign = await revoke(stranger, handle);
+  assert.equal(foreign.status, 404, `another user's session cannot revoke it: ${foreign.text}`);
+  const cross = await revoke(laptop, handle, { origin: "https://evil.example", "sec-fetch-site": "cross-site" });
+  assert.equal(cross.status, 403, cross.text);
+  assert.equal((await http("/typed/api/me", cookie(COOKIE_NAME, phone))).status, 200, "the phone still works");
+  const done = await revoke(laptop, handle);
+  assert.equal(done.status, 200, done.text);
+  assert.deepEqual(done.json(), { revoked: "device" });
+  assert.equal((await http("/typed/api/me", cookie(COOKIE_NAME, phone))).status, 401, "the phone is signed out");
+  assert.equal((await http("/typed/api/devices", cookie(COOKIE_NAME, laptop))).json().devices.length, 1);
+  assert.equal((await http("/typed/api/devices")).status, 401, "no session: 401 JSON");
+});

@@ -12,11 +12,12 @@
 # tool and the CLI, E2E_FILES to run a subset (e.g. E2E_FILES=e2e/cache.test.mjs).
 # Then the key rotation test (e2e/rotation.test.mjs, four worker restarts with other key rings on a
 # KV of its own) through scripts/e2e-rotation.sh: part of the default run, or named in E2E_FILES.
-# Then e2e/session-cap.test.mjs on KV with CONFORMANCE=on (its e2e-only route creates a user's
-# sessions past the login limits).
+# Then e2e/session-cap.test.mjs and e2e/magic-link.test.mjs on KV with CONFORMANCE=on (e2e-only
+# knobs: a route that creates a user's sessions past the login limits; a link's `ttl_ms`).
 # Then the session tests on Durable Objects: the demo again with SESSION_BACKEND=durable and
 # CONFORMANCE=on (its own fresh local state) running e2e/durable/*.test.mjs and the files whose session tests need no KV
-# planting (e2e/http.test.mjs, e2e/browser.test.mjs); alone: E2E_FILES=e2e/durable/sessions.test.mjs.
+# planting (e2e/http.test.mjs, e2e/browser.test.mjs, e2e/devices.test.mjs, and the CONFORMANCE=on
+# files above); alone: E2E_FILES=e2e/durable/sessions.test.mjs.
 # e2e/durable/races.test.mjs and e2e/durable/expiry.test.mjs (the objects' alarm, about 70 s) get a
 # demo of their own with a 10 s idle timeout (SESSION_IDLE_TIMEOUT_SECS) and session writes held
 # back 200 ms (SESSION_WRITE_DELAY_MS), so a refresh straddles the logout it races.
@@ -65,7 +66,7 @@ rotation=0
 for f in "${listed[@]}"; do
     case "$f" in
         *rotation.test.mjs) rotation=1 ;;
-        *session-cap.test.mjs) cap_files+=("$f") ;;
+        *session-cap.test.mjs | *magic-link.test.mjs) cap_files+=("$f") ;;
         *axum-durable.test.mjs) axum_durable+=("$f") ;;
         *axum*.test.mjs) axum_files+=("$f") ;;
         */durable/races.test.mjs | */durable/expiry.test.mjs) durable_races+=("$f") ;;
@@ -75,7 +76,7 @@ for f in "${listed[@]}"; do
 done
 # The demo's KV-free session files run on the objects too, whenever a durable file runs; so
 # does the session cap's file, which also gets a KV run of its own (both need CONFORMANCE=on).
-((${#durable_files[@]} == 0)) || durable_files+=(e2e/http.test.mjs e2e/browser.test.mjs)
+((${#durable_files[@]} == 0)) || durable_files+=(e2e/http.test.mjs e2e/browser.test.mjs e2e/devices.test.mjs)
 ((${#cap_files[@]} == 0)) || durable_files+=("${cap_files[@]}")
 ((${#files[@]} + ${#axum_files[@]} + ${#axum_durable[@]} + ${#durable_files[@]} + ${#durable_races[@]} + rotation > 0)) ||
     die "no e2e/*.test.mjs files"

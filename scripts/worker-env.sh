@@ -69,9 +69,12 @@ ensure_dev_vars() {
 
 # `--var NAME:VALUE` arguments for wrangler dev from WORKER_VARS="NAME=VALUE ..." (plain vars that
 # override .dev.vars, e.g. WORKER_VARS=SEAL=off; argv is visible to `ps`: never a key here).
+# The demo also gets DEV_MAGIC_LINKS=on, here only: local development is the one place its
+# magic-link login shows the link on the page instead of mailing it (WORKER_VARS may turn it off).
 worker_var_args() {
     local pair
     WORKER_VAR_ARGS=()
+    [[ "$WORKER_EXAMPLE" != worker ]] || WORKER_VAR_ARGS+=(--var DEV_MAGIC_LINKS:on)
     for pair in ${WORKER_VARS:-}; do
         [[ "$pair" =~ ^[A-Z_][A-Z0-9_]*=.*$ ]] || die "WORKER_VARS: $pair is not NAME=VALUE"
         WORKER_VAR_ARGS+=(--var "${pair%%=*}:${pair#*=}")

@@ -25,8 +25,9 @@ const ARGS = [
   "--disable-sync",
 ];
 
-/** A persistent Chromium context on a fresh profile; `close()` ends both. */
-export async function launchBrowser() {
+/** A persistent Chromium context on a fresh profile; `close()` ends both. `userAgent`: the
+ * `User-Agent` it sends (another browser's, to tell two devices apart). */
+export async function launchBrowser({ userAgent } = {}) {
   assert.ok(existsSync(CHROMIUM), `${CHROMIUM} not found: apt-get install -y chromium (or set CHROMIUM_BIN)`);
   const profile = mkdtempSync(join(tmpdir(), "kv-e2e-chromium-"));
   const context = await chromium.launchPersistentContext(profile, {
@@ -34,6 +35,7 @@ export async function launchBrowser() {
     headless: true,
     args: ARGS,
     timeout: 60_000,
+    ...(userAgent ? { userAgent } : {}),
   });
   return {
     context,

@@ -5,6 +5,10 @@
 //! [`SimKv`] models those behaviours so that stores (ours and yours) can be tested against
 //! them, with every random choice drawn from one seed so a failing run replays exactly.
 //!
+//! (One file on purpose, past 600 lines: the central store, the per-location caches and the
+//! write limits are one state machine over one history per key; split, each file would hold
+//! half of an invariant.)
+//!
 //! # The model
 //!
 //! * **Central store, last write wins.** Every `put`/`delete` is appended, in call order, to

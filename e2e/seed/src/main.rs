@@ -231,9 +231,13 @@ fn session(args: &Args) -> Result<(Seeded, Option<Seeded>), String> {
         key_id: None,
     };
     let index = (version == SessionRecord::VERSION).then(|| {
+        // As a login from before devices would have left it: no handle or label (the
+        // devices list derives a handle from the key).
         let entry = SessionIndexEntry {
             created_at,
             absolute_expires_at,
+            handle: None,
+            device: None,
         };
         let key = format!("{}{}", store.index_prefix_of(&v3.user_id), id.hashed());
         let header = Header {

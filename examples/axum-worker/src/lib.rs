@@ -13,6 +13,8 @@
 //! | `GET /typed/api/me` | the same as an API: 401 JSON without a session |
 //! | `POST /typed/rotate` | a new session id (the old one stops working) |
 //! | `POST /typed/logout` | deletes the typed session, clears the cookie |
+//! | `GET /typed/api/devices` | the user's signed-in devices (`Sessions::list_devices`), this one marked `current` |
+//! | `POST /typed/api/devices/revoke` | form or JSON `handle`: signs that device out (`Sessions::revoke_device`) |
 //! | `GET /cached` | a value through `KvCache::try_get_or_compute_json` (`CACHE`), the stored text as body |
 //! | `GET /_stats` | this isolate's KV operation counters and `session_backend` |
 //!
@@ -48,7 +50,10 @@ use kv_envelope::{
     axum::{SameOriginLayer, TypedSession, TypedSessionLayer},
     backend::{DurableKv, DurableKvObject, OpCounters, WorkersKv},
     cache::{CachePolicy, ComputeJsonError, KvCache},
-    session::{Lookup, NewSession, SameOrigin, SessionGate, SessionInit, SessionRecord, Sessions},
+    session::{
+        device_label, DeviceHandle, Lookup, NewSession, Revocation, SameOrigin, SessionGate,
+        SessionInit, SessionRecord, Sessions,
+    },
     tower_sessions::{get_or_flush, KvSessionStore},
     Clock, Kv, SystemClock,
 };
@@ -232,6 +237,8 @@ fn app(env: Env) -> Result<Router, Response> {
         .route("/typed/api/me", get(typed_me))
         .route("/typed/rotate", post(typed_rotate))
         .route("/typed/logout", post(typed_logout))
+        .route("/typed/api/devices", get(typed_devices))
+        .route("/typed/api/devices/revoke", post(typed_revoke_device))
         .layer(TypedSessionLayer::new(gate(&env)?));
 
     // Outermost: no state-changing request from another origin reaches any route (login CSRF:
@@ -367,7 +374,16 @@ async fn typed_login(State(env): State<Env>, headers: HeaderMap, body: Bytes) ->
         Err(res) => return res,
     };
     let init = SessionInit::new(email.to_ascii_lowercase(), email);
-    match gate.login(cookie_header(&headers).as_deref(), init).await {
+    // The devices list's name for this session: coarse ("Firefox on Linux"), never the header.
+    let device = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(device_label);
+    let cookie = cookie_header(&headers);
+    match gate
+        .login_on_device(cookie.as_deref(), init, device.as_deref())
+        .await
+    {
         Ok(NewSession { set_cookie, .. }) => {
             let mut res = StatusCode::SEE_OTHER.into_response();
             res.headers_mut()
@@ -430,6 +446,75 @@ async fn typed_logout(State(env): State<Env>, headers: HeaderMap) -> Response {
         Ok(clear) => with_cookie(
             json_response(StatusCode::OK, json!({ "logged_out": true })),
             &clear,
+        ),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The signed-in user's devices (live sessions): `{"devices": [{handle, label, createdAt,
+/// lastSeenAt, expiresAt, current}]}`, this one first.
+#[worker::send]
+async fn typed_devices(
+    State(env): State<Env>,
+    TypedSession(s): TypedSession<SessionRecord>,
+) -> Response {
+    let gate = match gate(&env) {
+        Ok(g) => g,
+        Err(res) => return res,
+    };
+    match gate.store().list_devices(&s.id).await {
+        Ok(Lookup::Found(devices)) => json_response(StatusCode::OK, json!({ "devices": devices })),
+        Ok(Lookup::NoSession(reason)) => error(
+            StatusCode::UNAUTHORIZED,
+            "no_session",
+            &format!("session ended: {}", reason.code()),
+        ),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Sign one of the user's devices out by its `handle` (form or JSON): `{"revoked": "device"}`,
+/// `{"revoked": "this_device"}` with the cookie cleared, or 404 when none of the user's live
+/// sessions has that handle.
+#[worker::send]
+async fn typed_revoke_device(
+    State(env): State<Env>,
+    TypedSession(s): TypedSession<SessionRecord>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let handle = match name_from_body(&headers, &body, "handle") {
+        Ok(h) => h,
+        Err(res) => return res,
+    };
+    let Some(handle) = DeviceHandle::parse(&handle) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "bad_handle",
+            "handle is not a device handle",
+        );
+    };
+    let gate = match gate(&env) {
+        Ok(g) => g,
+        Err(res) => return res,
+    };
+    match gate.store().revoke_device(&s.id, &handle).await {
+        Ok(Lookup::Found(Revocation::Revoked)) => {
+            json_response(StatusCode::OK, json!({ "revoked": "device" }))
+        }
+        Ok(Lookup::Found(Revocation::RevokedCurrent)) => with_cookie(
+            json_response(StatusCode::OK, json!({ "revoked": "this_device" })),
+            &gate.cookie().clear_cookie(),
+        ),
+        Ok(Lookup::Found(Revocation::NotFound)) => error(
+            StatusCode::NOT_FOUND,
+            "no_such_device",
+            "none of your signed-in devices has that handle",
+        ),
+        Ok(Lookup::NoSession(reason)) => error(
+            StatusCode::UNAUTHORIZED,
+            "no_session",
+            &format!("session ended: {}", reason.code()),
         ),
         Err(e) => e.into_response(),
     }

@@ -1,8 +1,8 @@
-//! The login request body: read with a size cap, parsed as a form or JSON, email checked.
+//! Request bodies: read with a size cap, parsed as a form or JSON (one field), email checked.
 //! Every problem is a 4xx [`Fail`] whose message names the problem, never the value.
 
 use futures_util::StreamExt;
-use serde::Deserialize;
+use serde::de::DeserializeSeed;
 use serde_json::{error::Category, Value};
 use worker::Request;
 
@@ -74,10 +74,26 @@ fn media_type(content_type: Option<&str>) -> String {
 
 /// The email of a login body (`application/x-www-form-urlencoded` or `application/json`).
 pub fn login_email(content_type: Option<&str>, body: &[u8]) -> Result<String, Fail> {
-    let raw =
+    let raw = field(content_type, body, "email").map_err(|fail| match fail.code {
+        "missing_field" => Fail::bad_request("missing_email", "email is required"),
+        "duplicate_field" => Fail::bad_request("duplicate_email", "email is given more than once"),
+        "invalid_field" => Fail::bad_request("invalid_email", "email must be a string"),
+        _ => fail,
+    })?;
+    // ASCII whitespace only: non-ASCII (an NBSP, say) is not trimmed away but refused by
+    // `check_email` as `invalid_email`, as documented.
+    check_email(raw.trim_matches(|c: char| c.is_ascii_whitespace()))
+}
+
+/// The string field `name` of a form or JSON object body, given once: `missing_field`,
+/// `duplicate_field` (parsers disagree on which duplicate wins, so accepting one would let two
+/// readers see two values) and `invalid_field` (not a string) are 400s naming the field, never
+/// its value; another media type is a 415.
+pub fn field(content_type: Option<&str>, body: &[u8], name: &'static str) -> Result<String, Fail> {
+    let value =
         match media_type(content_type).as_str() {
-            "application/x-www-form-urlencoded" => form_email(body)?,
-            "application/json" => json_email(body)?,
+            "application/x-www-form-urlencoded" => form_field(body, name)?,
+            "application/json" => json_field(body, name)?,
             "" => return Err(Fail::new(
                 415,
                 "unsupported_media_type",
@@ -91,14 +107,21 @@ pub fn login_email(content_type: Option<&str>, body: &[u8]) -> Result<String, Fa
                 ))
             }
         };
-    // ASCII whitespace only: non-ASCII (an NBSP, say) is not trimmed away but refused by
-    // `check_email` as `invalid_email`, as documented.
-    check_email(raw.trim_matches(|c: char| c.is_ascii_whitespace()))
+    value.ok_or_else(|| Fail::bad_request("missing_field", format!("{name} is required")))
+}
+
+/// Whether the body is JSON (the API's answer) rather than a form (a page's).
+pub fn is_json(content_type: Option<&str>) -> bool {
+    media_type(content_type) == "application/json"
+}
+
+fn duplicate(name: &str) -> Fail {
+    Fail::bad_request("duplicate_field", format!("{name} is given more than once"))
 }
 
 /// Strict `application/x-www-form-urlencoded`: UTF-8, only URL-safe characters and valid
-/// `%XX` escapes, `email` at most once.
-fn form_email(body: &[u8]) -> Result<String, Fail> {
+/// `%XX` escapes, `name` at most once.
+fn form_field(body: &[u8], name: &str) -> Result<Option<String>, Fail> {
     let malformed =
         |why: &str| Fail::bad_request("malformed_form", format!("malformed form body: {why}"));
     let text = std::str::from_utf8(body).map_err(|_| malformed("not UTF-8"))?;
@@ -121,81 +144,87 @@ fn form_email(body: &[u8]) -> Result<String, Fail> {
         }
         i += 1;
     }
-    let mut email = None;
-    for (name, value) in form_urlencoded::parse(bytes) {
-        if name == "email" {
-            if email.is_some() {
-                return Err(Fail::bad_request(
-                    "duplicate_email",
-                    "email is given more than once",
-                ));
+    let mut found = None;
+    for (key, value) in form_urlencoded::parse(bytes) {
+        if key == name {
+            if found.is_some() {
+                return Err(duplicate(name));
             }
-            email = Some(value.into_owned());
+            found = Some(value.into_owned());
         }
     }
-    email.ok_or_else(|| Fail::bad_request("missing_email", "email is required"))
+    Ok(found)
 }
 
-/// The `email` member of a JSON object body. A repeated `email` key is refused
-/// (`duplicate_email`), as the form route refuses a repeated field: JSON parsers disagree on
-/// which duplicate wins, so accepting one would let two readers see two users.
-fn json_email(body: &[u8]) -> Result<String, Fail> {
-    let login: JsonLogin = serde_json::from_slice(body).map_err(|e| match e.classify() {
-        Category::Data if e.to_string().starts_with(DUPLICATE_EMAIL) => {
-            Fail::bad_request("duplicate_email", "email is given more than once")
-        }
-        // Valid JSON of another shape (an array, a string, ...).
-        Category::Data => Fail::bad_request("malformed_json", "JSON body must be an object"),
-        // Position only: error texts can quote the input.
-        _ => Fail::bad_request(
-            "malformed_json",
-            format!(
-                "malformed JSON body at line {}, column {}",
-                e.line(),
-                e.column()
+/// The member `name` of a JSON object body; a repeated one is refused (`duplicate_field`).
+fn json_field(body: &[u8], name: &'static str) -> Result<Option<String>, Fail> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let member = Member { name }
+        .deserialize(&mut de)
+        .and_then(|m| de.end().map(|()| m))
+        .map_err(|e| match e.classify() {
+            Category::Data if e.to_string().starts_with(DUPLICATE) => duplicate(name),
+            // Valid JSON of another shape (an array, a string, ...).
+            Category::Data => Fail::bad_request("malformed_json", "JSON body must be an object"),
+            // Position only: error texts can quote the input.
+            _ => Fail::bad_request(
+                "malformed_json",
+                format!(
+                    "malformed JSON body at line {}, column {}",
+                    e.line(),
+                    e.column()
+                ),
             ),
-        ),
-    })?;
-    match login.0 {
-        None | Some(Value::Null) => Err(Fail::bad_request("missing_email", "email is required")),
-        Some(Value::String(s)) => Ok(s),
-        Some(_) => Err(Fail::bad_request("invalid_email", "email must be a string")),
+        })?;
+    match member {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(Fail::bad_request(
+            "invalid_field",
+            format!("{name} must be a string"),
+        )),
     }
 }
 
-const DUPLICATE_EMAIL: &str = "duplicate email member";
+const DUPLICATE: &str = "duplicate member";
 
-/// A JSON login body: an object whose `email` member, if present, appears once. Other members
-/// are skipped without being kept.
-struct JsonLogin(Option<Value>);
+/// Reads a JSON object, keeping only the member `name` (which must appear at most once); other
+/// members are skipped without being kept.
+struct Member {
+    name: &'static str,
+}
 
-impl<'de> Deserialize<'de> for JsonLogin {
-    fn deserialize<De: serde::Deserializer<'de>>(de: De) -> Result<Self, De::Error> {
-        struct Members;
-        impl<'de> serde::de::Visitor<'de> for Members {
-            type Value = JsonLogin;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<JsonLogin, A::Error> {
-                let mut email = None;
-                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-                    if key == "email" {
-                        if email.is_some() {
-                            return Err(serde::de::Error::custom(DUPLICATE_EMAIL));
-                        }
-                        email = Some(map.next_value::<Value>()?);
-                    } else {
-                        map.next_value::<serde::de::IgnoredAny>()?;
-                    }
+impl<'de> DeserializeSeed<'de> for Member {
+    type Value = Option<Value>;
+
+    fn deserialize<De: serde::Deserializer<'de>>(self, de: De) -> Result<Self::Value, De::Error> {
+        de.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Member {
+    type Value = Option<Value>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> Result<Option<Value>, A::Error> {
+        let mut found = None;
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if key == self.name {
+                if found.is_some() {
+                    return Err(serde::de::Error::custom(DUPLICATE));
                 }
-                Ok(JsonLogin(email))
+                found = Some(map.next_value::<Value>()?);
+            } else {
+                map.next_value::<serde::de::IgnoredAny>()?;
             }
         }
-        de.deserialize_map(Members)
+        Ok(found)
     }
 }
 

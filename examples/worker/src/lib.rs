@@ -11,6 +11,12 @@
 //! | `POST /sessions/rotate` | new id, new cookie; the old id is dead at once |
 //! | `POST /logout` | delete the session, clear the cookie, `303 /login` |
 //! | `POST /sessions/logout-all` | delete every session of the user ("log out everywhere") |
+//! | `GET /devices` | page: the user's signed-in devices (this one marked), a "sign out" button each |
+//! | `GET /sessions/devices` | the same as JSON `{"devices": [...]}` (401 JSON without a session) |
+//! | `POST /devices/revoke` | `handle` (form or JSON) → that device signed out; `303 /devices` (form) or JSON |
+//! | `POST /login/link` | `email` → a one-time magic link (shown on the page only with `DEV_MAGIC_LINKS=on`, local development) |
+//! | `GET /login/link?token=…` | page: a button that uses the link (a GET spends nothing) |
+//! | `POST /login/link/confirm` | `token` → consumed once, new session, `303 /me`; any refusal `400 invalid_link` |
 //! | `GET /popular` | cached computation, `x-cache: miss\|hit\|stale`, `x-cache-tier: memory\|kv` on hits |
 //! | `POST /popular/invalidate` | drop the cached value: the next `/popular` is a miss |
 //! | `GET /articles?count=N&first=I&read=bulk\|single` | N cached articles in one response, read in bulk gets (or one by one), with the KV operations it made |
@@ -32,7 +38,9 @@
 
 mod articles;
 mod body;
+mod devices;
 mod http;
+mod magic;
 mod pages;
 mod popular;
 mod slow;
@@ -53,10 +61,12 @@ use kv_envelope::{
         NamespaceGeneration,
     },
     session::{
+        device_label,
         middleware::{cookie_header, deny, optional_session, require_session, OwnedRequestParts},
         DenyCause, Lookup, NewSession, NoSession, RejectHook, SameOrigin, SessionGate,
         SessionIndexEntry, SessionInit, SessionRecord, Sessions,
     },
+    tokens::{TokenIndexEntry, TokenRecord},
     Clock, KeyRing, Kv, SystemClock, Versioned,
 };
 use serde::Serialize;
@@ -123,7 +133,10 @@ fn isolate() -> &'static Isolate {
             .and_then(|()| SessionIndexEntry::warm_up())
             .and_then(|()| Popular::warm_up())
             .and_then(|()| Article::warm_up())
-            .and_then(|()| NamespaceGeneration::warm_up());
+            .and_then(|()| NamespaceGeneration::warm_up())
+            .and_then(|()| magic::MagicLogin::warm_up())
+            .and_then(|()| TokenRecord::warm_up())
+            .and_then(|()| TokenIndexEntry::warm_up());
         if let Err(e) = &warm {
             console_error!("warm-up failed: {e}");
         }
@@ -394,11 +407,15 @@ async fn route(req: Request, env: &Env, ctx: &Context) -> Outcome {
     // The method as sent: `Request::method()` maps methods it does not know to GET.
     let method = req.inner().method();
     let allowed: &[&str] = match path.as_str() {
-        "/healthz" | "/" | "/me" | "/popular" | "/articles" | "/_stats" => &["GET", "HEAD"],
-        "/login" => &["GET", "HEAD", "POST"],
-        "/sessions/rotate" | "/sessions/logout-all" | "/logout" | "/popular/invalidate" => {
-            &["POST"]
-        }
+        "/healthz" | "/" | "/me" | "/popular" | "/articles" | "/_stats" | "/devices"
+        | "/sessions/devices" => &["GET", "HEAD"],
+        "/login" | "/login/link" => &["GET", "HEAD", "POST"],
+        "/sessions/rotate"
+        | "/sessions/logout-all"
+        | "/logout"
+        | "/popular/invalidate"
+        | "/devices/revoke"
+        | "/login/link/confirm" => &["POST"],
         "/_conformance" | "/_conformance/sessions" if conformance_on(env) => &["POST"],
         _ => return Err(Fail::new(404, "not_found", "no such route")),
     };
@@ -420,6 +437,12 @@ async fn route(req: Request, env: &Env, ctx: &Context) -> Outcome {
         (true, "/sessions/rotate") => rotate(&req, env).await,
         (true, "/sessions/logout-all") => logout_all(&req, env).await,
         (true, "/logout") => logout(&req, env).await,
+        (true, "/devices/revoke") => devices::revoke(req, env).await,
+        (true, "/login/link") => magic::request(req, env).await,
+        (true, "/login/link/confirm") => magic::confirm(req, env).await,
+        (_, "/login/link") => magic::confirm_page(&req),
+        (_, "/devices") => devices::list(req, env, ctx, true).await,
+        (_, "/sessions/devices") => devices::list(req, env, ctx, false).await,
         (true, "/popular/invalidate") => invalidate_popular(env, ctx).await,
         (true, "/_conformance") => conformance(env).await,
         (true, "/_conformance/sessions") => plant_sessions(req, env).await,
@@ -546,8 +569,15 @@ async fn login(mut req: Request, env: &Env) -> Outcome {
     let gate = gate(env)?;
     let cookie = cookie_header(&req);
     // Deletes the session the browser may still carry, so a login never leaves two behind.
+    // The devices page's name for this session: coarse ("Firefox on Linux"), never the header.
+    let user_agent = req.headers().get("user-agent").ok().flatten();
+    let device = user_agent.as_deref().map(device_label);
     let NewSession { set_cookie, .. } = gate
-        .login(cookie.as_deref(), SessionInit::new(user_id, email))
+        .login_on_device(
+            cookie.as_deref(),
+            SessionInit::new(user_id, email),
+            device.as_deref(),
+        )
         .await
         .map_err(|e| match e {
             // The one value of the session that comes from the request: the email.
@@ -770,6 +800,10 @@ fn stats(env: &Env) -> Outcome {
         session_rejections: BTreeMap<&'static str, u64>,
         sealing: serde_json::Value,
         session_backend: Option<SessionBackend>,
+        /// Refused magic-link consumes by kind (`token_used`, …), and whether a consume is
+        /// exactly once on this backend.
+        token_refusals: BTreeMap<&'static str, u64>,
+        tokens_exactly_once: Option<bool>,
     }
     let iso = isolate();
     // Key ids are labels, not secrets; a misconfiguration names the variable only.
@@ -806,6 +840,11 @@ fn stats(env: &Env) -> Outcome {
             .clone(),
         sealing,
         session_backend: session_backend(env).ok(),
+        token_refusals: magic::REFUSALS
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone(),
+        tokens_exactly_once: magic::tokens(env).ok().map(|t| t.is_exactly_once()),
     };
     json(200, &stats, &[("cache-control", "no-store")])
 }

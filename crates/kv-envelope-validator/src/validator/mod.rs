@@ -7,6 +7,11 @@
 //! [`super::is_plausible_email`], unknown formats and unknown keywords ignored, numbers compared
 //! exactly, `1.0` an integer). A differential property test holds it to that crate.
 //!
+//! (This file, past 600 lines on purpose: the compiled tree's nodes and the one walk that
+//! validates against them, with the comparisons and the error paths that walk uses. Compiling
+//! a schema is `compile.rs`, formats `formats.rs`; `maze.rs` builds schemas for the differential
+//! tests.)
+//!
 //! Supported: boolean schemas; `type`, `enum`, `const`; `minimum`, `maximum`,
 //! `exclusiveMinimum`, `exclusiveMaximum`; `minLength`, `maxLength`, `format` (`email`, `uuid`,
 //! `date`, `time`, `date-time`, `ipv4`, `ipv6`; formats outside the standard set, such as
