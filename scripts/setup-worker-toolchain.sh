@@ -1,15 +1,24 @@
 #!/usr/bin/env bash
-# Installs what building and running the example worker needs, skipping what is already there:
+# Usage: scripts/setup-worker-toolchain.sh [CRATE_DIR]
+# Installs what building and running a worker needs, skipping what is already there:
 #   - the wasm32-unknown-unknown rustup target
 #   - worker-build (cargo install) into .tools/
 #   - wasm-bindgen-cli (cargo install) into .tools/, at exactly the wasm-bindgen version locked in
-#     examples/worker/Cargo.lock
+#     the worker's Cargo.lock: CRATE_DIR's (your own worker crate; `cargo fetch` there first writes
+#     the lock), else the example's (examples/worker, or WORKER_EXAMPLE's)
 #   - the npm devDependencies (wrangler + workerd, esbuild, binaryen's wasm-opt, playwright-core)
 # Only package registries are used (cargo and npm). Idempotent and quick when all is present.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/worker-env.sh"
 
 command -v cargo >/dev/null || die "cargo not found (install Rust via rustup)"
+if (($# > 0)); then
+    [[ -d "$1" ]] || die "$1 is no directory (give your worker crate's directory)"
+    WORKER_DIR=$(cd "$1" && pwd)
+    [[ -f "$WORKER_DIR/Cargo.lock" ]] ||
+        die "$WORKER_DIR has no Cargo.lock: run cargo fetch there first (the lock pins wasm-bindgen)"
+    log "reading the versions from $WORKER_DIR/Cargo.lock"
+fi
 command -v node >/dev/null || die "node not found (Node >= 20.3 is needed for wrangler 4)"
 command -v npm >/dev/null || die "npm not found"
 
