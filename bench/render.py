@@ -4,6 +4,8 @@ comes from the results file; the prose around the tables explains misses with th
 same run measured (profiles are cited with the command that reproduces them)."""
 
 import json
+import os
+import re
 import statistics
 import sys
 from collections import defaultdict
@@ -108,8 +110,9 @@ CRIT_ID = {
 w("# Benchmarks")
 w("")
 w(
-    "Every figure below is produced by `make bench` (= `scripts/bench.sh`), which writes this file; "
-    "nothing here is typed by hand except the prose. Issue 5 lists the goals."
+    "Every figure under \"Current figures\" is produced by `make bench` (= `scripts/bench.sh`), which "
+    "writes this file; nothing there is typed by hand except the prose. Earlier runs and the measurements "
+    "made for single features are under \"History\", each with its date (`bench/history.md`)."
 )
 w("")
 w(
@@ -141,7 +144,9 @@ w(
 w("")
 
 # ---------------------------------------------------------------------------------------------
-w("## Summary: goals and figures")
+w("## Current figures")
+w("")
+w(f"Measured {machine['date']} at tree `{machine['rev']}`. The `#` column numbers the goals.")
 w("")
 w("| # | row | goal | time (A → B) | paired ratio | instr. ratio | verdict |")
 w("|---|---|---|---|---|---|---|")
@@ -241,9 +246,22 @@ if load:
                 f"| 8 | load `GET {path}`: p99 demo vs reference | ≤ reference | {p99_r:.1f} ms → {p99_d:.1f} ms "
                 f"| **{p99_d / p99_r:.2f}×** | – | {verdict(p99_d / p99_r, 1.0)} |"
             )
+    # Each route against the same worker's empty route: /healthz (no KV, no library) is the floor
+    # of a request under wrangler dev, so the ratio is what the route itself costs on top.
+    for worker in ["demo", "reference"]:
+        floor = agg.get((worker, "/healthz"))
+        if not floor:
+            continue
+        floor_rps = statistics.median(r["rps"] for r in floor)
+        for path in sorted({p for (wk, p) in agg if wk == worker and p != "/healthz"}):
+            rps = statistics.median(r["rps"] for r in agg[(worker, path)])
+            w(
+                f"| 8 | load `GET {path}` / `GET /healthz`, throughput, {worker} | – | {floor_rps:.0f} → {rps:.0f} req/s "
+                f"| **{rps / floor_rps:.2f}×** | – | info: the route's cost over the runtime's floor |"
+            )
 w("")
 w("`cache_2k` is a ~2 KB cache value (20 items: id, title, f64 score, two tags); `session` the ~300-byte "
-  "shipped `Session`. Both are in `benches/common/mod.rs`.")
+  "shipped `SessionRecord`. Both are in `benches/common/mod.rs`.")
 w("")
 
 # ---------------------------------------------------------------------------------------------
@@ -446,6 +464,16 @@ if wasm:
         "roughly, not exactly (wasm-opt shrinks code more than data)."
     )
     w("")
+    examples = by_kind["wasm_example"]
+    if examples:
+        w("The other examples, built the same way (`WORKER_EXAMPLE=<name> scripts/build-worker.sh`):")
+        w("")
+        w("| worker | raw | gzip -9 | gzip vs the demo |")
+        w("|---|---|---|---|")
+        w(f"| `examples/worker` (the demo) | {wasm['raw']:,} B | {wasm['gzip']:,} B | 1.00× |")
+        for e in examples:
+            w(f"| `examples/{e['example']}` | {e['raw']:,} B | {e['gzip']:,} B | {e['gzip'] / wasm['gzip']:.2f}× |")
+        w("")
     w("| crate / section | bytes | share |")
     w("|---|---|---|")
     for crate, size in wasm["by_crate"]:
@@ -563,19 +591,22 @@ if load:
         w("")
     w("Medians over the rounds:")
     w("")
-    w("| path | worker | req/s | p50 | p99 | KV writes per 1,000 requests |")
-    w("|---|---|---|---|---|---|")
+    w("| path | worker | req/s | / its `/healthz` | p50 | p99 | KV writes per 1,000 requests |")
+    w("|---|---|---|---|---|---|---|")
     for (worker, path), rs in sorted(agg.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         wr = sum(r["kv_writes"] for r in rs) / max(sum(r["requests"] for r in rs), 1) * 1000
+        rps = statistics.median(r["rps"] for r in rs)
+        floor = med(worker, "/healthz", "rps")
+        ratio = f"{rps / floor:.2f}×" if floor else "–"
         w(
-            f"| `{path}` | {worker} | {statistics.median(r['rps'] for r in rs):.0f} "
+            f"| `{path}` | {worker} | {rps:.0f} | {ratio} "
             f"| {statistics.median(r['p50_ms'] for r in rs):.2f} ms | {statistics.median(r['p99_ms'] for r in rs):.2f} ms | {wr:.1f} |"
         )
     w("")
 
 seal_load = by_kind["seal_load"]
 if seal_load:
-    w("## 9b. Sealed sessions under load on workerd (issue 15)")
+    w("## 9b. Sealed sessions under load on workerd")
     w("")
     w(
         "`bench/seal-load.sh`: the same demo build served twice by `wrangler dev`, sealing its sessions "
@@ -602,7 +633,7 @@ if seal_load:
 
 articles_load = by_kind["articles_load"]
 if load or articles_load:
-    w("## 10. Cache tiers on workerd (issue 16)")
+    w("## 10. Cache tiers on workerd")
     w("")
     w(
         "`GET /popular` with the isolate-memory tier (on by default in the demo: 256 entries, 4 MiB, 5 s) and the "
@@ -668,6 +699,17 @@ if load or articles_load:
             )
         w("")
 
+history = os.path.join(os.path.dirname(os.path.abspath(__file__)), "history.md")
+if os.path.exists(history):
+    text = open(history, encoding="utf-8").read()
+    text = re.sub(r"^<!--.*?-->\n+", "", text, flags=re.S)
+    w("## History")
+    w("")
+    w("Earlier runs, and the figures measured for single features; each dated. Figures here are not "
+      "rerun by `make bench` unless they also appear above.")
+    w("")
+    w(text.rstrip())
+    w("")
 w("## Reproduce")
 w("")
 w("```sh")
