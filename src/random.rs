@@ -5,3 +5,14 @@
 /// `getRandomValues` on Workers.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct OsRandom;
+
+impl OsRandom {
+    /// Fill `dest` from the platform CSPRNG; its failure is a backend error, not retried.
+    pub(crate) fn fill_bytes(dest: &mut [u8]) -> crate::error::Result<()> {
+        getrandom::fill(dest).map_err(|e| crate::error::Error::Backend {
+            op: "getrandom",
+            message: e.to_string(),
+            retryable: false,
+        })
+    }
+}

@@ -126,6 +126,18 @@ impl Stamp {
     }
 }
 
+/// Lowercase hex SHA-256 of `bytes`: how ids and tokens are keyed at rest.
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    hex(&Sha256::digest(bytes))
+}
+
+/// True when `text` is exactly `len` lowercase hex digits (the form ids, hashes, tokens and
+/// handles take).
+pub(crate) fn is_lower_hex(text: &str, len: usize) -> bool {
+    text.len() == len && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 /// Lowercase hex of `bytes`.
 pub(crate) fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";

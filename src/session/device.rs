@@ -12,7 +12,10 @@ use std::fmt;
 use sha2::{Digest, Sha256};
 
 use super::id::IdSource;
-use crate::{backend::hex, error::Result};
+use crate::{
+    backend::{hex, is_lower_hex},
+    error::Result,
+};
 
 /// Bytes of randomness in a handle (32 hex digits).
 const HANDLE_BYTES: usize = 16;
@@ -61,9 +64,7 @@ impl DeviceHandle {
     /// Accept `text` only as a handle's exact form (32 lowercase hex digits): anything else is
     /// no device, before any KV call.
     pub fn parse(text: &str) -> Option<Self> {
-        (text.len() == 2 * HANDLE_BYTES
-            && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
-        .then(|| Self(text.to_string()))
+        is_lower_hex(text, 2 * HANDLE_BYTES).then(|| Self(text.to_string()))
     }
 
     /// The handle's text.

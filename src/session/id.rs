@@ -8,12 +8,10 @@
 
 use std::fmt;
 
-use sha2::{Digest, Sha256};
-
 use super::no_session::NoSession;
 use crate::{
-    backend::{hex, MaybeSendSync},
-    error::{Error, Result},
+    backend::{hex, is_lower_hex, MaybeSendSync},
+    error::Result,
 };
 
 /// Random bytes in a session id.
@@ -33,11 +31,7 @@ pub(crate) use crate::random::OsRandom;
 
 impl IdSource for OsRandom {
     fn fill(&self, dest: &mut [u8]) -> Result<()> {
-        getrandom::fill(dest).map_err(|e| Error::Backend {
-            op: "getrandom",
-            message: e.to_string(),
-            retryable: false,
-        })
+        OsRandom::fill_bytes(dest)
     }
 }
 
@@ -85,16 +79,11 @@ impl fmt::Debug for SessionId {
     }
 }
 
-/// Lowercase hex SHA-256 of `bytes`.
-pub(crate) fn hash_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
-}
+pub(crate) use crate::backend::sha256_hex as hash_hex;
 
 /// True when `s` looks like a [`hash_hex`] output (64 lowercase hex digits).
 pub(crate) fn is_hash_hex(s: &str) -> bool {
-    s.len() == 64
-        && s.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    is_lower_hex(s, 64)
 }
 
 #[cfg(test)]

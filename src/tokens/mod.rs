@@ -51,17 +51,16 @@ mod token;
 
 use std::{marker::PhantomData, time::Duration};
 
-use sha2::{Digest, Sha256};
-
 use self::token::{HANDLE_BYTES, TOKEN_BYTES};
 pub use self::{
     record::{TokenIndexEntry, TokenRecord},
     token::{Issued, Redeemed, Token, TokenHandle, TokenInfo, TokenRefused},
 };
 use crate::{
-    backend::{hex, Consistency, Expected, Kv, Stamp},
+    backend::{sha256_hex, Consistency, Expected, Kv, Stamp},
     envelope::{Codec, Payload},
     error::{describe_json_error, Error, Result},
+    random::OsRandom,
     schema,
     seal::KeyRing,
     store::TypedStore,
@@ -196,8 +195,8 @@ impl<P: Versioned> OneTimeTokens<P> {
         self.records.check_value(&record)?;
         let mut secret = [0u8; TOKEN_BYTES];
         let mut handle = [0u8; HANDLE_BYTES];
-        fill_random(&mut secret)?;
-        fill_random(&mut handle)?;
+        OsRandom::fill_bytes(&mut secret)?;
+        OsRandom::fill_bytes(&mut handle)?;
         let token = Token::from_bytes(&secret);
         let handle = TokenHandle::from_bytes(&handle);
         let hash = token.hashed();
@@ -386,15 +385,7 @@ struct Listed {
 }
 
 fn user_hash(user_id: &str) -> String {
-    hex(&Sha256::digest(user_id.as_bytes()))
-}
-
-fn fill_random(dest: &mut [u8]) -> Result<()> {
-    getrandom::fill(dest).map_err(|e| Error::Backend {
-        op: "getrandom",
-        message: e.to_string(),
-        retryable: false,
-    })
+    sha256_hex(user_id.as_bytes())
 }
 
 /// The record's payload as `P`, through `P`'s migrations and schema.

@@ -4,18 +4,12 @@
 
 use std::fmt;
 
-use sha2::{Digest, Sha256};
-
-use crate::backend::hex;
+use crate::backend::{hex, is_lower_hex, sha256_hex};
 
 /// Bytes of randomness in a token (64 hex digits).
 pub(crate) const TOKEN_BYTES: usize = 32;
 /// Bytes of randomness in a handle (32 hex digits).
 pub(crate) const HANDLE_BYTES: usize = 16;
-
-fn is_lower_hex(text: &str, len: usize) -> bool {
-    text.len() == len && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-}
 
 /// A one-time token's secret: 256 random bits as 64 lowercase hex digits, shown once (put it
 /// in the link or the email) and stored only as its SHA-256. `Debug` never shows it.
@@ -40,7 +34,7 @@ impl Token {
 
     /// SHA-256 of the token, hex: what KV sees.
     pub(crate) fn hashed(&self) -> String {
-        hex(&Sha256::digest(self.0.as_bytes()))
+        sha256_hex(self.0.as_bytes())
     }
 }
 
